@@ -1,0 +1,78 @@
+//! gRPC health serving shared by services.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::grpc::GrpcError;
+
+/// A health service reporting `SERVING` for `""` (the whole server) and for
+/// `service_name`. Add the returned server to a tonic router; keep the
+/// reporter to flip the status later.
+pub async fn reporter_for(
+    service_name: &str,
+) -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
+    let (reporter, server) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    reporter
+        .set_service_status(service_name, ServingStatus::Serving)
+        .await;
+    (reporter, server)
+}
+
+/// Serves only `grpc.health.v1.Health` on `listener` until `shutdown`
+/// resolves. Health checks are unauthenticated so probes need no token.
+pub async fn serve_health_only(
+    service_name: &str,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GrpcError> {
+    let (_reporter, health) = reporter_for(service_name).await;
+    let addr = listener.local_addr().ok();
+    tracing::info!(service = service_name, addr = ?addr, "serving grpc health");
+    Server::builder()
+        .add_service(health)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    #[tokio::test]
+    async fn answers_serving_for_its_name_and_unknown_for_others() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_health_only("phirepass-test", listener, async {
+            let _ = stop_rx.await;
+        }));
+
+        let mut client = HealthClient::connect(format!("http://{addr}")).await.unwrap();
+        let status = |service: &str| HealthCheckRequest {
+            service: service.to_owned(),
+        };
+        let reply = client.check(status("phirepass-test")).await.unwrap();
+        assert_eq!(reply.into_inner().status(), ServingStatus::Serving.into());
+        let reply = client.check(status("")).await.unwrap();
+        assert_eq!(reply.into_inner().status(), ServingStatus::Serving.into());
+        let err = client.check(status("other")).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
+
+        let _ = stop_tx.send(());
+        server.await.unwrap().unwrap();
+    }
+}

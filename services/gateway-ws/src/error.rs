@@ -1,0 +1,71 @@
+//! The gateway's error type and how it maps to HTTP statuses and browser messages.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tracing::warn;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("not logged in")]
+    Unauthenticated,
+    #[error("access denied")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("origin not allowed")]
+    ForeignOrigin,
+    /// A backing service failed; the detail is logged, never shown to the client.
+    #[error("service unavailable")]
+    Upstream(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl GatewayError {
+    /// Maps a gRPC status from authz or registry without leaking its internals.
+    pub fn from_status(status: tonic::Status, what: &str) -> Self {
+        match status.code() {
+            tonic::Code::Unauthenticated => Self::Unauthenticated,
+            tonic::Code::PermissionDenied => Self::Forbidden,
+            tonic::Code::NotFound => Self::NotFound(what.to_string()),
+            tonic::Code::InvalidArgument => Self::BadRequest(status.message().to_string()),
+            code => Self::Upstream(format!("{what}: {code:?}: {}", status.message())),
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Upstream(_) | Self::Io(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The text a client may see.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Upstream(detail) => {
+                warn!(detail = %detail, "upstream call failed");
+                "service unavailable, try again".to_string()
+            }
+            Self::Io(e) => {
+                warn!(error = %e, "i/o error");
+                "service unavailable, try again".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let body = serde_json::json!({ "error": self.public_message() });
+        (status, Json(body)).into_response()
+    }
+}

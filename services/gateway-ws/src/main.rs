@@ -1,0 +1,21 @@
+//! `phirepass-gateway-ws`: reads env, initialises telemetry, serves until SIGTERM/Ctrl-C.
+
+use anyhow::Context;
+use phirepass_gateway_ws::{GatewayConfig, GatewayDeps, serve};
+use phirepass_runtime::config::{env_opt, env_or};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = phirepass_runtime::telemetry::init("phirepass-gateway-ws");
+    let config = GatewayConfig::from_env()?;
+    let host: String = env_or("HOST", "0.0.0.0".to_string())?;
+    let port: u16 = env_or("PORT", 8080)?;
+    let bus = phirepass_bus::connect(env_opt("NATS_URL").as_deref())
+        .await
+        .context("connecting to NATS")?;
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("binding {host}:{port}"))?;
+    serve(config, listener, GatewayDeps { bus }, phirepass_runtime::shutdown::signal()).await?;
+    Ok(())
+}

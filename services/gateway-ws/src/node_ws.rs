@@ -1,0 +1,293 @@
+//! `GET /api/nodes/ws`: agents connect here. The instance that holds an agent subscribes to the
+//! node's subjects and relays tunnel frames verbatim between NATS and the agent's WebSocket, so
+//! any edge can reach the node. Sequencing and credit are end to end (edge <-> agent).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use phirepass_proto::authz::{Node, VerifyNodeTokenRequest};
+use phirepass_tunnel::node_link::{HostStats, LinkMessage, NodeControl};
+use phirepass_tunnel::{NodeSubject, OpenReply, OpenRequest, StreamId, valid_token};
+use tokio::sync::mpsc;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::presence::NodePresenceReporter;
+use crate::state::{AppState, HeldNode, Kick};
+
+/// Largest message an agent may send: a tunnel frame plus headroom.
+const MAX_AGENT_MESSAGE: usize = 1024 * 1024;
+/// Small socket buffers keep an idle agent connection cheap (the 1,000-agent budget is 64 KiB each).
+const AGENT_BUFFER: usize = 4 * 1024;
+/// An agent that sends nothing (not even a ping) for this long is considered gone.
+const AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(95);
+
+pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_AGENT_MESSAGE)
+        .read_buffer_size(AGENT_BUFFER)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = serve_agent(state, socket).await {
+                debug!(error = %e, "agent connection ended");
+            }
+        })
+}
+
+type Outbox = mpsc::UnboundedSender<Message>;
+
+fn send(outbox: &Outbox, msg: LinkMessage) {
+    // A closed outbox means the writer task ended; the read loop notices and cleans up.
+    let _ = outbox.send(Message::Binary(msg.encode()));
+}
+
+async fn serve_agent(state: Arc<AppState>, socket: WebSocket) -> Result<(), String> {
+    let (mut sink, mut stream) = socket.split();
+    let node = match tokio::time::timeout(state.config.auth_deadline, authenticate(&state, &mut stream)).await {
+        Ok(Ok(node)) => node,
+        Ok(Err(reason)) => {
+            let msg = LinkMessage::Control(NodeControl::AuthFailed { reason: reason.clone() });
+            let _ = sink.send(Message::Binary(msg.encode())).await;
+            let _ = sink.close().await;
+            return Err(reason);
+        }
+        Err(_) => return Err("agent did not authenticate in time".into()),
+    };
+    let span = info_span!("agent", node = %node.name, node_id = %node.node_id, gateway = %state.config.gateway_id);
+    async move {
+        let (outbox, mut outgoing) = mpsc::unbounded_channel::<Message>();
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = outgoing.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        send(
+            &outbox,
+            LinkMessage::Control(NodeControl::AuthOk {
+                node_id: node.node_id.clone(),
+                node_name: node.name.clone(),
+            }),
+        );
+        let result = relay(&state, &node, &outbox, &mut stream).await;
+        drop(outbox);
+        let _ = writer.await;
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn authenticate(
+    state: &AppState,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+) -> Result<Node, String> {
+    let first = loop {
+        match stream.next().await {
+            Some(Ok(Message::Binary(b))) => break b,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(_)) => return Err("expected a binary auth message".into()),
+            Some(Err(e)) => return Err(format!("websocket error: {e}")),
+            None => return Err("closed before auth".into()),
+        }
+    };
+    let token = match LinkMessage::decode(first) {
+        Ok(LinkMessage::Control(NodeControl::Auth { token, .. })) => token,
+        Ok(_) => return Err("the first message must be auth".into()),
+        Err(e) => return Err(format!("malformed auth message: {e}")),
+    };
+    match state
+        .authz
+        .clone()
+        .verify_node_token(VerifyNodeTokenRequest { token })
+        .await
+    {
+        Ok(node) => Ok(node.into_inner()),
+        Err(s) if s.code() == tonic::Code::Unauthenticated => {
+            warn!("agent presented an invalid node token");
+            Err("node token rejected: unknown, revoked or expired".into())
+        }
+        Err(s) => {
+            warn!(code = ?s.code(), "token verification failed");
+            Err("token verification unavailable, try again later".into())
+        }
+    }
+}
+
+/// Per-connection routing: which edge each stream answers to, and pending open replies.
+#[derive(Default)]
+struct Routes {
+    edges: HashMap<StreamId, String>,
+    pending_opens: HashMap<StreamId, String>,
+}
+
+async fn relay(
+    state: &Arc<AppState>,
+    node: &Node,
+    outbox: &Outbox,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+) -> Result<(), String> {
+    let subjects = &state.subjects;
+    let mut bus_rx = state
+        .bus
+        .subscribe(&subjects.node_wildcard(&node.node_id))
+        .await
+        .map_err(|e| format!("bus subscribe failed: {e}"))?;
+    let (kick_tx, mut kick_rx) = mpsc::unbounded_channel::<Kick>();
+    let conn_id = rand::random::<u64>();
+    let replaced = state.nodes().insert(
+        node.node_id.clone(),
+        HeldNode {
+            conn_id,
+            token_id: node.token_id.clone(),
+            kick: kick_tx,
+        },
+    );
+    if let Some(old) = replaced {
+        let _ = old.kick.send(Kick {
+            reason: "node connected again".into(),
+            fatal: false,
+        });
+    }
+    let reporter = NodePresenceReporter::start(state.clone(), node.clone());
+    info!("agent connected");
+
+    let mut routes = Routes::default();
+    let mut idle = Box::pin(tokio::time::sleep(AGENT_IDLE_TIMEOUT));
+    let outcome = loop {
+        tokio::select! {
+            msg = stream.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + AGENT_IDLE_TIMEOUT);
+                match msg {
+                    Some(Ok(Message::Binary(b))) => {
+                        if let Err(e) = from_agent(state, b, outbox, &mut routes, &reporter).await {
+                            warn!(error = %e, "agent protocol error");
+                            break Err(e);
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break Err(format!("websocket error: {e}")),
+                }
+            }
+            msg = bus_rx.next() => match msg {
+                Some(msg) => from_bus(state, &node.node_id, msg, outbox, &mut routes),
+                None => break Err("bus subscription ended".into()),
+            },
+            kick = kick_rx.recv() => {
+                if let Some(kick) = kick {
+                    info!(reason = %kick.reason, fatal = kick.fatal, "disconnecting agent");
+                    send(outbox, LinkMessage::Control(NodeControl::Disconnect { reason: kick.reason, fatal: kick.fatal }));
+                }
+                break Ok(());
+            }
+            _ = &mut idle => break Err("agent went silent".into()),
+        }
+    };
+    drop(bus_rx);
+    {
+        let mut nodes = state.nodes();
+        if nodes.get(&node.node_id).is_some_and(|h| h.conn_id == conn_id) {
+            nodes.remove(&node.node_id);
+        }
+    }
+    reset_streams(state, &routes, "node disconnected").await;
+    reporter.stop().await;
+    info!("agent disconnected");
+    outcome
+}
+
+async fn from_agent(
+    state: &AppState,
+    raw: Bytes,
+    outbox: &Outbox,
+    routes: &mut Routes,
+    reporter: &NodePresenceReporter,
+) -> Result<(), String> {
+    match LinkMessage::decode(raw).map_err(|e| format!("malformed message: {e}"))? {
+        LinkMessage::Frame { stream_id, frame } => {
+            let Some(edge) = routes.edges.get(&stream_id) else {
+                return Ok(()); // a late frame for a stream already gone
+            };
+            let subject = state.subjects.edge_stream(edge, stream_id);
+            if phirepass_tunnel::frame::is_reset(&frame) {
+                routes.edges.remove(&stream_id);
+            }
+            state.bus.publish(&subject, Vec::new(), frame).await.map_err(|e| format!("bus publish: {e}"))?;
+        }
+        LinkMessage::Control(NodeControl::OpenResult { stream_id, error }) => {
+            if let Some(reply) = routes.pending_opens.remove(&stream_id) {
+                if error.is_some() {
+                    routes.edges.remove(&stream_id);
+                }
+                let body = serde_json::to_vec(&OpenReply { error }).unwrap_or_default();
+                state.bus.publish(&reply, Vec::new(), body.into()).await.map_err(|e| format!("bus publish: {e}"))?;
+            }
+        }
+        LinkMessage::Control(NodeControl::Heartbeat { stats }) => reporter.update(stats),
+        LinkMessage::Control(NodeControl::Ping { nonce }) => {
+            send(outbox, LinkMessage::Control(NodeControl::Pong { nonce }));
+        }
+        LinkMessage::Control(NodeControl::Pong { .. }) => {}
+        LinkMessage::Control(other) => {
+            debug!(message = ?std::mem::discriminant(&other), "ignoring unexpected control message");
+        }
+    }
+    Ok(())
+}
+
+fn from_bus(state: &AppState, node_id: &str, msg: phirepass_bus::Message, outbox: &Outbox, routes: &mut Routes) {
+    match state.subjects.parse_node_subject(node_id, &msg.subject) {
+        Some(NodeSubject::Open) => {
+            let Some(reply) = msg.reply else { return };
+            match serde_json::from_slice::<OpenRequest>(&msg.payload) {
+                Ok(req) if valid_token(&req.edge_id) => {
+                    routes.edges.insert(req.stream_id, req.edge_id.clone());
+                    routes.pending_opens.insert(req.stream_id, reply);
+                    send(outbox, LinkMessage::Control(NodeControl::Open { request: req }));
+                }
+                _ => warn!("ignoring malformed open request"),
+            }
+        }
+        Some(NodeSubject::Stream(stream_id)) => {
+            if phirepass_tunnel::frame::is_reset(&msg.payload) {
+                routes.edges.remove(&stream_id);
+            }
+            send(outbox, LinkMessage::Frame { stream_id, frame: msg.payload });
+        }
+        None => {}
+    }
+}
+
+/// Tells every edge with a stream through this agent that it is gone, so nobody waits for a timeout.
+async fn reset_streams(state: &AppState, routes: &Routes, reason: &str) {
+    for (stream_id, edge) in &routes.edges {
+        let subject = state.subjects.edge_stream(edge, *stream_id);
+        let frame = phirepass_tunnel::frame::reset_frame(reason);
+        let _ = state.bus.publish(&subject, Vec::new(), frame).await;
+    }
+    for (stream_id, reply) in &routes.pending_opens {
+        let body = serde_json::to_vec(&OpenReply { error: Some(reason.to_string()) }).unwrap_or_default();
+        debug!(stream = %stream_id, "failing pending open");
+        let _ = state.bus.publish(reply, Vec::new(), body.into()).await;
+    }
+}
+
+pub(crate) fn stats_to_proto(s: &HostStats) -> phirepass_proto::registry::NodeStats {
+    phirepass_proto::registry::NodeStats {
+        hostname: s.hostname.clone(),
+        cpu_percent: f64::from(s.cpu_percent),
+        mem_total_bytes: s.mem_total_bytes,
+        mem_used_bytes: s.mem_used_bytes,
+        load1: s.load1,
+        load5: s.load5,
+        load15: s.load15,
+        uptime_secs: s.uptime_secs,
+    }
+}

@@ -1,0 +1,88 @@
+//! What every handler of one gateway instance shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use phirepass_bus::Bus;
+use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::registry::registry_client::RegistryClient;
+use phirepass_runtime::grpc::AuthedChannel;
+use phirepass_tunnel::{StreamConfig, Subjects};
+use tokio::sync::mpsc;
+
+use crate::config::GatewayConfig;
+
+pub type Authz = AuthzClient<AuthedChannel>;
+pub type Registry = RegistryClient<AuthedChannel>;
+
+/// Why the gateway asks a held agent to go away.
+#[derive(Debug, Clone)]
+pub struct Kick {
+    pub reason: String,
+    /// Fatal kicks (revoked token) tell the agent not to reconnect.
+    pub fatal: bool,
+}
+
+/// An agent connection this instance holds.
+pub struct HeldNode {
+    /// Distinguishes a reconnect of the same node from the connection it replaced.
+    pub conn_id: u64,
+    pub token_id: String,
+    pub kick: mpsc::UnboundedSender<Kick>,
+}
+
+/// A browser connection this instance serves.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WebConnection {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub client_ip: String,
+    pub node_id: Option<String>,
+    pub connected_at_ms: i64,
+}
+
+pub struct AppState {
+    pub config: GatewayConfig,
+    pub bus: Arc<dyn Bus>,
+    pub subjects: Subjects,
+    pub stream_config: StreamConfig,
+    pub authz: Authz,
+    pub registry: Registry,
+    pub started_at: Instant,
+    nodes: Mutex<HashMap<String, HeldNode>>,
+    web: Mutex<HashMap<String, WebConnection>>,
+}
+
+impl AppState {
+    pub fn new(config: GatewayConfig, bus: Arc<dyn Bus>, authz: Authz, registry: Registry) -> Self {
+        Self {
+            subjects: Subjects::new(config.subject_prefix.clone()),
+            stream_config: StreamConfig::default(),
+            config,
+            bus,
+            authz,
+            registry,
+            started_at: Instant::now(),
+            nodes: Mutex::new(HashMap::new()),
+            web: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn nodes(&self) -> MutexGuard<'_, HashMap<String, HeldNode>> {
+        // A poisoned lock only means another connection panicked mid-update; the map is still usable.
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn web(&self) -> MutexGuard<'_, HashMap<String, WebConnection>> {
+        self.web.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

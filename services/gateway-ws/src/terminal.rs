@@ -1,0 +1,154 @@
+//! The browser terminal's SSH client: russh over a TunnelStream to the node's sshd. SSH is spoken
+//! here, in the edge, so the password never crosses the bus and NATS only carries SSH ciphertext.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use phirepass_tunnel::{OpenError, Target};
+use russh::client::{self, AuthResult};
+use russh::keys::{HashAlg, PublicKey};
+use russh::{ChannelReadHalf, ChannelWriteHalf, Preferred, cipher};
+use tracing::{info, instrument};
+
+use crate::state::AppState;
+
+/// Time allowed for the SSH handshake and authentication with the target.
+const SSH_SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Bytes a session carried, for the registry and the dashboard.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> (u64, u64) {
+        (
+            self.bytes_in.load(Ordering::Relaxed),
+            self.bytes_out.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Why a terminal could not be opened, in words fit for the user.
+#[derive(Debug)]
+pub enum OpenFailure {
+    RequiresPassword(String),
+    Other(String),
+}
+
+pub struct Terminal {
+    pub handle: client::Handle<TargetHostKey>,
+    pub reader: ChannelReadHalf,
+    pub writer: ChannelWriteHalf<client::Msg>,
+}
+
+/// Accepts the node's host key and logs its fingerprint. The key belongs to the sshd the
+/// authenticated agent itself chose (its allowlisted SSH_HOST); per-node pinning is future work.
+pub struct TargetHostKey {
+    node: String,
+}
+
+impl client::Handler for TargetHostKey {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+        info!(
+            node = %self.node,
+            algorithm = %key.algorithm().as_str(),
+            fingerprint = %key.fingerprint(HashAlg::Sha256),
+            "target host key"
+        );
+        Ok(true)
+    }
+}
+
+/// AES-GCM first (hardware-accelerated, fastest for bulk output), then ChaCha20-Poly1305.
+fn ssh_config() -> client::Config {
+    client::Config {
+        preferred: Preferred {
+            cipher: std::borrow::Cow::Borrowed(&[
+                cipher::AES_128_GCM,
+                cipher::AES_256_GCM,
+                cipher::CHACHA20_POLY1305,
+            ]),
+            ..Preferred::default()
+        },
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        window_size: 2 * 1024 * 1024,
+        ..client::Config::default()
+    }
+}
+
+#[instrument(skip(state, password), fields(gateway = %state.config.gateway_id))]
+pub async fn open_terminal(
+    state: &AppState,
+    node_id: &str,
+    node_name: &str,
+    username: &str,
+    password: Option<&str>,
+    size: (u32, u32),
+) -> Result<Terminal, OpenFailure> {
+    let Some(password) = password.filter(|p| !p.is_empty()) else {
+        return Err(OpenFailure::RequiresPassword(format!(
+            "password required for {username} on {node_name}"
+        )));
+    };
+    let mut headers = Vec::new();
+    phirepass_runtime::telemetry::inject(&mut headers);
+    let stream = phirepass_tunnel::open(
+        &state.bus,
+        &state.subjects,
+        &state.config.gateway_id,
+        node_id,
+        Target::Ssh,
+        headers,
+        &state.stream_config,
+    )
+    .await
+    .map_err(|e| {
+        OpenFailure::Other(match e {
+            OpenError::NodeOffline => format!("node {node_name} is offline"),
+            OpenError::Refused(reason) => format!("node {node_name} refused the connection: {reason}"),
+            OpenError::Timeout => format!("node {node_name} did not answer in time"),
+            other => format!("could not reach node {node_name}: {other}"),
+        })
+    })?;
+    let handler = TargetHostKey {
+        node: node_name.to_string(),
+    };
+    let setup = async {
+        let mut handle = client::connect_stream(Arc::new(ssh_config()), stream, handler)
+            .await
+            .map_err(|e| OpenFailure::Other(format!("ssh handshake with {node_name} failed: {e}")))?;
+        let auth = handle
+            .authenticate_password(username, password)
+            .await
+            .map_err(|e| OpenFailure::Other(format!("ssh authentication error: {e}")))?;
+        if !matches!(auth, AuthResult::Success) {
+            return Err(OpenFailure::RequiresPassword(format!(
+                "authentication failed for {username} on {node_name}: wrong password?"
+            )));
+        }
+        let channel = handle
+            .channel_open_session()
+            .await
+            .map_err(|e| OpenFailure::Other(format!("could not open a session: {e}")))?;
+        channel
+            .request_pty(false, "xterm-256color", size.0, size.1, 0, 0, &[])
+            .await
+            .map_err(|e| OpenFailure::Other(format!("pty request failed: {e}")))?;
+        channel
+            .request_shell(false)
+            .await
+            .map_err(|e| OpenFailure::Other(format!("shell request failed: {e}")))?;
+        let (reader, writer) = channel.split();
+        Ok(Terminal { handle, reader, writer })
+    };
+    tokio::time::timeout(SSH_SETUP_TIMEOUT, setup)
+        .await
+        .map_err(|_| OpenFailure::Other(format!("ssh setup with {node_name} timed out")))?
+}

@@ -1,0 +1,267 @@
+//! `GET /api/web/ws`: the browser terminal. One WebSocket serves one user; it may open one
+//! terminal at a time, and another after the first ends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use phirepass_proto::authz::{ResolveNodeRequest, User};
+use phirepass_proto::registry::SessionPresence;
+use russh::ChannelMsg;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::auth::{session_token, verify_session};
+use crate::browser_protocol::{ErrorKind, HEADER_LEN, MAX_PAYLOAD, WebControl, WebFrame};
+use crate::error::GatewayError;
+use crate::origin::{client_ip, origin_allowed};
+use crate::presence::SessionReporter;
+use crate::state::{AppState, WebConnection, now_ms};
+use crate::terminal::{Counters, OpenFailure, Terminal, open_terminal};
+
+type WsTx = SplitSink<WebSocket, Message>;
+type WsRx = SplitStream<WebSocket>;
+
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&state.config, &headers) {
+        warn!(origin = ?headers.get("origin"), "refused browser websocket from a foreign origin");
+        return GatewayError::ForeignOrigin.into_response();
+    }
+    let cookie_token = session_token(&headers);
+    let ip = client_ip(&state.config, peer, &headers);
+    ws.max_message_size(HEADER_LEN + MAX_PAYLOAD)
+        .max_frame_size(HEADER_LEN + MAX_PAYLOAD)
+        .on_upgrade(move |socket| {
+            let span = info_span!("web", client_ip = %ip, conn = tracing::field::Empty);
+            web_connection(state, socket, cookie_token, ip).instrument(span)
+        })
+}
+
+async fn send(tx: &mut WsTx, frame: WebFrame) -> bool {
+    tx.send(Message::Binary(frame.encode())).await.is_ok()
+}
+
+/// Reads the next frame; `Err` carries a message for a protocol violation (the connection closes).
+async fn next_frame(rx: &mut WsRx) -> Option<Result<WebFrame, String>> {
+    loop {
+        match rx.next().await? {
+            Ok(Message::Binary(b)) => return Some(WebFrame::decode(b).map_err(|e| e.to_string())),
+            Ok(Message::Text(_)) => return Some(Err("text messages are not part of the protocol".into())),
+            Ok(Message::Close(_)) => return None,
+            Ok(_) => continue,
+            Err(e) => return Some(Err(format!("websocket error: {e}"))),
+        }
+    }
+}
+
+async fn web_connection(state: Arc<AppState>, socket: WebSocket, cookie_token: Option<String>, ip: String) {
+    let (mut tx, mut rx) = socket.split();
+    let user = match authenticate(&state, &mut rx, cookie_token).await {
+        Ok(user) => user,
+        Err(message) => {
+            let _ = send(&mut tx, WebFrame::error(ErrorKind::Generic, message)).await;
+            let _ = tx.close().await;
+            return;
+        }
+    };
+    let conn_id = format!("{:016x}", rand::random::<u64>());
+    tracing::Span::current().record("conn", conn_id.as_str());
+    state.web().insert(
+        conn_id.clone(),
+        WebConnection {
+            id: conn_id.clone(),
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            client_ip: ip,
+            node_id: None,
+            connected_at_ms: now_ms(),
+        },
+    );
+    info!(user = %user.username, "browser connected");
+    let ok = WebControl::Ok { message: Some(format!("authenticated as {}", user.username)), session_id: None };
+    if send(&mut tx, WebFrame::control(ok)).await {
+        if let Err(reason) = control_loop(&state, &user, &conn_id, &mut tx, &mut rx).await {
+            debug!(reason = %reason, "closing browser connection");
+            let _ = send(&mut tx, WebFrame::error(ErrorKind::Generic, reason)).await;
+        }
+    }
+    let _ = tx.close().await;
+    state.web().remove(&conn_id);
+    info!(user = %user.username, "browser disconnected");
+}
+
+async fn authenticate(state: &AppState, rx: &mut WsRx, cookie_token: Option<String>) -> Result<User, String> {
+    let token = match cookie_token {
+        Some(token) => token,
+        None => match tokio::time::timeout(state.config.auth_deadline, next_frame(rx)).await {
+            Ok(Some(Ok(WebFrame::Control(WebControl::Auth { token })))) => token,
+            Ok(Some(Ok(_))) => return Err("not logged in: send auth first".into()),
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => return Err("closed".into()),
+            Err(_) => return Err("not logged in: auth timed out".into()),
+        },
+    };
+    verify_session(state, token).await.map_err(|e| match e {
+        GatewayError::Unauthenticated => "not logged in: session invalid or expired".to_string(),
+        other => other.public_message(),
+    })
+}
+
+/// Between terminals: wait for OpenTunnel, answer heartbeats, refuse everything else.
+async fn control_loop(state: &Arc<AppState>, user: &User, conn_id: &str, tx: &mut WsTx, rx: &mut WsRx) -> Result<(), String> {
+    while let Some(frame) = next_frame(rx).await {
+        match frame? {
+            WebFrame::Control(WebControl::Heartbeat) => {
+                send(tx, WebFrame::control(WebControl::Heartbeat)).await;
+            }
+            WebFrame::Control(WebControl::OpenTunnel { node, username, password, cols, rows }) => {
+                let Some(target) = resolve_node(state, user, &node, tx).await else { continue };
+                match open_terminal(state, &target.node_id, &target.name, &username, password.as_deref(), (cols, rows)).await {
+                    Ok(terminal) => run_terminal(state, user, conn_id, &target.node_id, terminal, tx, rx).await?,
+                    Err(OpenFailure::RequiresPassword(m)) => {
+                        send(tx, WebFrame::error(ErrorKind::RequiresPassword, m)).await;
+                    }
+                    Err(OpenFailure::Other(m)) => {
+                        warn!(node = %target.name, reason = %m, "terminal open failed");
+                        send(tx, WebFrame::error(ErrorKind::Generic, m)).await;
+                    }
+                }
+            }
+            WebFrame::Control(WebControl::TunnelClosed { .. }) => {}
+            WebFrame::Control(other) => {
+                let m = format!("unexpected {} with no terminal open", control_name(&other));
+                send(tx, WebFrame::error(ErrorKind::Generic, m)).await;
+            }
+            WebFrame::Ssh(_) => {
+                send(tx, WebFrame::error(ErrorKind::Generic, "no terminal open")).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn resolve_node(state: &AppState, user: &User, node: &str, tx: &mut WsTx) -> Option<phirepass_proto::authz::Node> {
+    let req = ResolveNodeRequest { user_id: user.id.clone(), node: node.to_string() };
+    match state.authz.clone().resolve_node(req).await {
+        Ok(n) => Some(n.into_inner()),
+        Err(status) => {
+            let message = match status.code() {
+                // One answer for "no such node" and "not yours": never confirm another user's node exists.
+                tonic::Code::NotFound | tonic::Code::PermissionDenied | tonic::Code::InvalidArgument => {
+                    warn!(user = %user.username, node = %node, "node access denied");
+                    format!("unknown node {node:?}")
+                }
+                _ => GatewayError::from_status(status, "node").public_message(),
+            };
+            send(tx, WebFrame::error(ErrorKind::Generic, message)).await;
+            None
+        }
+    }
+}
+
+fn control_name(msg: &WebControl) -> &'static str {
+    match msg {
+        WebControl::Heartbeat => "heartbeat",
+        WebControl::Auth { .. } => "auth",
+        WebControl::OpenTunnel { .. } => "open_tunnel",
+        WebControl::Resize { .. } => "resize",
+        WebControl::TunnelClosed { .. } => "tunnel_closed",
+        WebControl::Error { .. } => "error",
+        WebControl::Ok { .. } => "ok",
+    }
+}
+
+/// Bridges one terminal until the shell exits, the node goes away, or the browser closes it.
+async fn run_terminal(
+    state: &Arc<AppState>,
+    user: &User,
+    conn_id: &str,
+    node_id: &str,
+    terminal: Terminal,
+    tx: &mut WsTx,
+    rx: &mut WsRx,
+) -> Result<(), String> {
+    let Terminal { handle, mut reader, writer } = terminal;
+    let session_id = conn_id.to_string();
+    if let Some(c) = state.web().get_mut(conn_id) {
+        c.node_id = Some(node_id.to_string());
+    }
+    let counters = Arc::new(Counters::default());
+    let presence = SessionPresence {
+        session_id: session_id.clone(),
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        node_id: node_id.to_string(),
+        gateway_id: state.config.gateway_id.clone(),
+        ..Default::default()
+    };
+    let reporter = SessionReporter::start(state.clone(), presence, counters.clone());
+    info!(node_id = %node_id, "terminal opened");
+    let ok = WebControl::Ok { message: Some("terminal open".into()), session_id: Some(session_id) };
+    send(tx, WebFrame::control(ok)).await;
+
+    let mut exit_status = None;
+    let mut reason = None;
+    let result = loop {
+        tokio::select! {
+            msg = reader.wait() => match msg {
+                Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                    counters.bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    if !send(tx, WebFrame::Ssh(bytes::Bytes::copy_from_slice(&data))).await {
+                        break Ok(());
+                    }
+                }
+                Some(ChannelMsg::ExitStatus { exit_status: s }) => exit_status = Some(s),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => reason = Some(format!("killed by signal {signal_name:?}")),
+                Some(ChannelMsg::Close) | None => break Ok(()),
+                Some(_) => {}
+            },
+            frame = next_frame(rx) => match frame {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(e),
+                Some(Ok(WebFrame::Ssh(data))) => {
+                    counters.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    if writer.data(&data[..]).await.is_err() {
+                        reason = Some("connection to the node was lost".into());
+                        break Ok(());
+                    }
+                }
+                Some(Ok(WebFrame::Control(WebControl::Resize { cols, rows }))) => {
+                    let _ = writer.window_change(cols, rows, 0, 0).await;
+                }
+                Some(Ok(WebFrame::Control(WebControl::Heartbeat))) => {
+                    send(tx, WebFrame::control(WebControl::Heartbeat)).await;
+                }
+                Some(Ok(WebFrame::Control(WebControl::TunnelClosed { .. }))) => {
+                    reason = Some("closed by client".into());
+                    let _ = writer.close().await;
+                    break Ok(());
+                }
+                Some(Ok(WebFrame::Control(other))) => {
+                    let m = format!("unexpected {} while a terminal is open", control_name(&other));
+                    send(tx, WebFrame::error(ErrorKind::Generic, m)).await;
+                }
+            },
+        }
+    };
+    let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    reporter.close().await;
+    if let Some(c) = state.web().get_mut(conn_id) {
+        c.node_id = None;
+    }
+    info!(node_id = %node_id, exit_status = ?exit_status, "terminal closed");
+    if result.is_ok() {
+        send(tx, WebFrame::control(WebControl::TunnelClosed { reason, exit_status })).await;
+    }
+    result
+}
