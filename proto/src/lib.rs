@@ -21,3 +21,27 @@ pub mod registry {
 /// `tonic_reflection::server::Builder::register_encoded_file_descriptor_set`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/phirepass_descriptor.bin"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_set_contains_both_packages() {
+        let bytes = String::from_utf8_lossy(FILE_DESCRIPTOR_SET);
+        assert!(bytes.contains("phirepass.authz.v1"));
+        assert!(bytes.contains("phirepass.registry.v1"));
+    }
+
+    #[test]
+    fn optional_fields_are_options() {
+        let req = authz::CreateNodeTokenRequest {
+            username: "alice".into(),
+            node_name: "n1".into(),
+            expires_in_secs: None,
+        };
+        assert!(req.expires_in_secs.is_none());
+        let stats = registry::NodePresence::default().stats;
+        assert!(stats.is_none());
+    }
+}

@@ -1,1 +1,124 @@
-//! placeholder
+//! The message bus every Phirepass service talks through.
+//!
+//! [`Bus`] is a small NATS-shaped interface (subjects with `*` and `>`
+//! wildcards, headers, request/reply with "no responders"), implemented by
+//! [`NatsBus`] for production and [`MemoryBus`] for `phirepass dev` and tests.
+//! Both implementations pass the same suite (`conformance`, behind the
+//! `testing` feature).
+//!
+//! Delivery is at-most-once on both: a subscriber that falls behind loses
+//! messages rather than slowing publishers down (NATS calls this a slow
+//! consumer). Callers that need reliability add it on top, as TunnelStream
+//! does with sequence numbers and replay.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+#[cfg(feature = "testing")]
+pub mod conformance;
+mod memory;
+mod nats;
+mod subject;
+
+pub use memory::MemoryBus;
+pub use nats::NatsBus;
+pub use subject::{subject_matches, valid_pattern, valid_subject};
+
+/// Message headers, in order. Names may repeat. NATS does not keep the order
+/// between different names, only between values of the same name.
+pub type Headers = Vec<(String, String)>;
+
+/// One message as a subscriber sees it.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub subject: String,
+    /// Where a responder should publish its answer, for requests.
+    pub reply: Option<String>,
+    pub headers: Headers,
+    pub payload: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("no responders")]
+    NoResponders,
+    #[error("request timed out")]
+    Timeout,
+    #[error("bus connection closed")]
+    Closed,
+    #[error("bus error: {0}")]
+    Other(String),
+}
+
+#[async_trait::async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes one message; returns once the bus accepted it (not once
+    /// anybody received it).
+    async fn publish(&self, subject: &str, headers: Headers, payload: Bytes)
+    -> Result<(), BusError>;
+
+    /// Subscribes to a subject or pattern (`*` = one token, `>` = one or more
+    /// trailing tokens). Dropping the [`Subscription`] unsubscribes.
+    async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError>;
+
+    /// Publishes with a fresh reply subject and waits for the first answer.
+    /// Fails with [`BusError::NoResponders`] at once when nobody subscribes
+    /// to `subject`, and [`BusError::Timeout`] after `timeout` otherwise.
+    async fn request(
+        &self,
+        subject: &str,
+        headers: Headers,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Message, BusError>;
+
+    /// Waits until everything published so far reached the server.
+    async fn flush(&self) -> Result<(), BusError>;
+}
+
+/// A stream of messages for one subscription; dropping it unsubscribes.
+pub struct Subscription {
+    inner: SubInner,
+}
+
+enum SubInner {
+    Memory(memory::MemorySubscription),
+    Nats(async_nats::Subscriber),
+}
+
+impl Stream for Subscription {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        match &mut self.inner {
+            SubInner::Memory(sub) => sub.poll_recv(cx),
+            SubInner::Nats(sub) => Pin::new(sub)
+                .poll_next(cx)
+                .map(|m| m.map(nats::from_nats)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.inner {
+            SubInner::Memory(_) => "memory",
+            SubInner::Nats(_) => "nats",
+        };
+        f.debug_struct("Subscription").field("bus", &kind).finish()
+    }
+}
+
+/// Connects to NATS at `nats_url`, or returns a fresh in-process bus when it
+/// is `None` (the embedded default of `phirepass dev`).
+pub async fn connect(nats_url: Option<&str>) -> Result<Arc<dyn Bus>, BusError> {
+    match nats_url {
+        Some(url) => Ok(Arc::new(NatsBus::connect(url).await?)),
+        None => Ok(Arc::new(MemoryBus::new())),
+    }
+}

@@ -1,0 +1,192 @@
+//! `phirepass dev`: authz, registry, secrets, ssh-edge and gateway-ws in one process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use phirepass_runtime::config::env_opt;
+use phirepass_runtime::grpc::ServiceToken;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::shutdown;
+
+#[derive(Args)]
+pub struct DevArgs {
+    /// Data directory: SQLite database, service token, endpoints file.
+    #[arg(long, env = "PHIREPASS_DATA_DIR", default_value = ".phirepass")]
+    data_dir: PathBuf,
+    /// Address the gateway (browser and agent WebSockets) listens on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Gateway port; 0 picks a free one (printed).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+}
+
+/// Written to `<data-dir>/dev.json` so `phirepass admin` finds the running instance.
+#[derive(Serialize, Deserialize)]
+pub struct DevEndpoints {
+    pub authz_url: String,
+    pub registry_url: String,
+    pub gateway_url: String,
+}
+
+pub const ENDPOINTS_FILE: &str = "dev.json";
+pub const SERVICE_TOKEN_FILE: &str = "service.token";
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let _telemetry = phirepass_runtime::telemetry::init("phirepass-dev");
+    create_private_dir(&args.data_dir)?;
+    let token = load_or_create_token(&args.data_dir.join(SERVICE_TOKEN_FILE))?;
+
+    let database_url = env_opt("DATABASE_URL").unwrap_or_else(|| {
+        format!("sqlite://{}?mode=rwc", args.data_dir.join("phirepass.db").display())
+    });
+    let store = phirepass_store::Store::connect(&database_url)
+        .await
+        .context("opening the database")?;
+    let presence = phirepass_presence::connect(env_opt("REDIS_URL").as_deref(), "pp:")
+        .await
+        .context("connecting to presence (Redis)")?;
+    let bus = phirepass_bus::connect(env_opt("NATS_URL").as_deref())
+        .await
+        .context("connecting to the bus (NATS)")?;
+
+    let authz_listener = loopback().await?;
+    let registry_listener = loopback().await?;
+    let secrets_listener = loopback().await?;
+    let ssh_edge_listener = loopback().await?;
+    let gateway_listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding the gateway on {}:{}", args.host, args.port))?;
+    let authz_url = url(&authz_listener)?;
+    let registry_url = url(&registry_listener)?;
+    let gateway_addr = gateway_listener.local_addr()?;
+
+    let (trigger, stop) = shutdown::channel();
+    let mut services = JoinSet::new();
+    let authz_config = phirepass_authz::AuthzConfig::new(token.clone());
+    let authz_deps = phirepass_authz::AuthzDeps { store, presence: presence.clone() };
+    let s = stop.clone();
+    services.spawn(async move {
+        phirepass_authz::serve(authz_config, authz_listener, authz_deps, s.wait())
+            .await
+            .context("authz")
+    });
+    let registry_config = phirepass_registry::RegistryConfig::new(token.clone());
+    let registry_deps = phirepass_registry::RegistryDeps { presence };
+    let s = stop.clone();
+    services.spawn(async move {
+        phirepass_registry::serve(registry_config, registry_listener, registry_deps, s.wait())
+            .await
+            .context("registry")
+    });
+    let s = stop.clone();
+    services.spawn(async move {
+        phirepass_secrets::serve(phirepass_secrets::SecretsConfig::default(), secrets_listener, (), s.wait())
+            .await
+            .context("secrets")
+    });
+    let s = stop.clone();
+    services.spawn(async move {
+        phirepass_ssh_edge::serve(phirepass_ssh_edge::SshEdgeConfig::default(), ssh_edge_listener, (), s.wait())
+            .await
+            .context("ssh-edge")
+    });
+    let gateway_config = phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url.clone(), token);
+    let s = stop.clone();
+    services.spawn(async move {
+        phirepass_gateway_ws::serve(
+            gateway_config,
+            gateway_listener,
+            phirepass_gateway_ws::GatewayDeps { bus },
+            s.wait(),
+        )
+        .await
+        .context("gateway-ws")
+    });
+
+    let gateway_url = format!("http://{gateway_addr}");
+    let endpoints = DevEndpoints { authz_url, registry_url, gateway_url: gateway_url.clone() };
+    write_private(&args.data_dir.join(ENDPOINTS_FILE), &serde_json::to_vec_pretty(&endpoints)?)?;
+    print_next_steps(&args.data_dir, &gateway_url, gateway_addr);
+
+    let outcome = tokio::select! {
+        _ = phirepass_runtime::shutdown::signal() => Ok(()),
+        Some(done) = services.join_next() => match done {
+            Ok(Ok(())) => Err(anyhow::anyhow!("a service stopped unexpectedly")),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("a service panicked: {e}")),
+        },
+    };
+    trigger.fire();
+    let drain = async { while services.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+    outcome
+}
+
+async fn loopback() -> anyhow::Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")
+}
+
+fn url(listener: &TcpListener) -> anyhow::Result<String> {
+    Ok(format!("http://{}", listener.local_addr()?))
+}
+
+fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr) {
+    let dir = data_dir.display();
+    println!("phirepass dev is running");
+    println!("  gateway: {gateway_url} (agents: ws://{addr}/api/nodes/ws, browsers: ws://{addr}/api/web/ws)");
+    println!("  data:    {dir}");
+    println!();
+    println!("next steps (in another terminal, same directory):");
+    println!("  phirepass admin user add --user alice");
+    println!("  phirepass admin node token create --user alice --name web-1");
+    println!("  phirepass-agent login --from-stdin <<< \"<token printed above>\"");
+    println!("  SERVER_URL=ws://{addr}/api/nodes/ws phirepass-agent start");
+    println!("then log in at {gateway_url}/api/auth/login and open a terminal on web-1 (docs/protocol.md).");
+    println!("ready: gateway={gateway_url}");
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read (it may hold a credential).
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents)?;
+    Ok(())
+}
+
+fn load_or_create_token(path: &Path) -> anyhow::Result<ServiceToken> {
+    if let Some(token) = env_opt("PHIREPASS_SERVICE_TOKEN") {
+        return Ok(ServiceToken::new(token));
+    }
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(ServiceToken::new(s.trim().to_string())),
+        _ => {
+            let token = ServiceToken::generate();
+            write_private(path, token.expose_secret().as_bytes())?;
+            Ok(token)
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `phirepass`: `phirepass dev` runs every service in one process; `phirepass admin` manages
+//! users, nodes and tokens over gRPC.
+
+mod admin;
+mod dev;
+mod shutdown;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "phirepass", version, about = "Phirepass: a self-hosted access plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in one process. Embedded defaults (SQLite, in-process bus, in-memory
+    /// presence) unless DATABASE_URL, NATS_URL or REDIS_URL are set.
+    Dev(dev::DevArgs),
+    /// Manage users, nodes and tokens through the authz gRPC API.
+    Admin(admin::AdminArgs),
+}
+
+/// Where `phirepass dev` keeps its database, service token and endpoints file.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("PHIREPASS_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".phirepass"))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => dev::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! [`Bus`] over a NATS connection (async-nats).
+
+use std::time::Duration;
+
+use async_nats::header::HeaderMap;
+use async_nats::{Client, ConnectOptions, RequestErrorKind};
+use bytes::Bytes;
+use tracing::{debug, info};
+
+use crate::subject::{check_headers, check_pattern, check_subject};
+use crate::{Bus, BusError, Headers, Message, SubInner, Subscription};
+
+/// A NATS connection; cheap to clone (clones share the connection).
+#[derive(Clone, Debug)]
+pub struct NatsBus {
+    client: Client,
+}
+
+impl NatsBus {
+    /// Connects once; fails at once if the server is unreachable (the
+    /// client reconnects by itself after a successful first connection).
+    pub async fn connect(url: &str) -> Result<Self, BusError> {
+        let client = ConnectOptions::new()
+            .name("phirepass")
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Other(format!("connecting to nats: {e}")))?;
+        info!(url, "connected to nats");
+        Ok(Self { client })
+    }
+
+    /// The underlying client, for JetStream and other NATS-only features.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn to_header_map(headers: &Headers) -> Option<HeaderMap> {
+    if headers.is_empty() {
+        return None;
+    }
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(name.as_str(), value.as_str());
+    }
+    Some(map)
+}
+
+pub(crate) fn from_nats(msg: async_nats::Message) -> Message {
+    let mut headers = Vec::new();
+    if let Some(map) = &msg.headers {
+        for (name, values) in map.iter() {
+            for value in values {
+                headers.push((name.to_string(), value.as_str().to_owned()));
+            }
+        }
+    }
+    Message {
+        subject: msg.subject.as_str().to_owned(),
+        reply: msg.reply.map(|r| r.as_str().to_owned()),
+        headers,
+        payload: msg.payload,
+    }
+}
+
+fn other(context: &str, e: impl std::fmt::Display) -> BusError {
+    BusError::Other(format!("{context}: {e}"))
+}
+
+#[async_trait::async_trait]
+impl Bus for NatsBus {
+    async fn publish(
+        &self,
+        subject: &str,
+        headers: Headers,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        check_subject(subject)?;
+        check_headers(&headers)?;
+        let subject = subject.to_owned();
+        let res = match to_header_map(&headers) {
+            Some(map) => self.client.publish_with_headers(subject, map, payload).await,
+            None => self.client.publish(subject, payload).await,
+        };
+        // The only publish failure is the client's command channel being gone.
+        res.map_err(|e| {
+            debug!(error = %e, "nats publish failed");
+            BusError::Closed
+        })
+    }
+
+    async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
+        check_pattern(subject)?;
+        let sub = self
+            .client
+            .subscribe(subject.to_owned())
+            .await
+            .map_err(|e| other("nats subscribe", e))?;
+        Ok(Subscription {
+            inner: SubInner::Nats(sub),
+        })
+    }
+
+    async fn request(
+        &self,
+        subject: &str,
+        headers: Headers,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Message, BusError> {
+        check_subject(subject)?;
+        check_headers(&headers)?;
+        let mut req = async_nats::Request::new()
+            .payload(payload)
+            .timeout(Some(timeout));
+        if let Some(map) = to_header_map(&headers) {
+            req = req.headers(map);
+        }
+        match self.client.send_request(subject.to_owned(), req).await {
+            Ok(msg) => Ok(from_nats(msg)),
+            Err(e) => match e.kind() {
+                RequestErrorKind::NoResponders => Err(BusError::NoResponders),
+                RequestErrorKind::TimedOut => Err(BusError::Timeout),
+                RequestErrorKind::Other => Err(other("nats request", e)),
+            },
+        }
+    }
+
+    async fn flush(&self) -> Result<(), BusError> {
+        self.client.flush().await.map_err(|e| other("nats flush", e))
+    }
+}
