@@ -6,7 +6,12 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 use tonic_health::server::HealthReporter;
+
+/// The status a health check reports.
+pub use tonic_health::pb::health_check_response::ServingStatus as HealthStatus;
 
 use crate::grpc::GrpcError;
 
@@ -46,11 +51,28 @@ pub async fn serve_health_only(
     Ok(())
 }
 
+/// Asks the health service at `url` (e.g. `http://127.0.0.1:50053`) for the
+/// status of `service_name` (`""` for the whole server). For probes and tests.
+pub async fn check(url: &str, service_name: &str) -> Result<HealthStatus, GrpcError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|e| {
+        GrpcError::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    let mut client = HealthClient::new(endpoint.connect().await?);
+    let reply = client
+        .check(HealthCheckRequest {
+            service: service_name.to_owned(),
+        })
+        .await?;
+    Ok(reply.into_inner().status())
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_client::HealthClient;
 
     #[tokio::test]
     async fn answers_serving_for_its_name_and_unknown_for_others() {
@@ -61,16 +83,14 @@ mod tests {
             let _ = stop_rx.await;
         }));
 
-        let mut client = HealthClient::connect(format!("http://{addr}")).await.unwrap();
-        let status = |service: &str| HealthCheckRequest {
-            service: service.to_owned(),
-        };
-        let reply = client.check(status("phirepass-test")).await.unwrap();
-        assert_eq!(reply.into_inner().status(), ServingStatus::Serving.into());
-        let reply = client.check(status("")).await.unwrap();
-        assert_eq!(reply.into_inner().status(), ServingStatus::Serving.into());
-        let err = client.check(status("other")).await.unwrap_err();
-        assert_eq!(err.code(), tonic::Code::NotFound);
+        let url = format!("http://{addr}");
+        assert_eq!(
+            check(&url, "phirepass-test").await.unwrap(),
+            HealthStatus::Serving
+        );
+        assert_eq!(check(&url, "").await.unwrap(), HealthStatus::Serving);
+        let err = check(&url, "other").await.unwrap_err();
+        assert!(matches!(err, GrpcError::Status(s) if s.code() == tonic::Code::NotFound));
 
         let _ = stop_tx.send(());
         server.await.unwrap().unwrap();

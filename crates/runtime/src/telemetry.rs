@@ -88,9 +88,16 @@ pub fn init(service_name: &str) -> TelemetryGuard {
 }
 
 fn is_exporter_internal(target: &str) -> bool {
-    ["h2", "hyper", "hyper_util", "tonic", "tower", "opentelemetry"]
-        .iter()
-        .any(|prefix| target.starts_with(prefix))
+    [
+        "h2",
+        "hyper",
+        "hyper_util",
+        "tonic",
+        "tower",
+        "opentelemetry",
+    ]
+    .iter()
+    .any(|prefix| target.starts_with(prefix))
 }
 
 fn build_provider(service_name: &str) -> SdkTracerProvider {
@@ -160,6 +167,7 @@ impl Extractor for SliceCarrier<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use opentelemetry::trace::TraceContextExt as _;

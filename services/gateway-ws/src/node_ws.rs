@@ -2,9 +2,9 @@
 //! node's subjects and relays tunnel frames verbatim between NATS and the agent's WebSocket, so
 //! any edge can reach the node. Sequencing and credit are end to end (edge <-> agent).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -12,6 +12,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use phirepass_proto::authz::{Node, VerifyNodeTokenRequest};
+use phirepass_tunnel::frame::{self, Frame};
 use phirepass_tunnel::node_link::{HostStats, LinkMessage, NodeControl};
 use phirepass_tunnel::{NodeSubject, OpenReply, OpenRequest, StreamId, valid_token};
 use tokio::sync::mpsc;
@@ -121,10 +122,49 @@ async fn authenticate(
 }
 
 /// Per-connection routing: which edge each stream answers to, and pending open replies.
+///
+/// A route is dropped when either side resets the stream, or a grace period after both sides
+/// sent Fin (late acks and retransmits of the last frames still need the route).
 #[derive(Default)]
 struct Routes {
     edges: HashMap<StreamId, String>,
     pending_opens: HashMap<StreamId, String>,
+    fins: HashMap<StreamId, u8>,
+    finished: VecDeque<(Instant, StreamId)>,
+}
+
+const FIN_FROM_AGENT: u8 = 1;
+const FIN_FROM_EDGE: u8 = 2;
+const ROUTE_GRACE: Duration = Duration::from_secs(30);
+
+impl Routes {
+    /// Watches the frame type byte only; the payload stays opaque to the relay.
+    fn observe(&mut self, stream_id: StreamId, frame: &[u8], direction: u8) {
+        match frame.first().copied() {
+            Some(frame::RESET) => self.forget(stream_id),
+            Some(frame::FIN) => {
+                let seen = self.fins.entry(stream_id).or_default();
+                *seen |= direction;
+                if *seen == FIN_FROM_AGENT | FIN_FROM_EDGE {
+                    self.fins.remove(&stream_id);
+                    self.finished.push_back((Instant::now(), stream_id));
+                }
+            }
+            _ => {}
+        }
+        while let Some((at, id)) = self.finished.front().copied() {
+            if at.elapsed() < ROUTE_GRACE {
+                break;
+            }
+            self.finished.pop_front();
+            self.forget(id);
+        }
+    }
+
+    fn forget(&mut self, stream_id: StreamId) {
+        self.edges.remove(&stream_id);
+        self.fins.remove(&stream_id);
+    }
 }
 
 async fn relay(
@@ -216,9 +256,7 @@ async fn from_agent(
                 return Ok(()); // a late frame for a stream already gone
             };
             let subject = state.subjects.edge_stream(edge, stream_id);
-            if phirepass_tunnel::frame::is_reset(&frame) {
-                routes.edges.remove(&stream_id);
-            }
+            routes.observe(stream_id, &frame, FIN_FROM_AGENT);
             state.bus.publish(&subject, Vec::new(), frame).await.map_err(|e| format!("bus publish: {e}"))?;
         }
         LinkMessage::Control(NodeControl::OpenResult { stream_id, error }) => {
@@ -256,9 +294,7 @@ fn from_bus(state: &AppState, node_id: &str, msg: phirepass_bus::Message, outbox
             }
         }
         Some(NodeSubject::Stream(stream_id)) => {
-            if phirepass_tunnel::frame::is_reset(&msg.payload) {
-                routes.edges.remove(&stream_id);
-            }
+            routes.observe(stream_id, &msg.payload, FIN_FROM_EDGE);
             send(outbox, LinkMessage::Frame { stream_id, frame: msg.payload });
         }
         None => {}
@@ -269,7 +305,7 @@ fn from_bus(state: &AppState, node_id: &str, msg: phirepass_bus::Message, outbox
 async fn reset_streams(state: &AppState, routes: &Routes, reason: &str) {
     for (stream_id, edge) in &routes.edges {
         let subject = state.subjects.edge_stream(edge, *stream_id);
-        let frame = phirepass_tunnel::frame::reset_frame(reason);
+        let frame = Frame::Reset { reason: reason.to_string() }.encode();
         let _ = state.bus.publish(&subject, Vec::new(), frame).await;
     }
     for (stream_id, reply) in &routes.pending_opens {

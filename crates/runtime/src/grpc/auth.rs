@@ -46,10 +46,7 @@ impl ServerAuth {
         if expected.is_empty() {
             return false;
         }
-        let Some(presented) = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-        else {
+        let Some(presented) = metadata.get("authorization").and_then(|v| v.to_str().ok()) else {
             return false;
         };
         let Some(presented) = presented
@@ -145,5 +142,6 @@ impl Extractor for MetadataExtractor<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "auth_tests.rs"]
 mod tests;

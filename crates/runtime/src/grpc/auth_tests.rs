@@ -19,14 +19,28 @@ fn request_with(auth: Option<&str>) -> Request<()> {
 #[test]
 fn accepts_the_right_token() {
     let mut server = ServerAuth::new(token());
-    assert!(server.call(request_with(Some("Bearer s3cret-token"))).is_ok());
-    assert!(server.call(request_with(Some("bearer s3cret-token"))).is_ok());
+    assert!(
+        server
+            .call(request_with(Some("Bearer s3cret-token")))
+            .is_ok()
+    );
+    assert!(
+        server
+            .call(request_with(Some("bearer s3cret-token")))
+            .is_ok()
+    );
 }
 
 #[test]
 fn rejects_wrong_token() {
     let mut server = ServerAuth::new(token());
-    for bad in ["Bearer s3cret-tokeN", "Bearer s3cret", "Bearer ", "s3cret-token", "Basic s3cret-token"] {
+    for bad in [
+        "Bearer s3cret-tokeN",
+        "Bearer s3cret",
+        "Bearer ",
+        "s3cret-token",
+        "Basic s3cret-token",
+    ] {
         let err = server.call(request_with(Some(bad))).unwrap_err();
         assert_eq!(err.code(), Code::Unauthenticated, "{bad}");
     }
@@ -67,7 +81,11 @@ fn trace_context_travels_through_metadata() {
     let _guard = crate::telemetry::init("phirepass-runtime-grpc-test");
     let span = tracing::info_span!("grpc_call");
     let _entered = span.enter();
-    let sent = tracing::Span::current().context().span().span_context().trace_id();
+    let sent = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id();
 
     let mut client = ClientAuth::new(token()).unwrap();
     let mut server = ServerAuth::new(token());

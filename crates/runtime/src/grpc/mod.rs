@@ -31,6 +31,9 @@ pub enum GrpcError {
     /// The server failed while serving.
     #[error("grpc transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The remote answered with an error status.
+    #[error("grpc call failed: {0}")]
+    Status(#[from] tonic::Status),
 }
 
 /// A lazily connected channel to `url` (e.g. `http://authz:50051`): nothing
@@ -49,6 +52,7 @@ pub fn channel(url: &str, token: ServiceToken) -> Result<AuthedChannel, GrpcErro
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

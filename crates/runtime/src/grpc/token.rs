@@ -48,6 +48,7 @@ impl fmt::Debug for ServiceToken {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,34 @@
+//! The shared Bus suite, run against both implementations.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use phirepass_bus::{Bus, MemoryBus, NatsBus};
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+mod memory {
+    use super::*;
+
+    phirepass_bus::bus_conformance_tests!(async { Arc::new(MemoryBus::new()) as Arc<dyn Bus> });
+}
+
+mod nats {
+    use super::*;
+
+    phirepass_bus::bus_conformance_tests!(async {
+        let bus = NatsBus::connect(&nats_url()).await.expect("nats at NATS_URL or 127.0.0.1:4222");
+        Arc::new(bus) as Arc<dyn Bus>
+    });
+}
+
+#[tokio::test]
+async fn connect_picks_implementation() {
+    let mem = phirepass_bus::connect(None).await.unwrap();
+    mem.flush().await.unwrap();
+    let nats = phirepass_bus::connect(Some(&nats_url())).await.unwrap();
+    nats.flush().await.unwrap();
+    assert!(phirepass_bus::connect(Some("nats://127.0.0.1:1")).await.is_err());
+}

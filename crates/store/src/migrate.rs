@@ -1,0 +1,57 @@
+//! Embedded migrations, one directory per backend, applied with sqlx's
+//! migrator (no `macros` feature: the SQL is embedded with `include_str!`).
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::{Backend, Store, StoreError};
+
+/// (version, description, sql). Append only; never edit an applied entry
+/// (sqlx checks checksums).
+type Script = (i64, &'static str, &'static str);
+
+const POSTGRES: &[Script] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+const SQLITE: &[Script] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+
+fn migrator(scripts: &[Script]) -> Migrator {
+    let migrations = scripts
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+#[tracing::instrument(skip(store), fields(backend = ?store.backend))]
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let scripts = match store.backend {
+        Backend::Postgres => POSTGRES,
+        Backend::Sqlite => SQLITE,
+    };
+    migrator(scripts)
+        .run(&store.pool)
+        .await
+        .map_err(StoreError::Migrate)?;
+    tracing::debug!("migrations applied");
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! `users` table.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Store, StoreError};
+
+/// A user as stored. `password_hash` is a PHC string (Argon2id).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+// Hand-written so the password hash never ends up in a log line.
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+const COLUMNS: &str = "id, username, password_hash, disabled, created_at";
+
+fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        disabled: row.try_get("disabled")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts a user; [`StoreError::Conflict`] if the username is taken.
+    #[tracing::instrument(skip(self, user), fields(user_id = %user.id, username = %user.username))]
+    pub async fn insert_user(&self, user: &UserRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(user.disabled)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
+        let row = sqlx::query(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// Every user, ordered by username.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn count_users(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Sets the `disabled` flag; returns the updated user, `None` if unknown.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+            .bind(disabled)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.user_by_username(username).await
+    }
+}

@@ -1,0 +1,115 @@
+//! The agent <-> gateway WebSocket protocol (encode/decode only, no I/O).
+//!
+//! Each binary WebSocket message is one [`LinkMessage`]:
+//!
+//! ```text
+//! [0x00][JSON NodeControl]                      control message
+//! [0x01][stream id: u64 big-endian][tunnel frame] frame of one stream
+//! ```
+//!
+//! The gateway relays tunnel frames verbatim between the bus and the
+//! agent; the agent is the TunnelStream endpoint, so sequencing, credit and
+//! replay run end to end between edge and agent.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use crate::error::LinkError;
+use crate::open::OpenRequest;
+use crate::subjects::StreamId;
+
+const CONTROL: u8 = 0x00;
+const FRAME: u8 = 0x01;
+const FRAME_HEADER: usize = 9;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkMessage {
+    Control(NodeControl),
+    Frame { stream_id: StreamId, frame: Bytes },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeControl {
+    /// Agent -> gateway, first message.
+    Auth { token: String, version: String },
+    /// Gateway -> agent.
+    AuthOk { node_id: String, node_name: String },
+    /// Gateway -> agent, then close; the agent exits non-zero without retrying.
+    AuthFailed { reason: String },
+    /// Agent -> gateway.
+    Heartbeat { stats: HostStats },
+    /// Both ways.
+    Ping { nonce: u64 },
+    Pong { nonce: u64 },
+    /// Gateway -> agent: an open request forwarded from the bus.
+    Open { request: OpenRequest },
+    /// Agent -> gateway: the answer to `Open` (`error: None` = accepted).
+    OpenResult { stream_id: StreamId, error: Option<String> },
+    /// Gateway -> agent. `fatal` (e.g. token revoked): the agent exits
+    /// non-zero instead of reconnecting.
+    Disconnect {
+        reason: String,
+        #[serde(default)]
+        fatal: bool,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct HostStats {
+    pub hostname: String,
+    pub cpu_percent: f32,
+    pub mem_total_bytes: u64,
+    pub mem_used_bytes: u64,
+    pub load1: f64,
+    pub load5: f64,
+    pub load15: f64,
+    pub uptime_secs: u64,
+}
+
+impl LinkMessage {
+    pub fn encode(&self) -> Bytes {
+        match self {
+            LinkMessage::Control(ctrl) => {
+                let mut out = vec![CONTROL];
+                // Serializing these plain structs cannot fail (no maps with
+                // non-string keys, no failing Serialize impls).
+                if serde_json::to_writer(&mut out, ctrl).is_err() {
+                    out.truncate(1);
+                    out.extend_from_slice(b"{}");
+                }
+                Bytes::from(out)
+            }
+            LinkMessage::Frame { stream_id, frame } => {
+                let mut out = BytesMut::with_capacity(FRAME_HEADER + frame.len());
+                out.put_u8(FRAME);
+                out.put_u64(stream_id.0);
+                out.extend_from_slice(frame);
+                out.freeze()
+            }
+        }
+    }
+
+    /// Decodes one message; the frame of a `Frame` message is a zero-copy
+    /// slice of `b` and is not decoded (the relay forwards it verbatim).
+    pub fn decode(b: Bytes) -> Result<LinkMessage, LinkError> {
+        let Some(&kind) = b.first() else {
+            return Err(LinkError::Empty);
+        };
+        match kind {
+            CONTROL => Ok(LinkMessage::Control(serde_json::from_slice(&b[1..])?)),
+            FRAME => {
+                if b.len() <= FRAME_HEADER {
+                    return Err(LinkError::Truncated("link frame"));
+                }
+                let mut id = [0u8; 8];
+                id.copy_from_slice(&b[1..FRAME_HEADER]);
+                Ok(LinkMessage::Frame {
+                    stream_id: StreamId(u64::from_be_bytes(id)),
+                    frame: b.slice(FRAME_HEADER..),
+                })
+            }
+            other => Err(LinkError::UnknownLinkKind(other)),
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! The protocol state of one TunnelStream endpoint: sequencing, credit,
+//! replay and timers (see [`crate::frame`] for the rules). Everything here
+//! runs under the stream's mutex and never blocks; wakeups are recorded and
+//! fired by the caller once the lock is released.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::frame::{self, Frame};
+use crate::stream::{FrameSink, StreamConfig, StreamStats};
+
+/// Retransmissions (or re-sent Nacks) of one gap before the stream fails.
+const MAX_RETRIES: u32 = 12;
+
+struct Sent {
+    seq: u64,
+    frame: Bytes,
+    len: u64,
+}
+
+#[derive(Clone)]
+struct Failure {
+    kind: io::ErrorKind,
+    msg: String,
+}
+
+struct Gap {
+    nacked_at: Instant,
+    tries: u32,
+}
+
+/// Wakeups to fire after unlocking.
+#[derive(Default)]
+pub(crate) struct Wakes {
+    pub reader: Option<Waker>,
+    pub writer: Option<Waker>,
+    pub driver: bool,
+}
+
+pub(crate) struct State {
+    cfg: StreamConfig,
+    sink: Option<Arc<dyn FrameSink>>,
+    // Sending half.
+    next_seq: u64,
+    snd_base: u64,
+    replay: VecDeque<Sent>,
+    replay_bytes: u64,
+    bytes_sent: u64,
+    peer_limit: u64,
+    fin_seq: Option<u64>,
+    fin_acked: bool,
+    rto_due: Option<Instant>,
+    rto_retries: u32,
+    last_resend: Option<(u64, Instant)>,
+    probe_due: Option<Instant>,
+    probe_retries: u32,
+    writer: Option<Waker>,
+    // Receiving half.
+    next_expected: u64,
+    bytes_received: u64,
+    bytes_consumed: u64,
+    granted: u64,
+    recv: VecDeque<Bytes>,
+    recv_bytes: u64,
+    fin_received: bool,
+    ack_due: Option<Instant>,
+    gap: Option<Gap>,
+    reader: Option<Waker>,
+    // Liveness and lifecycle.
+    last_recv: Instant,
+    last_ping: Option<Instant>,
+    ping_nonce: u64,
+    error: Option<Failure>,
+    app_dropped: bool,
+    linger_until: Option<Instant>,
+    finished: bool,
+    driver_at: Option<Instant>,
+    wake_reader: bool,
+    wake_writer: bool,
+    kick_driver: bool,
+    stats: StreamStats,
+}
+
+impl State {
+    pub(crate) fn new(cfg: StreamConfig, sink: Arc<dyn FrameSink>, now: Instant) -> State {
+        let mut st = State {
+            cfg,
+            sink: Some(sink),
+            next_seq: 0,
+            snd_base: 0,
+            replay: VecDeque::new(),
+            replay_bytes: 0,
+            bytes_sent: 0,
+            peer_limit: 0,
+            fin_seq: None,
+            fin_acked: false,
+            rto_due: None,
+            rto_retries: 0,
+            last_resend: None,
+            probe_due: None,
+            probe_retries: 0,
+            writer: None,
+            next_expected: 0,
+            bytes_received: 0,
+            bytes_consumed: 0,
+            granted: 0,
+            recv: VecDeque::new(),
+            recv_bytes: 0,
+            fin_received: false,
+            ack_due: None,
+            gap: None,
+            reader: None,
+            last_recv: now,
+            last_ping: None,
+            ping_nonce: 0,
+            error: None,
+            app_dropped: false,
+            linger_until: None,
+            finished: false,
+            driver_at: None,
+            wake_reader: false,
+            wake_writer: false,
+            kick_driver: false,
+            stats: StreamStats::default(),
+        };
+        // The initial grant: the peer may not send before it arrives.
+        st.granted = u64::from(st.cfg.window);
+        st.send_ack();
+        st
+    }
+
+    pub(crate) fn take_wakes(&mut self) -> Wakes {
+        Wakes {
+            reader: if std::mem::take(&mut self.wake_reader) { self.reader.take() } else { None },
+            writer: if std::mem::take(&mut self.wake_writer) { self.writer.take() } else { None },
+            driver: std::mem::take(&mut self.kick_driver),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> StreamStats {
+        StreamStats {
+            recv_buffered: self.recv_bytes,
+            replay_bytes: self.replay_bytes,
+            ..self.stats.clone()
+        }
+    }
+
+    fn rto(&self) -> Duration {
+        self.cfg.retransmit_after * (1 << self.rto_retries.min(3))
+    }
+
+    fn ack_delay(&self) -> Duration {
+        (self.cfg.retransmit_after / 8).max(Duration::from_millis(1))
+    }
+
+    /// Makes sure the driver wakes by `at`.
+    fn arm(&mut self, at: Instant) {
+        if self.driver_at.is_none_or(|d| at < d) {
+            self.driver_at = Some(at);
+            self.kick_driver = true;
+        }
+    }
+
+    fn emit(&mut self, frame: Bytes) {
+        let Some(sink) = &self.sink else { return };
+        self.stats.frames_sent += 1;
+        if sink.send(frame).is_err() {
+            self.sink = None;
+            self.fail(io::ErrorKind::BrokenPipe, "transport closed".into(), None);
+        }
+    }
+
+    /// Ends the stream with an error for the application; `reset` is the
+    /// reason sent to the peer, if it should be told.
+    fn fail(&mut self, kind: io::ErrorKind, msg: String, reset: Option<&str>) {
+        if self.error.is_some() || self.finished {
+            return;
+        }
+        debug!(error = %msg, "tunnel stream failed");
+        self.error = Some(Failure { kind, msg });
+        if let Some(reason) = reset {
+            self.emit(frame::reset_frame(reason));
+        }
+        self.replay.clear();
+        self.replay_bytes = 0;
+        self.wake_reader = true;
+        self.wake_writer = true;
+        self.kick_driver = true;
+    }
+
+    fn violation(&mut self, what: &str) {
+        let msg = format!("protocol violation: {what}");
+        self.fail(io::ErrorKind::InvalidData, msg.clone(), Some(&msg));
+    }
+
+    /// The transport under the stream died (e.g. the agent's WebSocket).
+    pub(crate) fn transport_reset(&mut self, reason: &str) {
+        self.fail(io::ErrorKind::ConnectionAborted, format!("transport closed: {reason}"), None);
+    }
+
+    fn send_ack(&mut self) {
+        self.ack_due = None;
+        self.emit(Frame::Ack { next: self.next_expected, limit: self.granted }.encode());
+    }
+
+    fn send_nack(&mut self) {
+        self.ack_due = None;
+        self.stats.nacks_sent += 1;
+        self.emit(Frame::Nack { next: self.next_expected, limit: self.granted }.encode());
+    }
+
+    fn send_ping(&mut self) {
+        self.ping_nonce += 1;
+        self.emit(Frame::Ping { nonce: self.ping_nonce }.encode());
+    }
+
+    // ---- receiving ----
+
+    pub(crate) fn on_frame(&mut self, now: Instant, raw: Bytes) {
+        if self.error.is_some() || self.finished {
+            return;
+        }
+        let frame = match Frame::decode(raw) {
+            Ok(f) => f,
+            Err(e) => return self.violation(&format!("invalid frame: {e}")),
+        };
+        self.last_recv = now;
+        self.stats.frames_received += 1;
+        match frame {
+            Frame::Data { seq, payload } => self.on_data(now, seq, Some(payload)),
+            Frame::Fin { seq } => self.on_data(now, seq, None),
+            Frame::Ack { next, limit } => {
+                self.on_ack(now, next, limit);
+            }
+            Frame::Nack { next, limit } => {
+                self.stats.nacks_received += 1;
+                if self.on_ack(now, next, limit) {
+                    self.resend_from(now, next);
+                }
+            }
+            Frame::Reset { reason } => {
+                self.fail(io::ErrorKind::ConnectionReset, format!("reset by peer: {reason}"), None)
+            }
+            Frame::Ping { nonce } => {
+                // Re-advertise credit: this is how a blocked writer probes.
+                self.send_ack();
+                self.emit(Frame::Pong { nonce }.encode());
+            }
+            Frame::Pong { .. } => {}
+        }
+    }
+
+    /// A `Data` frame (`payload: Some`) or a `Fin` (`None`).
+    fn on_data(&mut self, now: Instant, seq: u64, payload: Option<Bytes>) {
+        if seq < self.next_expected {
+            // A replay we already have: our ack was lost or is in flight.
+            self.stats.duplicates += 1;
+            if self.ack_due.is_none() {
+                let at = now + self.ack_delay();
+                self.ack_due = Some(at);
+                self.arm(at);
+            }
+            return;
+        }
+        if self.fin_received {
+            return self.violation("data after fin");
+        }
+        if seq > self.next_expected {
+            self.stats.out_of_order += 1;
+            return self.on_gap(now);
+        }
+        let len = payload.as_ref().map_or(0, |p| p.len() as u64);
+        if self.bytes_received + len > self.granted {
+            return self.violation("peer exceeded its credit");
+        }
+        self.next_expected += 1;
+        if self.gap.take().is_some() {
+            self.stats.gaps_recovered += 1;
+        }
+        self.wake_reader = true;
+        match payload {
+            Some(p) => {
+                self.bytes_received += len;
+                self.recv_bytes += len;
+                self.stats.bytes_received += len;
+                self.recv.push_back(p);
+                if self.ack_due.is_none() {
+                    let at = now + self.ack_delay();
+                    self.ack_due = Some(at);
+                    self.arm(at);
+                }
+            }
+            None => {
+                self.fin_received = true;
+                self.send_ack();
+                self.check_complete(now);
+            }
+        }
+    }
+
+    fn on_gap(&mut self, now: Instant) {
+        let retry_after = self.cfg.retransmit_after;
+        match &mut self.gap {
+            None => {
+                self.gap = Some(Gap { nacked_at: now, tries: 0 });
+                self.stats.gaps += 1;
+            }
+            Some(g) if now.duration_since(g.nacked_at) < retry_after => return,
+            Some(g) if g.tries >= MAX_RETRIES => {
+                let msg = "stream gap could not be recovered";
+                return self.fail(io::ErrorKind::ConnectionAborted, msg.into(), Some(msg));
+            }
+            Some(g) => {
+                g.tries += 1;
+                g.nacked_at = now;
+            }
+        }
+        self.send_nack();
+    }
+
+    /// Returns false if the ack was invalid (and the stream failed).
+    fn on_ack(&mut self, now: Instant, next: u64, limit: u64) -> bool {
+        if next > self.next_seq {
+            self.violation("acknowledgement of unsent data");
+            return false;
+        }
+        if next > self.snd_base {
+            while self.replay.front().is_some_and(|f| f.seq < next) {
+                if let Some(f) = self.replay.pop_front() {
+                    self.replay_bytes -= f.len;
+                }
+            }
+            self.snd_base = next;
+            self.rto_retries = 0;
+            self.rto_due = if self.replay.is_empty() { None } else { Some(now + self.rto()) };
+            if self.fin_seq.is_some_and(|f| next > f) {
+                self.fin_acked = true;
+                self.check_complete(now);
+            }
+        }
+        if limit > self.peer_limit {
+            self.peer_limit = limit;
+            self.wake_writer = true;
+            self.probe_due = None;
+            self.probe_retries = 0;
+        }
+        true
+    }
+
+    /// Go-back-N: sends every unacknowledged frame from `from` on again.
+    fn resend_from(&mut self, now: Instant, from: u64) {
+        if from < self.snd_base || from >= self.next_seq {
+            return; // stale, or nothing to resend
+        }
+        // Duplicate Nacks for the same gap (e.g. reordered) resend once.
+        if self.last_resend.is_some_and(|(s, at)| s == from && now.duration_since(at) < self.cfg.retransmit_after / 2) {
+            return;
+        }
+        self.last_resend = Some((from, now));
+        let Some(sink) = self.sink.clone() else { return };
+        let skip = usize::try_from(from - self.snd_base).unwrap_or(usize::MAX);
+        let mut sent = 0u64;
+        let mut broken = false;
+        for f in self.replay.iter().skip(skip) {
+            if sink.send(f.frame.clone()).is_err() {
+                broken = true;
+                break;
+            }
+            sent += 1;
+        }
+        self.stats.retransmits += sent;
+        self.stats.frames_sent += sent;
+        if broken {
+            self.sink = None;
+            self.fail(io::ErrorKind::BrokenPipe, "transport closed".into(), None);
+            return;
+        }
+        let at = now + self.rto();
+        self.rto_due = Some(at);
+        self.arm(at);
+    }
+
+    // ---- application side ----
+
+    /// Copies buffered bytes into `buf`; `false` if nothing can be read yet
+    /// (the waker is registered). EOF is `true` with nothing copied.
+    pub(crate) fn read(&mut self, buf: &mut tokio::io::ReadBuf<'_>, waker: &Waker) -> io::Result<bool> {
+        if self.recv_bytes > 0 {
+            let mut n = 0u64;
+            while buf.remaining() > 0 {
+                let Some(front) = self.recv.front_mut() else { break };
+                let k = front.len().min(buf.remaining());
+                buf.put_slice(&front[..k]);
+                if k == front.len() {
+                    self.recv.pop_front();
+                } else {
+                    bytes::Buf::advance(front, k);
+                }
+                n += k as u64;
+            }
+            self.recv_bytes -= n;
+            self.bytes_consumed += n;
+            self.stats.bytes_read += n;
+            self.maybe_grant();
+            return Ok(true);
+        }
+        if self.fin_received {
+            return Ok(true);
+        }
+        if let Some(e) = &self.error {
+            return Err(io::Error::new(e.kind, e.msg.clone()));
+        }
+        if self.finished {
+            return Ok(true);
+        }
+        self.reader = Some(waker.clone());
+        Ok(false)
+    }
+
+    /// Grants more credit once a quarter of the window was consumed, so
+    /// both keystrokes and bulk transfers get few, timely updates.
+    fn maybe_grant(&mut self) {
+        if self.error.is_some() || self.fin_received {
+            return;
+        }
+        let window = u64::from(self.cfg.window);
+        let limit = self.bytes_consumed + window;
+        if limit - self.granted >= (window / 4).max(1) {
+            self.granted = limit;
+            self.send_ack();
+        }
+    }
+
+    /// How many of `want` bytes may be sent now; `Ok(0)` means "wait for
+    /// credit" (the waker is registered and a probe scheduled).
+    pub(crate) fn write_allowance(&mut self, now: Instant, want: usize, waker: &Waker) -> io::Result<usize> {
+        if let Some(e) = &self.error {
+            return Err(io::Error::new(e.kind, e.msg.clone()));
+        }
+        if self.fin_seq.is_some() || self.finished {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown"));
+        }
+        let avail = self.peer_limit.saturating_sub(self.bytes_sent);
+        if avail == 0 {
+            self.writer = Some(waker.clone());
+            self.stats.credit_stalls += 1;
+            if self.probe_due.is_none() {
+                let at = now + self.cfg.retransmit_after;
+                self.probe_due = Some(at);
+                self.arm(at);
+            }
+            return Ok(0);
+        }
+        Ok(usize::try_from(avail).unwrap_or(usize::MAX).min(want))
+    }
+
+    /// Numbers and sends `Data` frames built by [`frame::data_unsequenced`]
+    /// within an allowance from [`State::write_allowance`].
+    pub(crate) fn commit(&mut self, now: Instant, frames: Vec<BytesMut>) -> io::Result<()> {
+        if let Some(e) = &self.error {
+            return Err(io::Error::new(e.kind, e.msg.clone()));
+        }
+        for mut f in frames {
+            let seq = self.next_seq;
+            f[1..frame::DATA_HEADER].copy_from_slice(&seq.to_be_bytes());
+            let frame = f.freeze();
+            let len = (frame.len() - frame::DATA_HEADER) as u64;
+            self.next_seq += 1;
+            self.bytes_sent += len;
+            self.replay_bytes += len;
+            self.stats.bytes_written += len;
+            self.replay.push_back(Sent { seq, frame: frame.clone(), len });
+            self.emit(frame);
+        }
+        if self.rto_due.is_none() {
+            let at = now + self.rto();
+            self.rto_due = Some(at);
+            self.arm(at);
+        }
+        Ok(())
+    }
+
+    /// Half-close: queues `Fin` after all data written so far.
+    pub(crate) fn shutdown(&mut self, now: Instant) -> io::Result<()> {
+        if let Some(e) = &self.error {
+            return Err(io::Error::new(e.kind, e.msg.clone()));
+        }
+        if self.fin_seq.is_some() || self.finished {
+            return Ok(());
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.fin_seq = Some(seq);
+        let frame = Frame::Fin { seq }.encode();
+        self.replay.push_back(Sent { seq, frame: frame.clone(), len: 0 });
+        self.emit(frame);
+        if self.rto_due.is_none() {
+            let at = now + self.rto();
+            self.rto_due = Some(at);
+            self.arm(at);
+        }
+        Ok(())
+    }
+
+    /// The application dropped its end: clean if both Fins were exchanged
+    /// (then linger until ours is acknowledged), otherwise reset the peer.
+    pub(crate) fn app_drop(&mut self) {
+        self.app_dropped = true;
+        self.reader = None;
+        self.writer = None;
+        self.kick_driver = true;
+        if self.fin_seq.is_none() || !self.fin_received {
+            self.fail(io::ErrorKind::ConnectionAborted, "stream dropped".into(), Some("stream dropped"));
+        }
+    }
+
+    fn check_complete(&mut self, now: Instant) {
+        if self.fin_acked && self.fin_received && self.linger_until.is_none() {
+            // Stay a little to re-acknowledge the peer's Fin if our ack is lost.
+            let at = now + self.cfg.retransmit_after * 4;
+            self.linger_until = Some(at);
+            self.arm(at);
+        }
+    }
+
+    /// Runs due timers; returns when to run again, or `None` when the
+    /// endpoint is finished (the driver then stops).
+    pub(crate) fn on_timer(&mut self, now: Instant) -> Option<Instant> {
+        if self.error.is_some() || self.finished || self.linger_until.is_some_and(|t| now >= t) {
+            self.finished = true;
+            return None;
+        }
+        let idle_at = self.last_recv + self.cfg.idle_timeout;
+        if now >= idle_at {
+            if !self.app_dropped {
+                let msg = format!("peer vanished: nothing received for {:?}", self.cfg.idle_timeout);
+                self.fail(io::ErrorKind::TimedOut, msg, Some("idle timeout"));
+            }
+            self.finished = true;
+            return None;
+        }
+        if self.ack_due.is_some_and(|t| now >= t) {
+            self.send_ack();
+        }
+        if self.rto_due.is_some_and(|t| now >= t) {
+            self.on_rto(now);
+            if self.error.is_some() {
+                self.finished = true;
+                return None;
+            }
+        }
+        if self.probe_due.is_some_and(|t| now >= t) {
+            if self.writer.is_some() && self.peer_limit <= self.bytes_sent {
+                self.send_ping();
+                self.probe_retries += 1;
+                self.probe_due = Some(now + self.cfg.retransmit_after * (1 << self.probe_retries.min(5)));
+            } else {
+                self.probe_due = None;
+            }
+        }
+        let quiet_since = self.last_ping.map_or(self.last_recv, |p| p.max(self.last_recv));
+        if now >= quiet_since + self.cfg.keepalive {
+            self.send_ping();
+            self.last_ping = Some(now);
+        }
+        let quiet_since = self.last_ping.map_or(self.last_recv, |p| p.max(self.last_recv));
+        let next = [self.ack_due, self.rto_due, self.probe_due, self.linger_until]
+            .into_iter()
+            .flatten()
+            .chain([idle_at, quiet_since + self.cfg.keepalive])
+            .min()
+            .unwrap_or(idle_at);
+        self.driver_at = Some(next);
+        Some(next)
+    }
+
+    fn on_rto(&mut self, now: Instant) {
+        if self.replay.is_empty() {
+            self.rto_due = None;
+            return;
+        }
+        // A peer we keep hearing from but that never acknowledges cannot
+        // recover; a silent one is left to the idle timeout.
+        if self.rto_retries >= MAX_RETRIES && now.duration_since(self.last_recv) < self.cfg.keepalive {
+            let msg = "stream gap could not be recovered";
+            return self.fail(io::ErrorKind::ConnectionAborted, msg.into(), Some(msg));
+        }
+        self.rto_retries += 1;
+        self.stats.timeouts += 1;
+        self.last_resend = None;
+        self.rto_due = Some(now + self.rto());
+        let base = self.snd_base;
+        self.resend_from(now, base);
+    }
+
+    /// Drops the sink so transport tasks end once queued frames are out.
+    pub(crate) fn close_sink(&mut self) {
+        self.finished = true;
+        self.sink = None;
+        self.replay.clear();
+        self.replay_bytes = 0;
+    }
+}
