@@ -167,3 +167,34 @@ pub fn workspace_bin(name: &str) -> std::path::PathBuf {
 }
 
 pub type SharedBus = Arc<dyn phirepass_bus::Bus>;
+
+/// An in-process agent; dropping the handle stops it.
+pub struct AgentHandle {
+    pub task: tokio::task::JoinHandle<Result<(), phirepass_agent::AgentError>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for AgentHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+pub fn agent_config(gateway_addr: &str, ssh: std::net::SocketAddr) -> phirepass_agent::AgentConfig {
+    let url = format!("ws://{gateway_addr}/api/nodes/ws");
+    phirepass_agent::AgentConfig::from_lookup(|key| match key {
+        "SERVER_URL" => Some(url.clone()),
+        "SSH_HOST" => Some(ssh.ip().to_string()),
+        "SSH_PORT" => Some(ssh.port().to_string()),
+        "PORT" => Some("0".into()),
+        "STATS_REFRESH_INTERVAL" => Some("1".into()),
+        _ => None,
+    })
+    .expect("agent config")
+}
+
+pub fn start_agent(gateway_addr: &str, token: &str, ssh: std::net::SocketAddr) -> AgentHandle {
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(phirepass_agent::run(agent_config(gateway_addr, ssh), token.to_string(), stopper(&rx)));
+    AgentHandle { task, stop }
+}

@@ -1,1 +1,60 @@
-//! placeholder
+//! Presence and rate-limit store: short-lived keys with TTLs.
+//!
+//! Two implementations behind one trait: [`RedisPresence`] (shared by every
+//! replica) and [`MemoryPresence`] (single process, `phirepass dev`). One
+//! conformance suite (`tests/conformance.rs`) runs against both.
+
+#![forbid(unsafe_code)]
+
+mod memory;
+mod redis_impl;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use memory::MemoryPresence;
+pub use redis_impl::RedisPresence;
+
+/// Errors from a presence backend. Never carries connection URLs.
+#[derive(Debug, thiserror::Error)]
+pub enum PresenceError {
+    #[error("invalid presence store url")]
+    InvalidUrl(#[source] redis::RedisError),
+    #[error("presence store unavailable")]
+    Backend(#[source] redis::RedisError),
+}
+
+/// A TTL key-value store. Keys are plain strings; implementations namespace
+/// them under their own key prefix.
+#[async_trait::async_trait]
+pub trait Presence: Send + Sync + 'static {
+    /// Sets `key` to `value`, expiring after `ttl` (at least 1 ms).
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), PresenceError>;
+    async fn get(&self, key: &str) -> Result<Option<String>, PresenceError>;
+    /// `true` if the key existed.
+    async fn delete(&self, key: &str) -> Result<bool, PresenceError>;
+    /// Atomically deletes `key` only if its value equals `expected`.
+    async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, PresenceError>;
+    /// Every live `(key, value)` whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, String)>, PresenceError>;
+    /// Increments a counter and returns the new value; the TTL is set when
+    /// the counter is created, so it counts over a fixed window.
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, PresenceError>;
+}
+
+/// Redis when a URL is given, otherwise in-memory.
+#[tracing::instrument(skip(redis_url), fields(backend = if redis_url.is_some() { "redis" } else { "memory" }))]
+pub async fn connect(
+    redis_url: Option<&str>,
+    key_prefix: &str,
+) -> Result<Arc<dyn Presence>, PresenceError> {
+    match redis_url {
+        Some(url) => Ok(Arc::new(RedisPresence::connect(url, key_prefix).await?)),
+        None => Ok(Arc::new(MemoryPresence::new())),
+    }
+}
+
+/// TTL in whole milliseconds, never zero (Redis rejects `PX 0`).
+pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}

@@ -257,7 +257,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenInfo, sqlx::Error> {
         token_hash: row.try_get("token_hash")?,
         user_id: row.try_get("user_id")?,
         username: row.try_get("username")?,
-        user_disabled: row.try_get("disabled")?,
+        user_disabled: crate::users::flag(row, "disabled")?,
         name: row.try_get("name")?,
         node_id: row.try_get("node_id")?,
         scopes: scopes.split_whitespace().map(str::to_owned).collect(),

@@ -91,7 +91,7 @@ fn session_and_user(row: &AnyRow) -> Result<(SessionRow, UserRow), sqlx::Error> 
         id: session.user_id.clone(),
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
-        disabled: row.try_get("disabled")?,
+        disabled: crate::users::flag(row, "disabled")?,
         created_at: row.try_get("user_created_at")?,
     };
     Ok((session, user))

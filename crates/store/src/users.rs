@@ -34,9 +34,18 @@ fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
-        disabled: row.try_get("disabled")?,
+        disabled: flag(row, "disabled")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Reads a boolean column: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite
+/// (the Any driver cannot decode SQLite's BOOLEAN affinity as bool).
+pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    match row.try_get::<bool, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+    }
 }
 
 impl Store {

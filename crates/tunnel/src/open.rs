@@ -16,7 +16,7 @@ pub enum Target {
 }
 
 /// Sent by the edge to `node_open(node)`.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct OpenRequest {
     pub stream_id: StreamId,
     /// Where frames toward the edge go: `edge_stream(edge_id, stream_id)`.
@@ -28,7 +28,7 @@ pub struct OpenRequest {
 }
 
 /// The node's answer; `error: None` means accepted.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct OpenReply {
     pub error: Option<String>,
 }

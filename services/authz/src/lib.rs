@@ -1,1 +1,101 @@
-//! placeholder
+//! `phirepass-authz`: identities and access decisions over gRPC.
+//!
+//! Users (Argon2id passwords), login sessions, node tokens
+//! (`pp_node_<token_id>_<secret>`, stored as id + SHA-256), nodes and the
+//! node-access decision. Every RPC requires the service token; health and
+//! reflection do not.
+
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod crypto;
+mod error;
+mod limiter;
+mod nodes;
+mod service;
+mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use phirepass_presence::Presence;
+use phirepass_runtime::grpc::ServiceToken;
+use phirepass_store::Store;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+pub use error::AuthzError;
+pub use service::{AuthedAuthzServer, AuthzService};
+
+/// Name reported by the health service (the gRPC service name).
+pub const SERVICE_NAME: &str = "phirepass.authz.v1.Authz";
+
+/// How often expired sessions are deleted from the database.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone)]
+pub struct AuthzConfig {
+    pub service_token: ServiceToken,
+    /// Lifetime of a login session (default 12 h).
+    pub session_ttl: Duration,
+}
+
+impl AuthzConfig {
+    pub fn new(service_token: ServiceToken) -> Self {
+        Self {
+            service_token,
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthzDeps {
+    pub store: Store,
+    pub presence: Arc<dyn Presence>,
+}
+
+/// Serves Authz (authenticated), health and reflection on `listener` until
+/// `shutdown` resolves.
+#[tracing::instrument(name = "authz.serve", skip_all, fields(addr = ?listener.local_addr().ok()))]
+pub async fn serve(
+    config: AuthzConfig,
+    listener: TcpListener,
+    deps: AuthzDeps,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AuthzError> {
+    let service = AuthzService::new(deps.store, deps.presence, config.session_ttl).await?;
+    let (_health_reporter, health) = phirepass_runtime::health::reporter_for(SERVICE_NAME).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(phirepass_proto::FILE_DESCRIPTOR_SET)
+        .with_service_name(SERVICE_NAME)
+        .build_v1()?;
+
+    let sweeper = tokio::spawn(sweep_sessions(service.store().clone()));
+    tracing::info!("authz serving");
+    let served = Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(service.into_server(config.service_token))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await;
+    sweeper.abort();
+    tracing::info!("authz stopped");
+    Ok(served?)
+}
+
+/// Deletes expired sessions now and then; expired ones are already refused,
+/// this only keeps the table small.
+async fn sweep_sessions(store: Store) {
+    let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        match store.delete_expired_sessions(phirepass_store::now_millis()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "expired sessions swept"),
+            Err(error) => tracing::warn!(%error, "session sweep failed"),
+        }
+    }
+}

@@ -4,7 +4,7 @@ CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
-    disabled      BOOLEAN NOT NULL DEFAULT 0,
+    disabled      INTEGER NOT NULL DEFAULT 0,  -- 0/1: sqlx Any cannot decode SQLite BOOLEAN
     created_at    BIGINT NOT NULL
 );
 

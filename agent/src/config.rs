@@ -1,0 +1,197 @@
+//! Agent settings, read from the environment.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use phirepass_runtime::config::{ConfigError, parse};
+use phirepass_tunnel::StreamConfig;
+
+/// The gateway's agent endpoint path.
+pub const NODE_WS_PATH: &str = "/api/nodes/ws";
+
+/// `APP_MODE`: development or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppMode {
+    #[default]
+    Development,
+    Production,
+}
+
+impl FromStr for AppMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Self::Development),
+            "production" | "prod" => Ok(Self::Production),
+            _ => Err("expected development or production".to_owned()),
+        }
+    }
+}
+
+/// `SSH_AUTH_METHOD`: how users authenticate to this node's sshd. Only
+/// `credentials_prompt` exists today (the user types them at the edge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SshAuthMethod {
+    #[default]
+    CredentialsPrompt,
+}
+
+impl FromStr for SshAuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "credentials_prompt" => Ok(Self::CredentialsPrompt),
+            _ => Err("expected credentials_prompt".to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for SshAuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CredentialsPrompt => f.write_str("credentials_prompt"),
+        }
+    }
+}
+
+/// Everything `phirepass-agent start` needs besides the token.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub mode: AppMode,
+    /// `HOST:PORT` of the local `/version` server; `None` when `PORT` is
+    /// empty or 0.
+    pub http_addr: Option<SocketAddr>,
+    /// `STATS_REFRESH_INTERVAL` (seconds): how often a heartbeat is sent.
+    pub stats_refresh_interval: Duration,
+    /// `PING_INTERVAL` (seconds); 3 intervals of silence = dead link.
+    pub ping_interval: Duration,
+    /// `ws://` or `wss://` URL of the gateway's node endpoint.
+    pub server_url: String,
+    /// `SSH_HOST`/`SSH_PORT`: the only target of `Target::Ssh`.
+    pub ssh_host: String,
+    pub ssh_port: u16,
+    pub ssh_auth_method: SshAuthMethod,
+    /// `ALLOWED_PORTS`: local ports (on 127.0.0.1) `Target::Port` may reach.
+    pub allowed_ports: BTreeSet<u16>,
+    /// TunnelStream tuning (not from the environment).
+    pub stream: StreamConfig,
+}
+
+impl AgentConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (raw values: `Some("")` means set
+    /// but empty), so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // Unset and empty mean "default" for everything except PORT.
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let parsed = |name: &str| get(name).map(|v| (name.to_owned(), v));
+        fn or<T: FromStr>(v: Option<(String, String)>, default: T) -> Result<T, ConfigError>
+        where
+            T::Err: fmt::Display,
+        {
+            match v {
+                Some((name, raw)) => parse(&name, raw.trim()),
+                None => Ok(default),
+            }
+        }
+
+        let mode = or(parsed("APP_MODE"), AppMode::Development)?;
+        let host: IpAddr = or(parsed("HOST"), IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let http_addr = match lookup("PORT") {
+            None => Some(SocketAddr::new(host, 8081)),
+            Some(raw) if raw.trim().is_empty() => None,
+            Some(raw) => match parse::<u16>("PORT", raw.trim())? {
+                0 => None,
+                port => Some(SocketAddr::new(host, port)),
+            },
+        };
+        let stats_refresh_interval = seconds("STATS_REFRESH_INTERVAL", or(parsed("STATS_REFRESH_INTERVAL"), 15)?)?;
+        let ping_interval = seconds("PING_INTERVAL", or(parsed("PING_INTERVAL"), 30)?)?;
+        let server_url = match get("SERVER_URL") {
+            Some(url) => node_ws_url(url.trim())?,
+            None => {
+                let host = get("SERVER_HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+                let port: u16 = or(parsed("SERVER_PORT"), 8080)?;
+                node_ws_url(&format!("ws://{}:{port}", bracket_v6(host.trim())))?
+            }
+        };
+        let ssh_host = get("SSH_HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned());
+        let ssh_port = or(parsed("SSH_PORT"), 22u16)?;
+        let ssh_auth_method = or(parsed("SSH_AUTH_METHOD"), SshAuthMethod::CredentialsPrompt)?;
+        let allowed_ports = match get("ALLOWED_PORTS") {
+            Some(raw) => parse_ports(&raw)?,
+            None => BTreeSet::new(),
+        };
+        Ok(Self {
+            mode,
+            http_addr,
+            stats_refresh_interval,
+            ping_interval,
+            server_url,
+            ssh_host,
+            ssh_port,
+            ssh_auth_method,
+            allowed_ports,
+            stream: StreamConfig::default(),
+        })
+    }
+}
+
+fn seconds(name: &str, secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::invalid(name, "must be at least 1 second"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn bracket_v6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// Checks a `ws://`/`wss://` URL and adds the node path when it has none.
+pub fn node_ws_url(raw: &str) -> Result<String, ConfigError> {
+    let uri: http::Uri = raw
+        .parse()
+        .map_err(|e| ConfigError::invalid("SERVER_URL", format!("{raw:?} is not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("ws" | "wss") => {}
+        _ => return Err(ConfigError::invalid("SERVER_URL", format!("{raw:?} must start with ws:// or wss://"))),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(ConfigError::invalid("SERVER_URL", format!("{raw:?} has no host")));
+    }
+    let has_path = uri.path_and_query().is_some_and(|pq| pq.as_str() != "/" && !pq.as_str().is_empty());
+    if has_path {
+        Ok(raw.to_owned())
+    } else {
+        Ok(format!("{}{NODE_WS_PATH}", raw.trim_end_matches('/')))
+    }
+}
+
+/// Parses `ALLOWED_PORTS`: a comma-separated list of ports 1-65535.
+pub fn parse_ports(raw: &str) -> Result<BTreeSet<u16>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(ConfigError::invalid("ALLOWED_PORTS", format!("{p:?} is not a port (1-65535)"))),
+            Ok(port) => Ok(port),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,90 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn config(vars: &[(&str, &str)]) -> Result<AgentConfig, ConfigError> {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    AgentConfig::from_lookup(|name| map.get(name).cloned())
+}
+
+#[test]
+fn defaults() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.mode, AppMode::Development);
+    assert_eq!(c.http_addr, Some("0.0.0.0:8081".parse().unwrap()));
+    assert_eq!(c.stats_refresh_interval, Duration::from_secs(15));
+    assert_eq!(c.ping_interval, Duration::from_secs(30));
+    assert_eq!(c.server_url, "ws://127.0.0.1:8080/api/nodes/ws");
+    assert_eq!(c.ssh_host, "127.0.0.1");
+    assert_eq!(c.ssh_port, 22);
+    assert_eq!(c.ssh_auth_method, SshAuthMethod::CredentialsPrompt);
+    assert!(c.allowed_ports.is_empty());
+}
+
+#[test]
+fn explicit_values() {
+    let c = config(&[
+        ("APP_MODE", "production"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "9000"),
+        ("STATS_REFRESH_INTERVAL", "5"),
+        ("PING_INTERVAL", "7"),
+        ("SERVER_HOST", "gateway"),
+        ("SERVER_PORT", "8443"),
+        ("SSH_HOST", "10.0.0.5"),
+        ("SSH_PORT", "2222"),
+        ("SSH_AUTH_METHOD", "credentials_prompt"),
+        ("ALLOWED_PORTS", "3000, 8080,,9090"),
+    ])
+    .unwrap();
+    assert_eq!(c.mode, AppMode::Production);
+    assert_eq!(c.http_addr, Some("127.0.0.1:9000".parse().unwrap()));
+    assert_eq!(c.stats_refresh_interval, Duration::from_secs(5));
+    assert_eq!(c.ping_interval, Duration::from_secs(7));
+    assert_eq!(c.server_url, "ws://gateway:8443/api/nodes/ws");
+    assert_eq!((c.ssh_host.as_str(), c.ssh_port), ("10.0.0.5", 2222));
+    assert_eq!(c.allowed_ports.into_iter().collect::<Vec<_>>(), vec![3000, 8080, 9090]);
+}
+
+#[test]
+fn port_empty_or_zero_disables_http() {
+    assert_eq!(config(&[("PORT", "")]).unwrap().http_addr, None);
+    assert_eq!(config(&[("PORT", "0")]).unwrap().http_addr, None);
+}
+
+#[test]
+fn server_url_overrides_host_and_port() {
+    let c = config(&[("SERVER_URL", "wss://gw.example.com"), ("SERVER_HOST", "ignored")]).unwrap();
+    assert_eq!(c.server_url, "wss://gw.example.com/api/nodes/ws");
+    let c = config(&[("SERVER_URL", "wss://gw.example.com/")]).unwrap();
+    assert_eq!(c.server_url, "wss://gw.example.com/api/nodes/ws");
+    let c = config(&[("SERVER_URL", "ws://10.1.1.1:8080/custom/ws")]).unwrap();
+    assert_eq!(c.server_url, "ws://10.1.1.1:8080/custom/ws");
+}
+
+#[test]
+fn ipv6_server_host_is_bracketed() {
+    let c = config(&[("SERVER_HOST", "::1")]).unwrap();
+    assert_eq!(c.server_url, "ws://[::1]:8080/api/nodes/ws");
+}
+
+#[test]
+fn invalid_values_name_the_variable() {
+    let cases: &[(&str, &str)] = &[
+        ("APP_MODE", "staging"),
+        ("HOST", "not-an-ip"),
+        ("PORT", "http"),
+        ("STATS_REFRESH_INTERVAL", "0"),
+        ("PING_INTERVAL", "-1"),
+        ("SERVER_URL", "http://gw:8080"),
+        ("SERVER_PORT", "70000"),
+        ("SSH_PORT", "x"),
+        ("SSH_AUTH_METHOD", "password"),
+        ("ALLOWED_PORTS", "80,abc"),
+        ("ALLOWED_PORTS", "0"),
+    ];
+    for (name, value) in cases {
+        let err = config(&[(name, value)]).unwrap_err().to_string();
+        assert!(err.contains(name), "{name}={value}: {err}");
+    }
+}

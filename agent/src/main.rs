@@ -1,0 +1,145 @@
+//! `phirepass-agent` binary: `login` stores the node token, `start` runs.
+#![forbid(unsafe_code)]
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use phirepass_agent::token::{self, PAT_TOKEN_VAR, TOKEN_FILE_VAR};
+use phirepass_agent::{AgentConfig, AgentError};
+
+const AFTER_HELP: &str = "\
+Token file location (first match wins):
+  --token-file PATH
+  $PHIREPASS_AGENT_TOKEN_FILE
+  $XDG_CONFIG_HOME/phirepass/agent.token
+  ~/.config/phirepass/agent.token
+The file is written with mode 0600 (new directories 0700).
+
+Container recipe:
+  sh -c 'echo $AGENT_TOKEN | phirepass-agent login --from-stdin && phirepass-agent start'";
+
+const START_HELP: &str = "\
+Environment (defaults):
+  PAT_TOKEN                 node token; overrides the token file when set
+  APP_MODE=development      development | production
+  HOST=0.0.0.0, PORT=8081   local GET /version server; PORT empty or 0 disables it
+  STATS_REFRESH_INTERVAL=15 seconds between heartbeats with host stats
+  PING_INTERVAL=30          seconds between pings; 3 silent intervals = reconnect
+  SERVER_HOST=127.0.0.1, SERVER_PORT=8080
+                            gateway to dial (ws://HOST:PORT/api/nodes/ws)
+  SERVER_URL                full ws:// or wss:// URL; overrides SERVER_HOST/PORT
+  SSH_HOST=127.0.0.1, SSH_PORT=22
+                            the SSH server tunnels to this node reach
+  SSH_AUTH_METHOD=credentials_prompt
+  ALLOWED_PORTS             comma list of extra ports on 127.0.0.1 tunnels may reach
+  RUST_LOG=info             log filter; OTEL_EXPORTER_OTLP_ENDPOINT enables trace export";
+
+/// Phirepass node agent: connects this host to a Phirepass gateway.
+#[derive(Parser, Debug)]
+#[command(name = "phirepass-agent", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Token file to write (login) or read (start).
+    #[arg(long, global = true, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Store the node token (pp_node_...). Prompts without echo by default.
+    Login(LoginArgs),
+    /// Connect to the gateway and serve tunnels until SIGINT/SIGTERM.
+    #[command(after_help = START_HELP)]
+    Start,
+}
+
+#[derive(Args, Debug)]
+#[group(multiple = false)]
+struct LoginArgs {
+    /// Read the token from a file (e.g. a mounted secret).
+    #[arg(long, value_name = "PATH")]
+    from_file: Option<PathBuf>,
+    /// Read the token from standard input.
+    #[arg(long)]
+    from_stdin: bool,
+}
+
+fn token_path(cli_path: Option<PathBuf>) -> Result<PathBuf, token::TokenError> {
+    match cli_path {
+        Some(path) => Ok(path),
+        None => token::default_path(|name| std::env::var(name).ok()),
+    }
+}
+
+fn login(args: LoginArgs, path: PathBuf) -> anyhow::Result<()> {
+    let raw = if let Some(file) = &args.from_file {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    } else if args.from_stdin {
+        let mut raw = String::new();
+        std::io::stdin().read_to_string(&mut raw).map_err(token::TokenError::Input)?;
+        raw
+    } else {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!("no terminal to prompt on: use --from-stdin or --from-file");
+        }
+        rpassword::prompt_password("Node token: ").map_err(token::TokenError::Input)?
+    };
+    let token = token::normalize(&raw)?;
+    token::store(&path, &token)?;
+    eprintln!("node token saved to {}", path.display());
+    Ok(())
+}
+
+async fn start(token_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let _telemetry = phirepass_runtime::telemetry::init("phirepass-agent");
+    let config = AgentConfig::from_env()?;
+    let token = match phirepass_runtime::config::env_opt(PAT_TOKEN_VAR) {
+        Some(token) => token::normalize(&token).with_context(|| format!("{PAT_TOKEN_VAR} is invalid"))?,
+        None => token::load(&token_path(token_file)?)?,
+    };
+    tracing::info!(version = phirepass_agent::VERSION, url = %config.server_url, "starting agent");
+    match phirepass_agent::run(config, token, phirepass_runtime::shutdown::signal()).await {
+        Ok(()) => Ok(()),
+        Err(AgentError::Rejected(reason)) => Err(anyhow::anyhow!(
+            "the gateway rejected this node's token ({reason}); get a new token and run `phirepass-agent login` again"
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Login(args) => token_path(cli.token_file).map_err(Into::into).and_then(|path| login(args, path)),
+        Command::Start => start(cli.token_file).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("phirepass-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn env_var_names_are_documented() {
+        assert!(AFTER_HELP.contains(TOKEN_FILE_VAR));
+        assert!(START_HELP.contains(PAT_TOKEN_VAR));
+    }
+}

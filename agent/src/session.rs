@@ -1,0 +1,222 @@
+//! One connection to the gateway: dial, authenticate, then serve control
+//! messages and tunnel frames until the link dies or shutdown.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use phirepass_tunnel::{LinkMessage, NodeControl};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::AgentError;
+use crate::config::AgentConfig;
+use crate::stats::StatsSampler;
+use crate::streams::{OpenCtx, Outbound, Streams, send_control};
+
+/// How long the gateway has to answer `Auth`.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(15);
+/// An authenticated connection that lasted this long resets the backoff.
+pub(crate) const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// Largest WebSocket message accepted (a tunnel frame is ~32 KiB).
+pub const MAX_MESSAGE: usize = 1 << 20;
+/// Writer messages flushed together at most.
+const WRITE_BATCH: usize = 64;
+
+/// How a connection ended, when the agent should try again.
+#[derive(Debug)]
+pub(crate) enum SessionEnd {
+    Shutdown,
+    Lost { reason: String, stable: bool },
+}
+
+fn ws_config() -> WebSocketConfig {
+    // Small buffers keep an idle agent's footprint low.
+    WebSocketConfig::default()
+        .read_buffer_size(64 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(2 * MAX_MESSAGE)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
+/// Resets every stream of the connection however the session ends.
+struct CloseStreams(Arc<Streams>);
+
+impl Drop for CloseStreams {
+    fn drop(&mut self) {
+        self.0.close_all("gateway connection lost");
+    }
+}
+
+fn lost(reason: impl Into<String>, authed_at: Option<Instant>) -> Result<SessionEnd, AgentError> {
+    let stable = authed_at.is_some_and(|t| t.elapsed() >= STABLE_AFTER);
+    Ok(SessionEnd::Lost { reason: reason.into(), stable })
+}
+
+pub(crate) async fn run<F: Future<Output = ()>>(
+    config: &Arc<AgentConfig>,
+    token: &str,
+    sampler: &mut StatsSampler,
+    mut shutdown: Pin<&mut F>,
+) -> Result<SessionEnd, AgentError> {
+    let connect = tokio_tungstenite::connect_async_with_config(config.server_url.as_str(), Some(ws_config()), true);
+    let ws = tokio::select! {
+        () = &mut shutdown => return Ok(SessionEnd::Shutdown),
+        res = connect => match res {
+            Ok((ws, _response)) => ws,
+            Err(e) => return lost(format!("cannot connect to {}: {e}", config.server_url), None),
+        },
+    };
+    tracing::info!(url = %config.server_url, "connected to the gateway");
+    let (mut ws_tx, mut ws_rx) = ws.split();
+
+    // The single writer: everything for the gateway goes through `tx`.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+    let writer = async move {
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            let mut batch = 0;
+            while let Some(out) = next.take() {
+                match out {
+                    Outbound::Message(bytes) => ws_tx.feed(Message::Binary(bytes)).await?,
+                    Outbound::Close => return ws_tx.close().await,
+                }
+                batch += 1;
+                if batch < WRITE_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            ws_tx.flush().await?;
+        }
+        Ok(())
+    };
+    tokio::pin!(writer);
+
+    let streams = Arc::new(Streams::default());
+    let _close_streams = CloseStreams(streams.clone());
+    let ctx = OpenCtx {
+        config: config.clone(),
+        streams: streams.clone(),
+        tx: tx.clone(),
+        stream_cfg: config.stream.clone(),
+    };
+    let version = env!("CARGO_PKG_VERSION").to_owned();
+    let _ = send_control(&tx, NodeControl::Auth { token: token.to_owned(), version });
+
+    let ping_every = config.ping_interval;
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + config.stats_refresh_interval, config.stats_refresh_interval);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let silence_limit = ping_every * 3;
+    let dead = tokio::time::sleep(silence_limit);
+    tokio::pin!(dead);
+    let auth_deadline = tokio::time::sleep(AUTH_TIMEOUT);
+    tokio::pin!(auth_deadline);
+    let mut authed_at: Option<Instant> = None;
+    let mut nonce = 0u64;
+
+    loop {
+        tokio::select! {
+            () = &mut shutdown => {
+                streams.close_all("agent shutting down");
+                let _ = tx.send(Outbound::Close);
+                // Give the close frame a moment to leave.
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                return Ok(SessionEnd::Shutdown);
+            }
+            res = &mut writer => {
+                let reason = match res {
+                    Ok(()) => "writer stopped".to_owned(),
+                    Err(e) => format!("write failed: {e}"),
+                };
+                return lost(reason, authed_at);
+            }
+            () = &mut auth_deadline, if authed_at.is_none() => {
+                return lost("the gateway did not answer the auth request", None);
+            }
+            () = &mut dead => {
+                return lost(format!("no traffic from the gateway for {}s", silence_limit.as_secs()), authed_at);
+            }
+            _ = heartbeat.tick(), if authed_at.is_some() => {
+                let _ = send_control(&tx, NodeControl::Heartbeat { stats: sampler.sample() });
+            }
+            _ = ping.tick() => {
+                nonce = nonce.wrapping_add(1);
+                let _ = send_control(&tx, NodeControl::Ping { nonce });
+            }
+            msg = ws_rx.next() => {
+                dead.as_mut().reset(Instant::now() + silence_limit);
+                let bytes = match msg {
+                    None => return lost("connection closed", authed_at),
+                    Some(Err(e)) => return lost(format!("read failed: {e}"), authed_at),
+                    Some(Ok(Message::Binary(bytes))) => bytes,
+                    Some(Ok(Message::Close(frame))) => {
+                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        return lost(format!("the gateway closed the connection: {reason}"), authed_at);
+                    }
+                    // WebSocket pings are answered by tungstenite itself.
+                    Some(Ok(_)) => continue,
+                };
+                if let Some(end) = on_message(bytes, &ctx, &mut authed_at, sampler)? {
+                    return Ok(end);
+                }
+            }
+        }
+    }
+}
+
+/// Handles one binary message; `Some` ends the session.
+fn on_message(
+    bytes: Bytes,
+    ctx: &OpenCtx,
+    authed_at: &mut Option<Instant>,
+    sampler: &mut StatsSampler,
+) -> Result<Option<SessionEnd>, AgentError> {
+    let control = match LinkMessage::decode(bytes) {
+        Ok(LinkMessage::Frame { stream_id, frame }) => {
+            if !ctx.streams.deliver(stream_id, frame) {
+                tracing::debug!(%stream_id, "frame for an unknown stream dropped");
+            }
+            return Ok(None);
+        }
+        Ok(LinkMessage::Control(control)) => control,
+        Err(error) => {
+            tracing::warn!(%error, "undecodable message from the gateway ignored");
+            return Ok(None);
+        }
+    };
+    match control {
+        NodeControl::AuthOk { node_id, node_name } => {
+            tracing::info!(%node_id, %node_name, "authenticated with the gateway");
+            *authed_at = Some(Instant::now());
+            let _ = send_control(&ctx.tx, NodeControl::Heartbeat { stats: sampler.sample() });
+        }
+        NodeControl::AuthFailed { reason } => return Err(AgentError::Rejected(reason)),
+        NodeControl::Disconnect { reason, fatal: true } => return Err(AgentError::Disconnected(reason)),
+        NodeControl::Disconnect { reason, fatal: false } => {
+            let end = lost(format!("the gateway asked to reconnect: {reason}"), *authed_at)?;
+            return Ok(Some(end));
+        }
+        NodeControl::Ping { nonce } => {
+            let _ = send_control(&ctx.tx, NodeControl::Pong { nonce });
+        }
+        NodeControl::Pong { .. } => {}
+        NodeControl::Open { request } if authed_at.is_some() => crate::streams::open(ctx, request),
+        NodeControl::Open { request } => {
+            let error = Some("not authenticated".to_owned());
+            let _ = send_control(&ctx.tx, NodeControl::OpenResult { stream_id: request.stream_id, error });
+        }
+        // Agent-to-gateway messages; never log their content (Auth has the token).
+        NodeControl::Auth { .. } | NodeControl::Heartbeat { .. } | NodeControl::OpenResult { .. } => {
+            tracing::debug!("unexpected control message ignored");
+        }
+    }
+    Ok(None)
+}

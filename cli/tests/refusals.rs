@@ -1,0 +1,145 @@
+//! Everything the gateway must refuse: bad node tokens, revoked agents, unknown or foreign nodes,
+//! wrong passwords, foreign browser origins in production.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Backend, Cluster, NODE, start_agent, wait_node_listed, workspace_bin};
+use phirepass_gateway_ws::browser_protocol::{ErrorKind, WebControl};
+use phirepass_gateway_ws::{AppMode, GatewayConfig};
+use phirepass_proto::authz::RevokeTokenRequest;
+use phirepass_testkit::browser::{Browser, http, login};
+use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
+
+const T: Duration = Duration::from_secs(20);
+
+async fn logged_in_browser(addr: &str, user: &str, password: &str) -> Browser {
+    let session = login(addr, user, password).await.expect("login");
+    let mut b = Browser::connect(addr, &session).await.expect("ws");
+    assert!(matches!(b.control(T).await.expect("auth"), Some(WebControl::Ok { .. })));
+    b
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_with_unknown_token_exits_nonzero_with_a_clear_message() {
+    let cluster = Cluster::start(Backend::Real, 1).await;
+    let fake = format!("pp_node_{}_{}", "0".repeat(16), "a".repeat(64));
+    let out = tokio::process::Command::new(workspace_bin("phirepass-agent"))
+        .arg("start")
+        .env("PAT_TOKEN", &fake)
+        .env("SERVER_URL", format!("ws://{}/api/nodes/ws", cluster.gateways[0].addr))
+        .env("PORT", "0")
+        .stdin(Stdio::null())
+        .output();
+    let out = tokio::time::timeout(T, out).await.expect("agent exits instead of retrying").expect("run agent");
+    assert!(!out.status.success(), "agent must exit non-zero");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rejected"), "stderr should say the token was rejected: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoked_token_drops_the_live_agent_within_five_seconds() {
+    let cluster = Cluster::start(Backend::Real, 1).await;
+    let gw = &cluster.gateways[0].addr;
+    cluster.add_user("alice", "alice-password").await;
+    let (token, token_id) = cluster.node_token("alice", NODE).await;
+    let sshd = TestSshd::start().await.expect("sshd");
+    let mut agent = start_agent(gw, &token, sshd.addr);
+    let session = login(gw, "alice", "alice-password").await.expect("login");
+    assert!(wait_node_listed(gw, &session, NODE, true, T).await);
+
+    cluster.authz().revoke_token(RevokeTokenRequest { token_id }).await.expect("revoke");
+    let ended = tokio::time::timeout(Duration::from_secs(5), &mut agent.task).await;
+    let result = ended.expect("agent dropped within 5 s").expect("agent task");
+    assert!(result.is_err(), "a revoked agent stops with an error, it does not reconnect");
+    assert!(wait_node_listed(gw, &session, NODE, false, T).await, "node still listed after revocation");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_node_and_another_users_node_get_the_same_refusal() {
+    let cluster = Cluster::start(Backend::Real, 1).await;
+    let gw = &cluster.gateways[0].addr;
+    cluster.add_user("alice", "alice-password").await;
+    cluster.add_user("bob", "bob-password").await;
+    let (bob_token, _) = cluster.node_token("bob", "bobs-box").await;
+    let sshd = TestSshd::start().await.expect("sshd");
+    let _agent = start_agent(gw, &bob_token, sshd.addr);
+
+    let mut alice = logged_in_browser(gw, "alice", "alice-password").await;
+    for node in ["bobs-box", "no-such-node"] {
+        let reply = alice.open_tunnel(node, TEST_USER, Some(TEST_PASSWORD)).await.expect("reply");
+        match reply {
+            WebControl::Error { kind: ErrorKind::Generic, message } => assert!(message.contains("unknown node"), "{message}"),
+            other => panic!("expected a refusal for {node}, got {other:?}"),
+        }
+    }
+    // Bob reaches his own node on the same gateway.
+    let mut bob = logged_in_browser(gw, "bob", "bob-password").await;
+    let reply = bob.open_tunnel("bobs-box", TEST_USER, Some(TEST_PASSWORD)).await.expect("reply");
+    assert!(matches!(reply, WebControl::Ok { .. }), "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_or_wrong_target_password_asks_for_one() {
+    let cluster = Cluster::start(Backend::Real, 1).await;
+    let gw = &cluster.gateways[0].addr;
+    cluster.add_user("alice", "alice-password").await;
+    let (token, _) = cluster.node_token("alice", NODE).await;
+    let sshd = TestSshd::start().await.expect("sshd");
+    let _agent = start_agent(gw, &token, sshd.addr);
+    let session = login(gw, "alice", "alice-password").await.expect("login");
+    assert!(wait_node_listed(gw, &session, NODE, true, T).await);
+
+    let mut b = logged_in_browser(gw, "alice", "alice-password").await;
+    for password in [None, Some("wrong-password")] {
+        let reply = b.open_tunnel(NODE, TEST_USER, password).await.expect("reply");
+        assert!(
+            matches!(reply, WebControl::Error { kind: ErrorKind::RequiresPassword, .. }),
+            "password {password:?}: {reply:?}"
+        );
+    }
+    let reply = b.open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD)).await.expect("reply");
+    assert!(matches!(reply, WebControl::Ok { .. }), "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_login_password_is_refused() {
+    let cluster = Cluster::start(Backend::Real, 1).await;
+    let gw = &cluster.gateways[0].addr;
+    cluster.add_user("alice", "alice-password").await;
+    for (user, pw) in [("alice", "nope"), ("mallory", "alice-password")] {
+        let body = serde_json::json!({"username": user, "password": pw}).to_string();
+        let reply = http(gw, "POST", "/api/auth/login", &[], &body).await.expect("http");
+        assert_eq!(reply.status, 401, "{user}: {}", reply.body);
+    }
+    // A WebSocket without a session is refused too.
+    let mut b = Browser::connect(gw, "not-a-session").await.expect("ws");
+    assert!(matches!(b.control(T).await.expect("reply"), Some(WebControl::Error { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_refuses_foreign_origins() {
+    let cluster = Cluster::start_with(Backend::Real, 1, |c: &mut GatewayConfig| {
+        c.mode = AppMode::Production;
+        c.allowed_origins = vec!["https://phirepass.example".into()];
+    })
+    .await;
+    let gw = &cluster.gateways[0].addr;
+    cluster.add_user("alice", "alice-password").await;
+    let session = login(gw, "alice", "alice-password").await.expect("login without Origin");
+    let cookie = format!("pp_session={session}");
+
+    let foreign = Browser::connect_with(gw, &[("cookie", &cookie), ("origin", "https://evil.example")]).await;
+    match foreign {
+        Err(e) => assert!(e.to_string().contains("403"), "expected 403, got {e}"),
+        Ok(_) => panic!("a foreign origin must not get a websocket"),
+    }
+    let body = serde_json::json!({"username": "alice", "password": "alice-password"}).to_string();
+    let reply = http(gw, "POST", "/api/auth/login", &[("origin", "https://evil.example")], &body).await.expect("http");
+    assert_eq!(reply.status, 403);
+
+    let mut ok = Browser::connect_with(gw, &[("cookie", &cookie), ("origin", "https://phirepass.example")]).await.expect("allowed origin");
+    assert!(matches!(ok.control(T).await.expect("auth"), Some(WebControl::Ok { .. })));
+}

@@ -1,0 +1,133 @@
+//! Users, login and sessions.
+
+use std::time::Duration;
+
+use phirepass_proto::authz as pb;
+use phirepass_store::{SessionRow, UserRow, new_id, now_millis};
+
+use crate::crypto;
+use crate::error::{AuthzError, Result};
+use crate::service::Inner;
+use crate::validate;
+
+pub(crate) fn user_to_proto(user: &UserRow) -> pb::User {
+    pb::User {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        created_at: user.created_at,
+        disabled: user.disabled,
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Inner {
+    pub(crate) async fn create_user(&self, req: pb::CreateUserRequest) -> Result<pb::User> {
+        validate::username(&req.username)?;
+        validate::password(&req.password)?;
+        let user = UserRow {
+            id: new_id(),
+            username: req.username,
+            password_hash: crypto::hash_password(req.password).await?,
+            disabled: false,
+            created_at: now_millis(),
+        };
+        match self.store.insert_user(&user).await {
+            Ok(()) => {}
+            Err(phirepass_store::StoreError::Conflict) => {
+                return Err(AuthzError::AlreadyExists("user"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(user_id = %user.id, username = %user.username, "user created");
+        Ok(user_to_proto(&user))
+    }
+
+    pub(crate) async fn set_user_disabled(
+        &self,
+        req: pb::SetUserDisabledRequest,
+    ) -> Result<pb::User> {
+        let user = self
+            .store
+            .set_user_disabled(&req.username, req.disabled)
+            .await?
+            .ok_or(AuthzError::NotFound("user"))?;
+        tracing::info!(user_id = %user.id, disabled = user.disabled, "user disabled flag set");
+        Ok(user_to_proto(&user))
+    }
+
+    /// Same work and same answer whether the user is unknown, disabled or
+    /// the password wrong: an unknown user is checked against a dummy hash.
+    pub(crate) async fn login(&self, req: pb::LoginRequest) -> Result<pb::LoginResponse> {
+        let ip = req.client_ip.as_deref();
+        if self.limiter.is_locked(&req.username, ip).await {
+            tracing::warn!(username = %req.username, "login refused: too many failures");
+            return Err(AuthzError::RateLimited);
+        }
+        let user = if validate::username(&req.username).is_ok() {
+            self.store.user_by_username(&req.username).await?
+        } else {
+            None
+        };
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let password_ok = crypto::verify_password(req.password, hash).await?;
+
+        let user = match user {
+            Some(user) if password_ok && !user.disabled => user,
+            Some(user) if password_ok => {
+                tracing::warn!(user_id = %user.id, "login refused: user disabled");
+                return Err(AuthzError::Unauthenticated);
+            }
+            _ => {
+                self.limiter.record_failure(&req.username, ip).await;
+                tracing::warn!(username = %req.username, "login failed");
+                return Err(AuthzError::Unauthenticated);
+            }
+        };
+        self.limiter.record_success(&user.username).await;
+
+        let token = crypto::new_session_token();
+        let now = now_millis();
+        let session = SessionRow {
+            id: new_id(),
+            token_hash: crypto::sha256_hex(&token),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(millis(self.session_ttl)),
+        };
+        self.store.insert_session(&session).await?;
+        tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
+        Ok(pb::LoginResponse {
+            session_token: token,
+            user: Some(user_to_proto(&user)),
+            expires_at: session.expires_at,
+        })
+    }
+
+    pub(crate) async fn verify_session(&self, token: &str) -> Result<pb::User> {
+        if token.is_empty() {
+            return Err(AuthzError::Unauthenticated);
+        }
+        let found = self
+            .store
+            .live_session(&crypto::sha256_hex(token), now_millis())
+            .await?;
+        match found {
+            Some((_, user)) if !user.disabled => Ok(user_to_proto(&user)),
+            _ => Err(AuthzError::Unauthenticated),
+        }
+    }
+
+    /// Idempotent: logging out an unknown or expired session succeeds.
+    pub(crate) async fn logout(&self, token: &str) -> Result<()> {
+        if !token.is_empty() {
+            let removed = self.store.delete_session(&crypto::sha256_hex(token)).await?;
+            tracing::info!(removed, "logout");
+        }
+        Ok(())
+    }
+}

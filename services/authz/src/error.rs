@@ -1,0 +1,74 @@
+//! The authz error type and its mapping to gRPC statuses.
+
+use phirepass_presence::PresenceError;
+use phirepass_store::StoreError;
+use tonic::Status;
+
+/// Everything that can go wrong in authz. Variants marked internal are
+/// logged in full and reach clients only as a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    /// A request field is malformed; the message is safe to return.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Bad credentials of any kind; deliberately says nothing more.
+    #[error("invalid credentials")]
+    Unauthenticated,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    #[error("{0}")]
+    FailedPrecondition(&'static str),
+    #[error("permission denied")]
+    PermissionDenied,
+    #[error("too many failed attempts, try again later")]
+    RateLimited,
+    /// Internal: database failure.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Internal: presence (Redis) failure.
+    #[error("presence: {0}")]
+    Presence(#[from] PresenceError),
+    /// Internal: password hashing failed or a blocking task died.
+    #[error("password hashing: {0}")]
+    Hash(String),
+    /// Startup/serving: the gRPC transport failed.
+    #[error("grpc transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Startup: building the reflection service failed.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+impl From<AuthzError> for Status {
+    fn from(err: AuthzError) -> Self {
+        match err {
+            AuthzError::InvalidArgument(msg) => Status::invalid_argument(msg),
+            AuthzError::Unauthenticated => Status::unauthenticated("invalid credentials"),
+            AuthzError::NotFound(_) | AuthzError::AlreadyExists(_) => {
+                let msg = err.to_string();
+                if matches!(err, AuthzError::NotFound(_)) {
+                    Status::not_found(msg)
+                } else {
+                    Status::already_exists(msg)
+                }
+            }
+            AuthzError::FailedPrecondition(msg) => Status::failed_precondition(msg),
+            AuthzError::PermissionDenied => Status::permission_denied("permission denied"),
+            AuthzError::RateLimited => Status::resource_exhausted(err.to_string()),
+            AuthzError::Store(StoreError::Conflict) => Status::already_exists("already exists"),
+            AuthzError::Store(_)
+            | AuthzError::Presence(_)
+            | AuthzError::Hash(_)
+            | AuthzError::Transport(_)
+            | AuthzError::Reflection(_) => {
+                // Full detail (with its source chain) stays in the logs.
+                tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+pub(crate) type Result<T, E = AuthzError> = std::result::Result<T, E>;

@@ -1,0 +1,54 @@
+//! `phirepass-authz` binary: reads the environment and calls
+//! [`phirepass_authz::serve`].
+//!
+//! Environment: `PHIREPASS_SERVICE_TOKEN` (required), `AUTHZ_ADDR` (default
+//! 127.0.0.1:50051), `DATABASE_URL` (default `sqlite://phirepass.db?mode=rwc`),
+//! `REDIS_URL` (optional; in-memory presence without it),
+//! `AUTHZ_SESSION_TTL_SECS` (default 43200).
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use phirepass_authz::{AuthzConfig, AuthzDeps, serve};
+use phirepass_runtime::config::{env_opt, env_or};
+use phirepass_runtime::grpc::{SERVICE_TOKEN_VAR, ServiceToken};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = phirepass_runtime::telemetry::init("phirepass-authz");
+
+    let token = ServiceToken::from_env().with_context(|| {
+        format!("{SERVICE_TOKEN_VAR} must be set to the service token shared by all services")
+    })?;
+    let addr: SocketAddr = env_or("AUTHZ_ADDR", SocketAddr::from(([127, 0, 0, 1], 50051)))?;
+    let session_ttl = Duration::from_secs(env_or("AUTHZ_SESSION_TTL_SECS", 12 * 3600_u64)?);
+    let database_url =
+        env_opt("DATABASE_URL").unwrap_or_else(|| "sqlite://phirepass.db?mode=rwc".to_owned());
+    let redis_url = env_opt("REDIS_URL");
+
+    let store = phirepass_store::Store::connect(&database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let presence = phirepass_presence::connect(redis_url.as_deref(), "pp:")
+        .await
+        .context("connecting to REDIS_URL")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+
+    let config = AuthzConfig {
+        session_ttl,
+        ..AuthzConfig::new(token)
+    };
+    serve(
+        config,
+        listener,
+        AuthzDeps { store, presence },
+        phirepass_runtime::shutdown::signal(),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Input validation for names and passwords.
+
+use crate::error::{AuthzError, Result};
+
+const PASSWORD_MIN: usize = 8;
+// Bounds Argon2 input and request size; long passphrases still fit.
+const PASSWORD_MAX: usize = 1024;
+
+/// `[a-z0-9_.-]`, 1 to 32 characters.
+pub(crate) fn username(name: &str) -> Result<()> {
+    let ok = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthzError::InvalidArgument(
+            "username must be 1-32 characters of a-z, 0-9, '_', '.', '-'".into(),
+        ))
+    }
+}
+
+pub(crate) fn password(password: &str) -> Result<()> {
+    if (PASSWORD_MIN..=PASSWORD_MAX).contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(AuthzError::InvalidArgument(format!(
+            "password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters"
+        )))
+    }
+}
+
+/// `[a-z0-9_.-]`, 1 to 63 characters, starting with a letter or digit (node
+/// names may become DNS labels and appear in `user:node@` SSH logins).
+pub(crate) fn node_name(name: &str) -> Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthzError::InvalidArgument(
+            "node name must be 1-63 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["a", "alice", "bob.smith", "x_1-2", &"a".repeat(32)] {
+            assert!(username(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Alice", "a b", "a@b", "é", &"a".repeat(33)] {
+            assert!(username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(password("12345678").is_ok());
+        assert!(password("1234567").is_err());
+        assert!(password(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn node_names() {
+        for ok in ["web-1", "db.prod", "9lives", &"n".repeat(63)] {
+            assert!(node_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-web", ".x", "Web", "a:b", "a@b", &"n".repeat(64)] {
+            assert!(node_name(bad).is_err(), "{bad}");
+        }
+    }
+}
