@@ -21,7 +21,11 @@ impl Backoff {
     pub fn new(base: Duration, cap: Duration) -> Self {
         let base = base.max(Duration::from_millis(1));
         let cap = cap.max(base);
-        Self { base, cap, ceiling: base }
+        Self {
+            base,
+            cap,
+            ceiling: base,
+        }
     }
 
     /// The upper bound of the next delay.
@@ -61,7 +65,12 @@ mod tests {
             ceilings.push(b.ceiling().as_millis());
             b.next_delay();
         }
-        assert_eq!(ceilings, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
+        assert_eq!(
+            ceilings,
+            [
+                500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000
+            ]
+        );
     }
 
     #[test]

@@ -112,7 +112,10 @@ impl AgentConfig {
                 port => Some(SocketAddr::new(host, port)),
             },
         };
-        let stats_refresh_interval = seconds("STATS_REFRESH_INTERVAL", or(parsed("STATS_REFRESH_INTERVAL"), 15)?)?;
+        let stats_refresh_interval = seconds(
+            "STATS_REFRESH_INTERVAL",
+            or(parsed("STATS_REFRESH_INTERVAL"), 15)?,
+        )?;
         let ping_interval = seconds("PING_INTERVAL", or(parsed("PING_INTERVAL"), 30)?)?;
         let server_url = match get("SERVER_URL") {
             Some(url) => node_ws_url(url.trim())?,
@@ -122,7 +125,8 @@ impl AgentConfig {
                 node_ws_url(&format!("ws://{}:{port}", bracket_v6(host.trim())))?
             }
         };
-        let ssh_host = get("SSH_HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned());
+        let ssh_host =
+            get("SSH_HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned());
         let ssh_port = or(parsed("SSH_PORT"), 22u16)?;
         let ssh_auth_method = or(parsed("SSH_AUTH_METHOD"), SshAuthMethod::CredentialsPrompt)?;
         let allowed_ports = match get("ALLOWED_PORTS") {
@@ -166,12 +170,22 @@ pub fn node_ws_url(raw: &str) -> Result<String, ConfigError> {
         .map_err(|e| ConfigError::invalid("SERVER_URL", format!("{raw:?} is not a URL: {e}")))?;
     match uri.scheme_str() {
         Some("ws" | "wss") => {}
-        _ => return Err(ConfigError::invalid("SERVER_URL", format!("{raw:?} must start with ws:// or wss://"))),
+        _ => {
+            return Err(ConfigError::invalid(
+                "SERVER_URL",
+                format!("{raw:?} must start with ws:// or wss://"),
+            ));
+        }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(ConfigError::invalid("SERVER_URL", format!("{raw:?} has no host")));
+        return Err(ConfigError::invalid(
+            "SERVER_URL",
+            format!("{raw:?} has no host"),
+        ));
     }
-    let has_path = uri.path_and_query().is_some_and(|pq| pq.as_str() != "/" && !pq.as_str().is_empty());
+    let has_path = uri
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str() != "/" && !pq.as_str().is_empty());
     if has_path {
         Ok(raw.to_owned())
     } else {
@@ -185,7 +199,10 @@ pub fn parse_ports(raw: &str) -> Result<BTreeSet<u16>, ConfigError> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| match p.parse::<u16>() {
-            Ok(0) | Err(_) => Err(ConfigError::invalid("ALLOWED_PORTS", format!("{p:?} is not a port (1-65535)"))),
+            Ok(0) | Err(_) => Err(ConfigError::invalid(
+                "ALLOWED_PORTS",
+                format!("{p:?} is not a port (1-65535)"),
+            )),
             Ok(port) => Ok(port),
         })
         .collect()

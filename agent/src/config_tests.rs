@@ -3,7 +3,10 @@ use std::collections::HashMap;
 use super::*;
 
 fn config(vars: &[(&str, &str)]) -> Result<AgentConfig, ConfigError> {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     AgentConfig::from_lookup(|name| map.get(name).cloned())
 }
 
@@ -43,7 +46,10 @@ fn explicit_values() {
     assert_eq!(c.ping_interval, Duration::from_secs(7));
     assert_eq!(c.server_url, "ws://gateway:8443/api/nodes/ws");
     assert_eq!((c.ssh_host.as_str(), c.ssh_port), ("10.0.0.5", 2222));
-    assert_eq!(c.allowed_ports.into_iter().collect::<Vec<_>>(), vec![3000, 8080, 9090]);
+    assert_eq!(
+        c.allowed_ports.into_iter().collect::<Vec<_>>(),
+        vec![3000, 8080, 9090]
+    );
 }
 
 #[test]
@@ -54,7 +60,11 @@ fn port_empty_or_zero_disables_http() {
 
 #[test]
 fn server_url_overrides_host_and_port() {
-    let c = config(&[("SERVER_URL", "wss://gw.example.com"), ("SERVER_HOST", "ignored")]).unwrap();
+    let c = config(&[
+        ("SERVER_URL", "wss://gw.example.com"),
+        ("SERVER_HOST", "ignored"),
+    ])
+    .unwrap();
     assert_eq!(c.server_url, "wss://gw.example.com/api/nodes/ws");
     let c = config(&[("SERVER_URL", "wss://gw.example.com/")]).unwrap();
     assert_eq!(c.server_url, "wss://gw.example.com/api/nodes/ws");

@@ -44,7 +44,11 @@ pub enum AgentError {
 /// Connects to the gateway and serves until `shutdown` resolves (`Ok`), the
 /// token is rejected or the node is disconnected for good (`Err`). Lost
 /// connections are retried with jittered exponential backoff.
-pub async fn run(config: AgentConfig, token: String, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+pub async fn run(
+    config: AgentConfig,
+    token: String,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
     let token = token::normalize(&token)?;
     // wss:// uses rustls; pick ring explicitly (an error means a provider
     // is already installed, which is fine).

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use phirepass_agent::token::{self, PAT_TOKEN_VAR, TOKEN_FILE_VAR};
+use phirepass_agent::token::{self, PAT_TOKEN_VAR};
 use phirepass_agent::{AgentConfig, AgentError};
 
 const AFTER_HELP: &str = "\
@@ -80,7 +80,9 @@ fn login(args: LoginArgs, path: PathBuf) -> anyhow::Result<()> {
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
     } else if args.from_stdin {
         let mut raw = String::new();
-        std::io::stdin().read_to_string(&mut raw).map_err(token::TokenError::Input)?;
+        std::io::stdin()
+            .read_to_string(&mut raw)
+            .map_err(token::TokenError::Input)?;
         raw
     } else {
         if !std::io::stdin().is_terminal() {
@@ -98,7 +100,9 @@ async fn start(token_file: Option<PathBuf>) -> anyhow::Result<()> {
     let _telemetry = phirepass_runtime::telemetry::init("phirepass-agent");
     let config = AgentConfig::from_env()?;
     let token = match phirepass_runtime::config::env_opt(PAT_TOKEN_VAR) {
-        Some(token) => token::normalize(&token).with_context(|| format!("{PAT_TOKEN_VAR} is invalid"))?,
+        Some(token) => {
+            token::normalize(&token).with_context(|| format!("{PAT_TOKEN_VAR} is invalid"))?
+        }
         None => token::load(&token_path(token_file)?)?,
     };
     tracing::info!(version = phirepass_agent::VERSION, url = %config.server_url, "starting agent");
@@ -115,7 +119,9 @@ async fn start(token_file: Option<PathBuf>) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Login(args) => token_path(cli.token_file).map_err(Into::into).and_then(|path| login(args, path)),
+        Command::Login(args) => token_path(cli.token_file)
+            .map_err(Into::into)
+            .and_then(|path| login(args, path)),
         Command::Start => start(cli.token_file).await,
     };
     match result {
@@ -131,6 +137,7 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory as _;
+    use phirepass_agent::token::TOKEN_FILE_VAR;
 
     #[test]
     fn cli_is_well_formed() {

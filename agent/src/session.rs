@@ -56,7 +56,10 @@ impl Drop for CloseStreams {
 
 fn lost(reason: impl Into<String>, authed_at: Option<Instant>) -> Result<SessionEnd, AgentError> {
     let stable = authed_at.is_some_and(|t| t.elapsed() >= STABLE_AFTER);
-    Ok(SessionEnd::Lost { reason: reason.into(), stable })
+    Ok(SessionEnd::Lost {
+        reason: reason.into(),
+        stable,
+    })
 }
 
 pub(crate) async fn run<F: Future<Output = ()>>(
@@ -65,7 +68,11 @@ pub(crate) async fn run<F: Future<Output = ()>>(
     sampler: &mut StatsSampler,
     mut shutdown: Pin<&mut F>,
 ) -> Result<SessionEnd, AgentError> {
-    let connect = tokio_tungstenite::connect_async_with_config(config.server_url.as_str(), Some(ws_config()), true);
+    let connect = tokio_tungstenite::connect_async_with_config(
+        config.server_url.as_str(),
+        Some(ws_config()),
+        true,
+    );
     let ws = tokio::select! {
         () = &mut shutdown => return Ok(SessionEnd::Shutdown),
         res = connect => match res {
@@ -107,10 +114,19 @@ pub(crate) async fn run<F: Future<Output = ()>>(
         stream_cfg: config.stream.clone(),
     };
     let version = env!("CARGO_PKG_VERSION").to_owned();
-    let _ = send_control(&tx, NodeControl::Auth { token: token.to_owned(), version });
+    let _ = send_control(
+        &tx,
+        NodeControl::Auth {
+            token: token.to_owned(),
+            version,
+        },
+    );
 
     let ping_every = config.ping_interval;
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + config.stats_refresh_interval, config.stats_refresh_interval);
+    let mut heartbeat = tokio::time::interval_at(
+        Instant::now() + config.stats_refresh_interval,
+        config.stats_refresh_interval,
+    );
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -146,6 +162,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
             }
             _ = heartbeat.tick(), if authed_at.is_some() => {
                 let _ = send_control(&tx, NodeControl::Heartbeat { stats: sampler.sample() });
+                tracing::debug!(streams = streams.len(), "heartbeat sent");
             }
             _ = ping.tick() => {
                 nonce = nonce.wrapping_add(1);
@@ -196,12 +213,26 @@ fn on_message(
         NodeControl::AuthOk { node_id, node_name } => {
             tracing::info!(%node_id, %node_name, "authenticated with the gateway");
             *authed_at = Some(Instant::now());
-            let _ = send_control(&ctx.tx, NodeControl::Heartbeat { stats: sampler.sample() });
+            let _ = send_control(
+                &ctx.tx,
+                NodeControl::Heartbeat {
+                    stats: sampler.sample(),
+                },
+            );
         }
         NodeControl::AuthFailed { reason } => return Err(AgentError::Rejected(reason)),
-        NodeControl::Disconnect { reason, fatal: true } => return Err(AgentError::Disconnected(reason)),
-        NodeControl::Disconnect { reason, fatal: false } => {
-            let end = lost(format!("the gateway asked to reconnect: {reason}"), *authed_at)?;
+        NodeControl::Disconnect {
+            reason,
+            fatal: true,
+        } => return Err(AgentError::Disconnected(reason)),
+        NodeControl::Disconnect {
+            reason,
+            fatal: false,
+        } => {
+            let end = lost(
+                format!("the gateway asked to reconnect: {reason}"),
+                *authed_at,
+            )?;
             return Ok(Some(end));
         }
         NodeControl::Ping { nonce } => {
@@ -211,10 +242,18 @@ fn on_message(
         NodeControl::Open { request } if authed_at.is_some() => crate::streams::open(ctx, request),
         NodeControl::Open { request } => {
             let error = Some("not authenticated".to_owned());
-            let _ = send_control(&ctx.tx, NodeControl::OpenResult { stream_id: request.stream_id, error });
+            let _ = send_control(
+                &ctx.tx,
+                NodeControl::OpenResult {
+                    stream_id: request.stream_id,
+                    error,
+                },
+            );
         }
         // Agent-to-gateway messages; never log their content (Auth has the token).
-        NodeControl::Auth { .. } | NodeControl::Heartbeat { .. } | NodeControl::OpenResult { .. } => {
+        NodeControl::Auth { .. }
+        | NodeControl::Heartbeat { .. }
+        | NodeControl::OpenResult { .. } => {
             tracing::debug!("unexpected control message ignored");
         }
     }

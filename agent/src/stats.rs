@@ -14,7 +14,11 @@ pub struct CpuTimes {
 /// Parses the aggregate `cpu` line of `/proc/stat`.
 pub fn parse_cpu(stat: &str) -> Option<CpuTimes> {
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let fields: Vec<u64> = line.split_whitespace().skip(1).map_while(|f| f.parse().ok()).collect();
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map_while(|f| f.parse().ok())
+        .collect();
     if fields.len() < 4 {
         return None;
     }
@@ -43,7 +47,11 @@ pub fn parse_meminfo(meminfo: &str) -> Option<(u64, u64)> {
     let field = |name: &str| {
         meminfo.lines().find_map(|l| {
             let rest = l.strip_prefix(name)?.strip_prefix(':')?;
-            rest.split_whitespace().next()?.parse::<u64>().ok().map(|kib| kib * 1024)
+            rest.split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+                .map(|kib| kib * 1024)
         })
     };
     let total = field("MemTotal")?;
@@ -106,8 +114,14 @@ impl StatsSampler {
         if cpu.is_some() {
             self.prev_cpu = cpu;
         }
-        let (mem_total_bytes, mem_used_bytes) = read("/proc/meminfo").as_deref().and_then(parse_meminfo).unwrap_or_default();
-        let (load1, load5, load15) = read("/proc/loadavg").as_deref().and_then(parse_loadavg).unwrap_or_default();
+        let (mem_total_bytes, mem_used_bytes) = read("/proc/meminfo")
+            .as_deref()
+            .and_then(parse_meminfo)
+            .unwrap_or_default();
+        let (load1, load5, load15) = read("/proc/loadavg")
+            .as_deref()
+            .and_then(parse_loadavg)
+            .unwrap_or_default();
         HostStats {
             hostname: hostname(),
             cpu_percent,
@@ -116,7 +130,10 @@ impl StatsSampler {
             load1,
             load5,
             load15,
-            uptime_secs: read("/proc/uptime").as_deref().and_then(parse_uptime).unwrap_or(0),
+            uptime_secs: read("/proc/uptime")
+                .as_deref()
+                .and_then(parse_uptime)
+                .unwrap_or(0),
         }
     }
 }
@@ -126,13 +143,23 @@ impl StatsSampler {
 mod tests {
     use super::*;
 
-    const STAT: &str = "cpu  100 5 50 800 20 3 2 0 7 0\ncpu0 50 2 25 400 10 1 1 0 0 0\nintr 1 2 3\n";
+    const STAT: &str =
+        "cpu  100 5 50 800 20 3 2 0 7 0\ncpu0 50 2 25 400 10 1 1 0 0 0\nintr 1 2 3\n";
 
     #[test]
     fn cpu_line_and_delta() {
         let a = parse_cpu(STAT).unwrap();
-        assert_eq!(a, CpuTimes { busy: 160, total: 980 });
-        let b = CpuTimes { busy: 160 + 30, total: 980 + 100 };
+        assert_eq!(
+            a,
+            CpuTimes {
+                busy: 160,
+                total: 980
+            }
+        );
+        let b = CpuTimes {
+            busy: 160 + 30,
+            total: 980 + 100,
+        };
         assert!((cpu_percent(a, b) - 30.0).abs() < 1e-4);
         assert_eq!(cpu_percent(a, a), 0.0);
         assert!(parse_cpu("intr 1 2\n").is_none());
@@ -149,7 +176,10 @@ mod tests {
 
     #[test]
     fn loadavg_and_uptime() {
-        assert_eq!(parse_loadavg("0.52 0.58 0.59 1/389 12345\n"), Some((0.52, 0.58, 0.59)));
+        assert_eq!(
+            parse_loadavg("0.52 0.58 0.59 1/389 12345\n"),
+            Some((0.52, 0.58, 0.59))
+        );
         assert_eq!(parse_loadavg("x"), None);
         assert_eq!(parse_uptime("350735.47 234388.90\n"), Some(350735));
         assert_eq!(parse_uptime(""), None);

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use phirepass_tunnel::{
-    FrameInput, FrameSink, LinkMessage, NodeControl, OpenRequest, SinkClosed, StreamConfig, StreamId, Target,
-    TunnelStream,
+    FrameInput, FrameSink, LinkMessage, NodeControl, OpenRequest, SinkClosed, StreamConfig,
+    StreamId, Target, TunnelStream,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
@@ -42,7 +42,9 @@ pub(crate) fn send_control(tx: &LinkTx, control: NodeControl) -> Result<(), Sink
 pub fn resolve(config: &AgentConfig, target: &Target) -> Result<(String, u16), &'static str> {
     match target {
         Target::Ssh => Ok((config.ssh_host.clone(), config.ssh_port)),
-        Target::Port { port } if config.allowed_ports.contains(port) => Ok(("127.0.0.1".to_owned(), *port)),
+        Target::Port { port } if config.allowed_ports.contains(port) => {
+            Ok(("127.0.0.1".to_owned(), *port))
+        }
         Target::Port { .. } => Err(NOT_ALLOWED),
     }
 }
@@ -55,8 +57,14 @@ struct LinkSink {
 
 impl FrameSink for LinkSink {
     fn send(&self, frame: Bytes) -> Result<(), SinkClosed> {
-        let message = LinkMessage::Frame { stream_id: self.id, frame }.encode();
-        self.tx.send(Outbound::Message(message)).map_err(|_| SinkClosed)
+        let message = LinkMessage::Frame {
+            stream_id: self.id,
+            frame,
+        }
+        .encode();
+        self.tx
+            .send(Outbound::Message(message))
+            .map_err(|_| SinkClosed)
     }
 }
 
@@ -99,12 +107,15 @@ impl Streams {
     /// False when the connection is gone (the caller abandons the stream).
     fn activate(&self, id: StreamId, input: FrameInput) -> bool {
         let mut table = self.lock();
+        if table.closed {
+            return false;
+        }
         match table.entries.get_mut(&id) {
-            Some(slot) if !table.closed => {
+            Some(slot) => {
                 *slot = Some(input);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -129,7 +140,11 @@ impl Streams {
         let drained: Vec<FrameInput> = {
             let mut table = self.lock();
             table.closed = true;
-            table.entries.drain().filter_map(|(_, input)| input).collect()
+            table
+                .entries
+                .drain()
+                .filter_map(|(_, input)| input)
+                .collect()
         };
         for input in drained {
             input.reset(reason);
@@ -157,7 +172,8 @@ pub(crate) fn open(ctx: &OpenCtx, request: OpenRequest) {
     let refusal = match resolve(&ctx.config, &request.target) {
         Ok(addr) => match ctx.streams.reserve(id) {
             Ok(()) => {
-                let span = tracing::info_span!("stream", stream_id = %id, edge_id = %request.edge_id);
+                let span =
+                    tracing::info_span!("stream", stream_id = %id, edge_id = %request.edge_id);
                 tokio::spawn(run_stream(ctx.clone(), id, addr).instrument(span));
                 return;
             }
@@ -166,11 +182,18 @@ pub(crate) fn open(ctx: &OpenCtx, request: OpenRequest) {
         Err(reason) => reason,
     };
     tracing::info!(stream_id = %id, target = ?request.target, refusal, "refused open request");
-    let _ = send_control(&ctx.tx, NodeControl::OpenResult { stream_id: id, error: Some(refusal.to_owned()) });
+    let _ = send_control(
+        &ctx.tx,
+        NodeControl::OpenResult {
+            stream_id: id,
+            error: Some(refusal.to_owned()),
+        },
+    );
 }
 
 async fn run_stream(ctx: OpenCtx, id: StreamId, (host, port): (String, u16)) {
-    let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await;
+    let connected =
+        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await;
     let mut tcp = match connected {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => return refuse(&ctx, id, format!("connect to {host}:{port} failed: {e}")),
@@ -178,14 +201,25 @@ async fn run_stream(ctx: OpenCtx, id: StreamId, (host, port): (String, u16)) {
     };
     let _ = tcp.set_nodelay(true);
 
-    let sink = Arc::new(LinkSink { id, tx: ctx.tx.clone() });
+    let sink = Arc::new(LinkSink {
+        id,
+        tx: ctx.tx.clone(),
+    });
     // Sends our initial credit right away; the writer keeps it ahead of
     // the OpenResult, like the bus node side does.
     let (mut tunnel, input) = TunnelStream::new(id, sink, ctx.stream_cfg.clone());
     if !ctx.streams.activate(id, input.clone()) {
         return; // the connection went away meanwhile; dropping resets
     }
-    if send_control(&ctx.tx, NodeControl::OpenResult { stream_id: id, error: None }).is_err() {
+    if send_control(
+        &ctx.tx,
+        NodeControl::OpenResult {
+            stream_id: id,
+            error: None,
+        },
+    )
+    .is_err()
+    {
         ctx.streams.remove(id);
         return;
     }
@@ -207,7 +241,13 @@ async fn run_stream(ctx: OpenCtx, id: StreamId, (host, port): (String, u16)) {
 fn refuse(ctx: &OpenCtx, id: StreamId, reason: String) {
     tracing::info!(reason, "open failed");
     ctx.streams.remove(id);
-    let _ = send_control(&ctx.tx, NodeControl::OpenResult { stream_id: id, error: Some(reason) });
+    let _ = send_control(
+        &ctx.tx,
+        NodeControl::OpenResult {
+            stream_id: id,
+            error: Some(reason),
+        },
+    );
 }
 
 #[cfg(test)]

@@ -25,14 +25,23 @@ fn ctx(config: AgentConfig) -> (OpenCtx, mpsc::UnboundedReceiver<Outbound>) {
 }
 
 fn request(id: u64, target: Target) -> OpenRequest {
-    OpenRequest { stream_id: StreamId(id), edge_id: "gw-test".to_owned(), target, window: 65536 }
+    OpenRequest {
+        stream_id: StreamId(id),
+        edge_id: "gw-test".to_owned(),
+        target,
+        window: 65536,
+    }
 }
 
 /// The next OpenResult, skipping tunnel frames.
 async fn open_result(rx: &mut mpsc::UnboundedReceiver<Outbound>) -> (StreamId, Option<String>) {
     loop {
-        let Some(Outbound::Message(bytes)) = rx.recv().await else { panic!("link closed") };
-        if let LinkMessage::Control(NodeControl::OpenResult { stream_id, error }) = LinkMessage::decode(bytes).unwrap() {
+        let Some(Outbound::Message(bytes)) = rx.recv().await else {
+            panic!("link closed")
+        };
+        if let LinkMessage::Control(NodeControl::OpenResult { stream_id, error }) =
+            LinkMessage::decode(bytes).unwrap()
+        {
             return (stream_id, error);
         }
     }
@@ -41,8 +50,14 @@ async fn open_result(rx: &mut mpsc::UnboundedReceiver<Outbound>) -> (StreamId, O
 #[test]
 fn resolve_only_reaches_allowed_targets() {
     let c = config(2222, &[8080]);
-    assert_eq!(resolve(&c, &Target::Ssh), Ok(("127.0.0.1".to_owned(), 2222)));
-    assert_eq!(resolve(&c, &Target::Port { port: 8080 }), Ok(("127.0.0.1".to_owned(), 8080)));
+    assert_eq!(
+        resolve(&c, &Target::Ssh),
+        Ok(("127.0.0.1".to_owned(), 2222))
+    );
+    assert_eq!(
+        resolve(&c, &Target::Port { port: 8080 }),
+        Ok(("127.0.0.1".to_owned(), 8080))
+    );
     assert_eq!(resolve(&c, &Target::Port { port: 22 }), Err(NOT_ALLOWED));
     assert_eq!(resolve(&c, &Target::Port { port: 2222 }), Err(NOT_ALLOWED));
 }
@@ -51,14 +66,22 @@ fn resolve_only_reaches_allowed_targets() {
 async fn refuses_targets_outside_the_allowlist() {
     let (ctx, mut rx) = ctx(config(22, &[]));
     open(&ctx, request(1, Target::Port { port: 5432 }));
-    assert_eq!(open_result(&mut rx).await, (StreamId(1), Some(NOT_ALLOWED.to_owned())));
+    assert_eq!(
+        open_result(&mut rx).await,
+        (StreamId(1), Some(NOT_ALLOWED.to_owned()))
+    );
     assert_eq!(ctx.streams.len(), 0);
 }
 
 #[tokio::test]
 async fn connect_failure_is_reported() {
     // Bind then drop to find a port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (ctx, mut rx) = ctx(config(port, &[]));
     open(&ctx, request(2, Target::Ssh));
     let (id, error) = open_result(&mut rx).await;
@@ -99,9 +122,13 @@ async fn carries_bytes_to_an_allowed_port_and_resets_on_link_loss() {
     // Frames toward the edge queue until the edge endpoint exists.
     let (edge_tx, mut edge_rx) = mpsc::unbounded_channel::<Bytes>();
     loop {
-        let Some(Outbound::Message(bytes)) = rx.recv().await else { panic!("link closed") };
+        let Some(Outbound::Message(bytes)) = rx.recv().await else {
+            panic!("link closed")
+        };
         match LinkMessage::decode(bytes).unwrap() {
-            LinkMessage::Frame { stream_id, frame } if stream_id == id => edge_tx.send(frame).unwrap(),
+            LinkMessage::Frame { stream_id, frame } if stream_id == id => {
+                edge_tx.send(frame).unwrap()
+            }
             LinkMessage::Control(NodeControl::OpenResult { error, .. }) => {
                 assert_eq!(error, None);
                 break;

@@ -38,7 +38,9 @@ pub enum TokenError {
 
 /// Checks the `pp_node_<16 hex>_<64 hex>` shape.
 pub fn validate(token: &str) -> Result<(), TokenError> {
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
     let rest = token.strip_prefix(PREFIX).ok_or(TokenError::Malformed)?;
     let (id, secret) = rest.split_once('_').ok_or(TokenError::Malformed)?;
     if hex(id, ID_HEX) && hex(secret, SECRET_HEX) {
@@ -76,7 +78,11 @@ pub fn default_path(lookup: impl Fn(&str) -> Option<String>) -> Result<PathBuf, 
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> TokenError {
     let path = path.to_owned();
-    move |source| TokenError::Io { action, path, source }
+    move |source| TokenError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 /// Writes the token with mode 0600 (directories it creates get 0700),
@@ -92,11 +98,18 @@ pub fn store(path: &Path, token: &str) -> Result<(), TokenError> {
         .mode(0o700)
         .create(&dir)
         .map_err(io("cannot create directory", &dir))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let _ = fs::remove_file(&tmp); // a leftover from a crashed run
     let write = || -> std::io::Result<()> {
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         // The umask may have narrowed the mode further, never widened it;
         // set it exactly anyway.
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
@@ -120,7 +133,9 @@ pub fn load(path: &Path) -> Result<String, TokenError> {
     let raw = match fs::read_to_string(path) {
         Ok(raw) => raw,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(TokenError::NotFound { path: path.to_owned() });
+            return Err(TokenError::NotFound {
+                path: path.to_owned(),
+            });
         }
         Err(e) => return Err(io("cannot read", path)(e)),
     };
@@ -177,15 +192,32 @@ mod tests {
     #[test]
     fn default_path_precedence() {
         let lookup = |vars: &'static [(&'static str, &'static str)]| {
-            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
         };
-        let all = lookup(&[(TOKEN_FILE_VAR, "/t/agent"), ("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")]);
+        let all = lookup(&[
+            (TOKEN_FILE_VAR, "/t/agent"),
+            ("XDG_CONFIG_HOME", "/x"),
+            ("HOME", "/h"),
+        ]);
         assert_eq!(default_path(all).unwrap(), PathBuf::from("/t/agent"));
         let xdg = lookup(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")]);
-        assert_eq!(default_path(xdg).unwrap(), PathBuf::from("/x/phirepass/agent.token"));
+        assert_eq!(
+            default_path(xdg).unwrap(),
+            PathBuf::from("/x/phirepass/agent.token")
+        );
         let home = lookup(&[(TOKEN_FILE_VAR, ""), ("HOME", "/h")]);
-        assert_eq!(default_path(home).unwrap(), PathBuf::from("/h/.config/phirepass/agent.token"));
-        assert!(matches!(default_path(lookup(&[])), Err(TokenError::NoLocation)));
+        assert_eq!(
+            default_path(home).unwrap(),
+            PathBuf::from("/h/.config/phirepass/agent.token")
+        );
+        assert!(matches!(
+            default_path(lookup(&[])),
+            Err(TokenError::NoLocation)
+        ));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use phirepass_tunnel::{LinkMessage, NodeControl};
 use tokio_tungstenite::tungstenite::Message;
 
-const TOKEN: &str = "pp_node_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const TOKEN: &str =
+    "pp_node_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const BIN: &str = env!("CARGO_BIN_EXE_phirepass-agent");
 
 /// The agent with a clean environment (no inherited token settings).
@@ -26,8 +27,18 @@ fn agent(home: &Path) -> Command {
 }
 
 fn with_stdin(mut cmd: Command, input: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -40,9 +51,14 @@ fn login_from_stdin_writes_0600_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("conf/phirepass/agent.token");
     let mut cmd = agent(dir.path());
-    cmd.args(["login", "--from-stdin", "--token-file"]).arg(&file);
+    cmd.args(["login", "--from-stdin", "--token-file"])
+        .arg(&file);
     let out = with_stdin(cmd, &format!("{TOKEN}\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), TOKEN);
     assert_eq!(mode(&file), 0o600);
     assert_eq!(mode(&dir.path().join("conf/phirepass")), 0o700);
@@ -54,12 +70,17 @@ fn login_defaults_to_xdg_then_home() {
     let out = with_stdin(
         {
             let mut cmd = agent(dir.path());
-            cmd.env("XDG_CONFIG_HOME", dir.path().join("xdg")).args(["login", "--from-stdin"]);
+            cmd.env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+                .args(["login", "--from-stdin"]);
             cmd
         },
         TOKEN,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(mode(&dir.path().join("xdg/phirepass/agent.token")), 0o600);
 
     let out = with_stdin(
@@ -71,7 +92,10 @@ fn login_defaults_to_xdg_then_home() {
         TOKEN,
     );
     assert!(out.status.success());
-    assert_eq!(mode(&dir.path().join(".config/phirepass/agent.token")), 0o600);
+    assert_eq!(
+        mode(&dir.path().join(".config/phirepass/agent.token")),
+        0o600
+    );
 }
 
 #[test]
@@ -86,7 +110,11 @@ fn login_from_file_honours_the_env_location() {
         .arg(&secret)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&target).unwrap().trim(), TOKEN);
     assert_eq!(mode(&target), 0o600);
 }
@@ -96,7 +124,8 @@ fn login_rejects_malformed_tokens_without_echoing_them() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("agent.token");
     let mut cmd = agent(dir.path());
-    cmd.args(["login", "--from-stdin", "--token-file"]).arg(&file);
+    cmd.args(["login", "--from-stdin", "--token-file"])
+        .arg(&file);
     let bad = "pp_node_not-really-a-token-secretvalue";
     let out = with_stdin(cmd, bad);
     assert!(!out.status.success());
@@ -126,7 +155,12 @@ fn start_without_a_token_says_to_login() {
 fn help_documents_token_locations() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in ["PHIREPASS_AGENT_TOKEN_FILE", "XDG_CONFIG_HOME", "0600", "--from-stdin"] {
+    for needle in [
+        "PHIREPASS_AGENT_TOKEN_FILE",
+        "XDG_CONFIG_HOME",
+        "0600",
+        "--from-stdin",
+    ] {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }
@@ -135,12 +169,19 @@ fn help_documents_token_locations() {
 async fn rejecting_gateway(listener: tokio::net::TcpListener) -> String {
     let (tcp, _) = listener.accept().await.unwrap();
     let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-    let Some(Ok(Message::Binary(first))) = ws.next().await else { panic!("no auth message") };
-    let LinkMessage::Control(NodeControl::Auth { token, .. }) = LinkMessage::decode(first).unwrap() else {
+    let Some(Ok(Message::Binary(first))) = ws.next().await else {
+        panic!("no auth message")
+    };
+    let LinkMessage::Control(NodeControl::Auth { token, .. }) = LinkMessage::decode(first).unwrap()
+    else {
         panic!("first message is not Auth")
     };
-    let reply = NodeControl::AuthFailed { reason: "token revoked".to_owned() };
-    ws.send(Message::Binary(LinkMessage::Control(reply).encode())).await.unwrap();
+    let reply = NodeControl::AuthFailed {
+        reason: "token revoked".to_owned(),
+    };
+    ws.send(Message::Binary(LinkMessage::Control(reply).encode()))
+        .await
+        .unwrap();
     let _ = ws.close(None).await;
     token
 }
@@ -165,10 +206,16 @@ async fn container_recipe_logs_in_then_exits_when_rejected() {
         .env("PORT", "")
         .stdin(Stdio::null())
         .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out).await.unwrap().unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "must exit non-zero: {stderr}");
-    assert!(stderr.contains("rejected") && stderr.contains("token revoked"), "{stderr}");
+    assert!(
+        stderr.contains("rejected") && stderr.contains("token revoked"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(TOKEN));
     assert_eq!(gateway.await.unwrap(), TOKEN);
 }

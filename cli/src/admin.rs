@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use phirepass_proto::authz::authz_client::AuthzClient;
-use phirepass_proto::authz::{CreateNodeTokenRequest, CreateUserRequest, ListTokensRequest, ListUsersRequest, RevokeTokenRequest};
+use phirepass_proto::authz::{
+    CreateNodeTokenRequest, CreateUserRequest, ListTokensRequest, ListUsersRequest,
+    RevokeTokenRequest,
+};
 use phirepass_runtime::config::env_opt;
 use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 
@@ -87,21 +90,33 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 None => prompt_new_password(&user)?,
             };
             let created = authz
-                .create_user(CreateUserRequest { username: user, password })
+                .create_user(CreateUserRequest {
+                    username: user,
+                    password,
+                })
                 .await
                 .map_err(status)?
                 .into_inner();
             println!("user {} created (id {})", created.username, created.id);
         }
         AdminCommand::User(UserCommand::List) => {
-            let users = authz.list_users(ListUsersRequest {}).await.map_err(status)?.into_inner().users;
+            let users = authz
+                .list_users(ListUsersRequest {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .users;
             println!("{:<24} {:<34} {}", "USERNAME", "ID", "STATUS");
             for u in users {
                 let state = if u.disabled { "disabled" } else { "active" };
                 println!("{:<24} {:<34} {}", u.username, u.id, state);
             }
         }
-        AdminCommand::Node(NodeCommand::Token(NodeTokenCommand::Create { user, name, expires_in })) => {
+        AdminCommand::Node(NodeCommand::Token(NodeTokenCommand::Create {
+            user,
+            name,
+            expires_in,
+        })) => {
             let created = authz
                 .create_node_token(CreateNodeTokenRequest {
                     username: user,
@@ -111,7 +126,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            eprintln!("node {name} registered (id {}, token id {}); the token is shown once:", created.node_id, created.token_id);
+            eprintln!(
+                "node {name} registered (id {}, token id {}); the token is shown once:",
+                created.node_id, created.token_id
+            );
             println!("{}", created.token);
         }
         AdminCommand::Token(TokenCommand::List { user }) => {
@@ -121,15 +139,23 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .map_err(status)?
                 .into_inner()
                 .tokens;
-            println!("{:<18} {:<16} {:<20} {}", "TOKEN ID", "USER", "NODE", "STATUS");
+            println!(
+                "{:<18} {:<16} {:<20} {}",
+                "TOKEN ID", "USER", "NODE", "STATUS"
+            );
             for t in tokens {
                 let state = if t.revoked { "revoked" } else { "active" };
-                println!("{:<18} {:<16} {:<20} {}", t.token_id, t.username, t.node_name, state);
+                println!(
+                    "{:<18} {:<16} {:<20} {}",
+                    t.token_id, t.username, t.node_name, state
+                );
             }
         }
         AdminCommand::Token(TokenCommand::Revoke { token_id }) => {
             authz
-                .revoke_token(RevokeTokenRequest { token_id: token_id.clone() })
+                .revoke_token(RevokeTokenRequest {
+                    token_id: token_id.clone(),
+                })
                 .await
                 .map_err(status)?;
             println!("token {token_id} revoked");
@@ -144,7 +170,10 @@ fn connect(args: &AdminArgs) -> anyhow::Result<AuthzClient<AuthedChannel>> {
         None => {
             let path = args.data_dir.join(ENDPOINTS_FILE);
             let raw = std::fs::read(&path).with_context(|| {
-                format!("no --authz-url/AUTHZ_URL and no running `phirepass dev` found ({} missing)", path.display())
+                format!(
+                    "no --authz-url/AUTHZ_URL and no running `phirepass dev` found ({} missing)",
+                    path.display()
+                )
             })?;
             serde_json::from_slice::<DevEndpoints>(&raw)
                 .with_context(|| format!("reading {}", path.display()))?
@@ -155,8 +184,12 @@ fn connect(args: &AdminArgs) -> anyhow::Result<AuthzClient<AuthedChannel>> {
         Some(t) => ServiceToken::new(t),
         None => {
             let path = args.data_dir.join(SERVICE_TOKEN_FILE);
-            let raw = std::fs::read_to_string(&path)
-                .with_context(|| format!("no PHIREPASS_SERVICE_TOKEN and cannot read {}", path.display()))?;
+            let raw = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "no PHIREPASS_SERVICE_TOKEN and cannot read {}",
+                    path.display()
+                )
+            })?;
             ServiceToken::new(raw.trim().to_string())
         }
     };
@@ -164,7 +197,8 @@ fn connect(args: &AdminArgs) -> anyhow::Result<AuthzClient<AuthedChannel>> {
 }
 
 fn prompt_new_password(user: &str) -> anyhow::Result<String> {
-    let first = rpassword::prompt_password(format!("password for {user}: ")).context("reading the password")?;
+    let first = rpassword::prompt_password(format!("password for {user}: "))
+        .context("reading the password")?;
     let second = rpassword::prompt_password("again: ").context("reading the password")?;
     if first != second {
         bail!("the passwords do not match");
@@ -179,7 +213,10 @@ fn prompt_new_password(user: &str) -> anyhow::Result<String> {
 fn status(s: tonic::Status) -> anyhow::Error {
     match s.code() {
         tonic::Code::Unavailable => anyhow::anyhow!("authz is unreachable: {}", s.message()),
-        tonic::Code::Unauthenticated => anyhow::anyhow!("not authorised: check PHIREPASS_SERVICE_TOKEN ({})", s.message()),
+        tonic::Code::Unauthenticated => anyhow::anyhow!(
+            "not authorised: check PHIREPASS_SERVICE_TOKEN ({})",
+            s.message()
+        ),
         code => anyhow::anyhow!("{}: {}", format!("{code:?}").to_lowercase(), s.message()),
     }
 }

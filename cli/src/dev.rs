@@ -44,7 +44,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let token = load_or_create_token(&args.data_dir.join(SERVICE_TOKEN_FILE))?;
 
     let database_url = env_opt("DATABASE_URL").unwrap_or_else(|| {
-        format!("sqlite://{}?mode=rwc", args.data_dir.join("phirepass.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            args.data_dir.join("phirepass.db").display()
+        )
     });
     let store = phirepass_store::Store::connect(&database_url)
         .await
@@ -70,7 +73,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let (trigger, stop) = shutdown::channel();
     let mut services = JoinSet::new();
     let authz_config = phirepass_authz::AuthzConfig::new(token.clone());
-    let authz_deps = phirepass_authz::AuthzDeps { store, presence: presence.clone() };
+    let authz_deps = phirepass_authz::AuthzDeps {
+        store,
+        presence: presence.clone(),
+    };
     let s = stop.clone();
     services.spawn(async move {
         phirepass_authz::serve(authz_config, authz_listener, authz_deps, s.wait())
@@ -87,17 +93,28 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     });
     let s = stop.clone();
     services.spawn(async move {
-        phirepass_secrets::serve(phirepass_secrets::SecretsConfig::default(), secrets_listener, (), s.wait())
-            .await
-            .context("secrets")
+        phirepass_secrets::serve(
+            phirepass_secrets::SecretsConfig::default(),
+            secrets_listener,
+            phirepass_secrets::SecretsDeps::default(),
+            s.wait(),
+        )
+        .await
+        .context("secrets")
     });
     let s = stop.clone();
     services.spawn(async move {
-        phirepass_ssh_edge::serve(phirepass_ssh_edge::SshEdgeConfig::default(), ssh_edge_listener, (), s.wait())
-            .await
-            .context("ssh-edge")
+        phirepass_ssh_edge::serve(
+            phirepass_ssh_edge::SshEdgeConfig::default(),
+            ssh_edge_listener,
+            phirepass_ssh_edge::SshEdgeDeps::default(),
+            s.wait(),
+        )
+        .await
+        .context("ssh-edge")
     });
-    let gateway_config = phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url.clone(), token);
+    let gateway_config =
+        phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url.clone(), token);
     let s = stop.clone();
     services.spawn(async move {
         phirepass_gateway_ws::serve(
@@ -111,8 +128,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     });
 
     let gateway_url = format!("http://{gateway_addr}");
-    let endpoints = DevEndpoints { authz_url, registry_url, gateway_url: gateway_url.clone() };
-    write_private(&args.data_dir.join(ENDPOINTS_FILE), &serde_json::to_vec_pretty(&endpoints)?)?;
+    let endpoints = DevEndpoints {
+        authz_url,
+        registry_url,
+        gateway_url: gateway_url.clone(),
+    };
+    write_private(
+        &args.data_dir.join(ENDPOINTS_FILE),
+        &serde_json::to_vec_pretty(&endpoints)?,
+    )?;
     print_next_steps(&args.data_dir, &gateway_url, gateway_addr);
 
     let outcome = tokio::select! {
@@ -130,7 +154,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 }
 
 async fn loopback() -> anyhow::Result<TcpListener> {
-    TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding a loopback port")
 }
 
 fn url(listener: &TcpListener) -> anyhow::Result<String> {
@@ -140,7 +166,9 @@ fn url(listener: &TcpListener) -> anyhow::Result<String> {
 fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr) {
     let dir = data_dir.display();
     println!("phirepass dev is running");
-    println!("  gateway: {gateway_url} (agents: ws://{addr}/api/nodes/ws, browsers: ws://{addr}/api/web/ws)");
+    println!(
+        "  gateway: {gateway_url} (agents: ws://{addr}/api/nodes/ws, browsers: ws://{addr}/api/web/ws)"
+    );
     println!("  data:    {dir}");
     println!();
     println!("next steps (in another terminal, same directory):");
@@ -148,7 +176,9 @@ fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr) {
     println!("  phirepass admin node token create --user alice --name web-1");
     println!("  phirepass-agent login --from-stdin <<< \"<token printed above>\"");
     println!("  SERVER_URL=ws://{addr}/api/nodes/ws phirepass-agent start");
-    println!("then log in at {gateway_url}/api/auth/login and open a terminal on web-1 (docs/protocol.md).");
+    println!(
+        "then log in at {gateway_url}/api/auth/login and open a terminal on web-1 (docs/protocol.md)."
+    );
     println!("ready: gateway={gateway_url}");
 }
 
@@ -172,7 +202,9 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(contents)?;
     Ok(())
 }

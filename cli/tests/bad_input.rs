@@ -37,7 +37,10 @@ async fn malformed_frames_close_only_their_connection() {
 
     let mut healthy = Browser::connect(&gw, &session).await.expect("ws");
     healthy.control(T).await.expect("auth");
-    let opened = healthy.open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD)).await.expect("open");
+    let opened = healthy
+        .open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD))
+        .await
+        .expect("open");
     assert!(matches!(opened, WebControl::Ok { .. }), "{opened:?}");
 
     let cases: [(&str, &[u8]); 5] = [
@@ -45,7 +48,10 @@ async fn malformed_frames_close_only_their_connection() {
         ("length 0xFFFFFFFF", &[1, 0xff, 0xff, 0xff, 0xff, b'a']),
         ("length mismatch", &[1, 0, 0, 0, 9, b'a']),
         ("unknown protocol byte", &[9, 0, 0, 0, 1, b'x']),
-        ("garbage json", &[0, 0, 0, 0, 5, b'{', b'x', b'x', b'}', b'!']),
+        (
+            "garbage json",
+            &[0, 0, 0, 0, 5, b'{', b'x', b'x', b'}', b'!'],
+        ),
     ];
     let before = rss_bytes();
     for round in 0..20 {
@@ -54,23 +60,41 @@ async fn malformed_frames_close_only_their_connection() {
             b.control(T).await.expect("auth");
             b.send_raw(Bytes::copy_from_slice(raw)).await.expect("send");
             match b.control(T).await {
-                Ok(Some(WebControl::Error { kind: ErrorKind::Generic, message })) if round == 0 => {
+                Ok(Some(WebControl::Error {
+                    kind: ErrorKind::Generic,
+                    message,
+                })) if round == 0 => {
                     assert!(!message.is_empty(), "{name}: empty error message");
                 }
                 Ok(Some(WebControl::Error { .. })) => {}
                 other => panic!("{name}: expected an error, got {other:?}"),
             }
-            assert!(matches!(b.recv(T).await, Ok(None) | Err(_)), "{name}: connection must close");
+            assert!(
+                matches!(b.recv(T).await, Ok(None) | Err(_)),
+                "{name}: connection must close"
+            );
         }
         // An 8 MiB message is refused by the WebSocket layer before it is buffered.
         let mut big = Browser::connect(&gw, &session).await.expect("ws");
         big.control(T).await.expect("auth");
         let _ = big.send_raw(Bytes::from(vec![1u8; 8 * 1024 * 1024])).await;
-        assert!(matches!(big.recv(T).await, Ok(None) | Err(_)), "oversized message must close the connection");
+        assert!(
+            matches!(big.recv(T).await, Ok(None) | Err(_)),
+            "oversized message must close the connection"
+        );
     }
     let growth = rss_bytes().saturating_sub(before);
-    assert!(growth < 64 * 1024 * 1024, "memory grew by {growth} bytes over 120 bad connections");
+    assert!(
+        growth < 64 * 1024 * 1024,
+        "memory grew by {growth} bytes over 120 bad connections"
+    );
 
-    healthy.type_text("echo still-$((40+2))\r").await.expect("type");
-    healthy.read_until("still-42", T).await.expect("the healthy session is untouched");
+    healthy
+        .type_text("echo still-$((40+2))\r")
+        .await
+        .expect("type");
+    healthy
+        .read_until("still-42", T)
+        .await
+        .expect("the healthy session is untouched");
 }

@@ -18,7 +18,15 @@ const T: Duration = Duration::from_secs(30);
 /// Runs `phirepass` with the service env removed, so it uses the embedded defaults.
 fn phirepass(data_dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(workspace_bin("phirepass"));
-    for var in ["NATS_URL", "REDIS_URL", "DATABASE_URL", "PHIREPASS_SERVICE_TOKEN", "AUTHZ_URL", "HOST", "PORT"] {
+    for var in [
+        "NATS_URL",
+        "REDIS_URL",
+        "DATABASE_URL",
+        "PHIREPASS_SERVICE_TOKEN",
+        "AUTHZ_URL",
+        "HOST",
+        "PORT",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("PHIREPASS_DATA_DIR", data_dir).kill_on_drop(true);
@@ -26,8 +34,17 @@ fn phirepass(data_dir: &std::path::Path) -> Command {
 }
 
 async fn admin(data_dir: &std::path::Path, args: &[&str]) -> String {
-    let out = phirepass(data_dir).arg("admin").args(args).output().await.expect("run phirepass admin");
-    assert!(out.status.success(), "phirepass admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = phirepass(data_dir)
+        .arg("admin")
+        .args(args)
+        .output()
+        .await
+        .expect("run phirepass admin");
+    assert!(
+        out.status.success(),
+        "phirepass admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -52,10 +69,25 @@ async fn dev_embedded_end_to_end() {
     .expect("phirepass dev ready");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    admin(data.path(), &["user", "add", "--user", "alice", "--password", "alice-password"]).await;
+    admin(
+        data.path(),
+        &[
+            "user",
+            "add",
+            "--user",
+            "alice",
+            "--password",
+            "alice-password",
+        ],
+    )
+    .await;
     let listed = admin(data.path(), &["user", "list"]).await;
     assert!(listed.contains("alice"), "{listed}");
-    let token = admin(data.path(), &["node", "token", "create", "--user", "alice", "--name", NODE]).await;
+    let token = admin(
+        data.path(),
+        &["node", "token", "create", "--user", "alice", "--name", NODE],
+    )
+    .await;
     let token = token.trim().to_string();
     assert!(token.starts_with("pp_node_"), "{token}");
 
@@ -68,13 +100,22 @@ async fn dev_embedded_end_to_end() {
         .spawn()
         .expect("agent login");
     let mut stdin = login_cmd.stdin.take().expect("stdin");
-    stdin.write_all(format!("{token}\n").as_bytes()).await.expect("write token");
+    stdin
+        .write_all(format!("{token}\n").as_bytes())
+        .await
+        .expect("write token");
     drop(stdin);
-    assert!(login_cmd.wait().await.expect("login").success(), "agent login --from-stdin failed");
+    assert!(
+        login_cmd.wait().await.expect("login").success(),
+        "agent login --from-stdin failed"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&token_file).expect("token file").permissions().mode();
+        let mode = std::fs::metadata(&token_file)
+            .expect("token file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the token file must be private");
     }
 
@@ -91,15 +132,26 @@ async fn dev_embedded_end_to_end() {
         .spawn()
         .expect("agent start");
 
-    let session = login(&gateway, "alice", "alice-password").await.expect("login");
-    assert!(wait_node_listed(&gateway, &session, NODE, true, T).await, "node never came online");
+    let session = login(&gateway, "alice", "alice-password")
+        .await
+        .expect("login");
+    assert!(
+        wait_node_listed(&gateway, &session, NODE, true, T).await,
+        "node never came online"
+    );
     let mut browser = Browser::connect(&gateway, &session).await.expect("ws");
     browser.control(T).await.expect("auth");
-    let opened = browser.open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD)).await.expect("open");
+    let opened = browser
+        .open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD))
+        .await
+        .expect("open");
     assert!(matches!(opened, WebControl::Ok { .. }), "{opened:?}");
     browser.type_text("echo $((6*7))\r").await.expect("type");
     browser.read_until("\r\n42\r\n", T).await.expect("42");
-    browser.send(WebFrame::Control(WebControl::Resize { cols: 90, rows: 20 })).await.expect("resize");
+    browser
+        .send(WebFrame::Control(WebControl::Resize { cols: 90, rows: 20 }))
+        .await
+        .expect("resize");
     browser.type_text("stty size\r").await.expect("type");
     browser.read_until("20 90", T).await.expect("stty size");
     browser.type_text("exit\r").await.expect("type");

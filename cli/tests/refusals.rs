@@ -18,7 +18,10 @@ const T: Duration = Duration::from_secs(20);
 async fn logged_in_browser(addr: &str, user: &str, password: &str) -> Browser {
     let session = login(addr, user, password).await.expect("login");
     let mut b = Browser::connect(addr, &session).await.expect("ws");
-    assert!(matches!(b.control(T).await.expect("auth"), Some(WebControl::Ok { .. })));
+    assert!(matches!(
+        b.control(T).await.expect("auth"),
+        Some(WebControl::Ok { .. })
+    ));
     b
 }
 
@@ -29,14 +32,23 @@ async fn agent_with_unknown_token_exits_nonzero_with_a_clear_message() {
     let out = tokio::process::Command::new(workspace_bin("phirepass-agent"))
         .arg("start")
         .env("PAT_TOKEN", &fake)
-        .env("SERVER_URL", format!("ws://{}/api/nodes/ws", cluster.gateways[0].addr))
+        .env(
+            "SERVER_URL",
+            format!("ws://{}/api/nodes/ws", cluster.gateways[0].addr),
+        )
         .env("PORT", "0")
         .stdin(Stdio::null())
         .output();
-    let out = tokio::time::timeout(T, out).await.expect("agent exits instead of retrying").expect("run agent");
+    let out = tokio::time::timeout(T, out)
+        .await
+        .expect("agent exits instead of retrying")
+        .expect("run agent");
     assert!(!out.status.success(), "agent must exit non-zero");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("rejected"), "stderr should say the token was rejected: {stderr}");
+    assert!(
+        stderr.contains("rejected"),
+        "stderr should say the token was rejected: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,11 +62,23 @@ async fn revoked_token_drops_the_live_agent_within_five_seconds() {
     let session = login(gw, "alice", "alice-password").await.expect("login");
     assert!(wait_node_listed(gw, &session, NODE, true, T).await);
 
-    cluster.authz().revoke_token(RevokeTokenRequest { token_id }).await.expect("revoke");
+    cluster
+        .authz()
+        .revoke_token(RevokeTokenRequest { token_id })
+        .await
+        .expect("revoke");
     let ended = tokio::time::timeout(Duration::from_secs(5), &mut agent.task).await;
-    let result = ended.expect("agent dropped within 5 s").expect("agent task");
-    assert!(result.is_err(), "a revoked agent stops with an error, it does not reconnect");
-    assert!(wait_node_listed(gw, &session, NODE, false, T).await, "node still listed after revocation");
+    let result = ended
+        .expect("agent dropped within 5 s")
+        .expect("agent task");
+    assert!(
+        result.is_err(),
+        "a revoked agent stops with an error, it does not reconnect"
+    );
+    assert!(
+        wait_node_listed(gw, &session, NODE, false, T).await,
+        "node still listed after revocation"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,15 +93,24 @@ async fn unknown_node_and_another_users_node_get_the_same_refusal() {
 
     let mut alice = logged_in_browser(gw, "alice", "alice-password").await;
     for node in ["bobs-box", "no-such-node"] {
-        let reply = alice.open_tunnel(node, TEST_USER, Some(TEST_PASSWORD)).await.expect("reply");
+        let reply = alice
+            .open_tunnel(node, TEST_USER, Some(TEST_PASSWORD))
+            .await
+            .expect("reply");
         match reply {
-            WebControl::Error { kind: ErrorKind::Generic, message } => assert!(message.contains("unknown node"), "{message}"),
+            WebControl::Error {
+                kind: ErrorKind::Generic,
+                message,
+            } => assert!(message.contains("unknown node"), "{message}"),
             other => panic!("expected a refusal for {node}, got {other:?}"),
         }
     }
     // Bob reaches his own node on the same gateway.
     let mut bob = logged_in_browser(gw, "bob", "bob-password").await;
-    let reply = bob.open_tunnel("bobs-box", TEST_USER, Some(TEST_PASSWORD)).await.expect("reply");
+    let reply = bob
+        .open_tunnel("bobs-box", TEST_USER, Some(TEST_PASSWORD))
+        .await
+        .expect("reply");
     assert!(matches!(reply, WebControl::Ok { .. }), "{reply:?}");
 }
 
@@ -94,13 +127,25 @@ async fn missing_or_wrong_target_password_asks_for_one() {
 
     let mut b = logged_in_browser(gw, "alice", "alice-password").await;
     for password in [None, Some("wrong-password")] {
-        let reply = b.open_tunnel(NODE, TEST_USER, password).await.expect("reply");
+        let reply = b
+            .open_tunnel(NODE, TEST_USER, password)
+            .await
+            .expect("reply");
         assert!(
-            matches!(reply, WebControl::Error { kind: ErrorKind::RequiresPassword, .. }),
+            matches!(
+                reply,
+                WebControl::Error {
+                    kind: ErrorKind::RequiresPassword,
+                    ..
+                }
+            ),
             "password {password:?}: {reply:?}"
         );
     }
-    let reply = b.open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD)).await.expect("reply");
+    let reply = b
+        .open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD))
+        .await
+        .expect("reply");
     assert!(matches!(reply, WebControl::Ok { .. }), "{reply:?}");
 }
 
@@ -111,12 +156,17 @@ async fn wrong_login_password_is_refused() {
     cluster.add_user("alice", "alice-password").await;
     for (user, pw) in [("alice", "nope"), ("mallory", "alice-password")] {
         let body = serde_json::json!({"username": user, "password": pw}).to_string();
-        let reply = http(gw, "POST", "/api/auth/login", &[], &body).await.expect("http");
+        let reply = http(gw, "POST", "/api/auth/login", &[], &body)
+            .await
+            .expect("http");
         assert_eq!(reply.status, 401, "{user}: {}", reply.body);
     }
     // A WebSocket without a session is refused too.
     let mut b = Browser::connect(gw, "not-a-session").await.expect("ws");
-    assert!(matches!(b.control(T).await.expect("reply"), Some(WebControl::Error { .. })));
+    assert!(matches!(
+        b.control(T).await.expect("reply"),
+        Some(WebControl::Error { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,18 +178,40 @@ async fn production_refuses_foreign_origins() {
     .await;
     let gw = &cluster.gateways[0].addr;
     cluster.add_user("alice", "alice-password").await;
-    let session = login(gw, "alice", "alice-password").await.expect("login without Origin");
+    let session = login(gw, "alice", "alice-password")
+        .await
+        .expect("login without Origin");
     let cookie = format!("pp_session={session}");
 
-    let foreign = Browser::connect_with(gw, &[("cookie", &cookie), ("origin", "https://evil.example")]).await;
+    let foreign = Browser::connect_with(
+        gw,
+        &[("cookie", &cookie), ("origin", "https://evil.example")],
+    )
+    .await;
     match foreign {
         Err(e) => assert!(e.to_string().contains("403"), "expected 403, got {e}"),
         Ok(_) => panic!("a foreign origin must not get a websocket"),
     }
     let body = serde_json::json!({"username": "alice", "password": "alice-password"}).to_string();
-    let reply = http(gw, "POST", "/api/auth/login", &[("origin", "https://evil.example")], &body).await.expect("http");
+    let reply = http(
+        gw,
+        "POST",
+        "/api/auth/login",
+        &[("origin", "https://evil.example")],
+        &body,
+    )
+    .await
+    .expect("http");
     assert_eq!(reply.status, 403);
 
-    let mut ok = Browser::connect_with(gw, &[("cookie", &cookie), ("origin", "https://phirepass.example")]).await.expect("allowed origin");
-    assert!(matches!(ok.control(T).await.expect("auth"), Some(WebControl::Ok { .. })));
+    let mut ok = Browser::connect_with(
+        gw,
+        &[("cookie", &cookie), ("origin", "https://phirepass.example")],
+    )
+    .await
+    .expect("allowed origin");
+    assert!(matches!(
+        ok.control(T).await.expect("auth"),
+        Some(WebControl::Ok { .. })
+    ));
 }

@@ -63,19 +63,33 @@ impl Cluster {
     }
 
     /// Starts the services; `tweak` adjusts each gateway's config (e.g. production mode).
-    pub async fn start_with(backend: Backend, gateways: usize, tweak: impl Fn(&mut phirepass_gateway_ws::GatewayConfig)) -> Self {
+    pub async fn start_with(
+        backend: Backend,
+        gateways: usize,
+        tweak: impl Fn(&mut phirepass_gateway_ws::GatewayConfig),
+    ) -> Self {
         let _ = phirepass_runtime::telemetry::init("phirepass-tests");
         let token = ServiceToken::generate();
         let (stop, stop_rx) = watch::channel(false);
         let (store, presence, bus) = match backend {
             Backend::Real => (
-                phirepass_store::Store::fresh_postgres_for_test().await.expect("fresh postgres database"),
-                phirepass_presence::connect(Some(&redis_url()), &unique("t:")).await.expect("redis"),
-                phirepass_bus::connect(Some(&nats_url())).await.expect("nats"),
+                phirepass_store::Store::fresh_postgres_for_test()
+                    .await
+                    .expect("fresh postgres database"),
+                phirepass_presence::connect(Some(&redis_url()), &unique("t:"))
+                    .await
+                    .expect("redis"),
+                phirepass_bus::connect(Some(&nats_url()))
+                    .await
+                    .expect("nats"),
             ),
             Backend::Embedded => (
-                phirepass_store::Store::memory_sqlite().await.expect("sqlite"),
-                phirepass_presence::connect(None, "pp:").await.expect("memory presence"),
+                phirepass_store::Store::memory_sqlite()
+                    .await
+                    .expect("sqlite"),
+                phirepass_presence::connect(None, "pp:")
+                    .await
+                    .expect("memory presence"),
                 phirepass_bus::connect(None).await.expect("memory bus"),
             ),
         };
@@ -86,7 +100,10 @@ impl Cluster {
         tokio::spawn(phirepass_authz::serve(
             phirepass_authz::AuthzConfig::new(token.clone()),
             authz_listener,
-            phirepass_authz::AuthzDeps { store, presence: presence.clone() },
+            phirepass_authz::AuthzDeps {
+                store,
+                presence: presence.clone(),
+            },
             stopper(&stop_rx),
         ));
         tokio::spawn(phirepass_registry::serve(
@@ -101,7 +118,11 @@ impl Cluster {
         for _ in 0..gateways {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let addr = listener.local_addr().expect("addr").to_string();
-            let mut config = phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url.clone(), token.clone());
+            let mut config = phirepass_gateway_ws::GatewayConfig::local(
+                authz_url.clone(),
+                registry_url.clone(),
+                token.clone(),
+            );
             config.subject_prefix = prefix.clone();
             tweak(&mut config);
             let id = config.gateway_id.clone();
@@ -113,7 +134,13 @@ impl Cluster {
             ));
             list.push(Gateway { addr, id });
         }
-        Self { authz_url, registry_url, token, gateways: list, stop }
+        Self {
+            authz_url,
+            registry_url,
+            token,
+            gateways: list,
+            stop,
+        }
     }
 
     pub fn authz(&self) -> AuthzClient<AuthedChannel> {
@@ -122,7 +149,10 @@ impl Cluster {
 
     pub async fn add_user(&self, username: &str, password: &str) {
         self.authz()
-            .create_user(CreateUserRequest { username: username.into(), password: password.into() })
+            .create_user(CreateUserRequest {
+                username: username.into(),
+                password: password.into(),
+            })
             .await
             .expect("create user");
     }
@@ -131,7 +161,11 @@ impl Cluster {
     pub async fn node_token(&self, user: &str, node: &str) -> (String, String) {
         let r = self
             .authz()
-            .create_node_token(CreateNodeTokenRequest { username: user.into(), node_name: node.into(), expires_in_secs: None })
+            .create_node_token(CreateNodeTokenRequest {
+                username: user.into(),
+                node_name: node.into(),
+                expires_in_secs: None,
+            })
             .await
             .expect("create node token")
             .into_inner();
@@ -140,7 +174,13 @@ impl Cluster {
 }
 
 /// Polls `GET /api/nodes` on `addr` as the logged-in user until `node` is (or is no longer) listed.
-pub async fn wait_node_listed(addr: &str, session: &str, node: &str, listed: bool, timeout: Duration) -> bool {
+pub async fn wait_node_listed(
+    addr: &str,
+    session: &str,
+    node: &str,
+    listed: bool,
+    timeout: Duration,
+) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     let auth = format!("Bearer {session}");
     while tokio::time::Instant::now() < deadline {
@@ -195,6 +235,10 @@ pub fn agent_config(gateway_addr: &str, ssh: std::net::SocketAddr) -> phirepass_
 
 pub fn start_agent(gateway_addr: &str, token: &str, ssh: std::net::SocketAddr) -> AgentHandle {
     let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(phirepass_agent::run(agent_config(gateway_addr, ssh), token.to_string(), stopper(&rx)));
+    let task = tokio::spawn(phirepass_agent::run(
+        agent_config(gateway_addr, ssh),
+        token.to_string(),
+        stopper(&rx),
+    ));
     AgentHandle { task, stop }
 }

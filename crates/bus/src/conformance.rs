@@ -52,7 +52,9 @@ pub async fn publish_subscribe(bus: Arc<dyn Bus>) {
     assert_eq!(&m.payload[..], b"hello");
     assert!(m.reply.is_none());
     assert!(m.headers.is_empty());
-    bus.publish(&format!("{p}.b"), Vec::new(), Bytes::new()).await.unwrap();
+    bus.publish(&format!("{p}.b"), Vec::new(), Bytes::new())
+        .await
+        .unwrap();
     assert_quiet(&mut sub, Duration::from_millis(100)).await;
 }
 
@@ -60,7 +62,9 @@ pub async fn wildcard_single_token(bus: Arc<dyn Bus>) {
     let p = random_prefix();
     let mut sub = bus.subscribe(&format!("{p}.*.x")).await.unwrap();
     for s in ["a.x", "a.b.x", "a.y", "x", "b.x"] {
-        bus.publish(&format!("{p}.{s}"), Vec::new(), Bytes::new()).await.unwrap();
+        bus.publish(&format!("{p}.{s}"), Vec::new(), Bytes::new())
+            .await
+            .unwrap();
     }
     assert_eq!(next(&mut sub).await.subject, format!("{p}.a.x"));
     assert_eq!(next(&mut sub).await.subject, format!("{p}.b.x"));
@@ -71,7 +75,9 @@ pub async fn wildcard_tail(bus: Arc<dyn Bus>) {
     let p = random_prefix();
     let mut sub = bus.subscribe(&format!("{p}.a.>")).await.unwrap();
     for s in ["a", "a.b", "b.c", "a.b.c.d"] {
-        bus.publish(&format!("{p}.{s}"), Vec::new(), Bytes::new()).await.unwrap();
+        bus.publish(&format!("{p}.{s}"), Vec::new(), Bytes::new())
+            .await
+            .unwrap();
     }
     assert_eq!(next(&mut sub).await.subject, format!("{p}.a.b"));
     assert_eq!(next(&mut sub).await.subject, format!("{p}.a.b.c.d"));
@@ -93,32 +99,65 @@ pub async fn headers_round_trip(bus: Arc<dyn Bus>) {
     let p = random_prefix();
     let mut sub = bus.subscribe(&format!("{p}.h")).await.unwrap();
     let headers = vec![
-        ("traceparent".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned()),
+        (
+            "traceparent".to_owned(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+        ),
         ("X-Multi".to_owned(), "one".to_owned()),
         ("X-Multi".to_owned(), "two words".to_owned()),
     ];
-    bus.publish(&format!("{p}.h"), headers.clone(), Bytes::from_static(b"body"))
-        .await
-        .unwrap();
+    bus.publish(
+        &format!("{p}.h"),
+        headers.clone(),
+        Bytes::from_static(b"body"),
+    )
+    .await
+    .unwrap();
     let m = next(&mut sub).await;
     assert_eq!(sorted(m.headers.clone()), sorted(headers));
-    let multi: Vec<_> = m.headers.iter().filter(|(k, _)| k == "X-Multi").map(|(_, v)| v.as_str()).collect();
-    assert_eq!(multi, ["one", "two words"], "values of one name keep their order");
+    let multi: Vec<_> = m
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "X-Multi")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        multi,
+        ["one", "two words"],
+        "values of one name keep their order"
+    );
     assert_eq!(&m.payload[..], b"body");
 }
 
 pub async fn invalid_input_rejected(bus: Arc<dyn Bus>) {
     let p = random_prefix();
-    for s in [String::new(), format!("{p}..a"), format!("{p}.*"), format!("{p}.>"), format!("{p}.a b")] {
-        assert!(bus.publish(&s, Vec::new(), Bytes::new()).await.is_err(), "publish to {s:?}");
+    for s in [
+        String::new(),
+        format!("{p}..a"),
+        format!("{p}.*"),
+        format!("{p}.>"),
+        format!("{p}.a b"),
+    ] {
+        assert!(
+            bus.publish(&s, Vec::new(), Bytes::new()).await.is_err(),
+            "publish to {s:?}"
+        );
     }
     for s in [format!("{p}..a"), format!("{p}.>.a"), String::new()] {
         assert!(bus.subscribe(&s).await.is_err(), "subscribe to {s:?}");
     }
     let bad = vec![("bad:name".to_owned(), "v".to_owned())];
-    assert!(bus.publish(&format!("{p}.a"), bad, Bytes::new()).await.is_err());
+    assert!(
+        bus.publish(&format!("{p}.a"), bad, Bytes::new())
+            .await
+            .is_err()
+    );
     let bad = vec![("n".to_owned(), "a\r\nb".to_owned())];
-    assert!(bus.publish(&format!("{p}.a"), bad, Bytes::new()).await.is_err());
+    assert!(
+        bus.publish(&format!("{p}.a"), bad, Bytes::new())
+            .await
+            .is_err()
+    );
 }
 
 pub async fn request_reply(bus: Arc<dyn Bus>) {
@@ -130,11 +169,19 @@ pub async fn request_reply(bus: Arc<dyn Bus>) {
         let reply = m.reply.clone().expect("request carries a reply subject");
         let mut body = m.payload.to_vec();
         body.reverse();
-        responder.publish(&reply, m.headers.clone(), Bytes::from(body)).await.unwrap();
+        responder
+            .publish(&reply, m.headers.clone(), Bytes::from(body))
+            .await
+            .unwrap();
     });
     let headers = vec![("traceparent".to_owned(), "t-1".to_owned())];
     let answer = bus
-        .request(&format!("{p}.svc"), headers.clone(), Bytes::from_static(b"abc"), WAIT)
+        .request(
+            &format!("{p}.svc"),
+            headers.clone(),
+            Bytes::from_static(b"abc"),
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(&answer.payload[..], b"cba");
@@ -146,10 +193,19 @@ pub async fn no_responders_is_fast(bus: Arc<dyn Bus>) {
     let p = random_prefix();
     let started = Instant::now();
     let res = bus
-        .request(&format!("{p}.nobody"), Vec::new(), Bytes::new(), Duration::from_secs(10))
+        .request(
+            &format!("{p}.nobody"),
+            Vec::new(),
+            Bytes::new(),
+            Duration::from_secs(10),
+        )
         .await;
     assert!(matches!(res, Err(BusError::NoResponders)), "got {res:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 pub async fn request_times_out(bus: Arc<dyn Bus>) {
@@ -157,7 +213,12 @@ pub async fn request_times_out(bus: Arc<dyn Bus>) {
     let _silent = bus.subscribe(&format!("{p}.silent")).await.unwrap();
     let started = Instant::now();
     let res = bus
-        .request(&format!("{p}.silent"), Vec::new(), Bytes::new(), Duration::from_millis(300))
+        .request(
+            &format!("{p}.silent"),
+            Vec::new(),
+            Bytes::new(),
+            Duration::from_millis(300),
+        )
         .await;
     assert!(matches!(res, Err(BusError::Timeout)), "got {res:?}");
     assert!(started.elapsed() >= Duration::from_millis(250));
@@ -172,7 +233,12 @@ pub async fn unsubscribe_on_drop(bus: Arc<dyn Bus>) {
     let deadline = Instant::now() + WAIT;
     loop {
         let res = bus
-            .request(&subject, Vec::new(), Bytes::new(), Duration::from_millis(200))
+            .request(
+                &subject,
+                Vec::new(),
+                Bytes::new(),
+                Duration::from_millis(200),
+            )
             .await;
         match res {
             Err(BusError::NoResponders) => break,
@@ -189,9 +255,13 @@ pub async fn ordering_from_one_publisher(bus: Arc<dyn Bus>) {
     for i in 0..N {
         // Two subjects under one pattern: order holds across them too.
         let subject = format!("{p}.o.{}", i % 2);
-        bus.publish(&subject, Vec::new(), Bytes::copy_from_slice(&i.to_be_bytes()))
-            .await
-            .unwrap();
+        bus.publish(
+            &subject,
+            Vec::new(),
+            Bytes::copy_from_slice(&i.to_be_bytes()),
+        )
+        .await
+        .unwrap();
     }
     bus.flush().await.unwrap();
     for i in 0..N {

@@ -59,8 +59,12 @@ pub enum BusError {
 pub trait Bus: Send + Sync + 'static {
     /// Publishes one message; returns once the bus accepted it (not once
     /// anybody received it).
-    async fn publish(&self, subject: &str, headers: Headers, payload: Bytes)
-    -> Result<(), BusError>;
+    async fn publish(
+        &self,
+        subject: &str,
+        headers: Headers,
+        payload: Bytes,
+    ) -> Result<(), BusError>;
 
     /// Subscribes to a subject or pattern (`*` = one token, `>` = one or more
     /// trailing tokens). Dropping the [`Subscription`] unsubscribes.
@@ -97,9 +101,7 @@ impl Stream for Subscription {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         match &mut self.inner {
             SubInner::Memory(sub) => sub.poll_recv(cx),
-            SubInner::Nats(sub) => Pin::new(sub)
-                .poll_next(cx)
-                .map(|m| m.map(nats::from_nats)),
+            SubInner::Nats(sub) => Pin::new(sub).poll_next(cx).map(|m| m.map(nats::from_nats)),
         }
     }
 }

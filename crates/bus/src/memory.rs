@@ -53,7 +53,10 @@ impl Slot {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
-                    warn!(subject, "memory bus subscriber is too slow, dropping messages");
+                    warn!(
+                        subject,
+                        "memory bus subscriber is too slow, dropping messages"
+                    );
                 }
             }
             // The subscription is being dropped; its guard removes the slot.
@@ -146,7 +149,10 @@ impl MemoryBus {
         {
             let mut reg = self.inner.write();
             if is_literal(pattern) {
-                reg.literal.entry(pattern.to_owned()).or_default().push(slot);
+                reg.literal
+                    .entry(pattern.to_owned())
+                    .or_default()
+                    .push(slot);
             } else {
                 reg.patterns.push((pattern.to_owned(), slot));
             }
@@ -185,7 +191,8 @@ impl Bus for MemoryBus {
         headers: Headers,
         payload: Bytes,
     ) -> Result<(), BusError> {
-        self.publish_now(subject, None, headers, payload).map(|_| ())
+        self.publish_now(subject, None, headers, payload)
+            .map(|_| ())
     }
 
     async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
@@ -201,7 +208,11 @@ impl Bus for MemoryBus {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, BusError> {
-        let inbox = format!("_INBOX.{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+        let inbox = format!(
+            "_INBOX.{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
         let mut sub = self.subscribe_now(&inbox)?;
         let matched = self.publish_now(subject, Some(inbox), headers, payload)?;
         if matched == 0 {
@@ -244,9 +255,7 @@ mod tests {
                 .unwrap();
         }
         let mut got = 0;
-        while let Ok(Some(_)) =
-            tokio::time::timeout(Duration::from_millis(50), sub.next()).await
-        {
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(50), sub.next()).await {
             got += 1;
         }
         assert_eq!(got, QUEUE_CAPACITY);
@@ -257,10 +266,18 @@ mod tests {
         let bus = MemoryBus::new();
         let a = bus.subscribe("q.a").await.unwrap();
         let b = bus.subscribe("q.*").await.unwrap();
-        assert_eq!(bus.publish_now("q.a", None, Vec::new(), Bytes::new()).unwrap(), 2);
+        assert_eq!(
+            bus.publish_now("q.a", None, Vec::new(), Bytes::new())
+                .unwrap(),
+            2
+        );
         drop(a);
         drop(b);
-        assert_eq!(bus.publish_now("q.a", None, Vec::new(), Bytes::new()).unwrap(), 0);
+        assert_eq!(
+            bus.publish_now("q.a", None, Vec::new(), Bytes::new())
+                .unwrap(),
+            0
+        );
         let reg = bus.inner.read();
         assert!(reg.literal.is_empty() && reg.patterns.is_empty());
     }

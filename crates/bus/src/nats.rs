@@ -79,7 +79,11 @@ impl Bus for NatsBus {
         check_headers(&headers)?;
         let subject = subject.to_owned();
         let res = match to_header_map(&headers) {
-            Some(map) => self.client.publish_with_headers(subject, map, payload).await,
+            Some(map) => {
+                self.client
+                    .publish_with_headers(subject, map, payload)
+                    .await
+            }
             None => self.client.publish(subject, payload).await,
         };
         // The only publish failure is the client's command channel being gone.
@@ -127,6 +131,9 @@ impl Bus for NatsBus {
     }
 
     async fn flush(&self) -> Result<(), BusError> {
-        self.client.flush().await.map_err(|e| other("nats flush", e))
+        self.client
+            .flush()
+            .await
+            .map_err(|e| other("nats flush", e))
     }
 }

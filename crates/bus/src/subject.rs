@@ -4,7 +4,10 @@
 use crate::{BusError, Headers};
 
 fn valid_token(t: &str) -> bool {
-    !t.is_empty() && !t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    !t.is_empty()
+        && !t
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
 }
 
 /// A subject messages can be published to: dot-separated non-empty tokens,
@@ -47,12 +50,15 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
 /// line breaks (they would end the header block on the NATS wire).
 pub(crate) fn check_headers(headers: &Headers) -> Result<(), BusError> {
     for (name, value) in headers {
-        let name_ok = !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+        let name_ok =
+            !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
         if !name_ok {
             return Err(BusError::Other(format!("invalid header name {name:?}")));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-            return Err(BusError::Other(format!("invalid value for header {name:?}")));
+            return Err(BusError::Other(format!(
+                "invalid value for header {name:?}"
+            )));
         }
     }
     Ok(())
@@ -70,7 +76,9 @@ pub(crate) fn check_pattern(p: &str) -> Result<(), BusError> {
     if valid_pattern(p) {
         Ok(())
     } else {
-        Err(BusError::Other(format!("invalid subscription subject {p:?}")))
+        Err(BusError::Other(format!(
+            "invalid subscription subject {p:?}"
+        )))
     }
 }
 

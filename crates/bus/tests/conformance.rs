@@ -19,7 +19,9 @@ mod nats {
     use super::*;
 
     phirepass_bus::bus_conformance_tests!(async {
-        let bus = NatsBus::connect(&nats_url()).await.expect("nats at NATS_URL or 127.0.0.1:4222");
+        let bus = NatsBus::connect(&nats_url())
+            .await
+            .expect("nats at NATS_URL or 127.0.0.1:4222");
         Arc::new(bus) as Arc<dyn Bus>
     });
 }
@@ -30,5 +32,9 @@ async fn connect_picks_implementation() {
     mem.flush().await.unwrap();
     let nats = phirepass_bus::connect(Some(&nats_url())).await.unwrap();
     nats.flush().await.unwrap();
-    assert!(phirepass_bus::connect(Some("nats://127.0.0.1:1")).await.is_err());
+    assert!(
+        phirepass_bus::connect(Some("nats://127.0.0.1:1"))
+            .await
+            .is_err()
+    );
 }

@@ -59,8 +59,7 @@ where
     T: FromStr,
     T::Err: Display,
 {
-    raw.parse::<T>()
-        .map_err(|e| ConfigError::invalid(name, e))
+    raw.parse::<T>().map_err(|e| ConfigError::invalid(name, e))
 }
 
 #[cfg(test)]

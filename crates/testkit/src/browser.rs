@@ -19,9 +19,20 @@ pub struct HttpReply {
 }
 
 /// A minimal HTTP/1.1 request on loopback (`addr` is `host:port`), enough for the JSON API.
-pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<HttpReply> {
-    let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> anyhow::Result<HttpReply> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if !body.is_empty() {
         req.push_str("Content-Type: application/json\r\n");
     }
@@ -34,13 +45,19 @@ pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw)).await??;
     let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("malformed HTTP reply"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("malformed HTTP reply"))?;
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow!("no status in reply"))?;
-    Ok(HttpReply { status, headers: head.to_string(), body: body.to_string() })
+    Ok(HttpReply {
+        status,
+        headers: head.to_string(),
+        body: body.to_string(),
+    })
 }
 
 /// Logs in and returns the session token (also set as the `pp_session` cookie by the gateway).
@@ -51,7 +68,10 @@ pub async fn login(addr: &str, username: &str, password: &str) -> anyhow::Result
         bail!("login failed with {}: {}", reply.status, reply.body);
     }
     let json: serde_json::Value = serde_json::from_str(&reply.body)?;
-    json["token"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no token in login reply"))
+    json["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no token in login reply"))
 }
 
 pub struct Browser {
@@ -69,10 +89,15 @@ impl Browser {
     pub async fn connect_with(addr: &str, headers: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut request = format!("ws://{addr}/api/web/ws").into_client_request()?;
         for (k, v) in headers {
-            request.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes())?, v.parse()?);
+            request
+                .headers_mut()
+                .insert(http::HeaderName::from_bytes(k.as_bytes())?, v.parse()?);
         }
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Self { ws, output: String::new() })
+        Ok(Self {
+            ws,
+            output: String::new(),
+        })
     }
 
     pub async fn send(&mut self, frame: WebFrame) -> anyhow::Result<()> {
@@ -87,7 +112,9 @@ impl Browser {
     /// The next frame; terminal bytes are also appended to `output`. `None` when closed.
     pub async fn recv(&mut self, timeout: Duration) -> anyhow::Result<Option<WebFrame>> {
         loop {
-            let msg = tokio::time::timeout(timeout, self.ws.next()).await.context("timed out waiting for a frame")?;
+            let msg = tokio::time::timeout(timeout, self.ws.next())
+                .await
+                .context("timed out waiting for a frame")?;
             match msg {
                 None | Some(Ok(Message::Close(_))) => return Ok(None),
                 Some(Err(e)) => return Err(e.into()),
@@ -116,7 +143,12 @@ impl Browser {
         }
     }
 
-    pub async fn open_tunnel(&mut self, node: &str, username: &str, password: Option<&str>) -> anyhow::Result<WebControl> {
+    pub async fn open_tunnel(
+        &mut self,
+        node: &str,
+        username: &str,
+        password: Option<&str>,
+    ) -> anyhow::Result<WebControl> {
         self.send(WebFrame::Control(WebControl::OpenTunnel {
             node: node.into(),
             username: username.into(),
@@ -135,7 +167,8 @@ impl Browser {
     }
 
     pub async fn type_text(&mut self, text: &str) -> anyhow::Result<()> {
-        self.send(WebFrame::Ssh(Bytes::copy_from_slice(text.as_bytes()))).await
+        self.send(WebFrame::Ssh(Bytes::copy_from_slice(text.as_bytes())))
+            .await
     }
 
     /// Waits until terminal output contains `needle`; consumes output up to and including it.
@@ -148,12 +181,21 @@ impl Browser {
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                bail!("timed out waiting for {needle:?}; output so far: {:?}", self.output);
+                bail!(
+                    "timed out waiting for {needle:?}; output so far: {:?}",
+                    self.output
+                );
             }
             match self.recv(left).await? {
-                None => bail!("closed while waiting for {needle:?}; output: {:?}", self.output),
+                None => bail!(
+                    "closed while waiting for {needle:?}; output: {:?}",
+                    self.output
+                ),
                 Some(WebFrame::Control(WebControl::TunnelClosed { reason, .. })) => {
-                    bail!("terminal closed ({reason:?}) while waiting for {needle:?}; output: {:?}", self.output)
+                    bail!(
+                        "terminal closed ({reason:?}) while waiting for {needle:?}; output: {:?}",
+                        self.output
+                    )
                 }
                 Some(_) => {}
             }
@@ -161,12 +203,18 @@ impl Browser {
     }
 
     /// Waits for TunnelClosed, returning (reason, exit status).
-    pub async fn wait_closed(&mut self, timeout: Duration) -> anyhow::Result<(Option<String>, Option<u32>)> {
+    pub async fn wait_closed(
+        &mut self,
+        timeout: Duration,
+    ) -> anyhow::Result<(Option<String>, Option<u32>)> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.control(left).await? {
-                Some(WebControl::TunnelClosed { reason, exit_status }) => return Ok((reason, exit_status)),
+                Some(WebControl::TunnelClosed {
+                    reason,
+                    exit_status,
+                }) => return Ok((reason, exit_status)),
                 Some(_) => {}
                 None => bail!("connection closed without TunnelClosed"),
             }

@@ -69,7 +69,9 @@ impl TestSshd {
         let addr = listener.local_addr()?;
         let accept = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let Ok(std_socket) = socket.into_std() else { continue };
+                let Ok(std_socket) = socket.into_std() else {
+                    continue;
+                };
                 if std_socket.set_nonblocking(false).is_err() {
                     continue;
                 }
@@ -128,7 +130,9 @@ async fn ensure_test_user() -> anyhow::Result<()> {
             .context("running chpasswd (tests need root to create the sshd test account)")?;
         if let Some(mut stdin) = chpasswd.stdin.take() {
             use tokio::io::AsyncWriteExt;
-            stdin.write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes()).await?;
+            stdin
+                .write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes())
+                .await?;
         }
         let _ = chpasswd.wait().await;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -137,7 +141,9 @@ async fn ensure_test_user() -> anyhow::Result<()> {
 }
 
 async fn password_is_set() -> bool {
-    let shadow = tokio::fs::read_to_string("/etc/shadow").await.unwrap_or_default();
+    let shadow = tokio::fs::read_to_string("/etc/shadow")
+        .await
+        .unwrap_or_default();
     shadow
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{TEST_USER}:")))

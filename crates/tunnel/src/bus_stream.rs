@@ -52,7 +52,9 @@ fn pump(mut sub: Subscription, input: FrameInput) {
 
 fn reply_body(error: Option<String>) -> Bytes {
     // Serializing an Option<String> cannot fail.
-    serde_json::to_vec(&OpenReply { error }).map(Bytes::from).unwrap_or_default()
+    serde_json::to_vec(&OpenReply { error })
+        .map(Bytes::from)
+        .unwrap_or_default()
 }
 
 /// Opens a stream from edge `edge_id` to node `node_id`. Subscribes to the
@@ -77,8 +79,17 @@ pub async fn open(
         target,
         window: cfg.window,
     };
-    let payload = serde_json::to_vec(&request).map_err(|e| BusError::Other(format!("encoding open request: {e}")))?;
-    let answer = match bus.request(&subjects.node_open(node_id), headers, payload.into(), cfg.open_timeout).await {
+    let payload = serde_json::to_vec(&request)
+        .map_err(|e| BusError::Other(format!("encoding open request: {e}")))?;
+    let answer = match bus
+        .request(
+            &subjects.node_open(node_id),
+            headers,
+            payload.into(),
+            cfg.open_timeout,
+        )
+        .await
+    {
         Ok(answer) => answer,
         Err(BusError::NoResponders) => return Err(OpenError::NodeOffline),
         Err(BusError::Timeout) => return Err(OpenError::Timeout),
@@ -155,7 +166,11 @@ impl NodeListener {
                 Err(_) => "malformed open request",
             };
             warn!(node = %self.node_id, refusal, "refusing open request");
-            if let Err(e) = self.bus.publish(&reply, Vec::new(), reply_body(Some(refusal.into()))).await {
+            if let Err(e) = self
+                .bus
+                .publish(&reply, Vec::new(), reply_body(Some(refusal.into())))
+                .await
+            {
                 warn!(error = %e, "could not refuse open request");
             }
         }
@@ -190,18 +205,30 @@ impl IncomingOpen {
         };
         let id = self.request.stream_id;
         // Subscribe before answering: the edge sends as soon as it hears back.
-        let sub = self.bus.subscribe(&self.subjects.node_stream(&self.node_id, id)).await?;
-        let sink = bus_sink(self.bus.clone(), self.subjects.edge_stream(&self.request.edge_id, id));
+        let sub = self
+            .bus
+            .subscribe(&self.subjects.node_stream(&self.node_id, id))
+            .await?;
+        let sink = bus_sink(
+            self.bus.clone(),
+            self.subjects.edge_stream(&self.request.edge_id, id),
+        );
         let (stream, input) = TunnelStream::new(id, sink, self.cfg.clone());
         pump(sub, input);
-        self.bus.publish(&reply, Vec::new(), reply_body(None)).await?;
+        self.bus
+            .publish(&reply, Vec::new(), reply_body(None))
+            .await?;
         debug!(node = %self.node_id, stream = %id, "tunnel stream accepted");
         Ok(stream)
     }
 
     pub async fn reject(mut self, reason: &str) -> Result<(), BusError> {
         match self.reply.take() {
-            Some(reply) => self.bus.publish(&reply, Vec::new(), reply_body(Some(reason.to_owned()))).await,
+            Some(reply) => {
+                self.bus
+                    .publish(&reply, Vec::new(), reply_body(Some(reason.to_owned())))
+                    .await
+            }
             None => Ok(()),
         }
     }
@@ -209,12 +236,20 @@ impl IncomingOpen {
 
 impl Drop for IncomingOpen {
     fn drop(&mut self) {
-        let Some(reply) = self.reply.take() else { return };
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
         let bus = self.bus.clone();
         // Answer now rather than letting the edge wait for its timeout.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let _ = bus.publish(&reply, Vec::new(), reply_body(Some("open request dropped".into()))).await;
+                let _ = bus
+                    .publish(
+                        &reply,
+                        Vec::new(),
+                        reply_body(Some("open request dropped".into())),
+                    )
+                    .await;
             });
         }
     }

@@ -32,20 +32,39 @@ pub enum LinkMessage {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeControl {
     /// Agent -> gateway, first message.
-    Auth { token: String, version: String },
+    Auth {
+        token: String,
+        version: String,
+    },
     /// Gateway -> agent.
-    AuthOk { node_id: String, node_name: String },
+    AuthOk {
+        node_id: String,
+        node_name: String,
+    },
     /// Gateway -> agent, then close; the agent exits non-zero without retrying.
-    AuthFailed { reason: String },
+    AuthFailed {
+        reason: String,
+    },
     /// Agent -> gateway.
-    Heartbeat { stats: HostStats },
+    Heartbeat {
+        stats: HostStats,
+    },
     /// Both ways.
-    Ping { nonce: u64 },
-    Pong { nonce: u64 },
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
     /// Gateway -> agent: an open request forwarded from the bus.
-    Open { request: OpenRequest },
+    Open {
+        request: OpenRequest,
+    },
     /// Agent -> gateway: the answer to `Open` (`error: None` = accepted).
-    OpenResult { stream_id: StreamId, error: Option<String> },
+    OpenResult {
+        stream_id: StreamId,
+        error: Option<String>,
+    },
     /// Gateway -> agent. `fatal` (e.g. token revoked): the agent exits
     /// non-zero instead of reconnecting.
     Disconnect {

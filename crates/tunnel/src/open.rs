@@ -51,7 +51,10 @@ mod tests {
             json,
             r#"{"stream_id":7,"edge_id":"gw-1","target":{"kind":"port","port":8080},"window":65536}"#
         );
-        assert_eq!(serde_json::to_string(&Target::Ssh).unwrap(), r#"{"kind":"ssh"}"#);
+        assert_eq!(
+            serde_json::to_string(&Target::Ssh).unwrap(),
+            r#"{"kind":"ssh"}"#
+        );
         let back: OpenRequest = serde_json::from_str(&json).unwrap();
         assert_eq!(back.target, req.target);
     }

@@ -138,8 +138,16 @@ impl State {
 
     pub(crate) fn take_wakes(&mut self) -> Wakes {
         Wakes {
-            reader: if std::mem::take(&mut self.wake_reader) { self.reader.take() } else { None },
-            writer: if std::mem::take(&mut self.wake_writer) { self.writer.take() } else { None },
+            reader: if std::mem::take(&mut self.wake_reader) {
+                self.reader.take()
+            } else {
+                None
+            },
+            writer: if std::mem::take(&mut self.wake_writer) {
+                self.writer.take()
+            } else {
+                None
+            },
             driver: std::mem::take(&mut self.kick_driver),
         }
     }
@@ -202,23 +210,44 @@ impl State {
 
     /// The transport under the stream died (e.g. the agent's WebSocket).
     pub(crate) fn transport_reset(&mut self, reason: &str) {
-        self.fail(io::ErrorKind::ConnectionAborted, format!("transport closed: {reason}"), None);
+        self.fail(
+            io::ErrorKind::ConnectionAborted,
+            format!("transport closed: {reason}"),
+            None,
+        );
     }
 
     fn send_ack(&mut self) {
         self.ack_due = None;
-        self.emit(Frame::Ack { next: self.next_expected, limit: self.granted }.encode());
+        self.emit(
+            Frame::Ack {
+                next: self.next_expected,
+                limit: self.granted,
+            }
+            .encode(),
+        );
     }
 
     fn send_nack(&mut self) {
         self.ack_due = None;
         self.stats.nacks_sent += 1;
-        self.emit(Frame::Nack { next: self.next_expected, limit: self.granted }.encode());
+        self.emit(
+            Frame::Nack {
+                next: self.next_expected,
+                limit: self.granted,
+            }
+            .encode(),
+        );
     }
 
     fn send_ping(&mut self) {
         self.ping_nonce += 1;
-        self.emit(Frame::Ping { nonce: self.ping_nonce }.encode());
+        self.emit(
+            Frame::Ping {
+                nonce: self.ping_nonce,
+            }
+            .encode(),
+        );
     }
 
     // ---- receiving ----
@@ -245,9 +274,11 @@ impl State {
                     self.resend_from(now, next);
                 }
             }
-            Frame::Reset { reason } => {
-                self.fail(io::ErrorKind::ConnectionReset, format!("reset by peer: {reason}"), None)
-            }
+            Frame::Reset { reason } => self.fail(
+                io::ErrorKind::ConnectionReset,
+                format!("reset by peer: {reason}"),
+                None,
+            ),
             Frame::Ping { nonce } => {
                 // Re-advertise credit: this is how a blocked writer probes.
                 self.send_ack();
@@ -309,7 +340,10 @@ impl State {
         let retry_after = self.cfg.retransmit_after;
         match &mut self.gap {
             None => {
-                self.gap = Some(Gap { nacked_at: now, tries: 0 });
+                self.gap = Some(Gap {
+                    nacked_at: now,
+                    tries: 0,
+                });
                 self.stats.gaps += 1;
             }
             Some(g) if now.duration_since(g.nacked_at) < retry_after => return,
@@ -339,7 +373,11 @@ impl State {
             }
             self.snd_base = next;
             self.rto_retries = 0;
-            self.rto_due = if self.replay.is_empty() { None } else { Some(now + self.rto()) };
+            self.rto_due = if self.replay.is_empty() {
+                None
+            } else {
+                Some(now + self.rto())
+            };
             if self.fin_seq.is_some_and(|f| next > f) {
                 self.fin_acked = true;
                 self.check_complete(now);
@@ -360,11 +398,15 @@ impl State {
             return; // stale, or nothing to resend
         }
         // Duplicate Nacks for the same gap (e.g. reordered) resend once.
-        if self.last_resend.is_some_and(|(s, at)| s == from && now.duration_since(at) < self.cfg.retransmit_after / 2) {
+        if self.last_resend.is_some_and(|(s, at)| {
+            s == from && now.duration_since(at) < self.cfg.retransmit_after / 2
+        }) {
             return;
         }
         self.last_resend = Some((from, now));
-        let Some(sink) = self.sink.clone() else { return };
+        let Some(sink) = self.sink.clone() else {
+            return;
+        };
         let skip = usize::try_from(from - self.snd_base).unwrap_or(usize::MAX);
         let mut sent = 0u64;
         let mut broken = false;
@@ -391,11 +433,17 @@ impl State {
 
     /// Copies buffered bytes into `buf`; `false` if nothing can be read yet
     /// (the waker is registered). EOF is `true` with nothing copied.
-    pub(crate) fn read(&mut self, buf: &mut tokio::io::ReadBuf<'_>, waker: &Waker) -> io::Result<bool> {
+    pub(crate) fn read(
+        &mut self,
+        buf: &mut tokio::io::ReadBuf<'_>,
+        waker: &Waker,
+    ) -> io::Result<bool> {
         if self.recv_bytes > 0 {
             let mut n = 0u64;
             while buf.remaining() > 0 {
-                let Some(front) = self.recv.front_mut() else { break };
+                let Some(front) = self.recv.front_mut() else {
+                    break;
+                };
                 let k = front.len().min(buf.remaining());
                 buf.put_slice(&front[..k]);
                 if k == front.len() {
@@ -440,12 +488,20 @@ impl State {
 
     /// How many of `want` bytes may be sent now; `Ok(0)` means "wait for
     /// credit" (the waker is registered and a probe scheduled).
-    pub(crate) fn write_allowance(&mut self, now: Instant, want: usize, waker: &Waker) -> io::Result<usize> {
+    pub(crate) fn write_allowance(
+        &mut self,
+        now: Instant,
+        want: usize,
+        waker: &Waker,
+    ) -> io::Result<usize> {
         if let Some(e) = &self.error {
             return Err(io::Error::new(e.kind, e.msg.clone()));
         }
         if self.fin_seq.is_some() || self.finished {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown",
+            ));
         }
         let avail = self.peer_limit.saturating_sub(self.bytes_sent);
         if avail == 0 {
@@ -476,7 +532,11 @@ impl State {
             self.bytes_sent += len;
             self.replay_bytes += len;
             self.stats.bytes_written += len;
-            self.replay.push_back(Sent { seq, frame: frame.clone(), len });
+            self.replay.push_back(Sent {
+                seq,
+                frame: frame.clone(),
+                len,
+            });
             self.emit(frame);
         }
         if self.rto_due.is_none() {
@@ -499,7 +559,11 @@ impl State {
         self.next_seq += 1;
         self.fin_seq = Some(seq);
         let frame = Frame::Fin { seq }.encode();
-        self.replay.push_back(Sent { seq, frame: frame.clone(), len: 0 });
+        self.replay.push_back(Sent {
+            seq,
+            frame: frame.clone(),
+            len: 0,
+        });
         self.emit(frame);
         if self.rto_due.is_none() {
             let at = now + self.rto();
@@ -517,7 +581,11 @@ impl State {
         self.writer = None;
         self.kick_driver = true;
         if self.fin_seq.is_none() || !self.fin_received {
-            self.fail(io::ErrorKind::ConnectionAborted, "stream dropped".into(), Some("stream dropped"));
+            self.fail(
+                io::ErrorKind::ConnectionAborted,
+                "stream dropped".into(),
+                Some("stream dropped"),
+            );
         }
     }
 
@@ -540,7 +608,10 @@ impl State {
         let idle_at = self.last_recv + self.cfg.idle_timeout;
         if now >= idle_at {
             if !self.app_dropped {
-                let msg = format!("peer vanished: nothing received for {:?}", self.cfg.idle_timeout);
+                let msg = format!(
+                    "peer vanished: nothing received for {:?}",
+                    self.cfg.idle_timeout
+                );
                 self.fail(io::ErrorKind::TimedOut, msg, Some("idle timeout"));
             }
             self.finished = true;
@@ -560,23 +631,33 @@ impl State {
             if self.writer.is_some() && self.peer_limit <= self.bytes_sent {
                 self.send_ping();
                 self.probe_retries += 1;
-                self.probe_due = Some(now + self.cfg.retransmit_after * (1 << self.probe_retries.min(5)));
+                self.probe_due =
+                    Some(now + self.cfg.retransmit_after * (1 << self.probe_retries.min(5)));
             } else {
                 self.probe_due = None;
             }
         }
-        let quiet_since = self.last_ping.map_or(self.last_recv, |p| p.max(self.last_recv));
+        let quiet_since = self
+            .last_ping
+            .map_or(self.last_recv, |p| p.max(self.last_recv));
         if now >= quiet_since + self.cfg.keepalive {
             self.send_ping();
             self.last_ping = Some(now);
         }
-        let quiet_since = self.last_ping.map_or(self.last_recv, |p| p.max(self.last_recv));
-        let next = [self.ack_due, self.rto_due, self.probe_due, self.linger_until]
-            .into_iter()
-            .flatten()
-            .chain([idle_at, quiet_since + self.cfg.keepalive])
-            .min()
-            .unwrap_or(idle_at);
+        let quiet_since = self
+            .last_ping
+            .map_or(self.last_recv, |p| p.max(self.last_recv));
+        let next = [
+            self.ack_due,
+            self.rto_due,
+            self.probe_due,
+            self.linger_until,
+        ]
+        .into_iter()
+        .flatten()
+        .chain([idle_at, quiet_since + self.cfg.keepalive])
+        .min()
+        .unwrap_or(idle_at);
         self.driver_at = Some(next);
         Some(next)
     }
@@ -588,7 +669,9 @@ impl State {
         }
         // A peer we keep hearing from but that never acknowledges cannot
         // recover; a silent one is left to the idle timeout.
-        if self.rto_retries >= MAX_RETRIES && now.duration_since(self.last_recv) < self.cfg.keepalive {
+        if self.rto_retries >= MAX_RETRIES
+            && now.duration_since(self.last_recv) < self.cfg.keepalive
+        {
             let msg = "stream gap could not be recovered";
             return self.fail(io::ErrorKind::ConnectionAborted, msg.into(), Some(msg));
         }

@@ -161,7 +161,11 @@ pub struct FrameInput {
 impl TunnelStream {
     /// Creates an endpoint and spawns its driver (needs a Tokio runtime).
     /// It immediately sends its initial credit to the peer through `sink`.
-    pub fn new(id: StreamId, sink: Arc<dyn FrameSink>, cfg: StreamConfig) -> (TunnelStream, FrameInput) {
+    pub fn new(
+        id: StreamId,
+        sink: Arc<dyn FrameSink>,
+        cfg: StreamConfig,
+    ) -> (TunnelStream, FrameInput) {
         let mut cfg = cfg;
         cfg.window = cfg.window.max(1);
         cfg.max_payload = cfg.max_payload.max(1);
@@ -191,7 +195,9 @@ impl TunnelStream {
 
 impl std::fmt::Debug for TunnelStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TunnelStream").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("TunnelStream")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -235,7 +241,11 @@ async fn drive(shared: Arc<Shared>, closed: watch::Sender<bool>) {
 }
 
 impl AsyncRead for TunnelStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -248,18 +258,32 @@ impl AsyncRead for TunnelStream {
 }
 
 impl AsyncWrite for TunnelStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let allowed = match self.shared.with(|st, now| st.write_allowance(now, buf.len(), cx.waker())) {
+        let allowed = match self
+            .shared
+            .with(|st, now| st.write_allowance(now, buf.len(), cx.waker()))
+        {
             Ok(0) => return Poll::Pending,
             Ok(n) => n,
             Err(e) => return Poll::Ready(Err(e)),
         };
         // Copy outside the lock; only numbering and sending happen under it.
-        let frames = buf[..allowed].chunks(self.shared.max_payload).map(frame::data_unsequenced).collect();
-        Poll::Ready(self.shared.with(|st, now| st.commit(now, frames)).map(|()| allowed))
+        let frames = buf[..allowed]
+            .chunks(self.shared.max_payload)
+            .map(frame::data_unsequenced)
+            .collect();
+        Poll::Ready(
+            self.shared
+                .with(|st, now| st.commit(now, frames))
+                .map(|()| allowed),
+        )
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

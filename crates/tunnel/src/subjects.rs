@@ -41,14 +41,19 @@ impl FromStr for StreamId {
         if !canonical {
             return Err(ParseStreamIdError);
         }
-        u64::from_str_radix(s, 16).map(StreamId).map_err(|_| ParseStreamIdError)
+        u64::from_str_radix(s, 16)
+            .map(StreamId)
+            .map_err(|_| ParseStreamIdError)
     }
 }
 
 /// Whether `s` may be used as a node or edge id inside a subject:
 /// 1 to 64 characters of `[A-Za-z0-9_-]`.
 pub fn valid_token(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// What a subject under [`Subjects::node_wildcard`] is for.
@@ -73,7 +78,9 @@ impl Default for Subjects {
 
 impl Subjects {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Subjects { prefix: prefix.into() }
+        Subjects {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn prefix(&self) -> &str {
@@ -110,7 +117,10 @@ impl Subjects {
         if rest == "open" {
             return Some(NodeSubject::Open);
         }
-        rest.strip_prefix("s.")?.parse().ok().map(NodeSubject::Stream)
+        rest.strip_prefix("s.")?
+            .parse()
+            .ok()
+            .map(NodeSubject::Stream)
     }
 }
 
@@ -129,11 +139,20 @@ mod tests {
         assert_eq!(s.node_stream("n1", id), "pp.node.n1.s.00000000000000ab");
         assert_eq!(s.edge_stream("e1", id), "pp.edge.e1.s.00000000000000ab");
         assert_eq!(s.events("presence"), "pp.events.presence");
-        assert_eq!(s.parse_node_subject("n1", &s.node_open("n1")), Some(NodeSubject::Open));
-        assert_eq!(s.parse_node_subject("n1", &s.node_stream("n1", id)), Some(NodeSubject::Stream(id)));
+        assert_eq!(
+            s.parse_node_subject("n1", &s.node_open("n1")),
+            Some(NodeSubject::Open)
+        );
+        assert_eq!(
+            s.parse_node_subject("n1", &s.node_stream("n1", id)),
+            Some(NodeSubject::Stream(id))
+        );
         assert_eq!(s.parse_node_subject("n", &s.node_open("n1")), None);
         assert_eq!(s.parse_node_subject("n1", "pp.node.n1.s.AB"), None);
-        assert_eq!(s.parse_node_subject("n1", "pp.node.n1.s.00000000000000ab.x"), None);
+        assert_eq!(
+            s.parse_node_subject("n1", "pp.node.n1.s.00000000000000ab.x"),
+            None
+        );
         assert_eq!(s.parse_node_subject("n1", "qq.node.n1.open"), None);
         let r = StreamId::random();
         assert_eq!(r.to_string().parse::<StreamId>().unwrap(), r);

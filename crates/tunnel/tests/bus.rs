@@ -39,8 +39,8 @@ mod cases {
     use futures_util::StreamExt;
     use phirepass_bus::Bus;
     use phirepass_tunnel::{
-        NodeListener, OpenError, OpenReply, OpenRequest, SinkClosed, StreamConfig, Subjects, Target, TunnelStream,
-        listen, open,
+        NodeListener, OpenError, OpenReply, OpenRequest, SinkClosed, StreamConfig, Subjects,
+        Target, TunnelStream, listen, open,
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -58,18 +58,39 @@ mod cases {
 
     impl Setup {
         fn new(edge: Arc<dyn Bus>, node: Arc<dyn Bus>) -> Self {
-            Setup { edge, node, subjects: random_subjects(), cfg: fast_cfg() }
+            Setup {
+                edge,
+                node,
+                subjects: random_subjects(),
+                cfg: fast_cfg(),
+            }
         }
 
         async fn listener(&self) -> NodeListener {
-            let l = listen(self.node.clone(), self.subjects.clone(), NODE, self.cfg.clone()).await.unwrap();
+            let l = listen(
+                self.node.clone(),
+                self.subjects.clone(),
+                NODE,
+                self.cfg.clone(),
+            )
+            .await
+            .unwrap();
             self.node.flush().await.unwrap();
             l
         }
 
         async fn open(&self, target: Target) -> Result<TunnelStream, OpenError> {
             let headers = vec![("traceparent".to_owned(), "00-abc-def-01".to_owned())];
-            open(&self.edge, &self.subjects, EDGE, NODE, target, headers, &self.cfg).await
+            open(
+                &self.edge,
+                &self.subjects,
+                EDGE,
+                NODE,
+                target,
+                headers,
+                &self.cfg,
+            )
+            .await
         }
     }
 
@@ -151,7 +172,10 @@ mod cases {
         s.write_all(b"hello").await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(s);
-        let err = tokio::time::timeout(Duration::from_secs(2), node_side).await.unwrap().unwrap();
+        let err = tokio::time::timeout(Duration::from_secs(2), node_side)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(err.kind(), ErrorKind::ConnectionReset);
         assert_eq!(err.to_string(), "reset by peer: stream dropped");
     }
@@ -162,7 +186,11 @@ mod cases {
         let started = Instant::now();
         let res = t.open(Target::Ssh).await;
         assert!(matches!(res, Err(OpenError::NodeOffline)), "{res:?}");
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     pub async fn refused_open(edge: Arc<dyn Bus>, node: Arc<dyn Bus>) {
@@ -216,9 +244,16 @@ mod cases {
         let node_side = tokio::spawn(async move {
             let msg = opens.next().await.unwrap();
             let req: OpenRequest = serde_json::from_slice(&msg.payload).unwrap();
-            let mut frames = node.subscribe(&subjects.node_stream(NODE, req.stream_id)).await.unwrap();
+            let mut frames = node
+                .subscribe(&subjects.node_stream(NODE, req.stream_id))
+                .await
+                .unwrap();
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
-            let (pub_bus, to_edge, fz) = (node.clone(), subjects.edge_stream(&req.edge_id, req.stream_id), f.clone());
+            let (pub_bus, to_edge, fz) = (
+                node.clone(),
+                subjects.edge_stream(&req.edge_id, req.stream_id),
+                f.clone(),
+            );
             tokio::spawn(async move {
                 while let Some(frame) = rx.recv().await {
                     if !fz.load(Ordering::SeqCst) {
@@ -236,7 +271,9 @@ mod cases {
                 }
             });
             let reply = serde_json::to_vec(&OpenReply { error: None }).unwrap();
-            node.publish(&msg.reply.unwrap(), Vec::new(), reply.into()).await.unwrap();
+            node.publish(&msg.reply.unwrap(), Vec::new(), reply.into())
+                .await
+                .unwrap();
             let mut buf = [0u8; 4];
             s.read_exact(&mut buf).await.unwrap();
             s.write_all(&buf).await.unwrap();
@@ -251,7 +288,11 @@ mod cases {
         let err = s.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
         assert!(err.to_string().starts_with("peer vanished"), "{err}");
-        assert!(started.elapsed() < t.cfg.idle_timeout + Duration::from_millis(700), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < t.cfg.idle_timeout + Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
         drop(node_side.await.unwrap());
     }
 
@@ -284,8 +325,15 @@ mod cases {
         let t = Setup::new(edge, node);
         for (e, n) in [("bad.edge", NODE), (EDGE, "node.>"), ("", NODE), (EDGE, "")] {
             let res = open(&t.edge, &t.subjects, e, n, Target::Ssh, Vec::new(), &t.cfg).await;
-            assert!(matches!(res, Err(OpenError::InvalidId)), "{e:?} {n:?}: {res:?}");
+            assert!(
+                matches!(res, Err(OpenError::InvalidId)),
+                "{e:?} {n:?}: {res:?}"
+            );
         }
-        assert!(listen(t.node.clone(), t.subjects.clone(), "a*b", t.cfg.clone()).await.is_err());
+        assert!(
+            listen(t.node.clone(), t.subjects.clone(), "a*b", t.cfg.clone())
+                .await
+                .is_err()
+        );
     }
 }

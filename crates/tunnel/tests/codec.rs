@@ -3,17 +3,35 @@
 
 use bytes::Bytes;
 use phirepass_tunnel::frame::{self, Frame};
-use phirepass_tunnel::{DecodeError, HostStats, LinkMessage, NodeControl, OpenRequest, StreamId, Target};
+use phirepass_tunnel::{
+    DecodeError, HostStats, LinkMessage, NodeControl, OpenRequest, StreamId, Target,
+};
 
 fn all_frames() -> Vec<Frame> {
     vec![
-        Frame::Data { seq: 0, payload: Bytes::from_static(b"x") },
-        Frame::Data { seq: u64::MAX, payload: Bytes::from(vec![7u8; 40_000]) },
+        Frame::Data {
+            seq: 0,
+            payload: Bytes::from_static(b"x"),
+        },
+        Frame::Data {
+            seq: u64::MAX,
+            payload: Bytes::from(vec![7u8; 40_000]),
+        },
         Frame::Fin { seq: 42 },
-        Frame::Ack { next: 1, limit: 262_144 },
-        Frame::Nack { next: u64::MAX, limit: 0 },
-        Frame::Reset { reason: String::new() },
-        Frame::Reset { reason: "peer said no ✓".into() },
+        Frame::Ack {
+            next: 1,
+            limit: 262_144,
+        },
+        Frame::Nack {
+            next: u64::MAX,
+            limit: 0,
+        },
+        Frame::Reset {
+            reason: String::new(),
+        },
+        Frame::Reset {
+            reason: "peer said no ✓".into(),
+        },
         Frame::Ping { nonce: 9 },
         Frame::Pong { nonce: u64::MAX },
     ]
@@ -38,7 +56,10 @@ fn frame_rejects_malformed() {
         (vec![0x08, 0, 0], "unknown frame type 0x08"),
         (vec![0xff; 20], "unknown frame type 0xff"),
         (vec![0x01, 0, 0, 0], "truncated data frame"),
-        (vec![0x01, 0, 0, 0, 0, 0, 0, 0, 1], "data frame without payload"),
+        (
+            vec![0x01, 0, 0, 0, 0, 0, 0, 0, 1],
+            "data frame without payload",
+        ),
         (vec![0x02, 0, 0], "truncated fin frame"),
         (vec![0x02; 10], "trailing bytes after fin frame"),
         (vec![0x03; 16], "truncated ack frame"),
@@ -49,11 +70,17 @@ fn frame_rejects_malformed() {
     ];
     for (input, want) in bad {
         let err = Frame::decode(Bytes::from(input.clone())).unwrap_err();
-        assert!(err.to_string().contains(want), "{input:02x?}: {err} (wanted {want})");
+        assert!(
+            err.to_string().contains(want),
+            "{input:02x?}: {err} (wanted {want})"
+        );
     }
     let mut long = vec![0x05];
     long.extend(std::iter::repeat_n(b'a', 513));
-    assert!(matches!(Frame::decode(Bytes::from(long)), Err(DecodeError::ReasonTooLong(513))));
+    assert!(matches!(
+        Frame::decode(Bytes::from(long)),
+        Err(DecodeError::ReasonTooLong(513))
+    ));
     // Encoding clips over-long reasons (on a char boundary) instead.
     let clipped = frame::reset_frame(&"é".repeat(400));
     assert!(clipped.len() <= 513);
@@ -61,22 +88,57 @@ fn frame_rejects_malformed() {
 }
 
 fn all_link_messages() -> Vec<LinkMessage> {
-    let request = OpenRequest { stream_id: StreamId(5), edge_id: "gw-1".into(), target: Target::Ssh, window: 1024 };
+    let request = OpenRequest {
+        stream_id: StreamId(5),
+        edge_id: "gw-1".into(),
+        target: Target::Ssh,
+        window: 1024,
+    };
     let controls = vec![
-        NodeControl::Auth { token: "pat_x".into(), version: "0.1.0".into() },
-        NodeControl::AuthOk { node_id: "n1".into(), node_name: "web".into() },
-        NodeControl::AuthFailed { reason: "bad token".into() },
-        NodeControl::Heartbeat { stats: HostStats { hostname: "h".into(), cpu_percent: 1.5, load1: 0.25, ..Default::default() } },
+        NodeControl::Auth {
+            token: "pat_x".into(),
+            version: "0.1.0".into(),
+        },
+        NodeControl::AuthOk {
+            node_id: "n1".into(),
+            node_name: "web".into(),
+        },
+        NodeControl::AuthFailed {
+            reason: "bad token".into(),
+        },
+        NodeControl::Heartbeat {
+            stats: HostStats {
+                hostname: "h".into(),
+                cpu_percent: 1.5,
+                load1: 0.25,
+                ..Default::default()
+            },
+        },
         NodeControl::Ping { nonce: 1 },
         NodeControl::Pong { nonce: 2 },
         NodeControl::Open { request },
-        NodeControl::OpenResult { stream_id: StreamId(5), error: Some("port not allowed".into()) },
-        NodeControl::OpenResult { stream_id: StreamId(6), error: None },
-        NodeControl::Disconnect { reason: "token revoked".into(), fatal: true },
+        NodeControl::OpenResult {
+            stream_id: StreamId(5),
+            error: Some("port not allowed".into()),
+        },
+        NodeControl::OpenResult {
+            stream_id: StreamId(6),
+            error: None,
+        },
+        NodeControl::Disconnect {
+            reason: "token revoked".into(),
+            fatal: true,
+        },
     ];
     let mut all: Vec<_> = controls.into_iter().map(LinkMessage::Control).collect();
-    all.push(LinkMessage::Frame { stream_id: StreamId(u64::MAX), frame: Frame::Ping { nonce: 3 }.encode() });
-    all.push(LinkMessage::Frame { stream_id: StreamId(0), frame: Bytes::from(vec![1u8; 33_000]) });
+    all.push(LinkMessage::Frame {
+        stream_id: StreamId(u64::MAX),
+        frame: Frame::Ping { nonce: 3 }.encode(),
+    });
+    all.push(LinkMessage::Frame {
+        stream_id: StreamId(0),
+        frame: Bytes::from(vec![1u8; 33_000]),
+    });
     all
 }
 
@@ -88,11 +150,24 @@ fn link_round_trips() {
     // The documented wire shape.
     let ping = LinkMessage::Control(NodeControl::Ping { nonce: 7 }).encode();
     assert_eq!(&ping[..], b"\x00{\"type\":\"ping\",\"nonce\":7}");
-    let frame = LinkMessage::Frame { stream_id: StreamId(0x0102), frame: Bytes::from_static(b"\x06abcdefgh") }.encode();
+    let frame = LinkMessage::Frame {
+        stream_id: StreamId(0x0102),
+        frame: Bytes::from_static(b"\x06abcdefgh"),
+    }
+    .encode();
     assert_eq!(&frame[..9], &[1, 0, 0, 0, 0, 0, 0, 1, 2]);
     // `fatal` defaults to false for older gateways.
-    let old = LinkMessage::decode(Bytes::from_static(b"\x00{\"type\":\"disconnect\",\"reason\":\"bye\"}")).unwrap();
-    assert_eq!(old, LinkMessage::Control(NodeControl::Disconnect { reason: "bye".into(), fatal: false }));
+    let old = LinkMessage::decode(Bytes::from_static(
+        b"\x00{\"type\":\"disconnect\",\"reason\":\"bye\"}",
+    ))
+    .unwrap();
+    assert_eq!(
+        old,
+        LinkMessage::Control(NodeControl::Disconnect {
+            reason: "bye".into(),
+            fatal: false
+        })
+    );
 }
 
 #[test]
@@ -101,17 +176,29 @@ fn link_rejects_malformed() {
         (b"", "empty"),
         (b"\x02abc", "unknown link message kind 0x02"),
         (b"\x01\x00\x00", "truncated link frame"),
-        (b"\x01\x00\x00\x00\x00\x00\x00\x00\x01", "truncated link frame"),
+        (
+            b"\x01\x00\x00\x00\x00\x00\x00\x00\x01",
+            "truncated link frame",
+        ),
         (b"\x00", "invalid control message"),
         (b"\x00{\"type\":\"nope\"}", "invalid control message"),
         (b"\x00{\"type\":\"ping\"}", "invalid control message"),
-        (b"\x00{\"type\":\"ping\",\"nonce\":-1}", "invalid control message"),
+        (
+            b"\x00{\"type\":\"ping\",\"nonce\":-1}",
+            "invalid control message",
+        ),
         (b"\x00\xff\xfe", "invalid control message"),
-        (b"\x00{\"type\":\"ping\",\"nonce\":99999999999999999999999}", "invalid control message"),
+        (
+            b"\x00{\"type\":\"ping\",\"nonce\":99999999999999999999999}",
+            "invalid control message",
+        ),
     ];
     for (input, want) in bad {
         let err = LinkMessage::decode(Bytes::copy_from_slice(input)).unwrap_err();
-        assert!(err.to_string().contains(want), "{input:02x?}: {err} (wanted {want})");
+        assert!(
+            err.to_string().contains(want),
+            "{input:02x?}: {err} (wanted {want})"
+        );
     }
 }
 
@@ -125,7 +212,11 @@ fn fuzz_random_bytes_never_panic() {
         x ^= x << 17;
         x
     };
-    let valid: Vec<Bytes> = all_frames().iter().map(Frame::encode).chain(all_link_messages().iter().map(LinkMessage::encode)).collect();
+    let valid: Vec<Bytes> = all_frames()
+        .iter()
+        .map(Frame::encode)
+        .chain(all_link_messages().iter().map(LinkMessage::encode))
+        .collect();
     for i in 0..50_000u64 {
         let input: Vec<u8> = if i % 2 == 0 {
             let len = (next() % 64) as usize;

@@ -16,8 +16,13 @@ const TOTAL: usize = 1 << 30;
 async fn tunnel_integrity_1gib() {
     let (edge_bus, node_bus) = nats_pair().await;
     let subjects = random_subjects();
-    let cfg = StreamConfig { window: 64 * 1024, ..StreamConfig::default() };
-    let mut listener = listen(node_bus.clone(), subjects.clone(), "node-1gib", cfg.clone()).await.unwrap();
+    let cfg = StreamConfig {
+        window: 64 * 1024,
+        ..StreamConfig::default()
+    };
+    let mut listener = listen(node_bus.clone(), subjects.clone(), "node-1gib", cfg.clone())
+        .await
+        .unwrap();
     node_bus.flush().await.unwrap();
 
     let reader = tokio::spawn(async move {
@@ -42,7 +47,17 @@ async fn tunnel_integrity_1gib() {
         (total, hex::encode(hasher.finalize()), s.stats())
     });
 
-    let mut s = open(&edge_bus, &subjects, "edge-1gib", "node-1gib", Target::Ssh, Vec::new(), &cfg).await.unwrap();
+    let mut s = open(
+        &edge_bus,
+        &subjects,
+        "edge-1gib",
+        "node-1gib",
+        Target::Ssh,
+        Vec::new(),
+        &cfg,
+    )
+    .await
+    .unwrap();
     let started = Instant::now();
     let sent_hash = send_all(&mut s, 0x5eed, TOTAL, 64 * 1024).await;
     let (got, got_hash, node_stats) = reader.await.unwrap();
@@ -58,8 +73,14 @@ async fn tunnel_integrity_1gib() {
     assert_eq!(got, TOTAL);
     assert_eq!(got_hash, sent_hash, "SHA-256 mismatch");
     assert_eq!(node_stats.bytes_received, TOTAL as u64);
-    assert_eq!(node_stats.gaps, node_stats.gaps_recovered, "a gap went unrecovered");
+    assert_eq!(
+        node_stats.gaps, node_stats.gaps_recovered,
+        "a gap went unrecovered"
+    );
     assert_eq!(edge_stats.bytes_written, TOTAL as u64);
-    assert!(edge_stats.credit_stalls > 0, "the slow reader never throttled the sender");
+    assert!(
+        edge_stats.credit_stalls > 0,
+        "the slow reader never throttled the sender"
+    );
     assert!(edge_stats.replay_bytes <= u64::from(cfg.window));
 }

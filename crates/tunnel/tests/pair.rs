@@ -21,7 +21,14 @@ struct Outcome {
 
 /// Sends `size` bytes each way at once and checks both SHA-256 digests.
 async fn transfer_both_ways(p: Pair, size: usize) -> Outcome {
-    let Pair { a, b, a_input, b_input, ab, ba } = p;
+    let Pair {
+        a,
+        b,
+        a_input,
+        b_input,
+        ab,
+        ba,
+    } = p;
     let (mut ar, mut aw) = tokio::io::split(a);
     let (mut br, mut bw) = tokio::io::split(b);
     let sa = tokio::spawn(async move { send_all(&mut aw, 1, size, 10_000).await });
@@ -33,7 +40,12 @@ async fn transfer_both_ways(p: Pair, size: usize) -> Outcome {
     assert_eq!((got_b, got_a), (size as u64, size as u64));
     assert_eq!(hash_b, sent_a, "a -> b corrupted");
     assert_eq!(hash_a, sent_b, "b -> a corrupted");
-    let out = Outcome { a: a_input.stats(), b: b_input.stats(), ab, ba };
+    let out = Outcome {
+        a: a_input.stats(),
+        b: b_input.stats(),
+        ab,
+        ba,
+    };
     eprintln!("a: {:?}\nb: {:?}", out.a, out.b);
     out
 }
@@ -49,8 +61,16 @@ async fn clean_transfer_both_ways() {
 #[tokio::test]
 async fn lossy_transfer_recovers_every_byte() {
     // Every frame kind is affected, acks and credit included.
-    let ab = Faults { drop_every: 7, dup_every: 11, swap_every: 13 };
-    let ba = Faults { drop_every: 5, dup_every: 3, swap_every: 17 };
+    let ab = Faults {
+        drop_every: 7,
+        dup_every: 11,
+        swap_every: 13,
+    };
+    let ba = Faults {
+        drop_every: 5,
+        dup_every: 3,
+        swap_every: 17,
+    };
     let p = pair(fast_cfg(), fast_cfg(), ab, ba);
     let Outcome { a, b, ab, ba } = transfer_both_ways(p, 2 << 20).await;
     assert!(ab.dropped.load(Ordering::Relaxed) > 0 && ba.dropped.load(Ordering::Relaxed) > 0);
@@ -63,7 +83,11 @@ async fn lossy_transfer_recovers_every_byte() {
 
 #[tokio::test]
 async fn heavy_loss_still_delivers() {
-    let f = Faults { drop_every: 3, dup_every: 0, swap_every: 5 };
+    let f = Faults {
+        drop_every: 3,
+        dup_every: 0,
+        swap_every: 5,
+    };
     let p = pair(fast_cfg(), fast_cfg(), f, f);
     let Outcome { a, b, .. } = transfer_both_ways(p, 512 << 10).await;
     assert_eq!(a.gaps, a.gaps_recovered);
@@ -91,8 +115,12 @@ async fn half_close_both_directions() {
     // Both finished cleanly: dropping does not reset, and the endpoints close.
     drop(a);
     drop(b);
-    tokio::time::timeout(Duration::from_secs(2), p.a_input.closed()).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(2), p.b_input.closed()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), p.a_input.closed())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(2), p.b_input.closed())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -103,7 +131,10 @@ async fn drop_resets_peer() {
     let err = a.read(&mut [0u8; 16]).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
     assert_eq!(err.to_string(), "reset by peer: stream dropped");
-    assert_eq!(a.write(b"x").await.unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(
+        a.write(b"x").await.unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
 }
 
 #[tokio::test]
@@ -126,13 +157,20 @@ async fn transport_reset_reports_reason() {
     p.b_input.reset("agent websocket dropped");
     let err = b.read(&mut [0u8; 16]).await.unwrap_err();
     assert!(err.to_string().contains("agent websocket dropped"), "{err}");
-    tokio::time::timeout(Duration::from_secs(1), p.b_input.closed()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), p.b_input.closed())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn silent_peer_vanishes_within_idle_timeout() {
     let cfg = fast_cfg();
-    let p = pair(cfg.clone(), cfg.clone(), Faults::default(), Faults::default());
+    let p = pair(
+        cfg.clone(),
+        cfg.clone(),
+        Faults::default(),
+        Faults::default(),
+    );
     let (mut a, mut b) = (p.a, p.b);
     a.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 4];
@@ -144,7 +182,11 @@ async fn silent_peer_vanishes_within_idle_timeout() {
     let err = a.read(&mut buf).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert!(err.to_string().starts_with("peer vanished"), "{err}");
-    assert!(started.elapsed() < cfg.idle_timeout + Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < cfg.idle_timeout + Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
     // A blocked writer finds out too.
     let err = b.write_all(&vec![0u8; 1 << 20]).await.unwrap_err();
     assert!(err.to_string().starts_with("peer vanished"), "{err}");
@@ -153,7 +195,12 @@ async fn silent_peer_vanishes_within_idle_timeout() {
 #[tokio::test]
 async fn idle_stream_stays_alive_on_keepalives() {
     let cfg = fast_cfg();
-    let p = pair(cfg.clone(), cfg.clone(), Faults::default(), Faults::default());
+    let p = pair(
+        cfg.clone(),
+        cfg.clone(),
+        Faults::default(),
+        Faults::default(),
+    );
     let (mut a, mut b) = (p.a, p.b);
     tokio::time::sleep(cfg.idle_timeout * 3).await;
     a.write_all(b"still here").await.unwrap();
@@ -181,8 +228,16 @@ async fn keystrokes_cause_no_retransmits() {
 
 #[tokio::test]
 async fn writer_without_reader_stays_bounded() {
-    let cfg = StreamConfig { window: 64 * 1024, ..fast_cfg() };
-    let p = pair(cfg.clone(), cfg.clone(), Faults::default(), Faults::default());
+    let cfg = StreamConfig {
+        window: 64 * 1024,
+        ..fast_cfg()
+    };
+    let p = pair(
+        cfg.clone(),
+        cfg.clone(),
+        Faults::default(),
+        Faults::default(),
+    );
     let (mut a, b) = (p.a, p.b);
     let writer = tokio::spawn(async move {
         let chunk = vec![0u8; 1 << 20];
@@ -202,15 +257,30 @@ async fn writer_without_reader_stays_bounded() {
     // Only probes and keepalives flow while blocked: no data growth.
     let extra = p.ab.frames.load(Ordering::Relaxed) - frames_then;
     assert!(extra < 40, "{extra} frames sent while blocked");
-    assert_eq!(sa.retransmits, 0, "received data is acknowledged even if unread");
+    assert_eq!(
+        sa.retransmits, 0,
+        "received data is acknowledged even if unread"
+    );
     writer.abort();
 }
 
 #[tokio::test]
 async fn lost_credit_update_is_probed() {
-    let cfg = StreamConfig { window: 16 * 1024, max_payload: 4 * 1024, ..fast_cfg() };
+    let cfg = StreamConfig {
+        window: 16 * 1024,
+        max_payload: 4 * 1024,
+        ..fast_cfg()
+    };
     // Drop every 2nd frame toward the writer: half the credit updates are lost.
-    let p = pair(cfg.clone(), cfg.clone(), Faults::default(), Faults { drop_every: 2, ..Faults::default() });
+    let p = pair(
+        cfg.clone(),
+        cfg.clone(),
+        Faults::default(),
+        Faults {
+            drop_every: 2,
+            ..Faults::default()
+        },
+    );
     let (mut a, mut b) = (p.a, p.b);
     let writer = tokio::spawn(async move { send_all(&mut a, 9, 2 << 20, 4096).await });
     let (n, hash) = recv_all(&mut b).await;

@@ -29,7 +29,10 @@ fn raw(cfg: StreamConfig) -> (TunnelStream, Peer) {
 
 impl Peer {
     async fn next_frame(&mut self) -> Frame {
-        let raw = tokio::time::timeout(Duration::from_secs(3), self.out.recv()).await.unwrap().unwrap();
+        let raw = tokio::time::timeout(Duration::from_secs(3), self.out.recv())
+            .await
+            .unwrap()
+            .unwrap();
         Frame::decode(raw).unwrap()
     }
 
@@ -49,14 +52,23 @@ impl Peer {
 }
 
 fn data(seq: u64, payload: &'static [u8]) -> Frame {
-    Frame::Data { seq, payload: Bytes::from_static(payload) }
+    Frame::Data {
+        seq,
+        payload: Bytes::from_static(payload),
+    }
 }
 
 #[tokio::test]
 async fn initial_credit_probe_and_limit() {
     let cfg = fast_cfg();
     let (mut stream, mut p) = raw(cfg.clone());
-    assert_eq!(p.next_frame().await, Frame::Ack { next: 0, limit: u64::from(cfg.window) });
+    assert_eq!(
+        p.next_frame().await,
+        Frame::Ack {
+            next: 0,
+            limit: u64::from(cfg.window)
+        }
+    );
     // No credit from the peer yet: the write waits and a probe goes out.
     let writer = tokio::spawn(async move {
         stream.write_all(b"0123456789").await.unwrap();
@@ -66,7 +78,10 @@ async fn initial_credit_probe_and_limit() {
     // Grant 4 bytes: exactly 4 are sent.
     p.send(Frame::Ack { next: 0, limit: 4 });
     assert_eq!(p.next_frame().await, data(0, b"0123"));
-    p.send(Frame::Ack { next: 1, limit: 100 });
+    p.send(Frame::Ack {
+        next: 1,
+        limit: 100,
+    });
     assert_eq!(p.next_frame().await, data(1, b"456789"));
     let stream = writer.await.unwrap();
     assert_eq!(stream.stats().bytes_written, 10);
@@ -79,7 +94,13 @@ async fn gap_is_nacked_and_never_delivered_out_of_order() {
     p.send(data(0, b"ab"));
     p.send(Frame::Fin { seq: 2 });
     p.send(data(3, b"zz"));
-    assert_eq!(p.next_interesting().await, Frame::Nack { next: 1, limit: 65536 });
+    assert_eq!(
+        p.next_interesting().await,
+        Frame::Nack {
+            next: 1,
+            limit: 65536
+        }
+    );
     p.send(data(1, b"cd"));
     p.send(Frame::Fin { seq: 2 });
     p.send(Frame::Fin { seq: 2 }); // duplicate
@@ -94,19 +115,28 @@ async fn gap_is_nacked_and_never_delivered_out_of_order() {
 async fn nack_replays_from_the_requested_frame() {
     let (mut stream, mut p) = raw(fast_cfg());
     p.next_frame().await;
-    p.send(Frame::Ack { next: 0, limit: 1000 });
+    p.send(Frame::Ack {
+        next: 0,
+        limit: 1000,
+    });
     for chunk in [&b"one"[..], b"two", b"three"] {
         stream.write_all(chunk).await.unwrap();
     }
     assert_eq!(p.next_interesting().await, data(0, b"one"));
     assert_eq!(p.next_interesting().await, data(1, b"two"));
     assert_eq!(p.next_interesting().await, data(2, b"three"));
-    p.send(Frame::Nack { next: 1, limit: 1000 });
+    p.send(Frame::Nack {
+        next: 1,
+        limit: 1000,
+    });
     assert_eq!(p.next_interesting().await, data(1, b"two"));
     assert_eq!(p.next_interesting().await, data(2, b"three"));
     // Unacknowledged frames come back on the retransmission timer too.
     assert_eq!(p.next_interesting().await, data(1, b"two"));
-    p.send(Frame::Ack { next: 3, limit: 1000 });
+    p.send(Frame::Ack {
+        next: 3,
+        limit: 1000,
+    });
     assert_eq!(stream.stats().replay_bytes, 0);
 }
 
@@ -131,7 +161,10 @@ async fn expect_violation(mut stream: TunnelStream, mut p: Peer, what: &str) {
 
 #[tokio::test]
 async fn exceeding_credit_resets() {
-    let cfg = StreamConfig { window: 8, ..fast_cfg() };
+    let cfg = StreamConfig {
+        window: 8,
+        ..fast_cfg()
+    };
     let (stream, p) = raw(cfg);
     p.send(data(0, b"12345678"));
     p.send(data(1, b"9"));
@@ -179,7 +212,10 @@ async fn unrecoverable_gap_fails_the_stream() {
     });
     let mut buf = [0u8; 1];
     stream.read_exact(&mut buf).await.unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
     assert_eq!(err.to_string(), "stream gap could not be recovered");
     feeder.abort();
@@ -194,13 +230,20 @@ async fn unrecoverable_gap_fails_the_stream() {
 #[tokio::test]
 async fn reset_by_peer_fails_reads_and_writes() {
     let (mut stream, mut p) = raw(fast_cfg());
-    p.send(Frame::Reset { reason: "target refused connection".into() });
+    p.send(Frame::Reset {
+        reason: "target refused connection".into(),
+    });
     let err = stream.read(&mut [0u8; 1]).await.unwrap_err();
     assert_eq!(err.to_string(), "reset by peer: target refused connection");
-    assert_eq!(stream.write(b"x").await.unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(
+        stream.write(b"x").await.unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
     // No Reset is sent back for a peer's Reset.
     drop(stream);
-    tokio::time::timeout(Duration::from_secs(1), p.input.closed()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), p.input.closed())
+        .await
+        .unwrap();
     while let Ok(f) = p.out.try_recv() {
         assert!(!phirepass_tunnel::frame::is_reset(&f));
     }

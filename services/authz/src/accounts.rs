@@ -125,7 +125,10 @@ impl Inner {
     /// Idempotent: logging out an unknown or expired session succeeds.
     pub(crate) async fn logout(&self, token: &str) -> Result<()> {
         if !token.is_empty() {
-            let removed = self.store.delete_session(&crypto::sha256_hex(token)).await?;
+            let removed = self
+                .store
+                .delete_session(&crypto::sha256_hex(token))
+                .await?;
             tracing::info!(removed, "logout");
         }
         Ok(())

@@ -3,8 +3,8 @@
 //! Node tokens look like `pp_node_<token_id>_<secret>` (16 + 64 hex chars);
 //! session tokens like `pp_sess_<secret>`. Only SHA-256 hashes are stored.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -70,7 +70,9 @@ pub(crate) fn parse_node_token(token: &str) -> Option<&str> {
     let rest = token.strip_prefix(NODE_PREFIX)?;
     let (token_id, secret) = rest.split_once('_')?;
     let is_hex = |s: &str, len: usize| {
-        s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     (is_hex(token_id, TOKEN_ID_HEX) && is_hex(secret, SECRET_HEX)).then_some(token_id)
 }
@@ -118,8 +120,16 @@ mod tests {
     async fn passwords_verify() {
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), hash.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong".into(), hash).await.unwrap());
-        assert!(!verify_password("x".into(), "not a hash".into()).await.unwrap());
+        assert!(
+            !verify_password("x".into(), "not a hash".into())
+                .await
+                .unwrap()
+        );
     }
 }

@@ -92,7 +92,10 @@ async fn sweep_sessions(store: Store) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
     loop {
         tick.tick().await;
-        match store.delete_expired_sessions(phirepass_store::now_millis()).await {
+        match store
+            .delete_expired_sessions(phirepass_store::now_millis())
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "expired sessions swept"),
             Err(error) => tracing::warn!(%error, "session sweep failed"),

@@ -34,22 +34,23 @@ impl LoginLimiter {
     /// logins keep working while Redis is down.
     pub(crate) async fn is_locked(&self, username: &str, ip: Option<&str>) -> bool {
         let (user_key, ip_key) = Self::keys(username, ip);
-        let over = |value: Option<String>, max: u64| {
-            value.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n >= max)
-        };
-        match self.presence.get(&user_key).await {
-            Ok(v) if over(v, MAX_PER_USER) => return true,
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "login limiter unavailable"),
+        if self.count(&user_key).await >= MAX_PER_USER {
+            return true;
         }
-        if let Some(ip_key) = ip_key {
-            match self.presence.get(&ip_key).await {
-                Ok(v) if over(v, MAX_PER_IP) => return true,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "login limiter unavailable"),
+        match ip_key {
+            Some(ip_key) => self.count(&ip_key).await >= MAX_PER_IP,
+            None => false,
+        }
+    }
+
+    async fn count(&self, key: &str) -> u64 {
+        match self.presence.get(key).await {
+            Ok(value) => value.and_then(|v| v.parse().ok()).unwrap_or(0),
+            Err(error) => {
+                tracing::warn!(%error, "login limiter unavailable");
+                0
             }
         }
-        false
     }
 
     pub(crate) async fn record_failure(&self, username: &str, ip: Option<&str>) {
@@ -96,7 +97,9 @@ mod tests {
     async fn locks_ip_across_usernames() {
         let limiter = LoginLimiter::new(Arc::new(MemoryPresence::new()));
         for i in 0..MAX_PER_IP {
-            limiter.record_failure(&format!("u{i}"), Some("10.0.0.1")).await;
+            limiter
+                .record_failure(&format!("u{i}"), Some("10.0.0.1"))
+                .await;
         }
         assert!(limiter.is_locked("fresh", Some("10.0.0.1")).await);
         assert!(!limiter.is_locked("fresh", Some("10.0.0.2")).await);

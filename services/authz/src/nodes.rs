@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use phirepass_proto::authz as pb;
-use phirepass_store::{NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, StoreError, TokenInfo, now_millis};
+use phirepass_store::{
+    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, StoreError, TokenInfo, now_millis,
+};
 
 use crate::crypto;
 use crate::error::{AuthzError, Result};
@@ -157,7 +159,10 @@ impl Inner {
             .filter(|id| seen.insert(id.clone()))
             .collect();
         let valid = self.store.valid_node_tokens(&unique, now_millis()).await?;
-        Ok(unique.into_iter().filter(|id| !valid.contains(id)).collect())
+        Ok(unique
+            .into_iter()
+            .filter(|id| !valid.contains(id))
+            .collect())
     }
 
     /// A node by id or name, if `user_id` may reach it (for now: owns it).

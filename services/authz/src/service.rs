@@ -130,7 +130,10 @@ impl Authz for AuthzService {
         request: Request<pb::VerifySessionRequest>,
     ) -> std::result::Result<Response<pb::User>, Status> {
         link(&request);
-        ok(self.inner.verify_session(&request.get_ref().session_token).await)
+        ok(self
+            .inner
+            .verify_session(&request.get_ref().session_token)
+            .await)
     }
 
     #[tracing::instrument(name = "authz.logout", skip_all)]
@@ -158,7 +161,10 @@ impl Authz for AuthzService {
         request: Request<pb::ListTokensRequest>,
     ) -> std::result::Result<Response<pb::ListTokensResponse>, Status> {
         link(&request);
-        let tokens = self.inner.list_tokens(request.get_ref().username.as_deref()).await;
+        let tokens = self
+            .inner
+            .list_tokens(request.get_ref().username.as_deref())
+            .await;
         ok(tokens.map(|tokens| pb::ListTokensResponse { tokens }))
     }
 
@@ -187,7 +193,10 @@ impl Authz for AuthzService {
         request: Request<pb::CheckTokensRequest>,
     ) -> std::result::Result<Response<pb::CheckTokensResponse>, Status> {
         link(&request);
-        let invalid = self.inner.check_tokens(request.into_inner().token_ids).await;
+        let invalid = self
+            .inner
+            .check_tokens(request.into_inner().token_ids)
+            .await;
         ok(invalid.map(|invalid_token_ids| pb::CheckTokensResponse { invalid_token_ids }))
     }
 
@@ -207,7 +216,10 @@ impl Authz for AuthzService {
         request: Request<pb::ListNodesRequest>,
     ) -> std::result::Result<Response<pb::ListNodesResponse>, Status> {
         link(&request);
-        let nodes = self.inner.list_nodes(request.get_ref().user_id.as_deref()).await;
+        let nodes = self
+            .inner
+            .list_nodes(request.get_ref().user_id.as_deref())
+            .await;
         ok(nodes.map(|nodes| pb::ListNodesResponse { nodes }))
     }
 

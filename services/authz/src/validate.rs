@@ -9,9 +9,9 @@ const PASSWORD_MAX: usize = 1024;
 /// `[a-z0-9_.-]`, 1 to 32 characters.
 pub(crate) fn username(name: &str) -> Result<()> {
     let ok = (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -39,9 +39,9 @@ pub(crate) fn node_name(name: &str) -> Result<()> {
             .bytes()
             .next()
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
     if ok {
         Ok(())
     } else {

@@ -76,7 +76,9 @@ pub async fn login(
         .await
         .map_err(|s| GatewayError::from_status(s, "user"))?
         .into_inner();
-    let user = reply.user.ok_or_else(|| GatewayError::Upstream("login without user".into()))?;
+    let user = reply
+        .user
+        .ok_or_else(|| GatewayError::Upstream("login without user".into()))?;
     info!(user = %user.username, "user logged in");
     let max_age = ((reply.expires_at - crate::state::now_ms()) / 1000).max(0);
     let cookie = session_cookie(&reply.session_token, max_age, state.config.mode);
@@ -106,7 +108,11 @@ pub async fn logout(
             .map_err(|s| GatewayError::from_status(s, "session"))?;
     }
     let cookie = session_cookie("", 0, state.config.mode);
-    Ok(([(SET_COOKIE, cookie)], Json(serde_json::json!({"ok": true}))).into_response())
+    Ok((
+        [(SET_COOKIE, cookie)],
+        Json(serde_json::json!({"ok": true})),
+    )
+        .into_response())
 }
 
 pub async fn me(
@@ -167,7 +173,8 @@ fn session_cookie(token: &str, max_age: i64, mode: AppMode) -> HeaderValue {
         "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
     );
     // Tokens are hex, so the header value is always valid; fall back to clearing the cookie.
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("pp_session=; Max-Age=0"))
+    HeaderValue::from_str(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("pp_session=; Max-Age=0"))
 }
 
 #[cfg(test)]

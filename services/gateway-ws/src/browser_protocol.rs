@@ -169,14 +169,20 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(WebFrame::decode(Bytes::from_static(&[0, 0])), Err(FrameError::Truncated));
+        assert_eq!(
+            WebFrame::decode(Bytes::from_static(&[0, 0])),
+            Err(FrameError::Truncated)
+        );
         assert_eq!(
             WebFrame::decode(Bytes::from_static(&[1, 0xff, 0xff, 0xff, 0xff, 1])),
             Err(FrameError::TooLarge(0xffff_ffff))
         );
         assert_eq!(
             WebFrame::decode(Bytes::from_static(&[1, 0, 0, 0, 3, 1])),
-            Err(FrameError::LengthMismatch { declared: 3, actual: 1 })
+            Err(FrameError::LengthMismatch {
+                declared: 3,
+                actual: 1
+            })
         );
         assert_eq!(
             WebFrame::decode(Bytes::from_static(&[7, 0, 0, 0, 0])),
@@ -199,6 +205,9 @@ mod tests {
             message: "x".into(),
         })
         .unwrap_or_default();
-        assert_eq!(json, r#"{"type":"error","kind":"requires_password","message":"x"}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"error","kind":"requires_password","message":"x"}"#
+        );
     }
 }

@@ -49,7 +49,8 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     let token = config.service_token.clone();
     let authz = AuthzClient::new(
-        channel(&config.authz_url, token.clone()).map_err(|e| GatewayError::Upstream(e.to_string()))?,
+        channel(&config.authz_url, token.clone())
+            .map_err(|e| GatewayError::Upstream(e.to_string()))?,
     );
     let registry = RegistryClient::new(
         channel(&config.registry_url, token).map_err(|e| GatewayError::Upstream(e.to_string()))?,

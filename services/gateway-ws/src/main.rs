@@ -16,6 +16,12 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
-    serve(config, listener, GatewayDeps { bus }, phirepass_runtime::shutdown::signal()).await?;
+    serve(
+        config,
+        listener,
+        GatewayDeps { bus },
+        phirepass_runtime::shutdown::signal(),
+    )
+    .await?;
     Ok(())
 }

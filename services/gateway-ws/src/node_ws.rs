@@ -48,10 +48,17 @@ fn send(outbox: &Outbox, msg: LinkMessage) {
 
 async fn serve_agent(state: Arc<AppState>, socket: WebSocket) -> Result<(), String> {
     let (mut sink, mut stream) = socket.split();
-    let node = match tokio::time::timeout(state.config.auth_deadline, authenticate(&state, &mut stream)).await {
+    let node = match tokio::time::timeout(
+        state.config.auth_deadline,
+        authenticate(&state, &mut stream),
+    )
+    .await
+    {
         Ok(Ok(node)) => node,
         Ok(Err(reason)) => {
-            let msg = LinkMessage::Control(NodeControl::AuthFailed { reason: reason.clone() });
+            let msg = LinkMessage::Control(NodeControl::AuthFailed {
+                reason: reason.clone(),
+            });
             let _ = sink.send(Message::Binary(msg.encode())).await;
             let _ = sink.close().await;
             return Err(reason);
@@ -233,7 +240,10 @@ async fn relay(
     drop(bus_rx);
     {
         let mut nodes = state.nodes();
-        if nodes.get(&node.node_id).is_some_and(|h| h.conn_id == conn_id) {
+        if nodes
+            .get(&node.node_id)
+            .is_some_and(|h| h.conn_id == conn_id)
+        {
             nodes.remove(&node.node_id);
         }
     }
@@ -257,7 +267,11 @@ async fn from_agent(
             };
             let subject = state.subjects.edge_stream(edge, stream_id);
             routes.observe(stream_id, &frame, FIN_FROM_AGENT);
-            state.bus.publish(&subject, Vec::new(), frame).await.map_err(|e| format!("bus publish: {e}"))?;
+            state
+                .bus
+                .publish(&subject, Vec::new(), frame)
+                .await
+                .map_err(|e| format!("bus publish: {e}"))?;
         }
         LinkMessage::Control(NodeControl::OpenResult { stream_id, error }) => {
             if let Some(reply) = routes.pending_opens.remove(&stream_id) {
@@ -265,7 +279,11 @@ async fn from_agent(
                     routes.edges.remove(&stream_id);
                 }
                 let body = serde_json::to_vec(&OpenReply { error }).unwrap_or_default();
-                state.bus.publish(&reply, Vec::new(), body.into()).await.map_err(|e| format!("bus publish: {e}"))?;
+                state
+                    .bus
+                    .publish(&reply, Vec::new(), body.into())
+                    .await
+                    .map_err(|e| format!("bus publish: {e}"))?;
             }
         }
         LinkMessage::Control(NodeControl::Heartbeat { stats }) => reporter.update(stats),
@@ -280,7 +298,13 @@ async fn from_agent(
     Ok(())
 }
 
-fn from_bus(state: &AppState, node_id: &str, msg: phirepass_bus::Message, outbox: &Outbox, routes: &mut Routes) {
+fn from_bus(
+    state: &AppState,
+    node_id: &str,
+    msg: phirepass_bus::Message,
+    outbox: &Outbox,
+    routes: &mut Routes,
+) {
     match state.subjects.parse_node_subject(node_id, &msg.subject) {
         Some(NodeSubject::Open) => {
             let Some(reply) = msg.reply else { return };
@@ -288,14 +312,23 @@ fn from_bus(state: &AppState, node_id: &str, msg: phirepass_bus::Message, outbox
                 Ok(req) if valid_token(&req.edge_id) => {
                     routes.edges.insert(req.stream_id, req.edge_id.clone());
                     routes.pending_opens.insert(req.stream_id, reply);
-                    send(outbox, LinkMessage::Control(NodeControl::Open { request: req }));
+                    send(
+                        outbox,
+                        LinkMessage::Control(NodeControl::Open { request: req }),
+                    );
                 }
                 _ => warn!("ignoring malformed open request"),
             }
         }
         Some(NodeSubject::Stream(stream_id)) => {
             routes.observe(stream_id, &msg.payload, FIN_FROM_EDGE);
-            send(outbox, LinkMessage::Frame { stream_id, frame: msg.payload });
+            send(
+                outbox,
+                LinkMessage::Frame {
+                    stream_id,
+                    frame: msg.payload,
+                },
+            );
         }
         None => {}
     }
@@ -305,11 +338,17 @@ fn from_bus(state: &AppState, node_id: &str, msg: phirepass_bus::Message, outbox
 async fn reset_streams(state: &AppState, routes: &Routes, reason: &str) {
     for (stream_id, edge) in &routes.edges {
         let subject = state.subjects.edge_stream(edge, *stream_id);
-        let frame = Frame::Reset { reason: reason.to_string() }.encode();
+        let frame = Frame::Reset {
+            reason: reason.to_string(),
+        }
+        .encode();
         let _ = state.bus.publish(&subject, Vec::new(), frame).await;
     }
     for (stream_id, reply) in &routes.pending_opens {
-        let body = serde_json::to_vec(&OpenReply { error: Some(reason.to_string()) }).unwrap_or_default();
+        let body = serde_json::to_vec(&OpenReply {
+            error: Some(reason.to_string()),
+        })
+        .unwrap_or_default();
         debug!(stream = %stream_id, "failing pending open");
         let _ = state.bus.publish(reply, Vec::new(), body.into()).await;
     }

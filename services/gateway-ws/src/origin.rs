@@ -21,7 +21,10 @@ pub fn origin_allowed(config: &GatewayConfig, headers: &HeaderMap) -> bool {
     if config.allowed_origins.iter().any(|o| o == origin) {
         return true;
     }
-    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let same_host = origin
         .split_once("://")
         .map(|(_, rest)| rest.eq_ignore_ascii_case(host))
@@ -60,7 +63,8 @@ mod tests {
     use phirepass_runtime::grpc::ServiceToken;
 
     fn prod(origins: &str) -> GatewayConfig {
-        let mut c = GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
+        let mut c =
+            GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
         c.mode = AppMode::Production;
         c.allowed_origins = crate::config::split_origins(origins);
         c
@@ -77,11 +81,20 @@ mod tests {
     #[test]
     fn production_refuses_foreign_origins() {
         let c = prod("https://app.example.com");
-        assert!(origin_allowed(&c, &headers(&[("origin", "https://app.example.com")])));
-        assert!(!origin_allowed(&c, &headers(&[("origin", "https://evil.example")])));
         assert!(origin_allowed(
             &c,
-            &headers(&[("origin", "http://gw.local:8080"), ("host", "gw.local:8080")])
+            &headers(&[("origin", "https://app.example.com")])
+        ));
+        assert!(!origin_allowed(
+            &c,
+            &headers(&[("origin", "https://evil.example")])
+        ));
+        assert!(origin_allowed(
+            &c,
+            &headers(&[
+                ("origin", "http://gw.local:8080"),
+                ("host", "gw.local:8080")
+            ])
         ));
         assert!(!origin_allowed(
             &c,
@@ -91,7 +104,13 @@ mod tests {
 
     #[test]
     fn forwarded_header_parsing() {
-        assert_eq!(forwarded_for("for=192.0.2.60;proto=http"), Some("192.0.2.60".into()));
-        assert_eq!(forwarded_for(r#"For="[2001:db8::1]:4711""#), Some("2001:db8::1".into()));
+        assert_eq!(
+            forwarded_for("for=192.0.2.60;proto=http"),
+            Some("192.0.2.60".into())
+        );
+        assert_eq!(
+            forwarded_for(r#"For="[2001:db8::1]:4711""#),
+            Some("2001:db8::1".into())
+        );
     }
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_proto::authz::Node;
-use phirepass_proto::registry::{NodeDisconnectedRequest, NodePresence, SessionClosedRequest, SessionPresence};
+use phirepass_proto::registry::{
+    NodeDisconnectedRequest, NodePresence, SessionClosedRequest, SessionPresence,
+};
 use phirepass_tunnel::node_link::HostStats;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -89,7 +91,11 @@ pub struct SessionReporter {
 }
 
 impl SessionReporter {
-    pub fn start(state: Arc<AppState>, session: SessionPresence, counters: Arc<crate::terminal::Counters>) -> Self {
+    pub fn start(
+        state: Arc<AppState>,
+        session: SessionPresence,
+        counters: Arc<crate::terminal::Counters>,
+    ) -> Self {
         let session_id = session.session_id.clone();
         let task_state = state.clone();
         let task = tokio::spawn(

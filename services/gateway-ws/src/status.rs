@@ -47,12 +47,17 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// The caller's own connected nodes, across every gateway, with last heartbeat and stats.
-pub async fn nodes(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, GatewayError> {
+pub async fn nodes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GatewayError> {
     let user = require_user(&state, &headers).await?;
     let nodes = state
         .registry
         .clone()
-        .list_nodes(ListNodesRequest { user_id: Some(user.id) })
+        .list_nodes(ListNodesRequest {
+            user_id: Some(user.id),
+        })
         .await
         .map_err(|s| GatewayError::from_status(s, "nodes"))?
         .into_inner()
@@ -81,12 +86,18 @@ pub async fn nodes(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
 }
 
 /// The caller's active terminal sessions across every gateway, plus their open connections here.
-pub async fn connections(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, GatewayError> {
+pub async fn connections(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GatewayError> {
     let user = require_user(&state, &headers).await?;
     let sessions = state
         .registry
         .clone()
-        .list_sessions(ListSessionsRequest { user_id: Some(user.id.clone()), node_id: None })
+        .list_sessions(ListSessionsRequest {
+            user_id: Some(user.id.clone()),
+            node_id: None,
+        })
         .await
         .map_err(|s| GatewayError::from_status(s, "sessions"))?
         .into_inner()

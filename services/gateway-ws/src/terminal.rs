@@ -112,7 +112,9 @@ pub async fn open_terminal(
     .map_err(|e| {
         OpenFailure::Other(match e {
             OpenError::NodeOffline => format!("node {node_name} is offline"),
-            OpenError::Refused(reason) => format!("node {node_name} refused the connection: {reason}"),
+            OpenError::Refused(reason) => {
+                format!("node {node_name} refused the connection: {reason}")
+            }
             OpenError::Timeout => format!("node {node_name} did not answer in time"),
             other => format!("could not reach node {node_name}: {other}"),
         })
@@ -123,7 +125,9 @@ pub async fn open_terminal(
     let setup = async {
         let mut handle = client::connect_stream(Arc::new(ssh_config()), stream, handler)
             .await
-            .map_err(|e| OpenFailure::Other(format!("ssh handshake with {node_name} failed: {e}")))?;
+            .map_err(|e| {
+                OpenFailure::Other(format!("ssh handshake with {node_name} failed: {e}"))
+            })?;
         let auth = handle
             .authenticate_password(username, password)
             .await
@@ -146,7 +150,11 @@ pub async fn open_terminal(
             .await
             .map_err(|e| OpenFailure::Other(format!("shell request failed: {e}")))?;
         let (reader, writer) = channel.split();
-        Ok(Terminal { handle, reader, writer })
+        Ok(Terminal {
+            handle,
+            reader,
+            writer,
+        })
     };
     tokio::time::timeout(SSH_SETUP_TIMEOUT, setup)
         .await

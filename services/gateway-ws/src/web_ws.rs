@@ -56,7 +56,9 @@ async fn next_frame(rx: &mut WsRx) -> Option<Result<WebFrame, String>> {
     loop {
         match rx.next().await? {
             Ok(Message::Binary(b)) => return Some(WebFrame::decode(b).map_err(|e| e.to_string())),
-            Ok(Message::Text(_)) => return Some(Err("text messages are not part of the protocol".into())),
+            Ok(Message::Text(_)) => {
+                return Some(Err("text messages are not part of the protocol".into()));
+            }
             Ok(Message::Close(_)) => return None,
             Ok(_) => continue,
             Err(e) => return Some(Err(format!("websocket error: {e}"))),
@@ -64,7 +66,12 @@ async fn next_frame(rx: &mut WsRx) -> Option<Result<WebFrame, String>> {
     }
 }
 
-async fn web_connection(state: Arc<AppState>, socket: WebSocket, cookie_token: Option<String>, ip: String) {
+async fn web_connection(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    cookie_token: Option<String>,
+    ip: String,
+) {
     let (mut tx, mut rx) = socket.split();
     let user = match authenticate(&state, &mut rx, cookie_token).await {
         Ok(user) => user,
@@ -88,7 +95,10 @@ async fn web_connection(state: Arc<AppState>, socket: WebSocket, cookie_token: O
         },
     );
     info!(user = %user.username, "browser connected");
-    let ok = WebControl::Ok { message: Some(format!("authenticated as {}", user.username)), session_id: None };
+    let ok = WebControl::Ok {
+        message: Some(format!("authenticated as {}", user.username)),
+        session_id: None,
+    };
     if send(&mut tx, WebFrame::control(ok)).await {
         if let Err(reason) = control_loop(&state, &user, &conn_id, &mut tx, &mut rx).await {
             debug!(reason = %reason, "closing browser connection");
@@ -100,7 +110,11 @@ async fn web_connection(state: Arc<AppState>, socket: WebSocket, cookie_token: O
     info!(user = %user.username, "browser disconnected");
 }
 
-async fn authenticate(state: &AppState, rx: &mut WsRx, cookie_token: Option<String>) -> Result<User, String> {
+async fn authenticate(
+    state: &AppState,
+    rx: &mut WsRx,
+    cookie_token: Option<String>,
+) -> Result<User, String> {
     let token = match cookie_token {
         Some(token) => token,
         None => match tokio::time::timeout(state.config.auth_deadline, next_frame(rx)).await {
@@ -118,16 +132,42 @@ async fn authenticate(state: &AppState, rx: &mut WsRx, cookie_token: Option<Stri
 }
 
 /// Between terminals: wait for OpenTunnel, answer heartbeats, refuse everything else.
-async fn control_loop(state: &Arc<AppState>, user: &User, conn_id: &str, tx: &mut WsTx, rx: &mut WsRx) -> Result<(), String> {
+async fn control_loop(
+    state: &Arc<AppState>,
+    user: &User,
+    conn_id: &str,
+    tx: &mut WsTx,
+    rx: &mut WsRx,
+) -> Result<(), String> {
     while let Some(frame) = next_frame(rx).await {
         match frame? {
             WebFrame::Control(WebControl::Heartbeat) => {
                 send(tx, WebFrame::control(WebControl::Heartbeat)).await;
             }
-            WebFrame::Control(WebControl::OpenTunnel { node, username, password, cols, rows }) => {
-                let Some(target) = resolve_node(state, user, &node, tx).await else { continue };
-                match open_terminal(state, &target.node_id, &target.name, &username, password.as_deref(), (cols, rows)).await {
-                    Ok(terminal) => run_terminal(state, user, conn_id, &target.node_id, terminal, tx, rx).await?,
+            WebFrame::Control(WebControl::OpenTunnel {
+                node,
+                username,
+                password,
+                cols,
+                rows,
+            }) => {
+                let Some(target) = resolve_node(state, user, &node, tx).await else {
+                    continue;
+                };
+                match open_terminal(
+                    state,
+                    &target.node_id,
+                    &target.name,
+                    &username,
+                    password.as_deref(),
+                    (cols, rows),
+                )
+                .await
+                {
+                    Ok(terminal) => {
+                        run_terminal(state, user, conn_id, &target.node_id, terminal, tx, rx)
+                            .await?
+                    }
                     Err(OpenFailure::RequiresPassword(m)) => {
                         send(tx, WebFrame::error(ErrorKind::RequiresPassword, m)).await;
                     }
@@ -150,14 +190,24 @@ async fn control_loop(state: &Arc<AppState>, user: &User, conn_id: &str, tx: &mu
     Ok(())
 }
 
-async fn resolve_node(state: &AppState, user: &User, node: &str, tx: &mut WsTx) -> Option<phirepass_proto::authz::Node> {
-    let req = ResolveNodeRequest { user_id: user.id.clone(), node: node.to_string() };
+async fn resolve_node(
+    state: &AppState,
+    user: &User,
+    node: &str,
+    tx: &mut WsTx,
+) -> Option<phirepass_proto::authz::Node> {
+    let req = ResolveNodeRequest {
+        user_id: user.id.clone(),
+        node: node.to_string(),
+    };
     match state.authz.clone().resolve_node(req).await {
         Ok(n) => Some(n.into_inner()),
         Err(status) => {
             let message = match status.code() {
                 // One answer for "no such node" and "not yours": never confirm another user's node exists.
-                tonic::Code::NotFound | tonic::Code::PermissionDenied | tonic::Code::InvalidArgument => {
+                tonic::Code::NotFound
+                | tonic::Code::PermissionDenied
+                | tonic::Code::InvalidArgument => {
                     warn!(user = %user.username, node = %node, "node access denied");
                     format!("unknown node {node:?}")
                 }
@@ -191,7 +241,11 @@ async fn run_terminal(
     tx: &mut WsTx,
     rx: &mut WsRx,
 ) -> Result<(), String> {
-    let Terminal { handle, mut reader, writer } = terminal;
+    let Terminal {
+        handle,
+        mut reader,
+        writer,
+    } = terminal;
     let session_id = conn_id.to_string();
     if let Some(c) = state.web().get_mut(conn_id) {
         c.node_id = Some(node_id.to_string());
@@ -207,7 +261,10 @@ async fn run_terminal(
     };
     let reporter = SessionReporter::start(state.clone(), presence, counters.clone());
     info!(node_id = %node_id, "terminal opened");
-    let ok = WebControl::Ok { message: Some("terminal open".into()), session_id: Some(session_id) };
+    let ok = WebControl::Ok {
+        message: Some("terminal open".into()),
+        session_id: Some(session_id),
+    };
     send(tx, WebFrame::control(ok)).await;
 
     let mut exit_status = None;
@@ -254,14 +311,23 @@ async fn run_terminal(
             },
         }
     };
-    let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
     reporter.close().await;
     if let Some(c) = state.web().get_mut(conn_id) {
         c.node_id = None;
     }
     info!(node_id = %node_id, exit_status = ?exit_status, "terminal closed");
     if result.is_ok() {
-        send(tx, WebFrame::control(WebControl::TunnelClosed { reason, exit_status })).await;
+        send(
+            tx,
+            WebFrame::control(WebControl::TunnelClosed {
+                reason,
+                exit_status,
+            }),
+        )
+        .await;
     }
     result
 }

@@ -21,7 +21,11 @@ pub async fn memory_bus() -> Arc<dyn Bus> {
 }
 
 pub async fn nats_bus() -> Arc<dyn Bus> {
-    Arc::new(NatsBus::connect(&nats_url()).await.expect("nats at NATS_URL or 127.0.0.1:4222"))
+    Arc::new(
+        NatsBus::connect(&nats_url())
+            .await
+            .expect("nats at NATS_URL or 127.0.0.1:4222"),
+    )
 }
 
 pub fn random_subjects() -> Subjects {
@@ -68,7 +72,9 @@ fn spawn_wire(mut rx: mpsc::UnboundedReceiver<Bytes>, to: FrameInput, faults: Fa
         let mut n = 0u64;
         while let Some(frame) = rx.recv().await {
             n += 1;
-            if wire.cut.load(Ordering::SeqCst) || (faults.drop_every > 0 && n % faults.drop_every == 0) {
+            if wire.cut.load(Ordering::SeqCst)
+                || (faults.drop_every > 0 && n % faults.drop_every == 0)
+            {
                 wire.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -89,7 +95,12 @@ fn spawn_wire(mut rx: mpsc::UnboundedReceiver<Bytes>, to: FrameInput, faults: Fa
     });
 }
 
-fn channel_sink(wire: &Wire) -> (Arc<dyn phirepass_tunnel::FrameSink>, mpsc::UnboundedReceiver<Bytes>) {
+fn channel_sink(
+    wire: &Wire,
+) -> (
+    Arc<dyn phirepass_tunnel::FrameSink>,
+    mpsc::UnboundedReceiver<Bytes>,
+) {
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let frames = wire.frames.clone();
     let sink = move |f: Bytes| {
@@ -111,7 +122,12 @@ pub struct Pair {
 }
 
 /// Two endpoints connected in-process, with faults on each direction.
-pub fn pair(cfg_a: StreamConfig, cfg_b: StreamConfig, ab_faults: Faults, ba_faults: Faults) -> Pair {
+pub fn pair(
+    cfg_a: StreamConfig,
+    cfg_b: StreamConfig,
+    ab_faults: Faults,
+    ba_faults: Faults,
+) -> Pair {
     let (ab, ba) = (Wire::default(), Wire::default());
     let id = StreamId::random();
     let (sink_a, rx_ab) = channel_sink(&ab);
@@ -120,7 +136,14 @@ pub fn pair(cfg_a: StreamConfig, cfg_b: StreamConfig, ab_faults: Faults, ba_faul
     let (b, b_input) = TunnelStream::new(id, sink_b, cfg_b);
     spawn_wire(rx_ab, b_input.clone(), ab_faults, ab.clone());
     spawn_wire(rx_ba, a_input.clone(), ba_faults, ba.clone());
-    Pair { a, b, a_input, b_input, ab, ba }
+    Pair {
+        a,
+        b,
+        a_input,
+        b_input,
+        ab,
+        ba,
+    }
 }
 
 /// Deterministic pseudo-random bytes (xorshift), cheap to generate.
@@ -139,7 +162,12 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 /// Writes `total` bytes of a pattern in `chunk`-sized writes, then shuts
 /// down; returns the SHA-256 of what was written.
-pub async fn send_all<W: AsyncWriteExt + Unpin>(w: &mut W, seed: u64, total: usize, chunk: usize) -> String {
+pub async fn send_all<W: AsyncWriteExt + Unpin>(
+    w: &mut W,
+    seed: u64,
+    total: usize,
+    chunk: usize,
+) -> String {
     let block = pattern(seed, 1 << 20);
     let mut hasher = Sha256::new();
     let mut sent = 0usize;

@@ -1,0 +1,145 @@
+//! A real authz server on 127.0.0.1:0 and clients for it.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use phirepass_authz::{AuthzConfig, AuthzDeps, serve};
+use phirepass_presence::MemoryPresence;
+use phirepass_proto::authz as pb;
+use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_store::Store;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct Harness {
+    pub url: String,
+    pub token: ServiceToken,
+    pub client: AuthzClient<AuthedChannel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), phirepass_authz::AuthzError>>>,
+}
+
+pub async fn postgres() -> Store {
+    Store::fresh_postgres_for_test().await.unwrap()
+}
+
+pub async fn sqlite() -> Store {
+    Store::memory_sqlite().await.unwrap()
+}
+
+impl Harness {
+    pub async fn start(store: Store) -> Self {
+        Self::start_with_ttl(store, Duration::from_secs(3600)).await
+    }
+
+    pub async fn start_with_ttl(store: Store, session_ttl: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let token = ServiceToken::generate();
+        let config = AuthzConfig {
+            session_ttl,
+            ..AuthzConfig::new(token.clone())
+        };
+        let deps = AuthzDeps {
+            store,
+            presence: Arc::new(MemoryPresence::new()),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(config, listener, deps, async {
+            let _ = stopped.await;
+        }));
+        let client = AuthzClient::new(channel(&url, token.clone()).unwrap());
+        Self {
+            url,
+            token,
+            client,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn client(&self) -> AuthzClient<AuthedChannel> {
+        self.client.clone()
+    }
+
+    pub async fn create_user(&self, username: &str) -> pb::User {
+        self.client()
+            .create_user(pb::CreateUserRequest {
+                username: username.into(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<pb::LoginResponse, tonic::Status> {
+        self.client()
+            .login(pb::LoginRequest {
+                username: username.into(),
+                password: password.into(),
+                client_ip: None,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn node_token(
+        &self,
+        username: &str,
+        node: &str,
+        expires_in_secs: Option<u64>,
+    ) -> Result<pb::CreateNodeTokenResponse, tonic::Status> {
+        self.client()
+            .create_node_token(pb::CreateNodeTokenRequest {
+                username: username.into(),
+                node_name: node.into(),
+                expires_in_secs,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn verify_node(&self, token: &str) -> Result<pb::Node, tonic::Status> {
+        self.client()
+            .verify_node_token(pb::VerifyNodeTokenRequest {
+                token: token.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn invalid_tokens(&self, ids: &[&str]) -> Vec<String> {
+        self.client()
+            .check_tokens(pb::CheckTokensRequest {
+                token_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .invalid_token_ids
+    }
+
+    /// Stops the server and checks it shut down cleanly.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("server stops")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}

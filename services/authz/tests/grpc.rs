@@ -1,0 +1,446 @@
+//! Authz over real gRPC, on a fresh PostgreSQL database and on SQLite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, PASSWORD};
+use phirepass_proto::authz as pb;
+use tonic::Code;
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod pg {
+            $(#[tokio::test] async fn $name() { super::$name(super::common::postgres().await).await; })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::common::sqlite().await).await; })*
+        }
+    };
+}
+
+on_both_stores!(
+    users_create_list_count,
+    login_success_and_uniform_failures,
+    sessions_verify_logout_and_expire,
+    node_token_lifecycle,
+    node_token_expiry,
+    check_tokens_reports_invalid,
+    disabled_user_loses_access,
+    resolve_node_checks_ownership,
+    rotation_and_name_conflicts,
+);
+
+use phirepass_store::Store;
+
+async fn users_create_list_count(store: Store) {
+    let h = Harness::start(store).await;
+    let mut c = h.client();
+    assert_eq!(
+        c.count_users(pb::CountUsersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .count,
+        0
+    );
+    let alice = h.create_user("alice").await;
+    assert_eq!(alice.username, "alice");
+    assert_eq!(alice.id.len(), 32);
+    assert!(!alice.disabled);
+    h.create_user("bob").await;
+
+    let dup = c
+        .create_user(pb::CreateUserRequest {
+            username: "alice".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists);
+    let bad = c
+        .create_user(pb::CreateUserRequest {
+            username: "Alice!".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let short = c
+        .create_user(pb::CreateUserRequest {
+            username: "carol".into(),
+            password: "short".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), Code::InvalidArgument);
+
+    let users = c
+        .list_users(pb::ListUsersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .users;
+    let names: Vec<_> = users.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(
+        c.count_users(pb::CountUsersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .count,
+        2
+    );
+    h.stop().await;
+}
+
+async fn login_success_and_uniform_failures(store: Store) {
+    let h = Harness::start(store).await;
+    let alice = h.create_user("alice").await;
+
+    let ok = h.login("alice", PASSWORD).await.unwrap();
+    assert!(ok.session_token.starts_with("pp_sess_"));
+    assert_eq!(ok.user.as_ref().unwrap().id, alice.id);
+    assert!(ok.expires_at > phirepass_store::now_millis());
+
+    let wrong = h.login("alice", "wrong password").await.unwrap_err();
+    let unknown = h.login("nobody", PASSWORD).await.unwrap_err();
+    let malformed = h.login("NOT VALID", PASSWORD).await.unwrap_err();
+    for err in [&wrong, &unknown, &malformed] {
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert_eq!(
+            err.message(),
+            wrong.message(),
+            "one message for every failure"
+        );
+    }
+    h.stop().await;
+}
+
+async fn sessions_verify_logout_and_expire(store: Store) {
+    let h = Harness::start_with_ttl(store, Duration::from_millis(1500)).await;
+    let alice = h.create_user("alice").await;
+    let mut c = h.client();
+    let verify = |token: String| {
+        let mut c = h.client();
+        async move {
+            c.verify_session(pb::VerifySessionRequest {
+                session_token: token,
+            })
+            .await
+        }
+    };
+
+    let s1 = h.login("alice", PASSWORD).await.unwrap().session_token;
+    let s2 = h.login("alice", PASSWORD).await.unwrap().session_token;
+    assert_eq!(verify(s1.clone()).await.unwrap().into_inner().id, alice.id);
+    assert_eq!(
+        verify("pp_sess_bogus".into()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        verify(String::new()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    c.logout(pb::LogoutRequest {
+        session_token: s1.clone(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        verify(s1.clone()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    // Logging out twice is fine.
+    c.logout(pb::LogoutRequest { session_token: s1 })
+        .await
+        .unwrap();
+
+    assert!(verify(s2.clone()).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(verify(s2).await.unwrap_err().code(), Code::Unauthenticated);
+    h.stop().await;
+}
+
+async fn node_token_lifecycle(store: Store) {
+    let h = Harness::start(store).await;
+    let alice = h.create_user("alice").await;
+    let created = h.node_token("alice", "web-1", None).await.unwrap();
+    assert!(
+        created
+            .token
+            .starts_with(&format!("pp_node_{}_", created.token_id))
+    );
+    assert_eq!(created.token_id.len(), 16);
+    assert_eq!(created.expires_at, None);
+
+    let node = h.verify_node(&created.token).await.unwrap();
+    assert_eq!(node.node_id, created.node_id);
+    assert_eq!(
+        (node.name.as_str(), node.username.as_str()),
+        ("web-1", "alice")
+    );
+    assert_eq!(
+        (node.user_id.as_str(), node.token_id.as_str()),
+        (alice.id.as_str(), created.token_id.as_str())
+    );
+
+    // A wrong secret with a real token id, garbage, and empty all look alike.
+    let mut forged = created.token.clone();
+    let last = if forged.ends_with('0') { "1" } else { "0" };
+    forged.replace_range(forged.len() - 1.., last);
+    let e_forged = h.verify_node(&forged).await.unwrap_err();
+    let e_garbage = h.verify_node("pp_node_nope").await.unwrap_err();
+    let e_empty = h.verify_node("").await.unwrap_err();
+    for e in [&e_forged, &e_garbage, &e_empty] {
+        assert_eq!(e.code(), Code::Unauthenticated);
+        assert_eq!(e.message(), e_forged.message());
+    }
+
+    let mut c = h.client();
+    let tokens = c
+        .list_tokens(pb::ListTokensRequest {
+            username: Some("alice".into()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    assert_eq!(tokens.len(), 1);
+    let t = &tokens[0];
+    assert_eq!(
+        (
+            t.token_id.as_str(),
+            t.node_id.as_str(),
+            t.node_name.as_str()
+        ),
+        (created.token_id.as_str(), created.node_id.as_str(), "web-1")
+    );
+    assert_eq!(t.scopes, ["node:connect"]);
+    assert!(!t.revoked);
+    let unknown_user = c
+        .list_tokens(pb::ListTokensRequest {
+            username: Some("ghost".into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown_user.code(), Code::NotFound);
+
+    c.revoke_token(pb::RevokeTokenRequest {
+        token_id: created.token_id.clone(),
+    })
+    .await
+    .unwrap();
+    let e_revoked = h.verify_node(&created.token).await.unwrap_err();
+    assert_eq!(e_revoked.code(), Code::Unauthenticated);
+    assert_eq!(e_revoked.message(), e_forged.message());
+    let all = c
+        .list_tokens(pb::ListTokensRequest { username: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    assert!(all[0].revoked);
+    let missing = c
+        .revoke_token(pb::RevokeTokenRequest {
+            token_id: "ffffffffffffffff".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    let nodes = c
+        .list_nodes(pb::ListNodesRequest {
+            user_id: Some(alice.id.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .nodes;
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].node_id, created.node_id);
+    let none = c
+        .list_nodes(pb::ListNodesRequest {
+            user_id: Some("other".into()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .nodes;
+    assert!(none.is_empty());
+    h.stop().await;
+}
+
+async fn node_token_expiry(store: Store) {
+    let h = Harness::start(store).await;
+    h.create_user("alice").await;
+    let t = h.node_token("alice", "short-lived", Some(1)).await.unwrap();
+    assert!(t.expires_at.is_some());
+    assert!(h.verify_node(&t.token).await.is_ok());
+    assert!(h.invalid_tokens(&[&t.token_id]).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        h.verify_node(&t.token).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(h.invalid_tokens(&[&t.token_id]).await, [t.token_id.clone()]);
+
+    let zero = h.node_token("alice", "zero", Some(0)).await.unwrap_err();
+    assert_eq!(zero.code(), Code::InvalidArgument);
+    h.stop().await;
+}
+
+async fn check_tokens_reports_invalid(store: Store) {
+    let h = Harness::start(store).await;
+    h.create_user("alice").await;
+    let a = h.node_token("alice", "a", None).await.unwrap();
+    let b = h.node_token("alice", "b", None).await.unwrap();
+    assert!(
+        h.invalid_tokens(&[&a.token_id, &b.token_id])
+            .await
+            .is_empty()
+    );
+    h.client()
+        .revoke_token(pb::RevokeTokenRequest {
+            token_id: b.token_id.clone(),
+        })
+        .await
+        .unwrap();
+    let invalid = h
+        .invalid_tokens(&[&a.token_id, &b.token_id, "0000000000000000", &b.token_id])
+        .await;
+    assert_eq!(invalid, [b.token_id.clone(), "0000000000000000".to_owned()]);
+    assert!(h.invalid_tokens(&[]).await.is_empty());
+    h.stop().await;
+}
+
+async fn disabled_user_loses_access(store: Store) {
+    let h = Harness::start(store).await;
+    h.create_user("mallory").await;
+    let session = h.login("mallory", PASSWORD).await.unwrap().session_token;
+    let t = h.node_token("mallory", "box", None).await.unwrap();
+    let mut c = h.client();
+    let user = c
+        .set_user_disabled(pb::SetUserDisabledRequest {
+            username: "mallory".into(),
+            disabled: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(user.disabled);
+
+    let login = h.login("mallory", PASSWORD).await.unwrap_err();
+    assert_eq!(login.code(), Code::Unauthenticated);
+    assert_eq!(
+        login.message(),
+        h.login("nobody", PASSWORD).await.unwrap_err().message()
+    );
+    let verify = c
+        .verify_session(pb::VerifySessionRequest {
+            session_token: session.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(verify.code(), Code::Unauthenticated);
+    assert_eq!(
+        h.verify_node(&t.token).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(h.invalid_tokens(&[&t.token_id]).await, [t.token_id.clone()]);
+    let new_token = h.node_token("mallory", "box2", None).await.unwrap_err();
+    assert_eq!(new_token.code(), Code::FailedPrecondition);
+
+    c.set_user_disabled(pb::SetUserDisabledRequest {
+        username: "mallory".into(),
+        disabled: false,
+    })
+    .await
+    .unwrap();
+    assert!(h.verify_node(&t.token).await.is_ok());
+    assert!(h.login("mallory", PASSWORD).await.is_ok());
+    let ghost = c
+        .set_user_disabled(pb::SetUserDisabledRequest {
+            username: "ghost".into(),
+            disabled: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(ghost.code(), Code::NotFound);
+    h.stop().await;
+}
+
+async fn resolve_node_checks_ownership(store: Store) {
+    let h = Harness::start(store).await;
+    let alice = h.create_user("alice").await;
+    let bob = h.create_user("bob").await;
+    let t = h.node_token("alice", "db-1", None).await.unwrap();
+    let mut c = h.client();
+    let resolve = |user_id: &str, node: &str| pb::ResolveNodeRequest {
+        user_id: user_id.into(),
+        node: node.into(),
+    };
+
+    let by_name = c
+        .resolve_node(resolve(&alice.id, "db-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let by_id = c
+        .resolve_node(resolve(&alice.id, &t.node_id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_name, by_id);
+    assert_eq!(by_name.node_id, t.node_id);
+
+    let denied = c.resolve_node(resolve(&bob.id, "db-1")).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = c
+        .resolve_node(resolve(&bob.id, &t.node_id))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let missing = c
+        .resolve_node(resolve(&alice.id, "nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let empty = c.resolve_node(resolve(&alice.id, "")).await.unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    h.stop().await;
+}
+
+async fn rotation_and_name_conflicts(store: Store) {
+    let h = Harness::start(store).await;
+    h.create_user("alice").await;
+    h.create_user("bob").await;
+    let first = h.node_token("alice", "web", None).await.unwrap();
+    // Re-issuing for the same node keeps the node and retires the old token.
+    let second = h.node_token("alice", "web", None).await.unwrap();
+    assert_eq!(first.node_id, second.node_id);
+    assert_ne!(first.token_id, second.token_id);
+    assert_eq!(
+        h.verify_node(&first.token).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        h.verify_node(&second.token).await.unwrap().token_id,
+        second.token_id
+    );
+    assert_eq!(
+        h.invalid_tokens(&[&first.token_id, &second.token_id]).await,
+        [first.token_id.clone()]
+    );
+
+    let taken = h.node_token("bob", "web", None).await.unwrap_err();
+    assert_eq!(taken.code(), Code::AlreadyExists);
+    let unknown = h.node_token("ghost", "ghost-node", None).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let bad = h.node_token("alice", "Bad Name", None).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    h.stop().await;
+}
