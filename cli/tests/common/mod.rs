@@ -227,7 +227,6 @@ pub fn agent_config(gateway_addr: &str, ssh: std::net::SocketAddr) -> phirepass_
         "SSH_HOST" => Some(ssh.ip().to_string()),
         "SSH_PORT" => Some(ssh.port().to_string()),
         "PORT" => Some("0".into()),
-        "STATS_REFRESH_INTERVAL" => Some("1".into()),
         _ => None,
     })
     .expect("agent config")

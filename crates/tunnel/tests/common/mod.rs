@@ -66,25 +66,27 @@ pub struct Wire {
     pub dropped: Arc<AtomicU64>,
 }
 
+fn hits(n: u64, every: u64) -> bool {
+    every > 0 && n.is_multiple_of(every)
+}
+
 fn spawn_wire(mut rx: mpsc::UnboundedReceiver<Bytes>, to: FrameInput, faults: Faults, wire: Wire) {
     tokio::spawn(async move {
         let mut held: Option<Bytes> = None;
         let mut n = 0u64;
         while let Some(frame) = rx.recv().await {
             n += 1;
-            if wire.cut.load(Ordering::SeqCst)
-                || (faults.drop_every > 0 && n % faults.drop_every == 0)
-            {
+            if wire.cut.load(Ordering::SeqCst) || (hits(n, faults.drop_every)) {
                 wire.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if faults.swap_every > 0 && n % faults.swap_every == 0 && held.is_none() {
+            if hits(n, faults.swap_every) && held.is_none() {
                 held = Some(frame);
                 continue;
             }
             to.deliver(frame.clone());
             wire.delivered.fetch_add(1, Ordering::Relaxed);
-            if faults.dup_every > 0 && n % faults.dup_every == 0 {
+            if hits(n, faults.dup_every) {
                 to.deliver(frame);
             }
             if let Some(h) = held.take() {
