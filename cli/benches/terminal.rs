@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `cargo bench -p phirepass --bench terminal`: the browser path against direct OpenSSH, measured
 //! in one run. Figures go to docs/benchmarks.md.
 //!
@@ -27,7 +28,9 @@ const IDLE_AGENTS: usize = 1000;
 const DONE: &str = "PP-BENCH-DONE";
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run())
 }
 
@@ -39,28 +42,50 @@ async fn run() -> anyhow::Result<()> {
     let sshd = TestSshd::start().await?;
     let _agent = start_agent(&b.addr, &token, sshd.addr);
     let session = login(&a.addr, "alice", "alice-password").await?;
-    anyhow::ensure!(wait_node_listed(&a.addr, &session, NODE, true, Duration::from_secs(20)).await, "node offline");
+    anyhow::ensure!(
+        wait_node_listed(&a.addr, &session, NODE, true, Duration::from_secs(20)).await,
+        "node offline"
+    );
     let key = DirectSsh::setup(sshd.addr).await?;
     let file = bulk_file().await?;
 
-    println!("phirepass bench: {} MiB bulk, {KEYSTROKES} keystrokes, {IDLE_AGENTS} idle agents", BULK_BYTES >> 20);
+    println!(
+        "phirepass bench: {} MiB bulk, {KEYSTROKES} keystrokes, {IDLE_AGENTS} idle agents",
+        BULK_BYTES >> 20
+    );
     let mut browser = Browser::connect(&a.addr, &session).await?;
     browser.control(Duration::from_secs(10)).await?;
-    let opened = browser.open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD)).await?;
-    anyhow::ensure!(matches!(opened, WebControl::Ok { .. }), "open failed: {opened:?}");
+    let opened = browser
+        .open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD))
+        .await?;
+    anyhow::ensure!(
+        matches!(opened, WebControl::Ok { .. }),
+        "open failed: {opened:?}"
+    );
 
     let via = bulk_via_browser(&mut browser, &file).await?;
     let direct = key.bulk(&file).await?;
-    println!("bulk output   phirepass {:>8.1} MiB/s   direct ssh {:>8.1} MiB/s   ratio {:.2}x", mibs(via), mibs(direct), direct.as_secs_f64() / via.as_secs_f64());
+    println!(
+        "bulk output   phirepass {:>8.1} MiB/s   direct ssh {:>8.1} MiB/s   ratio {:.2}x",
+        mibs(via),
+        mibs(direct),
+        direct.as_secs_f64() / via.as_secs_f64()
+    );
 
     let via = echo_via_browser(&mut browser).await?;
     let direct = key.echo().await?;
     let (vp50, vp99) = (pct(&via, 50), pct(&via, 99));
     let (dp50, dp99) = (pct(&direct, 50), pct(&direct, 99));
-    println!("keystroke rtt phirepass p50 {vp50:>6.3} ms p99 {vp99:>6.3} ms   direct ssh p50 {dp50:>6.3} ms p99 {dp99:>6.3} ms   p99 added {:+.3} ms", vp99 - dp99);
+    println!(
+        "keystroke rtt phirepass p50 {vp50:>6.3} ms p99 {vp99:>6.3} ms   direct ssh p50 {dp50:>6.3} ms p99 {dp99:>6.3} ms   p99 added {:+.3} ms",
+        vp99 - dp99
+    );
 
     let per_agent = idle_agent_memory(sshd.addr).await?;
-    println!("idle agents   {IDLE_AGENTS} on one gateway process: {:.1} KiB each", per_agent / 1024.0);
+    println!(
+        "idle agents   {IDLE_AGENTS} on one gateway process: {:.1} KiB each",
+        per_agent / 1024.0
+    );
     let _ = tokio::fs::remove_file(&file).await;
     Ok(())
 }
@@ -92,7 +117,9 @@ async fn bulk_via_browser(browser: &mut Browser, file: &str) -> anyhow::Result<D
     tokio::time::sleep(Duration::from_millis(300)).await;
     drain(browser).await;
     let start = Instant::now();
-    browser.type_text(&format!("cat {file}; echo {DONE}\r")).await?;
+    browser
+        .type_text(&format!("cat {file}; echo {DONE}\r"))
+        .await?;
     let mut tail = String::new();
     let mut received: u64 = 0;
     loop {
@@ -104,7 +131,9 @@ async fn bulk_via_browser(browser: &mut Browser, file: &str) -> anyhow::Result<D
                     break;
                 }
                 let keep = tail.len().saturating_sub(64);
-                let cut = (keep..=tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(0);
+                let cut = (keep..=tail.len())
+                    .find(|i| tail.is_char_boundary(*i))
+                    .unwrap_or(0);
                 tail.drain(..cut);
                 browser.output.clear();
             }
@@ -162,19 +191,38 @@ impl DirectSsh {
     async fn setup(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let key = dir.path().join("id_ed25519");
-        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().await?;
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .await?;
         let public = tokio::fs::read_to_string(key.with_extension("pub")).await?;
         let home = format!("/home/{TEST_USER}/.ssh");
         tokio::fs::create_dir_all(&home).await?;
-        let mut keys = tokio::fs::OpenOptions::new().create(true).append(true).open(format!("{home}/authorized_keys")).await?;
+        let mut keys = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(format!("{home}/authorized_keys"))
+            .await?;
         keys.write_all(public.as_bytes()).await?;
-        Ok(Self { addr, key, _dir: dir })
+        Ok(Self {
+            addr,
+            key,
+            _dir: dir,
+        })
     }
 
     fn ssh(&self, command: &str) -> Command {
         let mut cmd = Command::new("ssh");
         cmd.arg("-tt")
-            .args(["-c", "aes128-gcm@openssh.com", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args([
+                "-c",
+                "aes128-gcm@openssh.com",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
             .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-i"])
             .arg(&self.key)
             .args(["-p", &self.addr.port().to_string()])
@@ -186,8 +234,15 @@ impl DirectSsh {
 
     async fn bulk(&self, file: &str) -> anyhow::Result<Duration> {
         let start = Instant::now();
-        let mut child = self.ssh(&format!("cat {file}")).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
-        let mut out = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut child = self
+            .ssh(&format!("cat {file}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut out = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut received = 0u64;
         loop {
@@ -199,14 +254,27 @@ impl DirectSsh {
         }
         let elapsed = start.elapsed();
         child.wait().await?;
-        anyhow::ensure!(received >= BULK_BYTES, "direct ssh delivered only {received} bytes");
+        anyhow::ensure!(
+            received >= BULK_BYTES,
+            "direct ssh delivered only {received} bytes"
+        );
         Ok(elapsed)
     }
 
     async fn echo(&self) -> anyhow::Result<Vec<f64>> {
-        let mut child = self.ssh("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
-        let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
-        let mut out = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut child = self
+            .ssh("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+        let mut out = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let mut buf = [0u8; 4096];
         let mut samples = Vec::with_capacity(KEYSTROKES);
@@ -225,7 +293,9 @@ impl DirectSsh {
             if i % 50 == 49 {
                 stdin.write_all(b"\x15").await?;
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), out.read(&mut buf)).await {
+                while let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(100), out.read(&mut buf)).await
+                {
                     if n == 0 {
                         break;
                     }
@@ -263,24 +333,36 @@ async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {
         .kill_on_drop(true)
         .spawn()?;
     let pid = dev.id().ok_or_else(|| anyhow::anyhow!("no pid"))?;
-    let mut stdout = tokio::io::BufReader::new(dev.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?);
+    let mut stdout = tokio::io::BufReader::new(
+        dev.stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?,
+    );
     let gateway = loop {
         use tokio::io::AsyncBufReadExt;
         let mut line = String::new();
-        anyhow::ensure!(stdout.read_line(&mut line).await? > 0, "phirepass dev exited");
+        anyhow::ensure!(
+            stdout.read_line(&mut line).await? > 0,
+            "phirepass dev exited"
+        );
         if let Some(url) = line.trim().strip_prefix("ready: gateway=http://") {
             break url.to_string();
         }
     };
-    let endpoints: serde_json::Value = serde_json::from_slice(&std::fs::read(data.path().join("dev.json"))?)?;
+    let endpoints: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("dev.json"))?)?;
     let token = std::fs::read_to_string(data.path().join("service.token"))?;
-    let authz = phirepass_proto::authz::authz_client::AuthzClient::new(phirepass_runtime::grpc::channel(
-        endpoints["authz_url"].as_str().unwrap_or_default(),
-        phirepass_runtime::grpc::ServiceToken::new(token.trim().to_string()),
-    )?);
+    let authz =
+        phirepass_proto::authz::authz_client::AuthzClient::new(phirepass_runtime::grpc::channel(
+            endpoints["authz_url"].as_str().unwrap_or_default(),
+            phirepass_runtime::grpc::ServiceToken::new(token.trim().to_string()),
+        )?);
     let mut authz = authz;
     authz
-        .create_user(phirepass_proto::authz::CreateUserRequest { username: "fleet".into(), password: "fleet-password".into() })
+        .create_user(phirepass_proto::authz::CreateUserRequest {
+            username: "fleet".into(),
+            password: "fleet-password".into(),
+        })
         .await?;
     let mut tokens = Vec::with_capacity(IDLE_AGENTS);
     for i in 0..IDLE_AGENTS {
@@ -297,7 +379,10 @@ async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {
     // Let the process settle after token creation before the baseline.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = rss_of(pid);
-    let agents: Vec<_> = tokens.iter().map(|t| start_agent(&gateway, t, ssh)).collect();
+    let agents: Vec<_> = tokens
+        .iter()
+        .map(|t| start_agent(&gateway, t, ssh))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let stats = phirepass_testkit::browser::http(&gateway, "GET", "/stats", &[], "").await?;
@@ -305,7 +390,11 @@ async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {
         if json["local"]["nodes"].as_u64() == Some(IDLE_AGENTS as u64) {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "agents did not all connect: {}", stats.body);
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "agents did not all connect: {}",
+            stats.body
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Malformed browser frames get a clear error and a closed connection; memory stays bounded and
 //! a terminal open on another connection keeps working.
 

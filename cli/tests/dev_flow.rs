@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `phirepass dev` on embedded defaults, driven as a user would: the admin CLI creates the user
 //! and the node token, the agent logs in from stdin and starts, a browser opens a terminal.
 
@@ -147,7 +148,7 @@ async fn dev_embedded_end_to_end() {
         .expect("open");
     assert!(matches!(opened, WebControl::Ok { .. }), "{opened:?}");
     browser.type_text("echo $((6*7))\r").await.expect("type");
-    browser.read_until("\r\n42\r\n", T).await.expect("42");
+    browser.read_until("42\r\n", T).await.expect("42");
     browser
         .send(WebFrame::Control(WebControl::Resize { cols: 90, rows: 20 }))
         .await

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Everything the gateway must refuse: bad node tokens, revoked agents, unknown or foreign nodes,
 //! wrong passwords, foreign browser origins in production.
 

@@ -4,15 +4,15 @@
 //! milliseconds. Domain types live in the services; these stay at the edges.
 
 #![forbid(unsafe_code)]
-// Generated code is not ours to lint.
-#![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 /// `phirepass.authz.v1`: users, sessions, node tokens, nodes.
+#[allow(clippy::all, missing_docs)] // generated code
 pub mod authz {
     tonic::include_proto!("phirepass.authz.v1");
 }
 
 /// `phirepass.registry.v1`: presence of nodes and sessions.
+#[allow(clippy::all, missing_docs)] // generated code
 pub mod registry {
     tonic::include_proto!("phirepass.registry.v1");
 }

@@ -81,7 +81,8 @@ pub trait Bus: Send + Sync + 'static {
         timeout: Duration,
     ) -> Result<Message, BusError>;
 
-    /// Waits until everything published so far reached the server.
+    /// Waits until the server has processed everything sent so far
+    /// (including subscriptions), as NATS clients' flush round trip does.
     async fn flush(&self) -> Result<(), BusError>;
 }
 

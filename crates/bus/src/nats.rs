@@ -10,6 +10,9 @@ use tracing::{debug, info};
 use crate::subject::{check_headers, check_pattern, check_subject};
 use crate::{Bus, BusError, Headers, Message, SubInner, Subscription};
 
+/// How long [`Bus::flush`] waits for the server's round trip.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A NATS connection; cheap to clone (clones share the connection).
 #[derive(Clone, Debug)]
 pub struct NatsBus {
@@ -134,6 +137,19 @@ impl Bus for NatsBus {
         self.client
             .flush()
             .await
-            .map_err(|e| other("nats flush", e))
+            .map_err(|e| other("nats flush", e))?;
+        // async-nats' flush only empties the socket buffer. Like the Go
+        // client's Flush, also wait for a server round trip, so subscriptions
+        // made before are in effect for every other connection: a request
+        // nobody listens to is answered "no responders" after the server
+        // processed everything we sent before it.
+        let probe = format!("_INBOX.flush.{}", self.client.new_inbox().replace('.', "_"));
+        let req = async_nats::Request::new().timeout(Some(FLUSH_TIMEOUT));
+        match self.client.send_request(probe, req).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == RequestErrorKind::NoResponders => Ok(()),
+            Err(e) if e.kind() == RequestErrorKind::TimedOut => Err(BusError::Timeout),
+            Err(e) => Err(other("nats flush", e)),
+        }
     }
 }

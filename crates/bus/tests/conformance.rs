@@ -38,3 +38,30 @@ async fn connect_picks_implementation() {
             .is_err()
     );
 }
+
+/// After `flush`, a subscription is visible to other connections (NATS only:
+/// the memory bus has a single subject space).
+#[tokio::test]
+async fn nats_flush_is_a_server_round_trip() {
+    use bytes::Bytes;
+    use std::time::Duration;
+    for i in 0..5 {
+        let a = NatsBus::connect(&nats_url()).await.unwrap();
+        let b = NatsBus::connect(&nats_url()).await.unwrap();
+        let subject = format!("{}.rt{i}", phirepass_bus::conformance::random_prefix());
+        let _sub = a.subscribe(&subject).await.unwrap();
+        a.flush().await.unwrap();
+        let res = b
+            .request(
+                &subject,
+                Vec::new(),
+                Bytes::new(),
+                Duration::from_millis(100),
+            )
+            .await;
+        assert!(
+            matches!(res, Err(phirepass_bus::BusError::Timeout)),
+            "attempt {i}: {res:?}"
+        );
+    }
+}

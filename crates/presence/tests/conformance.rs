@@ -2,6 +2,8 @@
 //! redis://127.0.0.1:6379) and the in-memory implementation. Real time,
 //! short TTLs: Redis cannot be paused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +52,8 @@ conformance!(
     incr_is_atomic,
 );
 
-const SHORT: Duration = Duration::from_millis(300);
+// Long enough that a loaded CI machine still sees keys before they expire.
+const SHORT: Duration = Duration::from_secs(1);
 const LONG: Duration = Duration::from_secs(60);
 
 async fn put_get_delete(p: Arc<dyn Presence>) {

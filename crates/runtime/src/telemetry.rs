@@ -18,6 +18,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, fmt};
 
+/// The log filter variable (`tracing_subscriber::EnvFilter` syntax).
+pub const LOG_FILTER_VAR: &str = "RUST_LOG";
 /// The variable that turns span export on.
 pub const OTLP_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
@@ -64,7 +66,8 @@ pub fn init(service_name: &str) -> TelemetryGuard {
     let otel_layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(filter_fn(|meta| !is_exporter_internal(meta.target())));
-    let env_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let env_filter =
+        EnvFilter::try_from_env(LOG_FILTER_VAR).unwrap_or_else(|_| EnvFilter::new("info"));
 
     let installed = tracing_subscriber::registry()
         .with(env_filter)

@@ -11,17 +11,31 @@ use crate::{Backend, Store, StoreError};
 /// (sqlx checks checksums).
 type Script = (i64, &'static str, &'static str);
 
-const POSTGRES: &[Script] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const POSTGRES: &[Script] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "nodes token index",
+        include_str!("../migrations/postgres/0002_nodes_token_idx.sql"),
+    ),
+];
 
-const SQLITE: &[Script] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE: &[Script] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "nodes token index",
+        include_str!("../migrations/sqlite/0002_nodes_token_idx.sql"),
+    ),
+];
 
 fn migrator(scripts: &[Script]) -> Migrator {
     let migrations = scripts
@@ -54,4 +68,16 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .map_err(StoreError::Migrate)?;
     tracing::debug!("migrations applied");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_have_the_same_increasing_versions() {
+        let versions = |s: &[Script]| s.iter().map(|(v, _, _)| *v).collect::<Vec<_>>();
+        assert_eq!(versions(POSTGRES), versions(SQLITE));
+        assert!(versions(POSTGRES).windows(2).all(|w| w[0] < w[1]));
+    }
 }

@@ -35,9 +35,11 @@ impl Store {
 }
 
 async fn drop_stale(admin: &mut sqlx::AnyConnection, now_secs: i64) {
-    let Ok(rows) = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'pp_test_%'")
-        .fetch_all(&mut *admin)
-        .await
+    let Ok(rows) = sqlx::query(
+        "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'pp_test_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
     else {
         return;
     };

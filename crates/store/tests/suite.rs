@@ -1,7 +1,10 @@
 //! One suite, run against a fresh PostgreSQL database and in-memory SQLite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use phirepass_store::{
-    NewNodeToken, SCOPE_NODE_CONNECT, SessionRow, Store, StoreError, UserRow, new_id, now_millis,
+    Backend, NewNodeToken, SCOPE_NODE_CONNECT, SessionRow, Store, StoreError, UserRow, new_id,
+    now_millis,
 };
 
 async fn postgres() -> Store {
@@ -281,24 +284,40 @@ async fn valid_node_tokens_filters(store: Store) {
 }
 
 async fn migrations_are_idempotent(store: Store) {
-    // Reconnecting to a migrated database applies nothing and fails nothing.
-    if store.backend() == phirepass_store::Backend::Postgres {
-        store.insert_user(&user("persist")).await.unwrap();
-    }
+    use sqlx::Row;
+    // Reconnecting to a migrated database applies nothing, fails nothing and
+    // keeps the data.
     let url = match store.backend() {
-        phirepass_store::Backend::Sqlite => {
-            let path = std::env::temp_dir().join(format!("pp-store-{}.db", new_id()));
-            let url = format!("sqlite://{}?mode=rwc", path.display());
-            Store::connect(&url).await.unwrap().close().await;
-            let again = Store::connect(&url).await.unwrap();
-            again.insert_user(&user("file")).await.unwrap();
-            assert_eq!(again.count_users().await.unwrap(), 1);
-            again.close().await;
-            let _ = std::fs::remove_file(path);
-            return;
+        Backend::Postgres => {
+            let row = sqlx::query("SELECT current_database()::text AS db")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            let db: String = row.try_get("db").unwrap();
+            let admin = std::env::var("DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+            let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+            let root = &base[..base.rfind('/').unwrap()];
+            format!("{root}/{db}?{query}")
+                .trim_end_matches('?')
+                .to_owned()
         }
-        phirepass_store::Backend::Postgres => None::<String>,
+        Backend::Sqlite => {
+            // An in-memory database cannot be reopened: use a file.
+            let path = std::env::temp_dir().join(format!("pp-store-{}.db", new_id()));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
     };
-    assert!(url.is_none());
-    assert_eq!(store.count_users().await.unwrap(), 1);
+    let first = Store::connect(&url).await.unwrap();
+    first.insert_user(&user("persist")).await.unwrap();
+    first.close().await;
+    let again = Store::connect(&url).await.unwrap();
+    assert_eq!(again.count_users().await.unwrap(), 1);
+    again.close().await;
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .and_then(|u| u.split('?').next())
+    {
+        let _ = std::fs::remove_file(path);
+    }
 }

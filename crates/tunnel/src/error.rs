@@ -30,7 +30,7 @@ pub enum DecodeError {
 /// The agent link decoder's error (the same type as the frame decoder's).
 pub type LinkError = DecodeError;
 
-/// Why [`crate::open`] could not open a stream.
+/// Why [`crate::open()`] could not open a stream.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// Nobody holds the node's connection (NATS "no responders"), reported at once.

@@ -3,7 +3,8 @@
 //! # Wire format
 //!
 //! One frame per bus message (or per `LinkMessage::Frame` on the agent
-//! WebSocket). The first byte is the frame type; integers are big-endian;
+//! WebSocket); the stream id is in the subject (or the link header), not in
+//! the frame. The first byte is the frame type; integers are big-endian;
 //! every frame has an exact length except where a trailing field takes the
 //! rest. Anything else (empty input, unknown type, short or long frame,
 //! empty data, over-long or non-UTF-8 reason) is rejected with a
@@ -24,10 +25,12 @@
 //! * **Sequence.** Each direction numbers its `Data` and `Fin` frames
 //!   0, 1, 2, ... (one shared space, so `Fin` is ordered after all data).
 //!   The receiver accepts only `seq == next_expected`; a lower `seq` is a
-//!   duplicate (dropped, answered with an `Ack`), a higher one means a gap:
-//!   the frame is dropped and the receiver sends `Nack{next}` (at most once
-//!   per `retransmit_after` for the same gap). Bytes are therefore delivered
-//!   in order, exactly once, or not at all.
+//!   duplicate (dropped; an `Ack` follows shortly), a higher one is a gap:
+//!   the frame is dropped and the receiver sends `Nack{next}`, again if
+//!   frames keep arriving past the same gap (after `retransmit_after`,
+//!   doubling, capped at 8x; after 12 repeats the stream fails with "stream
+//!   gap could not be recovered"). Bytes are therefore delivered in order,
+//!   exactly once, or not at all.
 //! * **Acknowledgement and credit.** `Ack{next, limit}` says "I have every
 //!   frame below `next`" and "you may send payload bytes up to `limit`",
 //!   counted cumulatively from the start of the stream. `limit` only grows:
@@ -42,7 +45,9 @@
 //!   acknowledges below `next` and makes the sender resend from `next`
 //!   (go-back-N). If nothing is acknowledged for `retransmit_after`
 //!   (doubling, capped at 8x) the sender resends from its oldest
-//!   unacknowledged frame; this recovers a lost tail and lost acks.
+//!   unacknowledged frame; this recovers a lost tail and lost acks. A peer
+//!   that keeps answering but acknowledges nothing for 12 such rounds fails
+//!   the stream ("stream gap could not be recovered").
 //! * **Probes and keepalive.** A `Ping` is answered with `Ack` (the current
 //!   credit) and `Pong`. A writer that has waited for credit for
 //!   `retransmit_after` sends a `Ping`, so a lost credit update cannot stall
@@ -51,8 +56,23 @@
 //!   "peer vanished".
 //! * **Ending.** `Fin` is a half-close: the reader sees EOF after all data
 //!   before it. `Reset{reason}` aborts both directions; the peer's reads and
-//!   writes fail with "reset by peer: <reason>". Dropping an endpoint that
-//!   has not both sent and received `Fin` sends `Reset`.
+//!   writes fail with `reset by peer: <reason>`. Dropping an endpoint that
+//!   has not both sent and received `Fin` sends `Reset`. A lost `Reset` is
+//!   caught by the idle timeout.
+//!
+//! # Opening over the bus
+//!
+//! 1. The edge subscribes `edge_stream(edge, id)`, then requests
+//!    `node_open(node)` with a JSON [`OpenRequest`](crate::OpenRequest)
+//!    (trace context in bus headers). "No responders" = node offline.
+//! 2. The node's holder subscribes `node_stream(node, id)`, starts its
+//!    endpoint (which sends `Ack{0, window}` toward the edge) and answers
+//!    with a JSON [`OpenReply`](crate::OpenReply) (`error: null` = accepted).
+//! 3. The edge starts its endpoint (sending its own `Ack{0, window}`); the
+//!    node's frames that arrived meanwhile wait in the edge's subscription.
+//!
+//! For agents the gateway holds the node and relays frames verbatim between
+//! the bus and the agent's WebSocket; the agent is the endpoint.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -1,5 +1,5 @@
 //! Open request/reply payloads (JSON). Trace context travels in bus
-//! headers, which the caller passes to [`crate::open`].
+//! headers, which the caller passes to [`crate::open()`].
 
 use serde::{Deserialize, Serialize};
 

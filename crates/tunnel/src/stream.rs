@@ -47,7 +47,7 @@ pub struct StreamConfig {
     pub keepalive: Duration,
     /// Fail with "peer vanished" after this long without hearing from it.
     pub idle_timeout: Duration,
-    /// How long [`crate::open`] waits for the node's answer.
+    /// How long [`crate::open()`] waits for the node's answer.
     pub open_timeout: Duration,
 }
 

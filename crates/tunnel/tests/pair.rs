@@ -121,6 +121,10 @@ async fn half_close_both_directions() {
     tokio::time::timeout(Duration::from_secs(2), p.b_input.closed())
         .await
         .unwrap();
+    assert_eq!(
+        p.ab.resets.load(Ordering::Relaxed) + p.ba.resets.load(Ordering::Relaxed),
+        0
+    );
 }
 
 #[tokio::test]
@@ -211,7 +215,13 @@ async fn idle_stream_stays_alive_on_keepalives() {
 
 #[tokio::test]
 async fn keystrokes_cause_no_retransmits() {
-    let p = pair(fast_cfg(), fast_cfg(), Faults::default(), Faults::default());
+    // Default timers: received bytes are acknowledged well before the
+    // retransmission timer, even when the test machine is busy.
+    let cfg = StreamConfig {
+        retransmit_after: Duration::from_millis(200),
+        ..fast_cfg()
+    };
+    let p = pair(cfg.clone(), cfg, Faults::default(), Faults::default());
     let (mut a, mut b) = (p.a, p.b);
     for i in 0..40u8 {
         a.write_all(&[i]).await.unwrap();

@@ -212,7 +212,7 @@ async fn unrecoverable_gap_fails_the_stream() {
     });
     let mut buf = [0u8; 1];
     stream.read_exact(&mut buf).await.unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+    let err = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
         .await
         .unwrap()
         .unwrap_err();

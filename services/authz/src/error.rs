@@ -46,14 +46,8 @@ impl From<AuthzError> for Status {
         match err {
             AuthzError::InvalidArgument(msg) => Status::invalid_argument(msg),
             AuthzError::Unauthenticated => Status::unauthenticated("invalid credentials"),
-            AuthzError::NotFound(_) | AuthzError::AlreadyExists(_) => {
-                let msg = err.to_string();
-                if matches!(err, AuthzError::NotFound(_)) {
-                    Status::not_found(msg)
-                } else {
-                    Status::already_exists(msg)
-                }
-            }
+            AuthzError::NotFound(_) => Status::not_found(err.to_string()),
+            AuthzError::AlreadyExists(_) => Status::already_exists(err.to_string()),
             AuthzError::FailedPrecondition(msg) => Status::failed_precondition(msg),
             AuthzError::PermissionDenied => Status::permission_denied("permission denied"),
             AuthzError::RateLimited => Status::resource_exhausted(err.to_string()),

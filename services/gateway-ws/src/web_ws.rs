@@ -246,6 +246,7 @@ async fn run_terminal(
         mut reader,
         writer,
     } = terminal;
+    let channel_id = writer.id();
     let session_id = conn_id.to_string();
     if let Some(c) = state.web().get_mut(conn_id) {
         c.node_id = Some(node_id.to_string());
@@ -288,7 +289,10 @@ async fn run_terminal(
                 Some(Err(e)) => break Err(e),
                 Some(Ok(WebFrame::Ssh(data))) => {
                     counters.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
-                    if writer.data(&data[..]).await.is_err() {
+                    // Through the session handle: russh queues against the SSH window itself,
+                    // which (unlike ChannelWriteHalf::data in russh 0.54) never stalls when the
+                    // server opened the channel with a zero window.
+                    if handle.data(channel_id, russh::CryptoVec::from_slice(&data)).await.is_err() {
                         reason = Some("connection to the node was lost".into());
                         break Ok(());
                     }

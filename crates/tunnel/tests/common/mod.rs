@@ -64,6 +64,8 @@ pub struct Wire {
     pub delivered: Arc<AtomicU64>,
     /// Frames dropped by faults or cuts.
     pub dropped: Arc<AtomicU64>,
+    /// Reset frames that went into this direction.
+    pub resets: Arc<AtomicU64>,
 }
 
 fn hits(n: u64, every: u64) -> bool {
@@ -76,7 +78,7 @@ fn spawn_wire(mut rx: mpsc::UnboundedReceiver<Bytes>, to: FrameInput, faults: Fa
         let mut n = 0u64;
         while let Some(frame) = rx.recv().await {
             n += 1;
-            if wire.cut.load(Ordering::SeqCst) || (hits(n, faults.drop_every)) {
+            if wire.cut.load(Ordering::SeqCst) || hits(n, faults.drop_every) {
                 wire.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -104,9 +106,12 @@ fn channel_sink(
     mpsc::UnboundedReceiver<Bytes>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-    let frames = wire.frames.clone();
+    let (frames, resets) = (wire.frames.clone(), wire.resets.clone());
     let sink = move |f: Bytes| {
         frames.fetch_add(1, Ordering::Relaxed);
+        if phirepass_tunnel::frame::is_reset(&f) {
+            resets.fetch_add(1, Ordering::Relaxed);
+        }
         tx.send(f).map_err(|_| SinkClosed)
     };
     (Arc::new(sink), rx)

@@ -16,6 +16,12 @@ use tokio::task::JoinHandle;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// How long to sleep until just past `deadline_millis` (unix millis).
+pub fn until(deadline_millis: i64) -> Duration {
+    let left = deadline_millis - phirepass_store::now_millis() + 200;
+    Duration::from_millis(u64::try_from(left).unwrap_or(0))
+}
+
 pub struct Harness {
     pub url: String,
     pub token: ServiceToken,

@@ -1,0 +1,232 @@
+//! `run` against an in-process stand-in gateway: auth, ping/pong,
+//! heartbeats, refusals, reconnects, dead-link detection, fatal disconnect.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use phirepass_agent::{AgentConfig, AgentError, NOT_ALLOWED, run};
+use phirepass_tunnel::{LinkMessage, NodeControl, OpenRequest, StreamId, Target};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+const TOKEN: &str =
+    "pp_node_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const WAIT: Duration = Duration::from_secs(10);
+
+type Ws = WebSocketStream<TcpStream>;
+
+fn config(url: &str, extra: &[(&str, &str)]) -> AgentConfig {
+    let mut vars: HashMap<String, String> =
+        [("SERVER_URL", url), ("PORT", ""), ("PING_INTERVAL", "1")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    AgentConfig::from_lookup(|name| vars.get(name).cloned()).unwrap()
+}
+
+async fn accept(listener: &TcpListener) -> Ws {
+    let (tcp, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    tokio_tungstenite::accept_async(tcp).await.unwrap()
+}
+
+async fn send(ws: &mut Ws, control: NodeControl) {
+    ws.send(Message::Binary(LinkMessage::Control(control).encode()))
+        .await
+        .unwrap();
+}
+
+/// The next control message that `keep` selects (others are skipped).
+async fn expect(ws: &mut Ws, keep: impl Fn(&NodeControl) -> bool) -> NodeControl {
+    let next = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    if let LinkMessage::Control(c) = LinkMessage::decode(b).unwrap()
+                        && keep(&c)
+                    {
+                        return c;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, next)
+        .await
+        .expect("expected message did not arrive")
+}
+
+/// Accepts a connection, checks Auth, answers AuthOk.
+async fn authed(listener: &TcpListener) -> Ws {
+    let mut ws = accept(listener).await;
+    match expect(&mut ws, |_| true).await {
+        NodeControl::Auth { token, version } => {
+            assert_eq!(token, TOKEN);
+            assert_eq!(version, phirepass_agent::VERSION);
+        }
+        other => panic!("first message was {other:?}"),
+    }
+    send(
+        &mut ws,
+        NodeControl::AuthOk {
+            node_id: "n1".into(),
+            node_name: "node".into(),
+        },
+    )
+    .await;
+    ws
+}
+
+async fn gateway() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/api/nodes/ws", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+#[tokio::test]
+async fn serves_control_messages_then_reconnects_and_honours_fatal_disconnect() {
+    let (listener, url) = gateway().await;
+    let agent = tokio::spawn(run(
+        config(&url, &[("STATS_REFRESH_INTERVAL", "1")]),
+        TOKEN.to_owned(),
+        std::future::pending(),
+    ));
+
+    let mut ws = authed(&listener).await;
+    let NodeControl::Heartbeat { stats } =
+        expect(&mut ws, |c| matches!(c, NodeControl::Heartbeat { .. })).await
+    else {
+        unreachable!()
+    };
+    assert!(!stats.hostname.is_empty());
+    send(&mut ws, NodeControl::Ping { nonce: 42 }).await;
+    assert_eq!(
+        expect(&mut ws, |c| matches!(c, NodeControl::Pong { .. })).await,
+        NodeControl::Pong { nonce: 42 }
+    );
+    expect(&mut ws, |c| matches!(c, NodeControl::Ping { .. })).await;
+
+    let request = OpenRequest {
+        stream_id: StreamId(5),
+        edge_id: "gw-1".into(),
+        target: Target::Port { port: 5432 },
+        window: 65536,
+    };
+    send(&mut ws, NodeControl::Open { request }).await;
+    let result = expect(&mut ws, |c| matches!(c, NodeControl::OpenResult { .. })).await;
+    assert_eq!(
+        result,
+        NodeControl::OpenResult {
+            stream_id: StreamId(5),
+            error: Some(NOT_ALLOWED.to_owned())
+        }
+    );
+
+    // Losing the connection is retried, not fatal.
+    drop(ws);
+    let mut ws = authed(&listener).await;
+    send(
+        &mut ws,
+        NodeControl::Disconnect {
+            reason: "token revoked".into(),
+            fatal: true,
+        },
+    )
+    .await;
+    let result = tokio::time::timeout(WAIT, agent).await.unwrap().unwrap();
+    assert!(matches!(result, Err(AgentError::Disconnected(r)) if r == "token revoked"));
+}
+
+#[tokio::test]
+async fn auth_failure_ends_run_with_rejected() {
+    let (listener, url) = gateway().await;
+    let agent = tokio::spawn(run(
+        config(&url, &[]),
+        TOKEN.to_owned(),
+        std::future::pending(),
+    ));
+    let mut ws = accept(&listener).await;
+    expect(&mut ws, |c| matches!(c, NodeControl::Auth { .. })).await;
+    send(
+        &mut ws,
+        NodeControl::AuthFailed {
+            reason: "unknown token".into(),
+        },
+    )
+    .await;
+    let result = tokio::time::timeout(WAIT, agent).await.unwrap().unwrap();
+    assert!(matches!(result, Err(AgentError::Rejected(r)) if r == "unknown token"));
+}
+
+#[tokio::test]
+async fn silent_gateway_is_treated_as_dead() {
+    let (listener, url) = gateway().await;
+    let _agent = tokio::spawn(run(
+        config(&url, &[]),
+        TOKEN.to_owned(),
+        std::future::pending(),
+    ));
+    let mut first = authed(&listener).await;
+    // Keep reading (so the agent's writes succeed) but never answer.
+    let drain = tokio::spawn(async move { while first.next().await.is_some() {} });
+    // PING_INTERVAL=1: three silent seconds, then a reconnect.
+    let started = tokio::time::Instant::now();
+    let _second = authed(&listener).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    drain.abort();
+}
+
+#[tokio::test]
+async fn shutdown_ends_run_cleanly() {
+    let (listener, url) = gateway().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(run(config(&url, &[]), TOKEN.to_owned(), async {
+        let _ = stopped.await;
+    }));
+    let mut ws = authed(&listener).await;
+    stop.send(()).unwrap();
+    assert!(
+        tokio::time::timeout(WAIT, agent)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_ok()
+    );
+    // The agent says goodbye with a close frame.
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    });
+    closed.await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_token_is_refused_before_dialing() {
+    let result = run(
+        config("ws://127.0.0.1:1", &[]),
+        "nope".into(),
+        std::future::pending(),
+    )
+    .await;
+    assert!(matches!(result, Err(AgentError::Token(_))));
+}

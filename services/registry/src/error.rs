@@ -1,0 +1,43 @@
+//! The registry error type and its mapping to gRPC statuses.
+
+use phirepass_presence::PresenceError;
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A request field is malformed; the message is safe to return.
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Internal: the presence store failed.
+    #[error("presence: {0}")]
+    Presence(#[from] PresenceError),
+    /// Internal: a stored record could not be encoded.
+    #[error("record encoding: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// Startup/serving: the gRPC transport failed.
+    #[error("grpc transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Startup: building the reflection service failed.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+impl From<RegistryError> for Status {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::InvalidArgument(msg) => Status::invalid_argument(msg),
+            RegistryError::NotFound(_) => Status::not_found(err.to_string()),
+            RegistryError::Presence(_)
+            | RegistryError::Encode(_)
+            | RegistryError::Transport(_)
+            | RegistryError::Reflection(_) => {
+                tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+pub(crate) type Result<T, E = RegistryError> = std::result::Result<T, E>;

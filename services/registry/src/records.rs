@@ -1,0 +1,192 @@
+//! Stored presence records (JSON in the presence store) and their
+//! conversions to and from the wire types.
+
+use phirepass_proto::registry as pb;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RegistryError, Result};
+
+pub(crate) const NODE_PREFIX: &str = "node:";
+pub(crate) const SESSION_PREFIX: &str = "session:";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub(crate) struct Stats {
+    pub hostname: String,
+    pub cpu_percent: f64,
+    pub mem_total_bytes: u64,
+    pub mem_used_bytes: u64,
+    pub load1: f64,
+    pub load5: f64,
+    pub load15: f64,
+    pub uptime_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NodeRecord {
+    pub node_id: String,
+    pub name: String,
+    pub user_id: String,
+    pub gateway_id: String,
+    pub connected_at: i64,
+    pub last_heartbeat: i64,
+    #[serde(default)]
+    pub stats: Option<Stats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SessionRecord {
+    pub session_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub node_id: String,
+    pub gateway_id: String,
+    pub started_at: i64,
+    pub last_seen: i64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Ids become presence keys: keep them short and free of glob/space
+/// characters.
+pub(crate) fn check_id(field: &str, id: &str) -> Result<()> {
+    let ok = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidArgument(format!(
+            "{field} must be 1-128 characters of A-Z, a-z, 0-9, '_', '.', '-'"
+        )))
+    }
+}
+
+pub(crate) fn node_key(node_id: &str) -> String {
+    format!("{NODE_PREFIX}{node_id}")
+}
+
+pub(crate) fn session_key(session_id: &str) -> String {
+    format!("{SESSION_PREFIX}{session_id}")
+}
+
+impl TryFrom<pb::NodePresence> for NodeRecord {
+    type Error = RegistryError;
+
+    fn try_from(p: pb::NodePresence) -> Result<Self> {
+        check_id("node_id", &p.node_id)?;
+        check_id("gateway_id", &p.gateway_id)?;
+        Ok(Self {
+            node_id: p.node_id,
+            name: p.name,
+            user_id: p.user_id,
+            gateway_id: p.gateway_id,
+            connected_at: p.connected_at,
+            last_heartbeat: p.last_heartbeat,
+            stats: p.stats.map(|s| Stats {
+                hostname: s.hostname,
+                cpu_percent: s.cpu_percent,
+                mem_total_bytes: s.mem_total_bytes,
+                mem_used_bytes: s.mem_used_bytes,
+                load1: s.load1,
+                load5: s.load5,
+                load15: s.load15,
+                uptime_secs: s.uptime_secs,
+            }),
+        })
+    }
+}
+
+impl From<NodeRecord> for pb::NodePresence {
+    fn from(r: NodeRecord) -> Self {
+        Self {
+            node_id: r.node_id,
+            name: r.name,
+            user_id: r.user_id,
+            gateway_id: r.gateway_id,
+            connected_at: r.connected_at,
+            last_heartbeat: r.last_heartbeat,
+            stats: r.stats.map(|s| pb::NodeStats {
+                hostname: s.hostname,
+                cpu_percent: s.cpu_percent,
+                mem_total_bytes: s.mem_total_bytes,
+                mem_used_bytes: s.mem_used_bytes,
+                load1: s.load1,
+                load5: s.load5,
+                load15: s.load15,
+                uptime_secs: s.uptime_secs,
+            }),
+        }
+    }
+}
+
+impl TryFrom<pb::SessionPresence> for SessionRecord {
+    type Error = RegistryError;
+
+    fn try_from(p: pb::SessionPresence) -> Result<Self> {
+        check_id("session_id", &p.session_id)?;
+        Ok(Self {
+            session_id: p.session_id,
+            user_id: p.user_id,
+            username: p.username,
+            node_id: p.node_id,
+            gateway_id: p.gateway_id,
+            started_at: p.started_at,
+            last_seen: p.last_seen,
+            bytes_in: p.bytes_in,
+            bytes_out: p.bytes_out,
+        })
+    }
+}
+
+impl From<SessionRecord> for pb::SessionPresence {
+    fn from(r: SessionRecord) -> Self {
+        Self {
+            session_id: r.session_id,
+            user_id: r.user_id,
+            username: r.username,
+            node_id: r.node_id,
+            gateway_id: r.gateway_id,
+            started_at: r.started_at,
+            last_seen: r.last_seen,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("x", "0123abcd").is_ok());
+        assert!(check_id("x", "gw-1.eu_west").is_ok());
+        for bad in ["", "a b", "a*", "a:b", &"a".repeat(129)] {
+            assert!(check_id("x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn node_roundtrip_keeps_stats() {
+        let p = pb::NodePresence {
+            node_id: "n1".into(),
+            name: "web".into(),
+            user_id: "u1".into(),
+            gateway_id: "gw".into(),
+            connected_at: 1,
+            last_heartbeat: 2,
+            stats: Some(pb::NodeStats {
+                hostname: "h".into(),
+                load1: 0.5,
+                ..Default::default()
+            }),
+        };
+        let record = NodeRecord::try_from(p.clone()).unwrap();
+        let json = serde_json::to_string(&record).unwrap();
+        let back: NodeRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(pb::NodePresence::from(back), p);
+    }
+}

@@ -1,0 +1,421 @@
+//! Registry over real gRPC, on Redis (REDIS_URL, default
+//! redis://127.0.0.1:6379, random key prefix) and on in-memory presence.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use phirepass_presence::{MemoryPresence, Presence, RedisPresence};
+use phirepass_proto::registry as pb;
+use phirepass_proto::registry::registry_client::RegistryClient;
+use phirepass_registry::{RegistryConfig, RegistryDeps, serve};
+use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use tokio::sync::oneshot;
+use tonic::Code;
+
+const NODE_TTL: Duration = Duration::from_millis(1500);
+const SESSION_TTL: Duration = Duration::from_millis(1500);
+
+async fn redis() -> Arc<dyn Presence> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("pp-test-{:016x}:", rand::random::<u64>());
+    Arc::new(RedisPresence::connect(&url, &prefix).await.unwrap())
+}
+
+async fn memory() -> Arc<dyn Presence> {
+    Arc::new(MemoryPresence::new())
+}
+
+struct Harness {
+    url: String,
+    client: RegistryClient<AuthedChannel>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), phirepass_registry::RegistryError>>,
+}
+
+impl Harness {
+    async fn start(presence: Arc<dyn Presence>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let token = ServiceToken::generate();
+        let config = RegistryConfig {
+            node_ttl: NODE_TTL,
+            session_ttl: SESSION_TTL,
+            ..RegistryConfig::new(token.clone())
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(config, listener, RegistryDeps { presence }, async {
+            let _ = stopped.await;
+        }));
+        let client = RegistryClient::new(channel(&url, token).unwrap());
+        Self {
+            url,
+            client,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn node(id: &str, user: &str, gateway: &str) -> pb::NodePresence {
+    pb::NodePresence {
+        node_id: id.into(),
+        name: format!("name-{id}"),
+        user_id: user.into(),
+        gateway_id: gateway.into(),
+        connected_at: 0,
+        last_heartbeat: 0,
+        stats: Some(pb::NodeStats {
+            hostname: format!("host-{id}"),
+            cpu_percent: 12.5,
+            mem_total_bytes: 1 << 30,
+            ..Default::default()
+        }),
+    }
+}
+
+fn session(id: &str, user: &str, node: &str) -> pb::SessionPresence {
+    pb::SessionPresence {
+        session_id: id.into(),
+        user_id: user.into(),
+        username: format!("user-{user}"),
+        node_id: node.into(),
+        gateway_id: "gw-a".into(),
+        ..Default::default()
+    }
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test] async fn $name() { super::$name(super::Harness::start(super::redis().await).await).await; })*
+        }
+        mod memory {
+            $(#[tokio::test] async fn $name() { super::$name(super::Harness::start(super::memory().await).await).await; })*
+        }
+    };
+}
+
+on_both!(
+    connect_heartbeat_list_get,
+    nodes_expire_without_heartbeats,
+    disconnect_by_other_gateway_is_ignored,
+    sessions_lifecycle,
+    bad_requests,
+);
+
+async fn list_nodes(h: &Harness, user: Option<&str>) -> Vec<pb::NodePresence> {
+    let req = pb::ListNodesRequest {
+        user_id: user.map(Into::into),
+    };
+    h.client
+        .clone()
+        .list_nodes(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .nodes
+}
+
+async fn connect_heartbeat_list_get(h: Harness) {
+    let mut c = h.client.clone();
+    c.node_connected(node("n1", "u1", "gw-a")).await.unwrap();
+    c.node_connected(node("n2", "u2", "gw-a")).await.unwrap();
+
+    let got = c
+        .get_node(pb::GetNodeRequest {
+            node_id: "n1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.gateway_id, "gw-a");
+    assert!(got.connected_at > 0);
+    assert!(got.last_heartbeat >= got.connected_at);
+    assert_eq!(got.stats.as_ref().unwrap().hostname, "host-n1");
+
+    let ids: Vec<_> = list_nodes(&h, None)
+        .await
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(ids, ["n1", "n2"]);
+    let ids: Vec<_> = list_nodes(&h, Some("u2"))
+        .await
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(ids, ["n2"]);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut beat = node("n1", "u1", "gw-a");
+    beat.stats.as_mut().unwrap().cpu_percent = 99.0;
+    assert!(c.node_heartbeat(beat).await.unwrap().into_inner().accepted);
+    let after = c
+        .get_node(pb::GetNodeRequest {
+            node_id: "n1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        after.connected_at, got.connected_at,
+        "heartbeat keeps connected_at"
+    );
+    assert!(after.last_heartbeat > got.last_heartbeat);
+    assert_eq!(after.stats.unwrap().cpu_percent, 99.0);
+
+    let missing = c
+        .get_node(pb::GetNodeRequest {
+            node_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    h.stop().await;
+}
+
+async fn nodes_expire_without_heartbeats(h: Harness) {
+    let mut c = h.client.clone();
+    c.node_connected(node("kept", "u", "gw-a")).await.unwrap();
+    c.node_connected(node("dropped", "u", "gw-a"))
+        .await
+        .unwrap();
+    // Heartbeats keep one alive well past the TTL; the other lapses.
+    for _ in 0..4 {
+        tokio::time::sleep(NODE_TTL / 3).await;
+        assert!(
+            c.node_heartbeat(node("kept", "u", "gw-a"))
+                .await
+                .unwrap()
+                .into_inner()
+                .accepted
+        );
+    }
+    let ids: Vec<_> = list_nodes(&h, None)
+        .await
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(ids, ["kept"]);
+    // A heartbeat after expiry re-creates the entry.
+    assert!(
+        c.node_heartbeat(node("dropped", "u", "gw-a"))
+            .await
+            .unwrap()
+            .into_inner()
+            .accepted
+    );
+    assert_eq!(list_nodes(&h, None).await.len(), 2);
+    h.stop().await;
+}
+
+async fn disconnect_by_other_gateway_is_ignored(h: Harness) {
+    let mut c = h.client.clone();
+    c.node_connected(node("n1", "u", "gw-a")).await.unwrap();
+    // The agent reconnects through gateway B: B takes the node over.
+    c.node_connected(node("n1", "u", "gw-b")).await.unwrap();
+    // A notices its dead connection late: its heartbeat and disconnect must
+    // not disturb B's entry.
+    assert!(
+        !c.node_heartbeat(node("n1", "u", "gw-a"))
+            .await
+            .unwrap()
+            .into_inner()
+            .accepted
+    );
+    let req = |gw: &str| pb::NodeDisconnectedRequest {
+        node_id: "n1".into(),
+        gateway_id: gw.into(),
+    };
+    assert!(
+        !c.node_disconnected(req("gw-a"))
+            .await
+            .unwrap()
+            .into_inner()
+            .removed
+    );
+    let held = c
+        .get_node(pb::GetNodeRequest {
+            node_id: "n1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.gateway_id, "gw-b");
+
+    assert!(
+        c.node_disconnected(req("gw-b"))
+            .await
+            .unwrap()
+            .into_inner()
+            .removed
+    );
+    assert!(
+        !c.node_disconnected(req("gw-b"))
+            .await
+            .unwrap()
+            .into_inner()
+            .removed
+    );
+    assert!(list_nodes(&h, None).await.is_empty());
+    h.stop().await;
+}
+
+async fn sessions_lifecycle(h: Harness) {
+    let mut c = h.client.clone();
+    c.session_opened(session("s1", "u1", "n1")).await.unwrap();
+    c.session_opened(session("s2", "u2", "n1")).await.unwrap();
+    c.session_opened(session("s3", "u1", "n2")).await.unwrap();
+    let list = |user: Option<&str>, node: Option<&str>| {
+        let mut c = h.client.clone();
+        let req = pb::ListSessionsRequest {
+            user_id: user.map(Into::into),
+            node_id: node.map(Into::into),
+        };
+        async move {
+            let sessions = c.list_sessions(req).await.unwrap().into_inner().sessions;
+            sessions
+                .into_iter()
+                .map(|s| s.session_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(None, None).await, ["s1", "s2", "s3"]);
+    assert_eq!(list(Some("u1"), None).await, ["s1", "s3"]);
+    assert_eq!(list(None, Some("n1")).await, ["s1", "s2"]);
+    assert_eq!(list(Some("u1"), Some("n1")).await, ["s1"]);
+
+    let first = c
+        .list_sessions(pb::ListSessionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions;
+    let started = first[0].started_at;
+    assert!(started > 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut beat = session("s1", "u1", "n1");
+    beat.bytes_in = 1234;
+    beat.bytes_out = 99;
+    c.session_heartbeat(beat).await.unwrap();
+    let s1 = c
+        .list_sessions(pb::ListSessionsRequest {
+            user_id: Some("u1".into()),
+            node_id: Some("n1".into()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions
+        .remove(0);
+    assert_eq!(s1.started_at, started, "heartbeat keeps started_at");
+    assert!(s1.last_seen > first[0].last_seen);
+    assert_eq!((s1.bytes_in, s1.bytes_out), (1234, 99));
+
+    let closed = c
+        .session_closed(pb::SessionClosedRequest {
+            session_id: "s2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(closed.removed);
+    assert!(
+        !c.session_closed(pb::SessionClosedRequest {
+            session_id: "s2".into()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .removed
+    );
+
+    // Without heartbeats, sessions expire.
+    tokio::time::sleep(SESSION_TTL + Duration::from_millis(300)).await;
+    assert!(list(None, None).await.is_empty());
+    h.stop().await;
+}
+
+async fn bad_requests(h: Harness) {
+    let mut c = h.client.clone();
+    let err = c.node_connected(node("", "u", "gw-a")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = c.node_connected(node("n*", "u", "gw-a")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = c.node_connected(node("n1", "u", "")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = c
+        .session_opened(session("bad id", "u", "n"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = c
+        .get_node(pb::GetNodeRequest {
+            node_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn service_token_is_required_but_health_is_open() {
+    let h = Harness::start(memory().await).await;
+    let raw = tonic::transport::Endpoint::from_shared(h.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let err = RegistryClient::new(raw)
+        .list_nodes(pb::ListNodesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let wrong = channel(&h.url, ServiceToken::new("wrong".into())).unwrap();
+    let err = RegistryClient::new(wrong)
+        .list_nodes(pb::ListNodesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    let status = phirepass_runtime::health::check(&h.url, phirepass_registry::SERVICE_NAME)
+        .await
+        .unwrap();
+    assert_eq!(status, phirepass_runtime::health::HealthStatus::Serving);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn two_registries_on_one_redis_share_presence() {
+    // Replicas behind a load balancer see the same nodes.
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("pp-test-{:016x}:", rand::random::<u64>());
+    let a = Harness::start(Arc::new(
+        RedisPresence::connect(&url, &prefix).await.unwrap(),
+    ))
+    .await;
+    let b = Harness::start(Arc::new(
+        RedisPresence::connect(&url, &prefix).await.unwrap(),
+    ))
+    .await;
+    a.client
+        .clone()
+        .node_connected(node("n1", "u", "gw-a"))
+        .await
+        .unwrap();
+    assert_eq!(list_nodes(&b, None).await.len(), 1);
+    a.stop().await;
+    b.stop().await;
+}
