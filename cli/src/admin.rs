@@ -106,7 +106,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .map_err(status)?
                 .into_inner()
                 .users;
-            println!("{:<24} {:<34} {}", "USERNAME", "ID", "STATUS");
+            println!("{:<24} {:<34} STATUS", "USERNAME", "ID");
             for u in users {
                 let state = if u.disabled { "disabled" } else { "active" };
                 println!("{:<24} {:<34} {}", u.username, u.id, state);
@@ -139,10 +139,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .map_err(status)?
                 .into_inner()
                 .tokens;
-            println!(
-                "{:<18} {:<16} {:<20} {}",
-                "TOKEN ID", "USER", "NODE", "STATUS"
-            );
+            println!("{:<18} {:<16} {:<20} STATUS", "TOKEN ID", "USER", "NODE");
             for t in tokens {
                 let state = if t.revoked { "revoked" } else { "active" };
                 println!(

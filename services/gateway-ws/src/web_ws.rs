@@ -99,11 +99,11 @@ async fn web_connection(
         message: Some(format!("authenticated as {}", user.username)),
         session_id: None,
     };
-    if send(&mut tx, WebFrame::control(ok)).await {
-        if let Err(reason) = control_loop(&state, &user, &conn_id, &mut tx, &mut rx).await {
-            debug!(reason = %reason, "closing browser connection");
-            let _ = send(&mut tx, WebFrame::error(ErrorKind::Generic, reason)).await;
-        }
+    if send(&mut tx, WebFrame::control(ok)).await
+        && let Err(reason) = control_loop(&state, &user, &conn_id, &mut tx, &mut rx).await
+    {
+        debug!(reason = %reason, "closing browser connection");
+        let _ = send(&mut tx, WebFrame::error(ErrorKind::Generic, reason)).await;
     }
     let _ = tx.close().await;
     state.web().remove(&conn_id);
