@@ -22,6 +22,8 @@ pub const NOT_ALLOWED: &str = "target not allowed";
 /// Most streams one connection carries at once.
 pub const MAX_STREAMS: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read at once from either side of a stream (the tunnel's default max payload).
+const COPY_BUFFER: usize = 32 * 1024;
 
 /// What the session's writer task sends to the gateway.
 #[derive(Debug)]
@@ -226,8 +228,11 @@ async fn run_stream(ctx: OpenCtx, id: StreamId, (host, port): (String, u16)) {
     tracing::debug!(%host, port, "stream opened");
 
     // Preserves half-close both ways: EOF on one side becomes Fin/shutdown
-    // on the other.
-    match tokio::io::copy_bidirectional(&mut tcp, &mut tunnel).await {
+    // on the other. Buffers match the tunnel's largest payload: each read
+    // becomes one frame, so bigger reads mean fewer frames for bulk output.
+    match tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut tunnel, COPY_BUFFER, COPY_BUFFER)
+        .await
+    {
         Ok((to_edge, to_target)) => tracing::debug!(to_edge, to_target, "stream finished"),
         Err(error) => tracing::debug!(%error, "stream ended with an error"),
     }
