@@ -205,6 +205,48 @@ async fn production_refuses_foreign_origins() {
     .expect("http");
     assert_eq!(reply.status, 403);
 
+    // CORS: the allowed origin gets a preflight answer and credentialed responses; others nothing.
+    let allowed = ("origin", "https://phirepass.example");
+    let pre = http(gw, "OPTIONS", "/api/auth/login", &[allowed], "")
+        .await
+        .expect("http");
+    assert_eq!(pre.status, 204);
+    let pre_headers = pre.headers.to_lowercase();
+    assert!(
+        pre_headers.contains("access-control-allow-origin: https://phirepass.example"),
+        "{pre_headers}"
+    );
+    let me = http(
+        gw,
+        "GET",
+        "/api/auth/me",
+        &[allowed, ("cookie", &cookie)],
+        "",
+    )
+    .await
+    .expect("http");
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert!(
+        me.headers
+            .to_lowercase()
+            .contains("access-control-allow-credentials: true")
+    );
+    let evil = http(
+        gw,
+        "GET",
+        "/version",
+        &[("origin", "https://evil.example")],
+        "",
+    )
+    .await
+    .expect("http");
+    assert!(
+        !evil
+            .headers
+            .to_lowercase()
+            .contains("access-control-allow-origin")
+    );
+
     let mut ok = Browser::connect_with(
         gw,
         &[("cookie", &cookie), ("origin", "https://phirepass.example")],

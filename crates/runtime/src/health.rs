@@ -34,18 +34,23 @@ pub async fn reporter_for(
     (reporter, server)
 }
 
-/// Serves only `grpc.health.v1.Health` on `listener` until `shutdown`
-/// resolves. Health checks are unauthenticated so probes need no token.
+/// Serves only `grpc.health.v1.Health` (and reflection describing it) on
+/// `listener` until `shutdown` resolves. Health checks are unauthenticated so
+/// probes need no token.
 pub async fn serve_health_only(
     service_name: &str,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GrpcError> {
     let (_reporter, health) = reporter_for(service_name).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
     let addr = listener.local_addr().ok();
     tracing::info!(service = service_name, addr = ?addr, "serving grpc health");
     Server::builder()
         .add_service(health)
+        .add_service(reflection)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
     Ok(())

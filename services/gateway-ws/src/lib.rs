@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod browser_protocol;
 pub mod config;
+mod cors;
 pub mod error;
 mod node_ws;
 mod origin;
@@ -90,6 +91,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/connections", get(status::connections))
         .route("/stats", get(status::stats))
         .route("/version", get(status::version))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
+        ))
         .with_state(state)
 }
 

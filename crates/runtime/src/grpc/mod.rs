@@ -31,6 +31,9 @@ pub enum GrpcError {
     /// The server failed while serving.
     #[error("grpc transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The reflection service could not be built.
+    #[error("grpc reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
     /// The remote answered with an error status.
     #[error("grpc call failed: {0}")]
     Status(#[from] tonic::Status),
