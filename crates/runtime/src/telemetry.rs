@@ -145,6 +145,12 @@ pub fn extract(headers: &[(String, String)]) -> Context {
     TraceContextPropagator::new().extract(&SliceCarrier(headers))
 }
 
+/// Makes `span` a child of the trace whose context travels in `headers`
+/// (e.g. a NATS message's), so one trace spans edge, bus and holder.
+pub fn follow(span: &tracing::Span, headers: &[(String, String)]) {
+    let _ = span.set_parent(extract(headers));
+}
+
 struct VecCarrier<'a>(&'a mut Vec<(String, String)>);
 
 impl Injector for VecCarrier<'_> {

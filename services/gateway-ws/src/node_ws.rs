@@ -310,6 +310,10 @@ fn from_bus(
             let Some(reply) = msg.reply else { return };
             match serde_json::from_slice::<OpenRequest>(&msg.payload) {
                 Ok(req) if valid_token(&req.edge_id) => {
+                    let span =
+                        info_span!("relay_open", stream = %req.stream_id, edge = %req.edge_id);
+                    phirepass_runtime::telemetry::follow(&span, &msg.headers);
+                    span.in_scope(|| debug!(target = ?req.target, "forwarding open to the agent"));
                     routes.edges.insert(req.stream_id, req.edge_id.clone());
                     routes.pending_opens.insert(req.stream_id, reply);
                     send(
