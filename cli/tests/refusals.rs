@@ -172,13 +172,13 @@ async fn wrong_login_password_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_refuses_foreign_origins() {
-    let cluster = Cluster::start_with(Backend::Real, 1, |c: &mut GatewayConfig| {
+    let users = [("alice", "alice-password")];
+    let cluster = Cluster::start_with(Backend::Real, 1, &users, |c: &mut GatewayConfig| {
         c.mode = AppMode::Production;
         c.allowed_origins = vec!["https://phirepass.example".into()];
     })
     .await;
     let gw = &cluster.gateways[0].addr;
-    cluster.add_user("alice", "alice-password").await;
     let session = login(gw, "alice", "alice-password")
         .await
         .expect("login without Origin");
@@ -257,4 +257,33 @@ async fn production_refuses_foreign_origins() {
         ok.control(T).await.expect("auth"),
         Some(WebControl::Ok { .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_gateway_refuses_to_start_without_users() {
+    let cluster = Cluster::start(Backend::Embedded, 0).await;
+    let mut config = GatewayConfig::local(
+        cluster.authz_url.clone(),
+        cluster.registry_url.clone(),
+        cluster.token.clone(),
+    );
+    config.mode = AppMode::Production;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let bus = phirepass_bus::connect(None).await.expect("bus");
+    let served = phirepass_gateway_ws::serve(
+        config,
+        listener,
+        phirepass_gateway_ws::GatewayDeps { bus },
+        std::future::pending(),
+    );
+    let err = tokio::time::timeout(T, served)
+        .await
+        .expect("refuses promptly")
+        .expect_err("must not start");
+    assert!(
+        err.to_string().contains("phirepass admin user add"),
+        "the error says how to fix it: {err}"
+    );
 }

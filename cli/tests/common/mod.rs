@@ -59,13 +59,15 @@ pub fn redis_url() -> String {
 
 impl Cluster {
     pub async fn start(backend: Backend, gateways: usize) -> Self {
-        Self::start_with(backend, gateways, |_| {}).await
+        Self::start_with(backend, gateways, &[], |_| {}).await
     }
 
-    /// Starts the services; `tweak` adjusts each gateway's config (e.g. production mode).
+    /// Starts the services; `users` (name, password) exist before any gateway starts (a
+    /// production gateway refuses to start without one); `tweak` adjusts each gateway's config.
     pub async fn start_with(
         backend: Backend,
         gateways: usize,
+        users: &[(&str, &str)],
         tweak: impl Fn(&mut phirepass_gateway_ws::GatewayConfig),
     ) -> Self {
         let _ = phirepass_runtime::telemetry::init("phirepass-tests");
@@ -112,6 +114,14 @@ impl Cluster {
             phirepass_registry::RegistryDeps { presence },
             stopper(&stop_rx),
         ));
+        let authz = AuthzClient::new(channel(&authz_url, token.clone()).expect("channel"));
+        for (username, password) in users {
+            let req = CreateUserRequest {
+                username: username.to_string(),
+                password: password.to_string(),
+            };
+            authz.clone().create_user(req).await.expect("create user");
+        }
         // Every gateway of one deployment shares the subject prefix; tests get their own.
         let prefix = unique("t");
         let mut list = Vec::new();

@@ -20,6 +20,14 @@ pub enum GatewayError {
     /// A backing service failed; the detail is logged, never shown to the client.
     #[error("service unavailable")]
     Upstream(String),
+    #[error(
+        "no users exist yet; a production gateway refuses to start until one does. \
+         Create the first with: phirepass admin user add --user NAME"
+    )]
+    NoUsers,
+    /// The gateway cannot start; the message says why and is meant for the operator.
+    #[error("{0}")]
+    Startup(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -42,7 +50,9 @@ impl GatewayError {
             Self::Forbidden | Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Upstream(_) | Self::Io(_) => StatusCode::BAD_GATEWAY,
+            Self::Upstream(_) | Self::Io(_) | Self::NoUsers | Self::Startup(_) => {
+                StatusCode::BAD_GATEWAY
+            }
         }
     }
 

@@ -14,6 +14,7 @@ mod node_ws;
 mod origin;
 mod presence;
 mod revocation;
+mod startup;
 mod state;
 mod status;
 mod terminal;
@@ -51,11 +52,14 @@ pub async fn serve(
     let token = config.service_token.clone();
     let authz = AuthzClient::new(
         channel(&config.authz_url, token.clone())
-            .map_err(|e| GatewayError::Upstream(e.to_string()))?,
+            .map_err(|e| GatewayError::Startup(e.to_string()))?,
     );
     let registry = RegistryClient::new(
-        channel(&config.registry_url, token).map_err(|e| GatewayError::Upstream(e.to_string()))?,
+        channel(&config.registry_url, token).map_err(|e| GatewayError::Startup(e.to_string()))?,
     );
+    if config.mode == AppMode::Production {
+        startup::require_users(&authz).await?;
+    }
     let state = Arc::new(AppState::new(config, deps.bus, authz, registry));
     let background = [
         tokio::spawn(revocation::watch_tokens(state.clone())),
