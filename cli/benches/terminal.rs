@@ -307,16 +307,6 @@ impl DirectSsh {
     }
 }
 
-fn rss_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
 
 /// One `phirepass dev` process (embedded defaults) holds 1,000 agents run by this process;
 /// the growth of its resident memory, divided by 1,000, is the cost of an idle agent.
@@ -378,7 +368,7 @@ async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {
     }
     // Let the process settle after token creation before the baseline.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = rss_of(pid);
+    let before = phirepass_testkit::rss_bytes(&pid.to_string());
     let agents: Vec<_> = tokens
         .iter()
         .map(|t| start_agent(&gateway, t, ssh))
@@ -398,7 +388,7 @@ async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = rss_of(pid);
+    let after = phirepass_testkit::rss_bytes(&pid.to_string());
     drop(agents);
     let _ = dev.kill().await;
     Ok(after.saturating_sub(before) as f64 / IDLE_AGENTS as f64)

@@ -14,16 +14,6 @@ use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
 
 const T: Duration = Duration::from_secs(20);
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_frames_close_only_their_connection() {
@@ -54,7 +44,7 @@ async fn malformed_frames_close_only_their_connection() {
             &[0, 0, 0, 0, 5, b'{', b'x', b'x', b'}', b'!'],
         ),
     ];
-    let before = rss_bytes();
+    let before = phirepass_testkit::rss_bytes("self");
     for round in 0..20 {
         for (name, raw) in cases {
             let mut b = Browser::connect(&gw, &session).await.expect("ws");
@@ -88,7 +78,7 @@ async fn malformed_frames_close_only_their_connection() {
             }
         }
     }
-    let growth = rss_bytes().saturating_sub(before);
+    let growth = phirepass_testkit::rss_bytes("self").saturating_sub(before);
     assert!(
         growth < 64 * 1024 * 1024,
         "memory grew by {growth} bytes over 120 bad connections"
