@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use phirepass_proto::authz::{ResolveNodeRequest, User};
+use phirepass_proto::authz::{AuthorizeRequest, TargetKind, User};
 use phirepass_proto::registry::SessionPresence;
 use russh::ChannelMsg;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -151,13 +151,15 @@ async fn control_loop(
                 cols,
                 rows,
             }) => {
-                let Some(target) = resolve_node(state, user, &node, tx).await else {
+                let Some((node_id, node_name)) =
+                    authorize_node(state, user, conn_id, &node, tx).await
+                else {
                     continue;
                 };
                 match open_terminal(
                     state,
-                    &target.node_id,
-                    &target.name,
+                    &node_id,
+                    &node_name,
                     &username,
                     password.as_deref(),
                     (cols, rows),
@@ -165,14 +167,13 @@ async fn control_loop(
                 .await
                 {
                     Ok(terminal) => {
-                        run_terminal(state, user, conn_id, &target.node_id, terminal, tx, rx)
-                            .await?
+                        run_terminal(state, user, conn_id, &node_id, terminal, tx, rx).await?
                     }
                     Err(OpenFailure::RequiresPassword(m)) => {
                         send(tx, WebFrame::error(ErrorKind::RequiresPassword, m)).await;
                     }
                     Err(OpenFailure::Other(m)) => {
-                        warn!(node = %target.name, reason = %m, "terminal open failed");
+                        warn!(node = %node_name, reason = %m, "terminal open failed");
                         send(tx, WebFrame::error(ErrorKind::Generic, m)).await;
                     }
                 }
@@ -190,33 +191,43 @@ async fn control_loop(
     Ok(())
 }
 
-async fn resolve_node(
+/// The node a terminal may be opened on, decided by authz's `Authorize` (which also writes the
+/// audit event). "No such node" and "not yours" get one answer, so users cannot probe for others'.
+async fn authorize_node(
     state: &AppState,
     user: &User,
+    conn_id: &str,
     node: &str,
     tx: &mut WsTx,
-) -> Option<phirepass_proto::authz::Node> {
-    let req = ResolveNodeRequest {
+) -> Option<(String, String)> {
+    let client_ip = state.web().get(conn_id).map(|c| c.client_ip.clone());
+    let req = AuthorizeRequest {
         user_id: user.id.clone(),
-        node: node.to_string(),
+        username: String::new(),
+        target: node.to_string(),
+        action: "shell".into(),
+        client_ip,
     };
-    match state.authz.clone().resolve_node(req).await {
-        Ok(n) => Some(n.into_inner()),
-        Err(status) => {
-            let message = match status.code() {
-                // One answer for "no such node" and "not yours": never confirm another user's node exists.
-                tonic::Code::NotFound
-                | tonic::Code::PermissionDenied
-                | tonic::Code::InvalidArgument => {
-                    warn!(user = %user.username, node = %node, "node access denied");
+    let message = match state.authz.clone().authorize(req).await {
+        Ok(reply) => {
+            let d = reply.into_inner();
+            match (d.allowed, TargetKind::try_from(d.target_kind)) {
+                (true, Ok(TargetKind::Node)) => return Some((d.target_id, d.target_name)),
+                (true, _) => format!("{node:?} is a direct host: reach it through the SSH edge"),
+                (false, _) if d.reason == "unknown target" || d.reason == "no grant" => {
                     format!("unknown node {node:?}")
                 }
-                _ => GatewayError::from_status(status, "node").public_message(),
-            };
-            send(tx, WebFrame::error(ErrorKind::Generic, message)).await;
-            None
+                (false, _) => format!("access denied: {}", d.reason),
+            }
         }
-    }
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            format!("unknown node {node:?}")
+        }
+        Err(status) => GatewayError::from_status(status, "node").public_message(),
+    };
+    warn!(user = %user.username, node = %node, reason = %message, "terminal refused");
+    send(tx, WebFrame::error(ErrorKind::Generic, message)).await;
+    None
 }
 
 fn control_name(msg: &WebControl) -> &'static str {
