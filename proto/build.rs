@@ -3,7 +3,7 @@
 
 use std::{env, fs, path::PathBuf};
 
-const PROTOS: &[&str] = &["authz.proto", "registry.proto"];
+const PROTOS: &[&str] = &["authz.proto", "registry.proto", "secrets.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {

@@ -307,7 +307,6 @@ impl DirectSsh {
     }
 }
 
-
 /// One `phirepass dev` process (embedded defaults) holds 1,000 agents run by this process;
 /// the growth of its resident memory, divided by 1,000, is the cost of an idle agent.
 async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {

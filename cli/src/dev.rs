@@ -32,11 +32,14 @@ pub struct DevArgs {
 pub struct DevEndpoints {
     pub authz_url: String,
     pub registry_url: String,
+    pub secrets_url: String,
     pub gateway_url: String,
 }
 
 pub const ENDPOINTS_FILE: &str = "dev.json";
 pub const SERVICE_TOKEN_FILE: &str = "service.token";
+/// The vault's master key in dev mode (base64, 0600); production passes PHIREPASS_SECRETS_KEY.
+pub const SECRETS_KEY_FILE: &str = "secrets.key";
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let _telemetry = phirepass_runtime::telemetry::init("phirepass-dev");
@@ -68,14 +71,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding the gateway on {}:{}", args.host, args.port))?;
     let authz_url = url(&authz_listener)?;
     let registry_url = url(&registry_listener)?;
+    let secrets_url = url(&secrets_listener)?;
     let gateway_addr = gateway_listener.local_addr()?;
 
     let (trigger, stop) = shutdown::channel();
     let mut services = JoinSet::new();
     let authz_config = phirepass_authz::AuthzConfig::new(token.clone());
+    let secrets_store = store.clone();
     let authz_deps = phirepass_authz::AuthzDeps {
         store,
         presence: presence.clone(),
+        events: audit_log().await?,
     };
     let s = stop.clone();
     services.spawn(async move {
@@ -91,16 +97,22 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .await
             .context("registry")
     });
+    let secrets_config = phirepass_secrets::SecretsConfig {
+        old_key: phirepass_secrets::KeySource::from_env(
+            phirepass_secrets::keys::OLD_KEY_VAR,
+            phirepass_secrets::keys::OLD_PASSPHRASE_VAR,
+        )?,
+        ..phirepass_secrets::SecretsConfig::new(
+            token.clone(),
+            load_or_create_secrets_key(&args.data_dir.join(SECRETS_KEY_FILE))?,
+        )
+    };
+    let secrets_deps = phirepass_secrets::SecretsDeps::new(secrets_store);
     let s = stop.clone();
     services.spawn(async move {
-        phirepass_secrets::serve(
-            phirepass_secrets::SecretsConfig::default(),
-            secrets_listener,
-            phirepass_secrets::SecretsDeps::default(),
-            s.wait(),
-        )
-        .await
-        .context("secrets")
+        phirepass_secrets::serve(secrets_config, secrets_listener, secrets_deps, s.wait())
+            .await
+            .context("secrets")
     });
     let s = stop.clone();
     services.spawn(async move {
@@ -131,6 +143,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let endpoints = DevEndpoints {
         authz_url,
         registry_url,
+        secrets_url,
         gateway_url: gateway_url.clone(),
     };
     write_private(
@@ -151,6 +164,23 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let drain = async { while services.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     outcome
+}
+
+/// Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
+async fn audit_log() -> anyhow::Result<std::sync::Arc<dyn phirepass_bus::EventLog>> {
+    Ok(match env_opt("NATS_URL") {
+        Some(url) => {
+            let nats = phirepass_bus::NatsBus::connect(&url)
+                .await
+                .context("connecting to NATS")?;
+            std::sync::Arc::new(
+                phirepass_bus::JetStreamEventLog::connect(&nats)
+                    .await
+                    .context("opening the audit event stream")?,
+            )
+        }
+        None => std::sync::Arc::new(phirepass_bus::MemoryEventLog::new()),
+    })
 }
 
 async fn loopback() -> anyhow::Result<TcpListener> {
@@ -220,5 +250,23 @@ fn load_or_create_token(path: &Path) -> anyhow::Result<ServiceToken> {
             write_private(path, token.expose_secret().as_bytes())?;
             Ok(token)
         }
+    }
+}
+
+/// The dev vault key: from the environment, else the data directory's key file, else a new one
+/// written there (never regenerated over an existing file: that would orphan every secret).
+fn load_or_create_secrets_key(path: &Path) -> anyhow::Result<phirepass_secrets::KeySource> {
+    use phirepass_secrets::{KeySource, MasterKey, keys};
+    if let Some(source) = KeySource::from_env(keys::KEY_VAR, keys::PASSPHRASE_VAR)? {
+        return Ok(source);
+    }
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(KeySource::from_base64(keys::KEY_VAR, s.trim())?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private(path, key.to_base64().as_bytes())?;
+            Ok(KeySource::Raw(key))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }

@@ -25,7 +25,7 @@ enum Command {
     /// Run every service in one process. Embedded defaults (SQLite, in-process bus, in-memory
     /// presence) unless DATABASE_URL, NATS_URL or REDIS_URL are set.
     Dev(dev::DevArgs),
-    /// Manage users, nodes and tokens through the authz gRPC API.
+    /// Manage users, groups, hosts, grants, credentials and tokens over gRPC (authz, secrets).
     Admin(admin::AdminArgs),
 }
 
@@ -48,17 +48,22 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Dev(args) => dev::run(args).await,
-            Command::Admin(args) => admin::run(args).await,
-        }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+    match cli.command {
+        Command::Dev(args) => match runtime.block_on(dev::run(args)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        // admin errors carry their exit code (see admin::output::Exit) and a message meant for
+        // the operator; their chain holds nothing more to show.
+        Command::Admin(args) => match runtime.block_on(admin::run(args)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::from(admin::exit_code(&e))
+            }
+        },
     }
 }

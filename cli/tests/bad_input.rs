@@ -14,7 +14,6 @@ use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
 
 const T: Duration = Duration::from_secs(20);
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_frames_close_only_their_connection() {
     let cluster = Cluster::start(Backend::Real, 1).await;

@@ -17,6 +17,13 @@ pub mod registry {
     tonic::include_proto!("phirepass.registry.v1");
 }
 
+/// `phirepass.secrets.v1`: the credential vault (host options, shared
+/// credentials, key rotation).
+#[allow(clippy::all, missing_docs)] // generated code
+pub mod secrets {
+    tonic::include_proto!("phirepass.secrets.v1");
+}
+
 /// Encoded `FileDescriptorSet` of every Phirepass proto, for
 /// `tonic_reflection::server::Builder::register_encoded_file_descriptor_set`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
@@ -31,6 +38,20 @@ mod tests {
         let bytes = String::from_utf8_lossy(FILE_DESCRIPTOR_SET);
         assert!(bytes.contains("phirepass.authz.v1"));
         assert!(bytes.contains("phirepass.registry.v1"));
+        assert!(bytes.contains("phirepass.secrets.v1"));
+    }
+
+    #[test]
+    fn secrets_credential_passphrase_is_optional() {
+        let req = secrets::CreateCredentialRequest {
+            name: "db".into(),
+            kind: secrets::CredentialKind::SshKey as i32,
+            secret: "key".into(),
+            passphrase: None,
+            meta_json: String::new(),
+        };
+        assert!(req.passphrase.is_none());
+        assert_eq!(req.kind(), secrets::CredentialKind::SshKey);
     }
 
     #[test]

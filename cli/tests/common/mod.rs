@@ -95,6 +95,22 @@ impl Cluster {
                 phirepass_bus::connect(None).await.expect("memory bus"),
             ),
         };
+        // Every gateway of one deployment shares the subject prefix; tests get their own.
+        let prefix = unique("t");
+        let events: Arc<dyn phirepass_bus::EventLog> = match backend {
+            Backend::Real => {
+                let nats = phirepass_bus::NatsBus::connect(&nats_url())
+                    .await
+                    .expect("nats");
+                let stream = format!("PP_EVENTS_{}", prefix.to_uppercase());
+                Arc::new(
+                    phirepass_bus::JetStreamEventLog::with_stream(&nats, &prefix, &stream)
+                        .await
+                        .expect("jetstream"),
+                )
+            }
+            Backend::Embedded => Arc::new(phirepass_bus::MemoryEventLog::new()),
+        };
         let authz_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let registry_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let authz_url = format!("http://{}", authz_listener.local_addr().expect("addr"));
@@ -105,6 +121,7 @@ impl Cluster {
             phirepass_authz::AuthzDeps {
                 store,
                 presence: presence.clone(),
+                events,
             },
             stopper(&stop_rx),
         ));
@@ -122,8 +139,6 @@ impl Cluster {
             };
             authz.clone().create_user(req).await.expect("create user");
         }
-        // Every gateway of one deployment shares the subject prefix; tests get their own.
-        let prefix = unique("t");
         let mut list = Vec::new();
         for _ in 0..gateways {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

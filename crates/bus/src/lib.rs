@@ -10,6 +10,11 @@
 //! messages rather than slowing publishers down (NATS calls this a slow
 //! consumer). Callers that need reliability add it on top, as TunnelStream
 //! does with sequence numbers and replay.
+//!
+//! [`EventLog`] is the reliable side: an append-only log of events (audit
+//! decisions) on a JetStream stream ([`JetStreamEventLog`]) or a bounded
+//! ring in memory ([`MemoryEventLog`]), with its own shared suite
+//! (`event_conformance`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,10 +26,16 @@ use futures_util::Stream;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod event_conformance;
+mod events;
+mod jetstream;
 mod memory;
 mod nats;
 mod subject;
 
+pub use events::{EventLog, MAX_READ, MEMORY_EVENTS, MemoryEventLog};
+pub use jetstream::{EVENTS_STREAM, JetStreamEventLog};
 pub use memory::MemoryBus;
 pub use nats::NatsBus;
 pub use subject::{subject_matches, valid_pattern, valid_subject};
@@ -123,5 +134,18 @@ pub async fn connect(nats_url: Option<&str>) -> Result<Arc<dyn Bus>, BusError> {
     match nats_url {
         Some(url) => Ok(Arc::new(NatsBus::connect(url).await?)),
         None => Ok(Arc::new(MemoryBus::new())),
+    }
+}
+
+/// The event log for `nats_url`: the JetStream stream [`EVENTS_STREAM`] on
+/// `pp.events.>` (created if missing), or a fresh in-memory ring when it is
+/// `None` (the embedded default).
+pub async fn connect_events(nats_url: Option<&str>) -> Result<Arc<dyn EventLog>, BusError> {
+    match nats_url {
+        Some(url) => {
+            let bus = NatsBus::connect(url).await?;
+            Ok(Arc::new(JetStreamEventLog::connect(&bus).await?))
+        }
+        None => Ok(Arc::new(MemoryEventLog::new())),
     }
 }

@@ -1,16 +1,21 @@
 //! Relational storage for Phirepass: one `sqlx::AnyPool` over PostgreSQL
 //! (production) or SQLite (embedded default), with embedded migrations and
-//! typed queries for users, node tokens, nodes and login sessions.
+//! typed queries for users, SSH keys, groups, targets (nodes and hosts),
+//! grants, node and API tokens and login sessions.
 //!
 //! SQL is written once for both backends: `$N` placeholders (the SQLite
 //! driver accepts them), TEXT ids, BIGINT unix-millis timestamps.
 
 #![forbid(unsafe_code)]
 
+mod access;
+mod api_tokens;
 mod error;
+mod keys;
 mod migrate;
 mod nodes;
 mod sessions;
+mod targets;
 #[cfg(feature = "testing")]
 mod testing;
 mod users;
@@ -20,9 +25,15 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+pub use access::{GrantRow, GrantVia, GroupRow, PrincipalKind};
+pub use api_tokens::NewApiToken;
 pub use error::StoreError;
-pub use nodes::{NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, TokenInfo};
+pub use keys::UserKeyRow;
+pub use nodes::{
+    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, TOKEN_KIND_API, TOKEN_KIND_NODE, TokenInfo,
+};
 pub use sessions::SessionRow;
+pub use targets::{HostRow, TargetKind, TargetRef};
 pub use users::UserRow;
 
 /// Which database a [`Store`] talks to.

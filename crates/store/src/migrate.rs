@@ -22,6 +22,16 @@ const POSTGRES: &[Script] = &[
         "nodes token index",
         include_str!("../migrations/postgres/0002_nodes_token_idx.sql"),
     ),
+    (
+        3,
+        "access",
+        include_str!("../migrations/postgres/0003_access.sql"),
+    ),
+    (
+        4,
+        "vault",
+        include_str!("../migrations/postgres/0004_vault.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -34,6 +44,16 @@ const SQLITE: &[Script] = &[
         2,
         "nodes token index",
         include_str!("../migrations/sqlite/0002_nodes_token_idx.sql"),
+    ),
+    (
+        3,
+        "access",
+        include_str!("../migrations/sqlite/0003_access.sql"),
+    ),
+    (
+        4,
+        "vault",
+        include_str!("../migrations/sqlite/0004_vault.sql"),
     ),
 ];
 

@@ -53,10 +53,17 @@ pub struct TokenInfo {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// [`TOKEN_KIND_NODE`] or [`TOKEN_KIND_API`].
+    pub kind: String,
 }
 
+/// `pat_tokens.kind` of node (agent) tokens.
+pub const TOKEN_KIND_NODE: &str = "node";
+/// `pat_tokens.kind` of API tokens for admin clients.
+pub const TOKEN_KIND_API: &str = "api";
+
 const TOKEN_SELECT: &str = "SELECT t.token_id, t.token_hash, t.user_id, u.username, \
-     u.disabled, t.name, n.id AS node_id, t.scopes, t.created_at, t.expires_at, t.revoked_at \
+     u.disabled, t.name, n.id AS node_id, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.kind \
      FROM pat_tokens t JOIN users u ON u.id = t.user_id \
      LEFT JOIN nodes n ON n.token_id = t.token_id";
 
@@ -94,11 +101,20 @@ impl Store {
             .await?;
         match existing {
             None => {
+                let node_id = new_id();
+                // The shared target namespace: a host of that name conflicts.
+                sqlx::query(
+                    "INSERT INTO target_names (name, kind, target_id) VALUES ($1, 'node', $2)",
+                )
+                .bind(&new.node_name)
+                .bind(&node_id)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(
                     "INSERT INTO nodes (id, user_id, token_id, name, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(new_id())
+                .bind(&node_id)
                 .bind(&new.user_id)
                 .bind(&new.token_id)
                 .bind(&new.node_name)
@@ -264,6 +280,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenInfo, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        kind: row.try_get("kind")?,
     })
 }
 

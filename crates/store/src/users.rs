@@ -29,7 +29,7 @@ impl std::fmt::Debug for UserRow {
 
 const COLUMNS: &str = "id, username, password_hash, disabled, created_at";
 
-fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -119,5 +119,74 @@ impl Store {
             return Ok(None);
         }
         self.user_by_username(username).await
+    }
+}
+
+impl Store {
+    /// Replaces the password hash and ends every login session of the user;
+    /// returns the user, `None` if unknown.
+    #[tracing::instrument(skip(self, password_hash))]
+    pub async fn set_password_hash(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+            .bind(password_hash)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+        )
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.user_by_username(username).await
+    }
+
+    /// Deletes a user and everything that hangs off them: sessions, keys,
+    /// memberships, grants, tokens, and their nodes (with the nodes' names
+    /// and grants). `false` if unknown.
+    #[tracing::instrument(skip(self))]
+    pub async fn remove_user(&self, username: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Write first, so SQLite takes its write lock before any read.
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+            .bind(true)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let row = sqlx::query("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_one(&mut *tx)
+            .await?;
+        let id: String = row.try_get("id")?;
+        // Order matters: rows that reference others go first.
+        for sql in [
+            "DELETE FROM grants WHERE target_kind = 'node' AND target_id IN \
+             (SELECT id FROM nodes WHERE user_id = $1)",
+            "DELETE FROM target_names WHERE kind = 'node' AND target_id IN \
+             (SELECT id FROM nodes WHERE user_id = $1)",
+            "DELETE FROM nodes WHERE user_id = $1",
+            "DELETE FROM pat_tokens WHERE user_id = $1",
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM user_keys WHERE user_id = $1",
+            "DELETE FROM group_members WHERE user_id = $1",
+            "DELETE FROM grants WHERE principal_kind = 'user' AND principal_id = $1",
+            "DELETE FROM users WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

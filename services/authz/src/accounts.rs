@@ -58,6 +58,33 @@ impl Inner {
         Ok(user_to_proto(&user))
     }
 
+    pub(crate) async fn remove_user(
+        &self,
+        req: pb::RemoveUserRequest,
+    ) -> Result<pb::RemoveUserResponse> {
+        if !self.store.remove_user(&req.username).await? {
+            return Err(AuthzError::NotFound("user"));
+        }
+        tracing::info!(username = %req.username, "user removed");
+        Ok(pb::RemoveUserResponse {})
+    }
+
+    /// New password; every login session of the user ends.
+    pub(crate) async fn set_password(&self, req: pb::SetPasswordRequest) -> Result<pb::User> {
+        validate::password(&req.password)?;
+        // Hash only for a user that exists, but answer NOT_FOUND either way
+        // only after the lookup: this is an admin call, not a login.
+        self.user_named(&req.username).await?;
+        let hash = crypto::hash_password(req.password).await?;
+        let user = self
+            .store
+            .set_password_hash(&req.username, &hash)
+            .await?
+            .ok_or(AuthzError::NotFound("user"))?;
+        tracing::info!(user_id = %user.id, "password changed, sessions ended");
+        Ok(user_to_proto(&user))
+    }
+
     /// Same work and same answer whether the user is unknown, disabled or
     /// the password wrong: an unknown user is checked against a dummy hash.
     pub(crate) async fn login(&self, req: pb::LoginRequest) -> Result<pb::LoginResponse> {
@@ -117,7 +144,14 @@ impl Inner {
             .live_session(&crypto::sha256_hex(token), now_millis())
             .await?;
         match found {
-            Some((_, user)) if !user.disabled => Ok(user_to_proto(&user)),
+            // A locked-out user's sessions stop working until the lock ends.
+            Some((_, user)) if !user.disabled => {
+                if self.limiter.is_user_locked(&user.username).await {
+                    tracing::warn!(user_id = %user.id, "session refused: user locked out");
+                    return Err(AuthzError::Unauthenticated);
+                }
+                Ok(user_to_proto(&user))
+            }
             _ => Err(AuthzError::Unauthenticated),
         }
     }

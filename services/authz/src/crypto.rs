@@ -12,6 +12,7 @@ use crate::error::{AuthzError, Result};
 
 const NODE_PREFIX: &str = "pp_node_";
 const SESSION_PREFIX: &str = "pp_sess_";
+const API_PREFIX: &str = "pp_api_";
 const TOKEN_ID_HEX: usize = 16;
 const SECRET_HEX: usize = 64;
 
@@ -67,7 +68,23 @@ pub(crate) fn new_node_token() -> (String, String) {
 
 /// The token id of a well-formed node token, `None` otherwise.
 pub(crate) fn parse_node_token(token: &str) -> Option<&str> {
-    let rest = token.strip_prefix(NODE_PREFIX)?;
+    parse_token(NODE_PREFIX, token)
+}
+
+/// A new API token: `(token_id, full token)`.
+pub(crate) fn new_api_token() -> (String, String) {
+    let token_id = random_hex::<8>();
+    let token = format!("{API_PREFIX}{token_id}_{}", random_hex::<32>());
+    (token_id, token)
+}
+
+/// The token id of a well-formed API token, `None` otherwise.
+pub(crate) fn parse_api_token(token: &str) -> Option<&str> {
+    parse_token(API_PREFIX, token)
+}
+
+fn parse_token<'a>(prefix: &str, token: &'a str) -> Option<&'a str> {
+    let rest = token.strip_prefix(prefix)?;
     let (token_id, secret) = rest.split_once('_')?;
     let is_hex = |s: &str, len: usize| {
         s.len() == len
@@ -108,6 +125,13 @@ mod tests {
         ] {
             assert_eq!(parse_node_token(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn api_tokens_roundtrip() {
+        let (id, token) = new_api_token();
+        assert_eq!(parse_api_token(&token), Some(id.as_str()));
+        assert_eq!(parse_node_token(&token), None);
     }
 
     #[test]

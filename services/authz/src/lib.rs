@@ -1,24 +1,35 @@
 //! `phirepass-authz`: identities and access decisions over gRPC.
 //!
-//! Users (Argon2id passwords), login sessions, node tokens
-//! (`pp_node_<token_id>_<secret>`, stored as id + SHA-256), nodes and the
-//! node-access decision. Every RPC requires the service token; health and
-//! reflection do not.
+//! Users (Argon2id passwords, SSH keys), groups, targets (agent nodes and
+//! direct hosts, one namespace of names), grants, login sessions, node and
+//! API tokens (`pp_node_`/`pp_api_<token_id>_<secret>`, stored as id +
+//! SHA-256), login brute-force limits, and the one `Authorize` decision,
+//! each published as an audit event. Every RPC requires the service token
+//! or (admin and list methods) an API token with the right scope; health
+//! and reflection do not.
 
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod api_tokens;
+mod audit;
+mod auth;
+mod authorize;
 mod crypto;
 mod error;
+mod groups;
+mod keys;
 mod limiter;
 mod nodes;
 mod service;
+mod targets;
 mod validate;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use phirepass_bus::{EventLog, MemoryEventLog};
 use phirepass_presence::Presence;
 use phirepass_runtime::grpc::ServiceToken;
 use phirepass_store::Store;
@@ -26,8 +37,11 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+pub use api_tokens::{SCOPE_ADMIN, SCOPE_READ};
+pub use auth::AdminAuth;
 pub use error::AuthzError;
-pub use service::{AuthedAuthzServer, AuthzService};
+pub use limiter::LoginLimits;
+pub use service::{AuthedAuthzServer, AuthzService, ServiceParts};
 
 /// Name reported by the health service (the gRPC service name).
 pub const SERVICE_NAME: &str = "phirepass.authz.v1.Authz";
@@ -40,13 +54,24 @@ pub struct AuthzConfig {
     pub service_token: ServiceToken,
     /// Lifetime of a login session (default 12 h).
     pub session_ttl: Duration,
+    /// Login lockout thresholds (defaults: 5 failures per user, 50 per IP,
+    /// in 60 s; env `AUTHZ_LOGIN_MAX_FAILURES`, `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`,
+    /// `AUTHZ_LOGIN_WINDOW_SECS`).
+    pub login_limits: LoginLimits,
+    /// Where audit events go (default [`AUDIT_SUBJECT`]).
+    pub audit_subject: String,
 }
+
+/// The subject of access-decision audit events.
+pub const AUDIT_SUBJECT: &str = "pp.events.audit";
 
 impl AuthzConfig {
     pub fn new(service_token: ServiceToken) -> Self {
         Self {
             service_token,
             session_ttl: Duration::from_secs(12 * 3600),
+            login_limits: LoginLimits::default(),
+            audit_subject: AUDIT_SUBJECT.to_owned(),
         }
     }
 }
@@ -55,6 +80,20 @@ impl AuthzConfig {
 pub struct AuthzDeps {
     pub store: Store,
     pub presence: Arc<dyn Presence>,
+    /// Audit events: a JetStream log in production
+    /// (`phirepass_bus::JetStreamEventLog`), in memory otherwise.
+    pub events: Arc<dyn EventLog>,
+}
+
+impl AuthzDeps {
+    /// Deps with an in-memory event log (the embedded default).
+    pub fn new(store: Store, presence: Arc<dyn Presence>) -> Self {
+        Self {
+            store,
+            presence,
+            events: Arc::new(MemoryEventLog::new()),
+        }
+    }
 }
 
 /// Serves Authz (authenticated), health and reflection on `listener` until
@@ -66,7 +105,14 @@ pub async fn serve(
     deps: AuthzDeps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AuthzError> {
-    let service = AuthzService::new(deps.store, deps.presence, config.session_ttl).await?;
+    let parts = ServiceParts {
+        presence: deps.presence,
+        events: deps.events,
+        audit_subject: config.audit_subject,
+        session_ttl: config.session_ttl,
+        limits: config.login_limits,
+    };
+    let service = AuthzService::new(deps.store, parts).await?;
     let (_health_reporter, health) = phirepass_runtime::health::reporter_for(SERVICE_NAME).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(phirepass_proto::FILE_DESCRIPTOR_SET)

@@ -1,46 +1,71 @@
 //! Login failure counters in presence: after too many failures in a window
-//! a username (or client IP) is locked until the window ends.
+//! a username (or client IP) is locked until the window ends. While a user
+//! is locked, their sessions and API tokens are refused too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_presence::Presence;
 
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_PER_USER: u64 = 10;
-// Higher than per user: many people may share one NAT address.
-const MAX_PER_IP: u64 = 50;
+/// Lockout thresholds (see `AuthzConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failures per username within `window` before it is locked.
+    pub max_failures: u64,
+    /// Failures per client IP within `window` before it is locked. Higher
+    /// than per user by default: many people may share one NAT address.
+    pub max_failures_per_ip: u64,
+    /// The counting window; a lock lasts until the window of its first
+    /// failure ends.
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            max_failures_per_ip: 50,
+            window: Duration::from_secs(60),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub(crate) struct LoginLimiter {
     presence: Arc<dyn Presence>,
+    limits: LoginLimits,
 }
 
 impl LoginLimiter {
-    pub(crate) fn new(presence: Arc<dyn Presence>) -> Self {
-        Self { presence }
+    pub(crate) fn new(presence: Arc<dyn Presence>, limits: LoginLimits) -> Self {
+        Self { presence, limits }
     }
 
-    fn keys(username: &str, ip: Option<&str>) -> (String, Option<String>) {
-        let user_key = format!("authz:login-fail:user:{username}");
-        let ip_key = ip
-            .filter(|ip| !ip.is_empty() && ip.len() <= 64)
-            .map(|ip| format!("authz:login-fail:ip:{ip}"));
-        (user_key, ip_key)
+    fn user_key(username: &str) -> String {
+        format!("authz:login-fail:user:{username}")
+    }
+
+    fn ip_key(ip: Option<&str>) -> Option<String> {
+        ip.filter(|ip| !ip.is_empty() && ip.len() <= 64)
+            .map(|ip| format!("authz:login-fail:ip:{ip}"))
     }
 
     /// `true` if this username or IP is currently locked. Fails open (with a
     /// warning) when presence is unavailable: Argon2 still slows guessing and
     /// logins keep working while Redis is down.
     pub(crate) async fn is_locked(&self, username: &str, ip: Option<&str>) -> bool {
-        let (user_key, ip_key) = Self::keys(username, ip);
-        if self.count(&user_key).await >= MAX_PER_USER {
+        if self.is_user_locked(username).await {
             return true;
         }
-        match ip_key {
-            Some(ip_key) => self.count(&ip_key).await >= MAX_PER_IP,
+        match Self::ip_key(ip) {
+            Some(ip_key) => self.count(&ip_key).await >= self.limits.max_failures_per_ip,
             None => false,
         }
+    }
+
+    /// `true` while the username has reached its failure limit.
+    pub(crate) async fn is_user_locked(&self, username: &str) -> bool {
+        self.count(&Self::user_key(username)).await >= self.limits.max_failures
     }
 
     async fn count(&self, key: &str) -> u64 {
@@ -53,13 +78,14 @@ impl LoginLimiter {
         }
     }
 
+    /// Counts a failure for the username (known or not) and the IP.
     pub(crate) async fn record_failure(&self, username: &str, ip: Option<&str>) {
-        let (user_key, ip_key) = Self::keys(username, ip);
-        if let Err(error) = self.presence.incr(&user_key, WINDOW).await {
+        let window = self.limits.window;
+        if let Err(error) = self.presence.incr(&Self::user_key(username), window).await {
             tracing::warn!(%error, "login limiter unavailable");
         }
-        if let Some(ip_key) = ip_key
-            && let Err(error) = self.presence.incr(&ip_key, WINDOW).await
+        if let Some(ip_key) = Self::ip_key(ip)
+            && let Err(error) = self.presence.incr(&ip_key, window).await
         {
             tracing::warn!(%error, "login limiter unavailable");
         }
@@ -67,8 +93,7 @@ impl LoginLimiter {
 
     /// A successful login clears the username's counter (not the IP's).
     pub(crate) async fn record_success(&self, username: &str) {
-        let (user_key, _) = Self::keys(username, None);
-        if let Err(error) = self.presence.delete(&user_key).await {
+        if let Err(error) = self.presence.delete(&Self::user_key(username)).await {
             tracing::warn!(%error, "login limiter unavailable");
         }
     }
@@ -79,15 +104,20 @@ mod tests {
     use super::*;
     use phirepass_presence::MemoryPresence;
 
+    fn limiter() -> LoginLimiter {
+        LoginLimiter::new(Arc::new(MemoryPresence::new()), LoginLimits::default())
+    }
+
     #[tokio::test]
     async fn locks_after_max_failures() {
-        let limiter = LoginLimiter::new(Arc::new(MemoryPresence::new()));
-        for _ in 0..MAX_PER_USER - 1 {
+        let limiter = limiter();
+        for _ in 0..4 {
             limiter.record_failure("alice", None).await;
         }
         assert!(!limiter.is_locked("alice", None).await);
         limiter.record_failure("alice", None).await;
         assert!(limiter.is_locked("alice", None).await);
+        assert!(limiter.is_user_locked("alice").await);
         assert!(!limiter.is_locked("bob", None).await);
         limiter.record_success("alice").await;
         assert!(!limiter.is_locked("alice", None).await);
@@ -95,8 +125,8 @@ mod tests {
 
     #[tokio::test]
     async fn locks_ip_across_usernames() {
-        let limiter = LoginLimiter::new(Arc::new(MemoryPresence::new()));
-        for i in 0..MAX_PER_IP {
+        let limiter = limiter();
+        for i in 0..50 {
             limiter
                 .record_failure(&format!("u{i}"), Some("10.0.0.1"))
                 .await;

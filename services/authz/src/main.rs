@@ -4,7 +4,10 @@
 //! Environment: `PHIREPASS_SERVICE_TOKEN` (required), `AUTHZ_ADDR` (default
 //! 127.0.0.1:50051), `DATABASE_URL` (default `sqlite://phirepass.db?mode=rwc`),
 //! `REDIS_URL` (optional; in-memory presence without it),
-//! `AUTHZ_SESSION_TTL_SECS` (default 43200).
+//! `AUTHZ_SESSION_TTL_SECS` (default 43200), `NATS_URL` (optional; audit
+//! events go to the JetStream stream `PP_EVENTS`, in memory without it),
+//! `AUTHZ_LOGIN_MAX_FAILURES` (default 5), `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`
+//! (default 50), `AUTHZ_LOGIN_WINDOW_SECS` (default 60).
 
 #![forbid(unsafe_code)]
 
@@ -12,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use phirepass_authz::{AuthzConfig, AuthzDeps, serve};
+use phirepass_authz::{AuthzConfig, AuthzDeps, LoginLimits, serve};
 use phirepass_runtime::config::{env_opt, env_or};
 use phirepass_runtime::grpc::{SERVICE_TOKEN_VAR, ServiceToken};
 
@@ -28,6 +31,18 @@ async fn main() -> anyhow::Result<()> {
     let database_url =
         env_opt("DATABASE_URL").unwrap_or_else(|| "sqlite://phirepass.db?mode=rwc".to_owned());
     let redis_url = env_opt("REDIS_URL");
+    let defaults = LoginLimits::default();
+    let login_limits = LoginLimits {
+        max_failures: env_or("AUTHZ_LOGIN_MAX_FAILURES", defaults.max_failures)?,
+        max_failures_per_ip: env_or(
+            "AUTHZ_LOGIN_MAX_FAILURES_PER_IP",
+            defaults.max_failures_per_ip,
+        )?,
+        window: Duration::from_secs(env_or(
+            "AUTHZ_LOGIN_WINDOW_SECS",
+            defaults.window.as_secs(),
+        )?),
+    };
 
     let store = phirepass_store::Store::connect(&database_url)
         .await
@@ -35,18 +50,26 @@ async fn main() -> anyhow::Result<()> {
     let presence = phirepass_presence::connect(redis_url.as_deref(), "pp:")
         .await
         .context("connecting to REDIS_URL")?;
+    let events = phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
+        .await
+        .context("connecting to NATS_URL for the audit event stream")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
 
     let config = AuthzConfig {
         session_ttl,
+        login_limits,
         ..AuthzConfig::new(token)
     };
     serve(
         config,
         listener,
-        AuthzDeps { store, presence },
+        AuthzDeps {
+            store,
+            presence,
+            events,
+        },
         phirepass_runtime::shutdown::signal(),
     )
     .await?;

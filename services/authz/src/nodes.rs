@@ -1,10 +1,10 @@
-//! Node tokens and nodes.
+//! Node tokens and nodes (access to nodes is decided in `authorize`).
 
 use std::collections::HashSet;
 
 use phirepass_proto::authz as pb;
 use phirepass_store::{
-    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, StoreError, TokenInfo, now_millis,
+    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, StoreError, TOKEN_KIND_NODE, TokenInfo, now_millis,
 };
 
 use crate::crypto;
@@ -17,7 +17,7 @@ const MAX_EXPIRES_IN_SECS: u64 = 10 * 365 * 24 * 3600;
 // One CheckTokens call covers every agent one gateway holds, with headroom.
 const MAX_CHECK_TOKENS: usize = 20_000;
 
-fn node_to_proto(node: &NodeRow) -> pb::Node {
+pub(crate) fn node_to_proto(node: &NodeRow) -> pb::Node {
     pb::Node {
         node_id: node.id.clone(),
         name: node.name.clone(),
@@ -34,11 +34,31 @@ fn token_to_proto(token: TokenInfo) -> pb::Token {
         user_id: token.user_id,
         username: token.username,
         node_id: token.node_id.unwrap_or_default(),
-        node_name: token.name,
+        node_name: if token.kind == TOKEN_KIND_NODE {
+            token.name.clone()
+        } else {
+            String::new()
+        },
+        name: token.name,
+        kind: token.kind,
         scopes: token.scopes,
         created_at: token.created_at,
         expires_at: token.expires_at,
         revoked: token.revoked_at.is_some(),
+    }
+}
+
+/// `now + secs` in unix millis, `None` without an expiry.
+pub(crate) fn expires_at(now: i64, expires_in_secs: Option<u64>) -> Result<Option<i64>> {
+    match expires_in_secs {
+        None => Ok(None),
+        // Bounded above, so the conversion and addition cannot overflow.
+        Some(secs) if (1..=MAX_EXPIRES_IN_SECS).contains(&secs) => {
+            Ok(Some(now + i64::try_from(secs).unwrap_or(0) * 1000))
+        }
+        Some(_) => Err(AuthzError::InvalidArgument(format!(
+            "expires_in_secs must be between 1 and {MAX_EXPIRES_IN_SECS}"
+        ))),
     }
 }
 
@@ -65,18 +85,7 @@ impl Inner {
             return Err(AuthzError::FailedPrecondition("user is disabled"));
         }
         let now = now_millis();
-        let expires_at = match req.expires_in_secs {
-            None => None,
-            Some(secs) if (1..=MAX_EXPIRES_IN_SECS).contains(&secs) => {
-                // Bounded above, so the conversion and addition cannot overflow.
-                Some(now + i64::try_from(secs).unwrap_or(0) * 1000)
-            }
-            Some(_) => {
-                return Err(AuthzError::InvalidArgument(format!(
-                    "expires_in_secs must be between 1 and {MAX_EXPIRES_IN_SECS}"
-                )));
-            }
-        };
+        let expires_at = expires_at(now, req.expires_in_secs)?;
         let (token_id, token) = crypto::new_node_token();
         let new = NewNodeToken {
             token_id: token_id.clone(),
@@ -120,7 +129,7 @@ impl Inner {
         if !self.store.revoke_token(token_id, now_millis()).await? {
             return Err(AuthzError::NotFound("token"));
         }
-        tracing::info!(token_id, "node token revoked");
+        tracing::info!(token_id, "token revoked");
         Ok(())
     }
 
@@ -163,23 +172,6 @@ impl Inner {
             .into_iter()
             .filter(|id| !valid.contains(id))
             .collect())
-    }
-
-    /// A node by id or name, if `user_id` may reach it (for now: owns it).
-    pub(crate) async fn resolve_node(&self, user_id: &str, node: &str) -> Result<pb::Node> {
-        if node.is_empty() {
-            return Err(AuthzError::InvalidArgument("node is required".into()));
-        }
-        let found = match self.store.node_by_id(node).await? {
-            Some(n) => Some(n),
-            None => self.store.node_by_name(node).await?,
-        };
-        let found = found.ok_or(AuthzError::NotFound("node"))?;
-        if found.user_id != user_id {
-            tracing::warn!(user_id, node_id = %found.id, "node access denied");
-            return Err(AuthzError::PermissionDenied);
-        }
-        Ok(node_to_proto(&found))
     }
 
     pub(crate) async fn list_nodes(&self, user_id: Option<&str>) -> Result<Vec<pb::Node>> {

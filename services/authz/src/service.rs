@@ -1,26 +1,34 @@
-//! The `phirepass.authz.v1.Authz` gRPC service: thin handlers that record a
-//! span (parented to the caller's trace) and delegate to [`Inner`].
+//! The `phirepass.authz.v1.Authz` gRPC service: handlers that record a span
+//! (parented to the caller's trace), check the caller's access and delegate
+//! to [`Inner`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use phirepass_bus::EventLog;
 use phirepass_presence::Presence;
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_server::{Authz, AuthzServer};
-use phirepass_runtime::grpc::{ServerAuth, ServiceToken, remote_context};
+use phirepass_runtime::grpc::{ServiceToken, remote_context};
 use phirepass_store::Store;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::auth::{Access, AdminAuth};
 use crate::crypto;
 use crate::error::Result;
-use crate::limiter::LoginLimiter;
+use crate::limiter::{LoginLimiter, LoginLimits};
 
 /// Authz logic shared by the handlers.
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) limiter: LoginLimiter,
+    pub(crate) events: Arc<dyn EventLog>,
+    pub(crate) audit_subject: String,
     pub(crate) session_ttl: Duration,
     /// Hash of a random password, verified against when a login names an
     /// unknown user so that case costs the same as a wrong password.
@@ -42,194 +50,188 @@ impl std::fmt::Debug for AuthzService {
 }
 
 /// The authenticated tonic service, ready for `Server::add_service`.
-pub type AuthedAuthzServer = InterceptedService<AuthzServer<AuthzService>, ServerAuth>;
+pub type AuthedAuthzServer = InterceptedService<AuthzServer<AuthzService>, AdminAuth>;
+
+/// What [`AuthzService::new`] needs besides the store.
+#[derive(Clone)]
+pub struct ServiceParts {
+    pub presence: Arc<dyn Presence>,
+    pub events: Arc<dyn EventLog>,
+    pub audit_subject: String,
+    pub session_ttl: Duration,
+    pub limits: LoginLimits,
+}
 
 impl AuthzService {
-    pub async fn new(
-        store: Store,
-        presence: Arc<dyn Presence>,
-        session_ttl: Duration,
-    ) -> Result<Self> {
+    pub async fn new(store: Store, parts: ServiceParts) -> Result<Self> {
         let dummy_hash = crypto::hash_password(crypto::new_session_token()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
-                limiter: LoginLimiter::new(presence),
-                session_ttl,
+                limiter: LoginLimiter::new(parts.presence, parts.limits),
+                events: parts.events,
+                audit_subject: parts.audit_subject,
+                session_ttl: parts.session_ttl,
                 dummy_hash,
             }),
         })
     }
 
-    /// Wraps the service so every call must carry the service token.
+    /// Wraps the service so every call must carry the service token or an
+    /// API token (checked per method).
     pub fn into_server(self, token: ServiceToken) -> AuthedAuthzServer {
-        AuthzServer::with_interceptor(self, ServerAuth::new(token))
+        AuthzServer::with_interceptor(self, AdminAuth::new(token))
     }
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
-}
 
-/// Parents the current handler span to the caller's trace, if it sent one.
-fn link<T>(request: &Request<T>) {
-    let _ = tracing::Span::current().set_parent(remote_context(request));
-}
-
-fn ok<T>(result: Result<T>) -> std::result::Result<Response<T>, Status> {
-    result.map(Response::new).map_err(Status::from)
-}
-
-#[tonic::async_trait]
-impl Authz for AuthzService {
-    #[tracing::instrument(name = "authz.create_user", skip_all, fields(username = %request.get_ref().username))]
-    async fn create_user(
+    /// Links the span, checks access, runs `f`.
+    async fn run<Req, Resp, F, Fut>(
         &self,
-        request: Request<pb::CreateUserRequest>,
-    ) -> std::result::Result<Response<pb::User>, Status> {
-        link(&request);
-        ok(self.inner.create_user(request.into_inner()).await)
+        request: Request<Req>,
+        access: Access,
+        f: F,
+    ) -> Reply<Resp>
+    where
+        F: FnOnce(Arc<Inner>, Req) -> Fut,
+        Fut: Future<Output = Result<Resp>>,
+    {
+        let _ = tracing::Span::current().set_parent(remote_context(&request));
+        self.inner.guard(&request, access).await?;
+        f(self.inner.clone(), request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
+}
 
-    #[tracing::instrument(name = "authz.list_users", skip_all)]
-    async fn list_users(
-        &self,
-        request: Request<pb::ListUsersRequest>,
-    ) -> std::result::Result<Response<pb::ListUsersResponse>, Status> {
-        link(&request);
-        ok(async {
-            let users = self.inner.store.list_users().await?;
-            Ok(pb::ListUsersResponse {
-                users: users.iter().map(crate::accounts::user_to_proto).collect(),
-            })
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+/// One handler: a span named `authz.<method>` (plus fields), then
+/// [`AuthzService::run`] with the access it needs. Written out in the shape
+/// `#[async_trait]` gives the trait, because that attribute cannot see into
+/// macro invocations.
+macro_rules! handler {
+    ($method:ident($request:ident: $req:ty) -> $resp:ty, $access:ident, |$i:ident, $r:ident| $body:expr $(, $($field:tt)*)?) => {
+        fn $method<'life0, 'async_trait>(
+            &'life0 self,
+            $request: Request<$req>,
+        ) -> Pin<Box<dyn Future<Output = Reply<$resp>> + Send + 'async_trait>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            let span = tracing::info_span!(concat!("authz.", stringify!($method)) $(, $($field)*)?);
+            Box::pin(
+                async move {
+                    self.run($request, Access::$access, |$i: Arc<Inner>, $r: $req| async move { $body })
+                        .await
+                }
+                .instrument(span),
+            )
         }
-        .await)
-    }
+    };
+}
 
-    #[tracing::instrument(name = "authz.set_user_disabled", skip_all, fields(username = %request.get_ref().username, disabled = request.get_ref().disabled))]
-    async fn set_user_disabled(
-        &self,
-        request: Request<pb::SetUserDisabledRequest>,
-    ) -> std::result::Result<Response<pb::User>, Status> {
-        link(&request);
-        ok(self.inner.set_user_disabled(request.into_inner()).await)
-    }
+impl Authz for AuthzService {
+    handler!(create_user(request: pb::CreateUserRequest) -> pb::User, Admin,
+        |i, r| i.create_user(r).await, username = %request.get_ref().username);
+    handler!(list_users(request: pb::ListUsersRequest) -> pb::ListUsersResponse, Read, |i, _r| {
+        let users = i.store.list_users().await?;
+        Ok(pb::ListUsersResponse {
+            users: users.iter().map(crate::accounts::user_to_proto).collect(),
+        })
+    });
+    handler!(set_user_disabled(request: pb::SetUserDisabledRequest) -> pb::User, Admin,
+        |i, r| i.set_user_disabled(r).await,
+        username = %request.get_ref().username, disabled = request.get_ref().disabled);
+    handler!(login(request: pb::LoginRequest) -> pb::LoginResponse, Service,
+        |i, r| i.login(r).await,
+        username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
+    handler!(verify_session(request: pb::VerifySessionRequest) -> pb::User, Service,
+        |i, r| i.verify_session(&r.session_token).await);
+    handler!(logout(request: pb::LogoutRequest) -> pb::LogoutResponse, Service, |i, r| {
+        i.logout(&r.session_token).await.map(|()| pb::LogoutResponse {})
+    });
+    handler!(create_node_token(request: pb::CreateNodeTokenRequest) -> pb::CreateNodeTokenResponse, Admin,
+        |i, r| i.create_node_token(r).await,
+        username = %request.get_ref().username, node = %request.get_ref().node_name);
+    handler!(list_tokens(request: pb::ListTokensRequest) -> pb::ListTokensResponse, Read, |i, r| {
+        let tokens = i.list_tokens(r.username.as_deref()).await?;
+        Ok(pb::ListTokensResponse { tokens })
+    }, username = ?request.get_ref().username);
+    handler!(revoke_token(request: pb::RevokeTokenRequest) -> pb::RevokeTokenResponse, Admin, |i, r| {
+        i.revoke_token(&r.token_id).await.map(|()| pb::RevokeTokenResponse {})
+    }, token_id = %request.get_ref().token_id);
+    handler!(verify_node_token(request: pb::VerifyNodeTokenRequest) -> pb::Node, Service,
+        |i, r| i.verify_node_token(&r.token).await);
+    handler!(check_tokens(request: pb::CheckTokensRequest) -> pb::CheckTokensResponse, Service, |i, r| {
+        let invalid_token_ids = i.check_tokens(r.token_ids).await?;
+        Ok(pb::CheckTokensResponse { invalid_token_ids })
+    }, count = request.get_ref().token_ids.len());
+    handler!(resolve_node(request: pb::ResolveNodeRequest) -> pb::Node, Service,
+        |i, r| i.resolve_node(&r.user_id, &r.node).await,
+        user_id = %request.get_ref().user_id, node = %request.get_ref().node);
+    handler!(list_nodes(request: pb::ListNodesRequest) -> pb::ListNodesResponse, Read, |i, r| {
+        let nodes = i.list_nodes(r.user_id.as_deref()).await?;
+        Ok(pb::ListNodesResponse { nodes })
+    }, user_id = ?request.get_ref().user_id);
+    handler!(count_users(request: pb::CountUsersRequest) -> pb::CountUsersResponse, Read, |i, _r| {
+        let count = i.store.count_users().await?;
+        Ok(pb::CountUsersResponse { count })
+    });
 
-    #[tracing::instrument(name = "authz.login", skip_all, fields(username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip))]
-    async fn login(
-        &self,
-        request: Request<pb::LoginRequest>,
-    ) -> std::result::Result<Response<pb::LoginResponse>, Status> {
-        link(&request);
-        ok(self.inner.login(request.into_inner()).await)
-    }
+    handler!(remove_user(request: pb::RemoveUserRequest) -> pb::RemoveUserResponse, Admin,
+        |i, r| i.remove_user(r).await, username = %request.get_ref().username);
+    handler!(set_password(request: pb::SetPasswordRequest) -> pb::User, Admin,
+        |i, r| i.set_password(r).await, username = %request.get_ref().username);
+    handler!(add_user_key(request: pb::AddUserKeyRequest) -> pb::UserKey, Admin,
+        |i, r| i.add_user_key(r).await, username = %request.get_ref().username);
+    handler!(list_user_keys(request: pb::ListUserKeysRequest) -> pb::ListUserKeysResponse, Read,
+        |i, r| i.list_user_keys(r).await, username = %request.get_ref().username);
+    handler!(remove_user_key(request: pb::RemoveUserKeyRequest) -> pb::RemoveUserKeyResponse, Admin,
+        |i, r| i.remove_user_key(r).await,
+        username = %request.get_ref().username, fingerprint = %request.get_ref().fingerprint);
+    handler!(verify_user_key(request: pb::VerifyUserKeyRequest) -> pb::VerifyUserKeyResponse, Service,
+        |i, r| i.verify_user_key(r).await, username = %request.get_ref().username);
 
-    #[tracing::instrument(name = "authz.verify_session", skip_all)]
-    async fn verify_session(
-        &self,
-        request: Request<pb::VerifySessionRequest>,
-    ) -> std::result::Result<Response<pb::User>, Status> {
-        link(&request);
-        ok(self
-            .inner
-            .verify_session(&request.get_ref().session_token)
-            .await)
-    }
+    handler!(create_group(request: pb::CreateGroupRequest) -> pb::Group, Admin,
+        |i, r| i.create_group(r).await, group = %request.get_ref().name);
+    handler!(remove_group(request: pb::RemoveGroupRequest) -> pb::RemoveGroupResponse, Admin,
+        |i, r| i.remove_group(r).await, group = %request.get_ref().name);
+    handler!(list_groups(request: pb::ListGroupsRequest) -> pb::ListGroupsResponse, Read,
+        |i, r| i.list_groups(r).await);
+    handler!(add_group_member(request: pb::AddGroupMemberRequest) -> pb::AddGroupMemberResponse, Admin,
+        |i, r| i.add_group_member(r).await,
+        group = %request.get_ref().group, username = %request.get_ref().username);
+    handler!(remove_group_member(request: pb::RemoveGroupMemberRequest) -> pb::RemoveGroupMemberResponse, Admin,
+        |i, r| i.remove_group_member(r).await,
+        group = %request.get_ref().group, username = %request.get_ref().username);
+    handler!(list_group_members(request: pb::ListGroupMembersRequest) -> pb::ListGroupMembersResponse, Read,
+        |i, r| i.list_group_members(r).await, group = %request.get_ref().group);
 
-    #[tracing::instrument(name = "authz.logout", skip_all)]
-    async fn logout(
-        &self,
-        request: Request<pb::LogoutRequest>,
-    ) -> std::result::Result<Response<pb::LogoutResponse>, Status> {
-        link(&request);
-        let result = self.inner.logout(&request.get_ref().session_token).await;
-        ok(result.map(|()| pb::LogoutResponse {}))
-    }
+    handler!(add_host(request: pb::AddHostRequest) -> pb::Target, Admin,
+        |i, r| i.add_host(r).await, host = %request.get_ref().name);
+    handler!(remove_host(request: pb::RemoveHostRequest) -> pb::RemoveHostResponse, Admin,
+        |i, r| i.remove_host(r).await, host = %request.get_ref().name);
+    handler!(list_targets(request: pb::ListTargetsRequest) -> pb::ListTargetsResponse, Read,
+        |i, r| i.list_targets(r).await);
+    handler!(grant(request: pb::GrantRequest) -> pb::GrantEntry, Admin,
+        |i, r| i.grant(r).await,
+        principal = %request.get_ref().principal, target = %request.get_ref().target);
+    handler!(revoke(request: pb::RevokeRequest) -> pb::RevokeResponse, Admin,
+        |i, r| i.revoke(r).await,
+        principal = %request.get_ref().principal, target = %request.get_ref().target);
+    handler!(list_grants(request: pb::ListGrantsRequest) -> pb::ListGrantsResponse, Read,
+        |i, r| i.list_grants(r).await);
+    handler!(authorize(request: pb::AuthorizeRequest) -> pb::AuthorizeResponse, Service,
+        |i, r| i.authorize(r).await,
+        target = %request.get_ref().target, action = %request.get_ref().action);
 
-    #[tracing::instrument(name = "authz.create_node_token", skip_all, fields(username = %request.get_ref().username, node = %request.get_ref().node_name))]
-    async fn create_node_token(
-        &self,
-        request: Request<pb::CreateNodeTokenRequest>,
-    ) -> std::result::Result<Response<pb::CreateNodeTokenResponse>, Status> {
-        link(&request);
-        ok(self.inner.create_node_token(request.into_inner()).await)
-    }
-
-    #[tracing::instrument(name = "authz.list_tokens", skip_all, fields(username = ?request.get_ref().username))]
-    async fn list_tokens(
-        &self,
-        request: Request<pb::ListTokensRequest>,
-    ) -> std::result::Result<Response<pb::ListTokensResponse>, Status> {
-        link(&request);
-        let tokens = self
-            .inner
-            .list_tokens(request.get_ref().username.as_deref())
-            .await;
-        ok(tokens.map(|tokens| pb::ListTokensResponse { tokens }))
-    }
-
-    #[tracing::instrument(name = "authz.revoke_token", skip_all, fields(token_id = %request.get_ref().token_id))]
-    async fn revoke_token(
-        &self,
-        request: Request<pb::RevokeTokenRequest>,
-    ) -> std::result::Result<Response<pb::RevokeTokenResponse>, Status> {
-        link(&request);
-        let result = self.inner.revoke_token(&request.get_ref().token_id).await;
-        ok(result.map(|()| pb::RevokeTokenResponse {}))
-    }
-
-    #[tracing::instrument(name = "authz.verify_node_token", skip_all)]
-    async fn verify_node_token(
-        &self,
-        request: Request<pb::VerifyNodeTokenRequest>,
-    ) -> std::result::Result<Response<pb::Node>, Status> {
-        link(&request);
-        ok(self.inner.verify_node_token(&request.get_ref().token).await)
-    }
-
-    #[tracing::instrument(name = "authz.check_tokens", skip_all, fields(count = request.get_ref().token_ids.len()))]
-    async fn check_tokens(
-        &self,
-        request: Request<pb::CheckTokensRequest>,
-    ) -> std::result::Result<Response<pb::CheckTokensResponse>, Status> {
-        link(&request);
-        let invalid = self
-            .inner
-            .check_tokens(request.into_inner().token_ids)
-            .await;
-        ok(invalid.map(|invalid_token_ids| pb::CheckTokensResponse { invalid_token_ids }))
-    }
-
-    #[tracing::instrument(name = "authz.resolve_node", skip_all, fields(user_id = %request.get_ref().user_id, node = %request.get_ref().node))]
-    async fn resolve_node(
-        &self,
-        request: Request<pb::ResolveNodeRequest>,
-    ) -> std::result::Result<Response<pb::Node>, Status> {
-        link(&request);
-        let req = request.get_ref();
-        ok(self.inner.resolve_node(&req.user_id, &req.node).await)
-    }
-
-    #[tracing::instrument(name = "authz.list_nodes", skip_all, fields(user_id = ?request.get_ref().user_id))]
-    async fn list_nodes(
-        &self,
-        request: Request<pb::ListNodesRequest>,
-    ) -> std::result::Result<Response<pb::ListNodesResponse>, Status> {
-        link(&request);
-        let nodes = self
-            .inner
-            .list_nodes(request.get_ref().user_id.as_deref())
-            .await;
-        ok(nodes.map(|nodes| pb::ListNodesResponse { nodes }))
-    }
-
-    #[tracing::instrument(name = "authz.count_users", skip_all)]
-    async fn count_users(
-        &self,
-        request: Request<pb::CountUsersRequest>,
-    ) -> std::result::Result<Response<pb::CountUsersResponse>, Status> {
-        link(&request);
-        let count = self.inner.store.count_users().await.map_err(Into::into);
-        ok(count.map(|count| pb::CountUsersResponse { count }))
-    }
+    handler!(create_api_token(request: pb::CreateApiTokenRequest) -> pb::CreateApiTokenResponse, Admin,
+        |i, r| i.create_api_token(r).await, username = %request.get_ref().username);
+    handler!(verify_api_token(request: pb::VerifyApiTokenRequest) -> pb::VerifyApiTokenResponse, Service,
+        |i, r| i.verify_api_token(r).await);
 }

@@ -52,6 +52,57 @@ pub(crate) fn node_name(name: &str) -> Result<()> {
     }
 }
 
+/// Group and host names follow node names: hosts share the target
+/// namespace with nodes, and one rule keeps `user:name@` logins simple.
+pub(crate) fn target_name(name: &str) -> Result<()> {
+    node_name(name).map_err(|_| {
+        AuthzError::InvalidArgument(
+            "name must be 1-63 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+                .into(),
+        )
+    })
+}
+
+/// `[a-z0-9._-]`, 1 to 32 characters.
+pub(crate) fn action(action: &str) -> Result<()> {
+    let ok = (1..=32).contains(&action.len())
+        && action.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthzError::InvalidArgument(
+            "action must be 1-32 characters of a-z, 0-9, '_', '.', '-'".into(),
+        ))
+    }
+}
+
+/// An IP address or a DNS name, and a non-zero port.
+pub(crate) fn host_address(ip: &str, port: u32) -> Result<u16> {
+    let is_ip = ip.parse::<std::net::IpAddr>().is_ok();
+    let is_dns = (1..=253).contains(&ip.len())
+        && ip.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if !is_ip && !is_dns {
+        return Err(AuthzError::InvalidArgument(
+            "ip must be an IP address or a DNS name".into(),
+        ));
+    }
+    match u16::try_from(port) {
+        Ok(port) if port != 0 => Ok(port),
+        _ => Err(AuthzError::InvalidArgument(
+            "port must be between 1 and 65535".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use phirepass_authz::{AuthzConfig, AuthzDeps, serve};
-use phirepass_presence::MemoryPresence;
+use phirepass_authz::{AuthzConfig, AuthzDeps, LoginLimits, serve};
+use phirepass_bus::{EventLog, JetStreamEventLog, MemoryEventLog, NatsBus};
+use phirepass_presence::{MemoryPresence, Presence, RedisPresence};
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
@@ -26,6 +27,8 @@ pub struct Harness {
     pub url: String,
     pub token: ServiceToken,
     pub client: AuthzClient<AuthedChannel>,
+    pub events: Arc<dyn EventLog>,
+    pub audit_subject: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), phirepass_authz::AuthzError>>>,
 }
@@ -38,22 +41,112 @@ pub async fn sqlite() -> Store {
     Store::memory_sqlite().await.unwrap()
 }
 
+/// The two deployments every access test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// PostgreSQL + Redis + NATS JetStream.
+    Production,
+    /// SQLite + in-memory presence + in-memory event log.
+    Embedded,
+}
+
+/// What a test may change about the server.
+pub struct Options {
+    pub session_ttl: Duration,
+    pub limits: LoginLimits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(3600),
+            limits: LoginLimits::default(),
+        }
+    }
+}
+
 impl Harness {
     pub async fn start(store: Store) -> Self {
         Self::start_with_ttl(store, Duration::from_secs(3600)).await
     }
 
     pub async fn start_with_ttl(store: Store, session_ttl: Duration) -> Self {
+        let options = Options {
+            session_ttl,
+            ..Options::default()
+        };
+        let prefix = phirepass_bus::conformance::random_prefix();
+        Self::start_with(
+            store,
+            Arc::new(MemoryPresence::new()),
+            Arc::new(MemoryEventLog::new()),
+            &prefix,
+            options,
+        )
+        .await
+    }
+
+    /// A server on `stack`, each test isolated by a random prefix (its own
+    /// database, Redis key prefix and JetStream stream).
+    pub async fn on(stack: Stack, options: Options) -> Self {
+        let prefix = phirepass_bus::conformance::random_prefix();
+        match stack {
+            Stack::Production => {
+                let redis = std::env::var("REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+                let nats = std::env::var("NATS_URL")
+                    .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+                let presence = RedisPresence::connect(&redis, &format!("{prefix}:"))
+                    .await
+                    .unwrap();
+                let bus = NatsBus::connect(&nats).await.unwrap();
+                let events =
+                    JetStreamEventLog::with_stream(&bus, &prefix, &format!("PP_TEST_{prefix}"))
+                        .await
+                        .unwrap();
+                Self::start_with(
+                    postgres().await,
+                    Arc::new(presence),
+                    Arc::new(events),
+                    &prefix,
+                    options,
+                )
+                .await
+            }
+            Stack::Embedded => {
+                Self::start_with(
+                    sqlite().await,
+                    Arc::new(MemoryPresence::new()),
+                    Arc::new(MemoryEventLog::new()),
+                    &prefix,
+                    options,
+                )
+                .await
+            }
+        }
+    }
+
+    pub async fn start_with(
+        store: Store,
+        presence: Arc<dyn Presence>,
+        events: Arc<dyn EventLog>,
+        prefix: &str,
+        options: Options,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let token = ServiceToken::generate();
+        let audit_subject = format!("{prefix}.events.audit");
         let config = AuthzConfig {
-            session_ttl,
+            session_ttl: options.session_ttl,
+            login_limits: options.limits,
+            audit_subject: audit_subject.clone(),
             ..AuthzConfig::new(token.clone())
         };
         let deps = AuthzDeps {
             store,
-            presence: Arc::new(MemoryPresence::new()),
+            presence,
+            events: events.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(config, listener, deps, async {
@@ -64,6 +157,8 @@ impl Harness {
             url,
             token,
             client,
+            events,
+            audit_subject,
             stop: Some(stop),
             task: Some(task),
         }

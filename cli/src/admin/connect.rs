@@ -1,0 +1,129 @@
+//! Finding the services and the credential to present: flags, then environment, then the
+//! running `phirepass dev` (its `dev.json` and `service.token`).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use serde::Deserialize;
+
+use super::output::{Exit, fail, usage};
+use crate::dev::{ENDPOINTS_FILE, SERVICE_TOKEN_FILE};
+
+// Flags every `phirepass admin` subcommand accepts (global: they may follow the subcommand).
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// authz gRPC endpoint [default: `authz_url` of the running `phirepass dev`].
+    #[arg(long, env = "AUTHZ_URL", global = true, value_name = "URL")]
+    pub authz_url: Option<String>,
+    /// secrets (vault) gRPC endpoint [default: `secrets_url` of the running `phirepass dev`].
+    #[arg(long, env = "SECRETS_URL", global = true, value_name = "URL")]
+    pub secrets_url: Option<String>,
+    /// API token (`phirepass admin tokens api create`); else PHIREPASS_SERVICE_TOKEN, else the
+    /// dev data dir's service.token.
+    #[arg(
+        long,
+        env = "PHIREPASS_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Data directory of `phirepass dev` (dev.json and service.token).
+    #[arg(
+        long,
+        env = "PHIREPASS_DATA_DIR",
+        default_value = ".phirepass",
+        global = true,
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+}
+
+/// The subset of `dev.json` the CLI reads; unknown keys are ignored.
+#[derive(Deserialize)]
+struct DevFile {
+    authz_url: Option<String>,
+    secrets_url: Option<String>,
+}
+
+impl Global {
+    /// A client for authz.
+    pub fn authz(&self) -> anyhow::Result<AuthzClient<AuthedChannel>> {
+        let url = match &self.authz_url {
+            Some(u) => u.clone(),
+            None => self.dev_file("authz_url")?.authz_url.ok_or_else(|| {
+                fail(Exit::Failure, "dev.json has no authz_url; pass --authz-url")
+            })?,
+        };
+        Ok(AuthzClient::new(self.channel(&url)?))
+    }
+
+    /// A channel to the secrets service (the vault).
+    pub fn secrets_channel(&self) -> anyhow::Result<AuthedChannel> {
+        let url = match &self.secrets_url {
+            Some(u) => u.clone(),
+            None => self.dev_file("secrets_url")?.secrets_url.ok_or_else(|| {
+                fail(
+                    Exit::Failure,
+                    format!(
+                        "no secrets endpoint: pass --secrets-url or set SECRETS_URL \
+                         ({} has no secrets_url)",
+                        self.data_dir.join(ENDPOINTS_FILE).display()
+                    ),
+                )
+            })?,
+        };
+        self.channel(&url)
+    }
+
+    fn channel(&self, url: &str) -> anyhow::Result<AuthedChannel> {
+        channel(url, self.credential()?).map_err(|e| usage(e.to_string()))
+    }
+
+    fn dev_file(&self, key: &str) -> anyhow::Result<DevFile> {
+        let path = self.data_dir.join(ENDPOINTS_FILE);
+        let raw = std::fs::read(&path).map_err(|_| {
+            fail(
+                Exit::Unavailable,
+                format!(
+                    "no {key} given (--{} flag or env) and no running `phirepass dev` found \
+                     ({} missing)",
+                    key.replace('_', "-"),
+                    path.display()
+                ),
+            )
+        })?;
+        serde_json::from_slice(&raw)
+            .map_err(|e| fail(Exit::Failure, format!("reading {}: {e}", path.display())))
+    }
+
+    /// `--token`/PHIREPASS_TOKEN, then PHIREPASS_SERVICE_TOKEN, then `<data dir>/service.token`.
+    fn credential(&self) -> anyhow::Result<ServiceToken> {
+        if let Some(t) = self.token.as_deref().filter(|t| !t.trim().is_empty()) {
+            return Ok(ServiceToken::new(t.to_string()));
+        }
+        if let Some(t) = phirepass_runtime::config::env_opt("PHIREPASS_SERVICE_TOKEN") {
+            return Ok(ServiceToken::new(t));
+        }
+        read_token_file(&self.data_dir.join(SERVICE_TOKEN_FILE))
+    }
+}
+
+fn read_token_file(path: &Path) -> anyhow::Result<ServiceToken> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(ServiceToken::new(s.trim().to_string())),
+        _ => Err(fail(
+            Exit::Denied,
+            format!(
+                "no credential: pass --token (or PHIREPASS_TOKEN), set PHIREPASS_SERVICE_TOKEN, \
+                 or run next to `phirepass dev` ({} not readable)",
+                path.display()
+            ),
+        )),
+    }
+}

@@ -1,0 +1,176 @@
+//! The access decision: `Authorize` for every edge and channel type, and
+//! `ResolveNode` (the gateway's older call) on top of the same rules.
+//!
+//! Allowed: the owner of a node; a user with a direct grant; a member of a
+//! group with a grant. Denied: unknown or disabled users, users locked out
+//! by the login limiter, unknown targets, and everyone else.
+
+use phirepass_proto::authz as pb;
+use phirepass_store::{GrantVia, HostRow, NodeRow, TargetKind, TargetRef, UserRow};
+
+use crate::error::{AuthzError, Result};
+use crate::service::Inner;
+use crate::targets::{host_address, kind_to_proto};
+use crate::validate;
+
+/// One decision and what it was about.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    pub(crate) allowed: bool,
+    /// Why; safe to show (never a secret).
+    pub(crate) reason: String,
+    pub(crate) user: Option<UserRow>,
+    pub(crate) target: Option<TargetRef>,
+    pub(crate) host: Option<HostRow>,
+    pub(crate) node: Option<NodeRow>,
+}
+
+impl Decision {
+    fn deny(reason: &str) -> Self {
+        Self {
+            allowed: false,
+            reason: reason.to_owned(),
+            user: None,
+            target: None,
+            host: None,
+            node: None,
+        }
+    }
+}
+
+/// Who is asking: a user id or a username.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Who<'a> {
+    Id(&'a str),
+    Name(&'a str),
+}
+
+impl Inner {
+    /// Decides, logs a denial with `warn!`, and records an audit event.
+    pub(crate) async fn decide(
+        &self,
+        who: Who<'_>,
+        target: &str,
+        action: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Decision> {
+        let decision = self.evaluate(who, target).await?;
+        let (user_id, username) = decision
+            .user
+            .as_ref()
+            .map_or(("", ""), |u| (u.id.as_str(), u.username.as_str()));
+        if decision.allowed {
+            tracing::info!(user_id, username, target, action, reason = %decision.reason, "access allowed");
+        } else {
+            let who = match who {
+                Who::Id(id) => id,
+                Who::Name(name) => name,
+            };
+            tracing::warn!(user = %who, target, action, reason = %decision.reason, "access denied");
+        }
+        self.audit_decision(&decision, who, target, action, client_ip)
+            .await;
+        Ok(decision)
+    }
+
+    async fn evaluate(&self, who: Who<'_>, target: &str) -> Result<Decision> {
+        let mut d = Decision::deny("");
+        // The target first, so every denial still says what it was about.
+        d.target = self.store.target_by_name(target).await?;
+        match &d.target {
+            Some(t) if t.kind == TargetKind::Node => d.node = self.store.node_by_id(&t.id).await?,
+            Some(t) => d.host = self.store.host_by_id(&t.id).await?,
+            None => {}
+        }
+        d.user = match who {
+            Who::Id(id) => self.store.user_by_id(id).await?,
+            Who::Name(name) => self.store.user_by_username(name).await?,
+        };
+        let Some(user) = &d.user else {
+            d.reason = "unknown user".to_owned();
+            return Ok(d);
+        };
+        if user.disabled {
+            d.reason = "user disabled".to_owned();
+            return Ok(d);
+        }
+        if self.limiter.is_user_locked(&user.username).await {
+            d.reason = "user locked out".to_owned();
+            return Ok(d);
+        }
+        let Some(found) = &d.target else {
+            d.reason = "unknown target".to_owned();
+            return Ok(d);
+        };
+        if d.node.as_ref().is_some_and(|n| n.user_id == user.id) {
+            d.allowed = true;
+            d.reason = "owner".to_owned();
+            return Ok(d);
+        }
+        (d.allowed, d.reason) = match self
+            .store
+            .grant_via(&user.id, (found.kind, &found.id))
+            .await?
+        {
+            Some(GrantVia::User) => (true, "user grant".to_owned()),
+            Some(GrantVia::Group(group)) => (true, format!("group grant: {group}")),
+            None => (false, "no grant".to_owned()),
+        };
+        Ok(d)
+    }
+
+    pub(crate) async fn authorize(
+        &self,
+        req: pb::AuthorizeRequest,
+    ) -> Result<pb::AuthorizeResponse> {
+        validate::action(&req.action)?;
+        if req.target.is_empty() {
+            return Err(AuthzError::InvalidArgument("target is required".into()));
+        }
+        let who = match (req.user_id.is_empty(), req.username.is_empty()) {
+            (false, true) => Who::Id(&req.user_id),
+            (true, false) => Who::Name(&req.username),
+            _ => {
+                return Err(AuthzError::InvalidArgument(
+                    "exactly one of user_id and username is required".into(),
+                ));
+            }
+        };
+        let d = self
+            .decide(who, &req.target, &req.action, req.client_ip.as_deref())
+            .await?;
+        let mut resp = pb::AuthorizeResponse {
+            allowed: d.allowed,
+            reason: d.reason,
+            ..Default::default()
+        };
+        if let Some(user) = &d.user {
+            resp.user_id.clone_from(&user.id);
+            resp.username.clone_from(&user.username);
+        }
+        if let Some(target) = &d.target {
+            resp.target_kind = kind_to_proto(target.kind).into();
+            resp.target_id.clone_from(&target.id);
+            resp.target_name.clone_from(&target.name);
+        }
+        if let Some(host) = &d.host {
+            resp.address = host_address(host);
+        }
+        Ok(resp)
+    }
+
+    /// A node by id or name if `user_id` may reach it (owner or granted);
+    /// NOT_FOUND if there is no such node, PERMISSION_DENIED otherwise.
+    pub(crate) async fn resolve_node(&self, user_id: &str, node: &str) -> Result<pb::Node> {
+        if node.is_empty() {
+            return Err(AuthzError::InvalidArgument("node is required".into()));
+        }
+        let d = self.decide(Who::Id(user_id), node, "connect", None).await?;
+        match d.node {
+            Some(node) if d.allowed => Ok(crate::nodes::node_to_proto(&node)),
+            Some(_) => Err(AuthzError::PermissionDenied),
+            // A host of that name is not a node either.
+            None => Err(AuthzError::NotFound("node")),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Targets (direct hosts and agent nodes, one namespace of names) and
+//! grants of targets to users and groups.
+
+use phirepass_proto::authz as pb;
+use phirepass_store::{
+    GrantRow, HostRow, NodeRow, PrincipalKind, StoreError, TargetKind, TargetRef, new_id,
+    now_millis,
+};
+
+use crate::error::{AuthzError, Result};
+use crate::service::Inner;
+use crate::validate;
+
+pub(crate) fn kind_to_proto(kind: TargetKind) -> pb::TargetKind {
+    match kind {
+        TargetKind::Node => pb::TargetKind::Node,
+        TargetKind::Host => pb::TargetKind::Host,
+    }
+}
+
+fn principal_to_proto(kind: PrincipalKind) -> pb::PrincipalKind {
+    match kind {
+        PrincipalKind::User => pb::PrincipalKind::User,
+        PrincipalKind::Group => pb::PrincipalKind::Group,
+    }
+}
+
+fn host_to_proto(host: &HostRow) -> pb::Target {
+    pb::Target {
+        kind: pb::TargetKind::Host.into(),
+        id: host.id.clone(),
+        name: host.name.clone(),
+        ip: host.ip.clone(),
+        port: u32::from(host.port),
+        created_at: host.created_at,
+        ..Default::default()
+    }
+}
+
+fn node_to_target(node: &NodeRow) -> pb::Target {
+    pb::Target {
+        kind: pb::TargetKind::Node.into(),
+        id: node.id.clone(),
+        name: node.name.clone(),
+        owner_user_id: node.user_id.clone(),
+        owner_username: node.username.clone(),
+        created_at: node.created_at,
+        ..Default::default()
+    }
+}
+
+fn grant_to_proto(grant: &GrantRow) -> pb::GrantEntry {
+    pb::GrantEntry {
+        id: grant.id.clone(),
+        principal_kind: principal_to_proto(grant.principal_kind).into(),
+        principal: grant.principal_name.clone(),
+        target: grant.target_name.clone(),
+        target_kind: kind_to_proto(grant.target_kind).into(),
+        created_at: grant.created_at,
+    }
+}
+
+/// `ip:port`, with brackets around an IPv6 address.
+pub(crate) fn host_address(host: &HostRow) -> String {
+    if host.ip.contains(':') {
+        format!("[{}]:{}", host.ip, host.port)
+    } else {
+        format!("{}:{}", host.ip, host.port)
+    }
+}
+
+impl Inner {
+    pub(crate) async fn add_host(&self, req: pb::AddHostRequest) -> Result<pb::Target> {
+        validate::target_name(&req.name)?;
+        let port = validate::host_address(&req.ip, req.port)?;
+        let host = HostRow {
+            id: new_id(),
+            name: req.name,
+            ip: req.ip,
+            port,
+            created_at: now_millis(),
+        };
+        match self.store.insert_host(&host).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(AuthzError::AlreadyExists("target name")),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(host_id = %host.id, host = %host.name, "host added");
+        Ok(host_to_proto(&host))
+    }
+
+    pub(crate) async fn remove_host(
+        &self,
+        req: pb::RemoveHostRequest,
+    ) -> Result<pb::RemoveHostResponse> {
+        if !self.store.remove_host(&req.name).await? {
+            return Err(AuthzError::NotFound("host"));
+        }
+        tracing::info!(host = %req.name, "host removed");
+        Ok(pb::RemoveHostResponse {})
+    }
+
+    pub(crate) async fn list_targets(
+        &self,
+        req: pb::ListTargetsRequest,
+    ) -> Result<pb::ListTargetsResponse> {
+        let kind = req
+            .kind
+            .map(|k| pb::TargetKind::try_from(k).unwrap_or(pb::TargetKind::Unspecified));
+        let want =
+            |k: pb::TargetKind| kind.is_none_or(|w| w == k || w == pb::TargetKind::Unspecified);
+        let mut targets = Vec::new();
+        if want(pb::TargetKind::Host) {
+            targets.extend(self.store.list_hosts().await?.iter().map(host_to_proto));
+        }
+        if want(pb::TargetKind::Node) {
+            targets.extend(
+                self.store
+                    .list_nodes(None)
+                    .await?
+                    .iter()
+                    .map(node_to_target),
+            );
+        }
+        targets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(pb::ListTargetsResponse { targets })
+    }
+
+    pub(crate) async fn target_named(&self, name: &str) -> Result<TargetRef> {
+        self.store
+            .target_by_name(name)
+            .await?
+            .ok_or(AuthzError::NotFound("target"))
+    }
+
+    /// The principal's kind and id, from the request's kind and name.
+    async fn principal(&self, kind: i32, name: &str) -> Result<(PrincipalKind, String)> {
+        match pb::PrincipalKind::try_from(kind) {
+            Ok(pb::PrincipalKind::User) => {
+                Ok((PrincipalKind::User, self.user_named(name).await?.id))
+            }
+            Ok(pb::PrincipalKind::Group) => {
+                Ok((PrincipalKind::Group, self.group_named(name).await?.id))
+            }
+            _ => Err(AuthzError::InvalidArgument(
+                "principal_kind must be USER or GROUP".into(),
+            )),
+        }
+    }
+
+    pub(crate) async fn grant(&self, req: pb::GrantRequest) -> Result<pb::GrantEntry> {
+        let (kind, id) = self.principal(req.principal_kind, &req.principal).await?;
+        let target = self.target_named(&req.target).await?;
+        let grant = self
+            .store
+            .insert_grant((kind, &id), (target.kind, &target.id), now_millis())
+            .await?;
+        tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, "access granted");
+        Ok(grant_to_proto(&grant))
+    }
+
+    pub(crate) async fn revoke(&self, req: pb::RevokeRequest) -> Result<pb::RevokeResponse> {
+        let (kind, id) = self.principal(req.principal_kind, &req.principal).await?;
+        let target = self.target_named(&req.target).await?;
+        if !self
+            .store
+            .delete_grant((kind, &id), (target.kind, &target.id))
+            .await?
+        {
+            return Err(AuthzError::NotFound("grant"));
+        }
+        tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, "access revoked");
+        Ok(pb::RevokeResponse {})
+    }
+
+    pub(crate) async fn list_grants(
+        &self,
+        req: pb::ListGrantsRequest,
+    ) -> Result<pb::ListGrantsResponse> {
+        let principal = match (req.principal_kind, req.principal.as_deref()) {
+            (Some(kind), Some(name)) => Some(self.principal(kind, name).await?),
+            (None, None) => None,
+            _ => {
+                return Err(AuthzError::InvalidArgument(
+                    "principal and principal_kind go together".into(),
+                ));
+            }
+        };
+        let target = match req.target.as_deref() {
+            Some(name) => Some(self.target_named(name).await?),
+            None => None,
+        };
+        let grants = self
+            .store
+            .list_grants(
+                principal.as_ref().map(|(k, id)| (*k, id.as_str())),
+                target.as_ref().map(|t| (t.kind, t.id.as_str())),
+            )
+            .await?;
+        Ok(pb::ListGrantsResponse {
+            grants: grants.iter().map(grant_to_proto).collect(),
+        })
+    }
+}

@@ -1,0 +1,291 @@
+//! The `phirepass.secrets.v1.Secrets` gRPC service: thin handlers that
+//! record a span (parented to the caller's trace), convert wire types, and
+//! delegate to [`Vault`]. Spans never record a value or secret.
+
+use phirepass_proto::secrets as pb;
+use phirepass_proto::secrets::secrets_server::{Secrets, SecretsServer};
+use phirepass_runtime::grpc::{ServiceToken, remote_context};
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Request, Response, Status};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use zeroize::Zeroizing;
+
+use crate::auth::{CallerAuth, require_internal};
+use crate::credentials::{CredentialInfo, CredentialKind, NewCredential};
+use crate::error::{Result, SecretsError};
+use crate::resolve::AuthSource;
+use crate::rotate::RotationStatus;
+use crate::vault::Vault;
+
+/// The Secrets gRPC service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SecretsService {
+    vault: Vault,
+}
+
+/// The authenticated tonic service, ready for `Server::add_service`.
+pub type AuthedSecretsServer = InterceptedService<SecretsServer<SecretsService>, CallerAuth>;
+
+impl SecretsService {
+    pub fn new(vault: Vault) -> Self {
+        Self { vault }
+    }
+
+    /// Wraps the service: the service token is an internal caller, the
+    /// optional admin token an admin one; anything else is refused.
+    pub fn into_server(
+        self,
+        service_token: ServiceToken,
+        admin_token: Option<ServiceToken>,
+    ) -> AuthedSecretsServer {
+        SecretsServer::with_interceptor(self, CallerAuth::new(service_token, admin_token))
+    }
+}
+
+fn link<T>(request: &Request<T>) {
+    let _ = tracing::Span::current().set_parent(remote_context(request));
+}
+
+fn ok<T>(result: Result<T>) -> std::result::Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+fn kind_to_proto(kind: CredentialKind) -> pb::CredentialKind {
+    match kind {
+        CredentialKind::Password => pb::CredentialKind::Password,
+        CredentialKind::SshKey => pb::CredentialKind::SshKey,
+    }
+}
+
+fn credential_to_proto(c: CredentialInfo) -> pb::Credential {
+    pb::Credential {
+        kind: kind_to_proto(c.kind) as i32,
+        id: c.id,
+        name: c.name,
+        meta_json: c.meta_json,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        assigned_hosts: c.assigned_hosts,
+        has_passphrase: c.has_passphrase,
+    }
+}
+
+fn status_to_proto(s: RotationStatus) -> pb::RotationStatus {
+    pb::RotationStatus {
+        current_key_id: s.current_key_id,
+        keys: s
+            .keys
+            .into_iter()
+            .map(|k| pb::KeyUsage {
+                key_id: k.key_id,
+                entries: k.entries,
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+                current: k.current,
+            })
+            .collect(),
+        pending: s.pending,
+        rotated: s.rotated,
+    }
+}
+
+/// Moves a secret out of a request into zeroizing storage.
+fn take_secret(s: &mut String) -> Zeroizing<String> {
+    Zeroizing::new(std::mem::take(s))
+}
+
+/// Moves a decrypted value into the response (its last copy leaves us here).
+fn reveal(s: Option<Zeroizing<String>>) -> Option<String> {
+    s.map(|mut z| std::mem::take(&mut *z))
+}
+
+#[tonic::async_trait]
+impl Secrets for SecretsService {
+    #[tracing::instrument(name = "secrets.set_option", skip_all, fields(host = %request.get_ref().host, key = %request.get_ref().key))]
+    async fn set_option(
+        &self,
+        request: Request<pb::SetOptionRequest>,
+    ) -> std::result::Result<Response<pb::SetOptionResponse>, Status> {
+        link(&request);
+        let mut req = request.into_inner();
+        let value = take_secret(&mut req.value);
+        let result = self.vault.set_option(&req.host, &req.key, &value).await;
+        ok(result.map(|()| pb::SetOptionResponse {}))
+    }
+
+    #[tracing::instrument(name = "secrets.unset_option", skip_all, fields(host = %request.get_ref().host, key = %request.get_ref().key))]
+    async fn unset_option(
+        &self,
+        request: Request<pb::UnsetOptionRequest>,
+    ) -> std::result::Result<Response<pb::UnsetOptionResponse>, Status> {
+        link(&request);
+        let req = request.get_ref();
+        let result = self.vault.unset_option(&req.host, &req.key).await;
+        ok(result.map(|removed| pb::UnsetOptionResponse { removed }))
+    }
+
+    #[tracing::instrument(name = "secrets.list_options", skip_all, fields(host = %request.get_ref().host))]
+    async fn list_options(
+        &self,
+        request: Request<pb::ListOptionsRequest>,
+    ) -> std::result::Result<Response<pb::ListOptionsResponse>, Status> {
+        link(&request);
+        let result = self.vault.list_options(&request.get_ref().host).await;
+        ok(result.map(|options| pb::ListOptionsResponse {
+            options: options
+                .into_iter()
+                .map(|o| pb::HostOption {
+                    key: o.key,
+                    value: o.value,
+                    secret: o.secret,
+                    updated_at: o.updated_at,
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "secrets.delete_host_options", skip_all, fields(host = %request.get_ref().host))]
+    async fn delete_host_options(
+        &self,
+        request: Request<pb::DeleteHostOptionsRequest>,
+    ) -> std::result::Result<Response<pb::DeleteHostOptionsResponse>, Status> {
+        link(&request);
+        let result = self
+            .vault
+            .delete_host_options(&request.get_ref().host)
+            .await;
+        ok(result.map(|n| pb::DeleteHostOptionsResponse {
+            removed: u32::try_from(n).unwrap_or(u32::MAX),
+        }))
+    }
+
+    #[tracing::instrument(name = "secrets.create_credential", skip_all, fields(name = %request.get_ref().name))]
+    async fn create_credential(
+        &self,
+        request: Request<pb::CreateCredentialRequest>,
+    ) -> std::result::Result<Response<pb::Credential>, Status> {
+        link(&request);
+        let mut req = request.into_inner();
+        let secret = take_secret(&mut req.secret);
+        let passphrase = req.passphrase.as_mut().map(take_secret);
+        let kind = match pb::CredentialKind::try_from(req.kind) {
+            Ok(pb::CredentialKind::Password) => CredentialKind::Password,
+            Ok(pb::CredentialKind::SshKey) => CredentialKind::SshKey,
+            _ => {
+                return ok(Err(SecretsError::InvalidArgument(
+                    "kind must be password or ssh_key".into(),
+                )));
+            }
+        };
+        let new = NewCredential {
+            name: req.name,
+            kind,
+            secret,
+            passphrase,
+            meta_json: req.meta_json,
+        };
+        ok(self
+            .vault
+            .create_credential(new)
+            .await
+            .map(credential_to_proto))
+    }
+
+    #[tracing::instrument(name = "secrets.list_credentials", skip_all)]
+    async fn list_credentials(
+        &self,
+        request: Request<pb::ListCredentialsRequest>,
+    ) -> std::result::Result<Response<pb::ListCredentialsResponse>, Status> {
+        link(&request);
+        let result = self.vault.list_credentials().await;
+        ok(result.map(|list| pb::ListCredentialsResponse {
+            credentials: list.into_iter().map(credential_to_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "secrets.delete_credential", skip_all, fields(name = %request.get_ref().name, force = request.get_ref().force))]
+    async fn delete_credential(
+        &self,
+        request: Request<pb::DeleteCredentialRequest>,
+    ) -> std::result::Result<Response<pb::DeleteCredentialResponse>, Status> {
+        link(&request);
+        let req = request.get_ref();
+        let result = self.vault.delete_credential(&req.name, req.force).await;
+        ok(result.map(|unassigned_hosts| pb::DeleteCredentialResponse { unassigned_hosts }))
+    }
+
+    #[tracing::instrument(name = "secrets.assign_credential", skip_all, fields(host = %request.get_ref().host, name = %request.get_ref().name))]
+    async fn assign_credential(
+        &self,
+        request: Request<pb::AssignCredentialRequest>,
+    ) -> std::result::Result<Response<pb::AssignCredentialResponse>, Status> {
+        link(&request);
+        let req = request.get_ref();
+        let result = self.vault.assign_credential(&req.host, &req.name).await;
+        ok(result.map(|()| pb::AssignCredentialResponse {}))
+    }
+
+    #[tracing::instrument(name = "secrets.unassign_credential", skip_all, fields(host = %request.get_ref().host))]
+    async fn unassign_credential(
+        &self,
+        request: Request<pb::UnassignCredentialRequest>,
+    ) -> std::result::Result<Response<pb::UnassignCredentialResponse>, Status> {
+        link(&request);
+        let result = self
+            .vault
+            .unassign_credential(&request.get_ref().host)
+            .await;
+        ok(result.map(|was_assigned| pb::UnassignCredentialResponse { was_assigned }))
+    }
+
+    #[tracing::instrument(name = "secrets.resolve_host_auth", skip_all, fields(host = %request.get_ref().host))]
+    async fn resolve_host_auth(
+        &self,
+        request: Request<pb::ResolveHostAuthRequest>,
+    ) -> std::result::Result<Response<pb::HostAuth>, Status> {
+        link(&request);
+        require_internal(&request)?;
+        let auth = match self.vault.resolve_host_auth(&request.get_ref().host).await {
+            Ok(auth) => auth,
+            Err(e) => return ok(Err(e)),
+        };
+        let source = match auth.source {
+            AuthSource::Inline => pb::AuthSource::Inline,
+            AuthSource::Credential => pb::AuthSource::Credential,
+        };
+        Ok(Response::new(pb::HostAuth {
+            source: source as i32,
+            method: auth.method,
+            username: auth.username,
+            password: reveal(auth.password),
+            identity: reveal(auth.identity),
+            passphrase: reveal(auth.passphrase),
+            credential_name: auth.credential_name,
+            options: auth.options.into_iter().collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "secrets.rotate", skip_all, fields(new_key_id = %request.get_ref().new_key_id))]
+    async fn rotate(
+        &self,
+        request: Request<pb::RotateRequest>,
+    ) -> std::result::Result<Response<pb::RotationStatus>, Status> {
+        link(&request);
+        let req = request.get_ref();
+        let max = req.max_entries.filter(|&n| n > 0).map(u64::from);
+        ok(self
+            .vault
+            .rotate(&req.new_key_id, max)
+            .await
+            .map(status_to_proto))
+    }
+
+    #[tracing::instrument(name = "secrets.rotation_status", skip_all)]
+    async fn rotation_status(
+        &self,
+        request: Request<pb::RotationStatusRequest>,
+    ) -> std::result::Result<Response<pb::RotationStatus>, Status> {
+        link(&request);
+        ok(self.vault.rotation_status().await.map(status_to_proto))
+    }
+}

@@ -1,0 +1,48 @@
+//! Server-level behaviour: health and reflection answer without a token, so
+//! probes and `grpcurl` can list and describe the vault API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Harness, raw};
+use phirepass_secrets::MasterKey;
+use tonic::transport::Endpoint;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+#[tokio::test]
+async fn health_and_reflection_need_no_token() {
+    let mut h = Harness::start(common::sqlite().await, raw(&MasterKey::generate()), None).await;
+    let status = phirepass_runtime::health::check(&h.url, phirepass_secrets::SERVICE_NAME)
+        .await
+        .unwrap();
+    assert_eq!(status, phirepass_runtime::health::HealthStatus::Serving);
+
+    let channel = Endpoint::from_shared(h.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection response");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&phirepass_secrets::SERVICE_NAME),
+        "{names:?}"
+    );
+    h.shutdown().await;
+}
