@@ -81,7 +81,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let authz_deps = phirepass_authz::AuthzDeps {
         store,
         presence: presence.clone(),
-        events: audit_log().await?,
+        // Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
+        events: phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
+            .await
+            .context("connecting the audit event log")?,
     };
     let s = stop.clone();
     services.spawn(async move {
@@ -166,23 +169,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     outcome
 }
 
-/// Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
-async fn audit_log() -> anyhow::Result<std::sync::Arc<dyn phirepass_bus::EventLog>> {
-    Ok(match env_opt("NATS_URL") {
-        Some(url) => {
-            let nats = phirepass_bus::NatsBus::connect(&url)
-                .await
-                .context("connecting to NATS")?;
-            std::sync::Arc::new(
-                phirepass_bus::JetStreamEventLog::connect(&nats)
-                    .await
-                    .context("opening the audit event stream")?,
-            )
-        }
-        None => std::sync::Arc::new(phirepass_bus::MemoryEventLog::new()),
-    })
-}
-
 async fn loopback() -> anyhow::Result<TcpListener> {
     TcpListener::bind("127.0.0.1:0")
         .await
@@ -202,7 +188,7 @@ fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr) {
     println!("  data:    {dir}");
     println!();
     println!("next steps (in another terminal, same directory):");
-    println!("  phirepass admin user add --user alice");
+    println!("  phirepass admin users add alice");
     println!("  phirepass admin node token create --user alice --name web-1");
     println!("  phirepass-agent login --from-stdin <<< \"<token printed above>\"");
     println!("  SERVER_URL=ws://{addr}/api/nodes/ws phirepass-agent start");
