@@ -1,0 +1,99 @@
+//! Authorize throughput and latency over gRPC, for docs/benchmarks.md. Ignored by default; run with
+//! `cargo nextest run -p phirepass-authz --run-ignored only bench`.
+//!
+//! Each decision is a group grant (user -> group -> host: the longest path) and includes its
+//! audit event append (JetStream on the production stack).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Instant;
+
+use common::{Harness, Options, Stack};
+use phirepass_proto::authz as pb;
+
+const CONCURRENCY: usize = 8;
+const PER_TASK: usize = 500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_authorize_production() {
+    bench(Stack::Production, "postgresql + redis + nats").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_authorize_embedded() {
+    bench(Stack::Embedded, "sqlite + memory").await;
+}
+
+async fn bench(stack: Stack, label: &str) {
+    let h = Harness::on(stack, Options::default()).await;
+    h.create_user("alice").await;
+    let mut c = h.client();
+    c.add_host(pb::AddHostRequest {
+        name: "db-1".into(),
+        ip: "10.0.0.5".into(),
+        port: 22,
+    })
+    .await
+    .unwrap();
+    c.create_group(pb::CreateGroupRequest { name: "ops".into() })
+        .await
+        .unwrap();
+    c.add_group_member(pb::AddGroupMemberRequest {
+        group: "ops".into(),
+        username: "alice".into(),
+    })
+    .await
+    .unwrap();
+    c.grant(pb::GrantRequest {
+        principal_kind: pb::PrincipalKind::Group as i32,
+        principal: "ops".into(),
+        target: "db-1".into(),
+    })
+    .await
+    .unwrap();
+    let request = || pb::AuthorizeRequest {
+        user_id: String::new(),
+        username: "alice".into(),
+        target: "db-1".into(),
+        action: "shell".into(),
+        client_ip: Some("127.0.0.1".into()),
+    };
+    for _ in 0..100 {
+        assert!(c.authorize(request()).await.unwrap().into_inner().allowed);
+    }
+
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let mut c = h.client();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(PER_TASK);
+                for _ in 0..PER_TASK {
+                    let t = Instant::now();
+                    let d = c.authorize(request()).await.unwrap().into_inner();
+                    assert!(d.allowed, "{}", d.reason);
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: usize| all[(all.len() * p / 100).min(all.len() - 1)];
+    println!(
+        "authorize over grpc ({label}, {CONCURRENCY} concurrent, group grant, audited): {:.0} decisions/s, p50 {:.2} ms, p99 {:.2} ms",
+        all.len() as f64 / secs,
+        pct(50),
+        pct(99)
+    );
+    h.stop().await;
+}
