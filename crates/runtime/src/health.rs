@@ -4,7 +4,6 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -51,7 +50,7 @@ pub async fn serve_health_only(
     Server::builder()
         .add_service(health)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(crate::grpc::incoming(listener), shutdown)
         .await?;
     Ok(())
 }

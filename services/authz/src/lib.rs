@@ -35,7 +35,6 @@ use phirepass_runtime::grpc::ServiceToken;
 use phirepass_store::Store;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 pub use api_tokens::{SCOPE_ADMIN, SCOPE_READ};
 pub use auth::AdminAuth;
@@ -125,7 +124,7 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection)
         .add_service(service.into_server(config.service_token))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(phirepass_runtime::grpc::incoming(listener), shutdown)
         .await;
     sweeper.abort();
     tracing::info!("authz stopped");

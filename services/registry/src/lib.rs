@@ -18,7 +18,6 @@ use phirepass_presence::Presence;
 use phirepass_runtime::grpc::ServiceToken;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 pub use error::RegistryError;
 pub use service::{AuthedRegistryServer, RegistryService};
@@ -70,7 +69,7 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection)
         .add_service(service.into_server(config.service_token))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(phirepass_runtime::grpc::incoming(listener), shutdown)
         .await?;
     tracing::info!("registry stopped");
     Ok(())

@@ -39,7 +39,6 @@ use phirepass_runtime::grpc::ServiceToken;
 use phirepass_store::Store;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 pub use auth::Caller;
 pub use credentials::{CredentialInfo, CredentialKind, NewCredential};
@@ -137,7 +136,7 @@ pub async fn serve(
         .add_service(
             SecretsService::new(vault).into_server(config.service_token, config.admin_token),
         )
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(phirepass_runtime::grpc::incoming(listener), shutdown)
         .await;
     tracing::info!("secrets stopped");
     Ok(served?)
