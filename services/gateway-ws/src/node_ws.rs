@@ -134,6 +134,7 @@ async fn authenticate(
 /// sent Fin (late acks and retransmits of the last frames still need the route).
 #[derive(Default)]
 struct Routes {
+    /// The subject frames toward each stream's edge go to, built once at open.
     edges: HashMap<StreamId, String>,
     pending_opens: HashMap<StreamId, String>,
     fins: HashMap<StreamId, u8>,
@@ -262,16 +263,15 @@ async fn from_agent(
 ) -> Result<(), String> {
     match LinkMessage::decode(raw).map_err(|e| format!("malformed message: {e}"))? {
         LinkMessage::Frame { stream_id, frame } => {
-            let Some(edge) = routes.edges.get(&stream_id) else {
+            let Some(subject) = routes.edges.get(&stream_id) else {
                 return Ok(()); // a late frame for a stream already gone
             };
-            let subject = state.subjects.edge_stream(edge, stream_id);
-            routes.observe(stream_id, &frame, FIN_FROM_AGENT);
             state
                 .bus
-                .publish(&subject, Vec::new(), frame)
+                .publish(subject, Vec::new(), frame.clone())
                 .await
                 .map_err(|e| format!("bus publish: {e}"))?;
+            routes.observe(stream_id, &frame, FIN_FROM_AGENT);
         }
         LinkMessage::Control(NodeControl::OpenResult { stream_id, error }) => {
             if let Some(reply) = routes.pending_opens.remove(&stream_id) {
@@ -314,7 +314,8 @@ fn from_bus(
                         info_span!("relay_open", stream = %req.stream_id, edge = %req.edge_id);
                     phirepass_runtime::telemetry::follow(&span, &msg.headers);
                     span.in_scope(|| debug!(target = ?req.target, "forwarding open to the agent"));
-                    routes.edges.insert(req.stream_id, req.edge_id.clone());
+                    let subject = state.subjects.edge_stream(&req.edge_id, req.stream_id);
+                    routes.edges.insert(req.stream_id, subject);
                     routes.pending_opens.insert(req.stream_id, reply);
                     send(
                         outbox,
@@ -340,13 +341,12 @@ fn from_bus(
 
 /// Tells every edge with a stream through this agent that it is gone, so nobody waits for a timeout.
 async fn reset_streams(state: &AppState, routes: &Routes, reason: &str) {
-    for (stream_id, edge) in &routes.edges {
-        let subject = state.subjects.edge_stream(edge, *stream_id);
+    for subject in routes.edges.values() {
         let frame = Frame::Reset {
             reason: reason.to_string(),
         }
         .encode();
-        let _ = state.bus.publish(&subject, Vec::new(), frame).await;
+        let _ = state.bus.publish(subject, Vec::new(), frame).await;
     }
     for (stream_id, reply) in &routes.pending_opens {
         let body = serde_json::to_vec(&OpenReply {
