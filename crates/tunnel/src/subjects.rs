@@ -5,6 +5,7 @@
 //! <prefix>.node.<node_id>.s.<stream_id>   frames toward the node
 //! <prefix>.edge.<edge_id>.s.<stream_id>   frames toward the edge
 //! <prefix>.events.<kind>                  presence and audit events
+//! <prefix>.control.kick                   end a session (payload: its id) on whichever edge holds it
 //! ```
 
 use std::fmt;
@@ -107,6 +108,12 @@ impl Subjects {
         format!("{}.events.{kind}", self.prefix)
     }
 
+    /// Every edge subscribes; the one holding the session (UTF-8 id in the
+    /// payload) ends it. Sessions are few and kicks rare, so one subject.
+    pub fn session_kick(&self) -> String {
+        format!("{}.control.kick", self.prefix)
+    }
+
     /// Classifies a subject received on `node_wildcard(node_id)`.
     pub fn parse_node_subject(&self, node_id: &str, subject: &str) -> Option<NodeSubject> {
         let rest = subject
@@ -138,6 +145,7 @@ mod tests {
         assert_eq!(s.node_open("n1"), "pp.node.n1.open");
         assert_eq!(s.node_stream("n1", id), "pp.node.n1.s.00000000000000ab");
         assert_eq!(s.edge_stream("e1", id), "pp.edge.e1.s.00000000000000ab");
+        assert_eq!(s.session_kick(), "pp.control.kick");
         assert_eq!(s.events("presence"), "pp.events.presence");
         assert_eq!(
             s.parse_node_subject("n1", &s.node_open("n1")),

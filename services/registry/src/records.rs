@@ -44,6 +44,13 @@ pub(crate) struct SessionRecord {
     pub last_seen: i64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    // Added after the first release: older entries lack them.
+    #[serde(default)]
+    pub target_name: String,
+    #[serde(default)]
+    pub edge_kind: String,
+    #[serde(default)]
+    pub client_ip: String,
 }
 
 /// Ids become presence keys: keep them short and free of glob/space
@@ -135,6 +142,9 @@ impl TryFrom<pb::SessionPresence> for SessionRecord {
             last_seen: p.last_seen,
             bytes_in: p.bytes_in,
             bytes_out: p.bytes_out,
+            target_name: p.target_name,
+            edge_kind: p.edge_kind,
+            client_ip: p.client_ip,
         })
     }
 }
@@ -151,6 +161,9 @@ impl From<SessionRecord> for pb::SessionPresence {
             last_seen: r.last_seen,
             bytes_in: r.bytes_in,
             bytes_out: r.bytes_out,
+            target_name: r.target_name,
+            edge_kind: r.edge_kind,
+            client_ip: r.client_ip,
         }
     }
 }
