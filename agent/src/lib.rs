@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod device;
 pub mod http;
 mod session;
 pub mod stats;

@@ -1,4 +1,5 @@
-//! `phirepass-agent` binary: `login` stores the node token, `start` runs.
+//! `phirepass-agent` binary: `login` stores the node token (typed, from a file or stdin, or by
+//! device activation), `start` runs.
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal as _, Read as _};
@@ -17,6 +18,10 @@ Token file location (first match wins):
   $XDG_CONFIG_HOME/phirepass/agent.token
   ~/.config/phirepass/agent.token
 The file is written with mode 0600 (new directories 0700).
+
+Device activation (no token to copy around):
+  phirepass-agent login --device --gateway https://phirepass.example.com
+  prints a short code; a logged-in user enters it at /activate and names the node.
 
 Container recipe:
   sh -c 'echo $AGENT_TOKEN | phirepass-agent login --from-stdin && phirepass-agent start'";
@@ -58,14 +63,25 @@ enum Command {
 }
 
 #[derive(Args, Debug)]
-#[group(multiple = false)]
 struct LoginArgs {
     /// Read the token from a file (e.g. a mounted secret).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["from_stdin", "device"])]
     from_file: Option<PathBuf>,
     /// Read the token from standard input.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device")]
     from_stdin: bool,
+    /// Get the token by device activation: print a short code and a URL, wait until a logged-in
+    /// user enters the code on the gateway's /activate page and names this node.
+    #[arg(long, requires = "gateway")]
+    device: bool,
+    /// The gateway for --device, e.g. https://phirepass.example.com
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PHIREPASS_GATEWAY_URL",
+        requires = "device"
+    )]
+    gateway: Option<String>,
 }
 
 fn token_path(cli_path: Option<PathBuf>) -> Result<PathBuf, token::TokenError> {
@@ -73,6 +89,42 @@ fn token_path(cli_path: Option<PathBuf>) -> Result<PathBuf, token::TokenError> {
         Some(path) => Ok(path),
         None => token::default_path(|name| std::env::var(name).ok()),
     }
+}
+
+/// Device activation: prints the code, waits for approval, stores the node token.
+async fn login_device(gateway: &str, path: PathBuf) -> anyhow::Result<()> {
+    use phirepass_agent::device;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = device::GatewayUrl::parse(gateway)?;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let started = device::start(&url, &hostname).await?;
+    let minutes = ((started.expires_at_ms - now_ms()) / 60_000).max(1);
+    println!("To activate this node, open {}", started.verification_uri);
+    println!("and enter the code: {}", started.user_code);
+    println!("(or open {})", started.verification_uri_complete);
+    println!("Waiting for approval; the code expires in {minutes} min. Ctrl-C to give up.");
+    let approved = tokio::select! {
+        r = device::wait(&url, &started) => r?,
+        () = phirepass_runtime::shutdown::signal() => anyhow::bail!("interrupted before approval"),
+    };
+    let token = token::normalize(&approved.token)?;
+    token::store(&path, &token)?;
+    println!(
+        "Approved by {}: this host is node {:?}. Token saved to {}; run `phirepass-agent start`.",
+        approved.username,
+        approved.node_name,
+        path.display()
+    );
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn login(args: LoginArgs, path: PathBuf) -> anyhow::Result<()> {
@@ -119,9 +171,13 @@ async fn start(token_file: Option<PathBuf>) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Login(args) => token_path(cli.token_file)
-            .map_err(Into::into)
-            .and_then(|path| login(args, path)),
+        Command::Login(args) => match token_path(cli.token_file) {
+            Err(e) => Err(e.into()),
+            Ok(path) => match (args.device, args.gateway.clone()) {
+                (true, Some(gateway)) => login_device(&gateway, path).await,
+                _ => login(args, path),
+            },
+        },
         Command::Start => start(cli.token_file).await,
     };
     match result {

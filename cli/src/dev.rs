@@ -40,6 +40,8 @@ pub const ENDPOINTS_FILE: &str = "dev.json";
 pub const SERVICE_TOKEN_FILE: &str = "service.token";
 /// The vault's master key in dev mode (base64, 0600); production passes PHIREPASS_SECRETS_KEY.
 pub const SECRETS_KEY_FILE: &str = "secrets.key";
+/// The ssh-edge host key in dev mode (OpenSSH private key, 0600), kept across restarts.
+pub const SSH_HOST_KEY_FILE: &str = "ssh_host_ed25519";
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let _telemetry = phirepass_runtime::telemetry::init("phirepass-dev");
@@ -65,7 +67,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let authz_listener = loopback().await?;
     let registry_listener = loopback().await?;
     let secrets_listener = loopback().await?;
-    let ssh_edge_listener = loopback().await?;
+    let ssh_edge_health_listener = loopback().await?;
+    let ssh_edge_listener = bind_ssh_edge().await?;
+    let ssh_addr = ssh_edge_listener.local_addr()?;
     let gateway_listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("binding the gateway on {}:{}", args.host, args.port))?;
@@ -78,13 +82,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut services = JoinSet::new();
     let authz_config = phirepass_authz::AuthzConfig::new(token.clone());
     let secrets_store = store.clone();
+    // Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
+    let events = phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
+        .await
+        .context("connecting the audit event log")?;
     let authz_deps = phirepass_authz::AuthzDeps {
         store,
         presence: presence.clone(),
-        // Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
-        events: phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
-            .await
-            .context("connecting the audit event log")?,
+        events: events.clone(),
     };
     let s = stop.clone();
     services.spawn(async move {
@@ -117,12 +122,36 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .await
             .context("secrets")
     });
+    let host_key = match env_opt("SSH_EDGE_HOST_KEY") {
+        Some(text) => phirepass_ssh_edge::HostKeySource::Openssh(text),
+        None => phirepass_ssh_edge::HostKeySource::File(args.data_dir.join(SSH_HOST_KEY_FILE)),
+    };
+    let mut ssh_edge_config = phirepass_ssh_edge::SshEdgeConfig::local(
+        authz_url.clone(),
+        secrets_url.clone(),
+        registry_url.clone(),
+        token.clone(),
+        host_key,
+    );
+    ssh_edge_config.ssh_addr = ssh_addr;
+    if let Some(policy) = env_opt("SSH_EDGE_UNKNOWN_HOSTKEY") {
+        ssh_edge_config.unknown_host_key = policy
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("SSH_EDGE_UNKNOWN_HOSTKEY: {e}"))?;
+    }
+    let ssh_edge_deps = phirepass_ssh_edge::SshEdgeDeps {
+        bus: bus.clone(),
+        events,
+    };
     let s = stop.clone();
     services.spawn(async move {
         phirepass_ssh_edge::serve(
-            phirepass_ssh_edge::SshEdgeConfig::default(),
-            ssh_edge_listener,
-            phirepass_ssh_edge::SshEdgeDeps::default(),
+            ssh_edge_config,
+            phirepass_ssh_edge::SshEdgeListeners {
+                health: ssh_edge_health_listener,
+                ssh: ssh_edge_listener,
+            },
+            ssh_edge_deps,
             s.wait(),
         )
         .await
@@ -153,7 +182,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         &args.data_dir.join(ENDPOINTS_FILE),
         &serde_json::to_vec_pretty(&endpoints)?,
     )?;
-    print_next_steps(&args.data_dir, &gateway_url, gateway_addr);
+    print_next_steps(&args.data_dir, &gateway_url, gateway_addr, ssh_addr);
 
     let outcome = tokio::select! {
         _ = phirepass_runtime::shutdown::signal() => Ok(()),
@@ -179,11 +208,31 @@ fn url(listener: &TcpListener) -> anyhow::Result<String> {
     Ok(format!("http://{}", listener.local_addr()?))
 }
 
-fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr) {
+/// The ssh-edge listener: `SSH_EDGE_ADDR`, else 127.0.0.1:2222, else any free loopback port.
+async fn bind_ssh_edge() -> anyhow::Result<TcpListener> {
+    if let Some(addr) = env_opt("SSH_EDGE_ADDR") {
+        return TcpListener::bind(addr.as_str())
+            .await
+            .with_context(|| format!("binding the ssh-edge on {addr}"));
+    }
+    match TcpListener::bind(phirepass_ssh_edge::config::DEFAULT_SSH_ADDR).await {
+        Ok(listener) => Ok(listener),
+        Err(_) => loopback().await,
+    }
+}
+
+fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr, ssh: SocketAddr) {
     let dir = data_dir.display();
     println!("phirepass dev is running");
     println!(
         "  gateway: {gateway_url} (agents: ws://{addr}/api/nodes/ws, browsers: ws://{addr}/api/web/ws)"
+    );
+    println!(
+        "  ssh:     ssh -p {} USER@{} (menu), ssh -p {} USER:TARGET@{} (relay)",
+        ssh.port(),
+        ssh.ip(),
+        ssh.port(),
+        ssh.ip()
     );
     println!("  data:    {dir}");
     println!();
@@ -195,6 +244,8 @@ fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr) {
     println!(
         "then log in at {gateway_url}/api/auth/login and open a terminal on web-1 (docs/protocol.md)."
     );
+    // Two lines: tools that read `ready: gateway=<url>` to the end of the line keep working.
+    println!("ready: ssh={ssh}");
     println!("ready: gateway={gateway_url}");
 }
 

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use phirepass_proto::authz::{
     AddUserKeyRequest, CreateUserRequest, ListUserKeysRequest, ListUsersRequest,
-    RemoveUserKeyRequest, RemoveUserRequest, SetPasswordRequest, SetUserDisabledRequest, User,
+    RemoveUserKeyRequest, RemoveUserRequest, SetPasswordRequest, SetUserAdminRequest,
+    SetUserDisabledRequest, User,
 };
 use serde_json::json;
 
@@ -31,6 +32,9 @@ pub enum UsersCommand {
         /// The password on the command line (visible in `ps` and shell history: avoid).
         #[arg(long)]
         password: Option<String>,
+        /// Make the user an admin (dashboard, invitations).
+        #[arg(long)]
+        admin: bool,
     },
     /// Delete a user with their keys, memberships, grants, tokens and nodes.
     #[command(after_help = "Example:\n  phirepass admin users remove alice")]
@@ -50,6 +54,15 @@ pub enum UsersCommand {
     Disable { user: String },
     /// Enable a disabled user.
     Enable { user: String },
+    /// Grant (default) or take away (--off) the admin role: the dashboard and invitations.
+    #[command(after_help = "Examples:\n  phirepass admin users set-admin alice\n  \
+        phirepass admin users set-admin alice --off")]
+    SetAdmin {
+        user: String,
+        /// Take the admin role away instead.
+        #[arg(long)]
+        off: bool,
+    },
     /// SSH public keys a user logs in to the SSH edge with.
     #[command(
         subcommand,
@@ -92,18 +105,30 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
             user_flag,
             password_stdin,
             password,
+            admin,
         } => {
             let username = user
                 .or(user_flag)
                 .ok_or_else(|| usage("a username is needed"))?;
             let password = new_password(&username, password, password_stdin)?;
-            let u = authz
+            let mut u = authz
                 .create_user(CreateUserRequest { username, password })
                 .await
                 .map_err(st)?
                 .into_inner();
+            if admin {
+                u = authz
+                    .set_user_admin(SetUserAdminRequest {
+                        username: u.username.clone(),
+                        admin: true,
+                    })
+                    .await
+                    .map_err(st)?
+                    .into_inner();
+            }
+            let role = if u.admin { ", admin" } else { "" };
             out.done(
-                &format!("user {} created (id {})", u.username, u.id),
+                &format!("user {} created (id {}{role})", u.username, u.id),
                 user_json(&u),
             );
         }
@@ -130,12 +155,17 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
                         u.username.clone(),
                         u.id.clone(),
                         state(u).into(),
+                        if u.admin { "admin" } else { "user" }.into(),
                         time(u.created_at),
                     ]
                 })
                 .collect();
             let items = users.iter().map(user_json).collect();
-            out.list(&["USERNAME", "ID", "STATUS", "CREATED"], rows, items);
+            out.list(
+                &["USERNAME", "ID", "STATUS", "ROLE", "CREATED"],
+                rows,
+                items,
+            );
         }
         UsersCommand::Passwd {
             user,
@@ -157,6 +187,22 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
         }
         UsersCommand::Disable { user } => set_disabled(g, out, user, true).await?,
         UsersCommand::Enable { user } => set_disabled(g, out, user, false).await?,
+        UsersCommand::SetAdmin { user, off } => {
+            let u = authz
+                .set_user_admin(SetUserAdminRequest {
+                    username: user,
+                    admin: !off,
+                })
+                .await
+                .map_err(st)?
+                .into_inner();
+            let what = if u.admin {
+                "is now an admin"
+            } else {
+                "is no longer an admin"
+            };
+            out.done(&format!("user {} {what}", u.username), user_json(&u));
+        }
         UsersCommand::Keys(KeysCommand::Add { user, file, key }) => {
             let lines = match (key, file) {
                 (Some(line), _) => vec![line],
@@ -266,6 +312,7 @@ fn user_json(u: &User) -> serde_json::Value {
         "id": u.id,
         "username": u.username,
         "disabled": u.disabled,
+        "admin": u.admin,
         "created_at": u.created_at,
     })
 }

@@ -194,7 +194,7 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn group_members(&self, group_id: &str) -> Result<Vec<UserRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT u.id, u.username, u.password_hash, u.disabled, u.created_at \
+            "SELECT u.id, u.username, u.password_hash, u.disabled, u.admin, u.created_at \
              FROM group_members m JOIN users u ON u.id = m.user_id \
              WHERE m.group_id = $1 ORDER BY u.username",
         )
@@ -302,6 +302,24 @@ impl Store {
             query = query.bind(value);
         }
         let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(grant_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every grant that reaches `user_id`: their direct grants and those of
+    /// the groups they belong to, ordered by target then principal name.
+    #[tracing::instrument(skip(self))]
+    pub async fn grants_reaching_user(&self, user_id: &str) -> Result<Vec<GrantRow>, StoreError> {
+        let sql = format!(
+            "{GRANT_SELECT} WHERE (gr.principal_kind = 'user' AND gr.principal_id = $1) \
+             OR (gr.principal_kind = 'group' AND gr.principal_id IN \
+                 (SELECT m.group_id FROM group_members m WHERE m.user_id = $2)) \
+             ORDER BY target_name, principal_name"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(grant_from_row).collect::<Result<_, _>>()?)
     }
 

@@ -10,11 +10,14 @@
 
 mod access;
 mod api_tokens;
+mod devices;
 mod error;
+mod invitations;
 mod keys;
 mod migrate;
 mod nodes;
 mod sessions;
+mod setup_codes;
 mod targets;
 #[cfg(feature = "testing")]
 mod testing;
@@ -27,12 +30,15 @@ use sqlx::any::AnyPoolOptions;
 
 pub use access::{GrantRow, GrantVia, GroupRow, PrincipalKind};
 pub use api_tokens::NewApiToken;
+pub use devices::{DeviceApproval, DeviceAuthRow};
 pub use error::StoreError;
+pub use invitations::{AcceptOutcome, InvitationRow};
 pub use keys::UserKeyRow;
 pub use nodes::{
     NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, TOKEN_KIND_API, TOKEN_KIND_NODE, TokenInfo,
 };
 pub use sessions::SessionRow;
+pub use setup_codes::SetupOutcome;
 pub use targets::{HostRow, TargetKind, TargetRef};
 pub use users::UserRow;
 

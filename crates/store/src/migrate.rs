@@ -32,6 +32,16 @@ const POSTGRES: &[Script] = &[
         "vault",
         include_str!("../migrations/postgres/0004_vault.sql"),
     ),
+    (
+        5,
+        "user admin",
+        include_str!("../migrations/postgres/0005_user_admin.sql"),
+    ),
+    (
+        6,
+        "onboarding",
+        include_str!("../migrations/postgres/0006_onboarding.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -54,6 +64,16 @@ const SQLITE: &[Script] = &[
         4,
         "vault",
         include_str!("../migrations/sqlite/0004_vault.sql"),
+    ),
+    (
+        5,
+        "user admin",
+        include_str!("../migrations/sqlite/0005_user_admin.sql"),
+    ),
+    (
+        6,
+        "onboarding",
+        include_str!("../migrations/sqlite/0006_onboarding.sql"),
     ),
 ];
 

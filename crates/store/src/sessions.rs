@@ -46,7 +46,7 @@ impl Store {
     ) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
         let row = sqlx::query(
             "SELECT s.id, s.token_hash, s.user_id, s.created_at, s.expires_at, \
-                    u.username, u.password_hash, u.disabled, u.created_at AS user_created_at \
+                    u.username, u.password_hash, u.disabled, u.admin, u.created_at AS user_created_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
@@ -92,6 +92,7 @@ fn session_and_user(row: &AnyRow) -> Result<(SessionRow, UserRow), sqlx::Error> 
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
         disabled: crate::users::flag(row, "disabled")?,
+        admin: crate::users::flag(row, "admin")?,
         created_at: row.try_get("user_created_at")?,
     };
     Ok((session, user))

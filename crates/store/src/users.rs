@@ -12,6 +12,8 @@ pub struct UserRow {
     pub username: String,
     pub password_hash: String,
     pub disabled: bool,
+    /// May use the dashboard and manage invitations.
+    pub admin: bool,
     pub created_at: i64,
 }
 
@@ -22,12 +24,13 @@ impl std::fmt::Debug for UserRow {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("disabled", &self.disabled)
+            .field("admin", &self.admin)
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
     }
 }
 
-const COLUMNS: &str = "id, username, password_hash, disabled, created_at";
+pub(crate) const COLUMNS: &str = "id, username, password_hash, disabled, admin, created_at";
 
 pub(crate) fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
@@ -35,6 +38,7 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
         disabled: flag(row, "disabled")?,
+        admin: flag(row, "admin")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -48,22 +52,32 @@ pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     }
 }
 
+/// Inserts a user on `conn` (a pooled connection or a transaction).
+pub(crate) async fn insert_user_in(
+    conn: &mut sqlx::AnyConnection,
+    user: &UserRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, disabled, admin, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&user.id)
+    .bind(&user.username)
+    .bind(&user.password_hash)
+    .bind(user.disabled)
+    .bind(user.admin)
+    .bind(user.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Inserts a user; [`StoreError::Conflict`] if the username is taken.
     #[tracing::instrument(skip(self, user), fields(user_id = %user.id, username = %user.username))]
     pub async fn insert_user(&self, user: &UserRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO users (id, username, password_hash, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(user.disabled)
-        .bind(user.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_user_in(&mut *conn, user).await
     }
 
     #[tracing::instrument(skip(self))]
@@ -112,6 +126,24 @@ impl Store {
     ) -> Result<Option<UserRow>, StoreError> {
         let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
             .bind(disabled)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.user_by_username(username).await
+    }
+
+    /// Sets the `admin` flag; returns the updated user, `None` if unknown.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_user_admin(
+        &self,
+        username: &str,
+        admin: bool,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let done = sqlx::query("UPDATE users SET admin = $1 WHERE username = $2")
+            .bind(admin)
             .bind(username)
             .execute(&self.pool)
             .await?;

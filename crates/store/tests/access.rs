@@ -42,6 +42,7 @@ async fn user(store: &Store, name: &str) -> UserRow {
         username: name.to_owned(),
         password_hash: "$argon2id$dummy".to_owned(),
         disabled: false,
+        admin: false,
         created_at: now_millis(),
     };
     store.insert_user(&user).await.unwrap();

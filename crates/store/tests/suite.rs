@@ -43,6 +43,7 @@ fn user(name: &str) -> UserRow {
         username: name.to_owned(),
         password_hash: "$argon2id$dummy".to_owned(),
         disabled: false,
+        admin: false,
         created_at: now_millis(),
     }
 }

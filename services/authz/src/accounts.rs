@@ -16,6 +16,7 @@ pub(crate) fn user_to_proto(user: &UserRow) -> pb::User {
         username: user.username.clone(),
         created_at: user.created_at,
         disabled: user.disabled,
+        admin: user.admin,
     }
 }
 
@@ -32,6 +33,7 @@ impl Inner {
             username: req.username,
             password_hash: crypto::hash_password(req.password).await?,
             disabled: false,
+            admin: false,
             created_at: now_millis(),
         };
         match self.store.insert_user(&user).await {
@@ -55,6 +57,16 @@ impl Inner {
             .await?
             .ok_or(AuthzError::NotFound("user"))?;
         tracing::info!(user_id = %user.id, disabled = user.disabled, "user disabled flag set");
+        Ok(user_to_proto(&user))
+    }
+
+    pub(crate) async fn set_user_admin(&self, req: pb::SetUserAdminRequest) -> Result<pb::User> {
+        let user = self
+            .store
+            .set_user_admin(&req.username, req.admin)
+            .await?
+            .ok_or(AuthzError::NotFound("user"))?;
+        tracing::info!(user_id = %user.id, admin = user.admin, "user admin flag set");
         Ok(user_to_proto(&user))
     }
 
@@ -87,36 +99,72 @@ impl Inner {
 
     /// Same work and same answer whether the user is unknown, disabled or
     /// the password wrong: an unknown user is checked against a dummy hash.
-    pub(crate) async fn login(&self, req: pb::LoginRequest) -> Result<pb::LoginResponse> {
-        let ip = req.client_ip.as_deref();
-        if self.limiter.is_locked(&req.username, ip).await {
-            tracing::warn!(username = %req.username, "login refused: too many failures");
+    /// `Err(RateLimited)` while the username or IP is locked.
+    pub(crate) async fn check_password(
+        &self,
+        username: &str,
+        password: String,
+        ip: Option<&str>,
+    ) -> Result<UserRow> {
+        if self.limiter.is_locked(username, ip).await {
+            tracing::warn!(username, "password refused: too many failures");
             return Err(AuthzError::RateLimited);
         }
-        let user = if validate::username(&req.username).is_ok() {
-            self.store.user_by_username(&req.username).await?
+        let user = if validate::username(username).is_ok() {
+            self.store.user_by_username(username).await?
         } else {
             None
         };
         let hash = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let password_ok = crypto::verify_password(req.password, hash).await?;
+        let password_ok = crypto::verify_password(password, hash).await?;
 
-        let user = match user {
-            Some(user) if password_ok && !user.disabled => user,
+        match user {
+            Some(user) if password_ok && !user.disabled => {
+                self.limiter.record_success(&user.username).await;
+                Ok(user)
+            }
             Some(user) if password_ok => {
-                tracing::warn!(user_id = %user.id, "login refused: user disabled");
-                return Err(AuthzError::Unauthenticated);
+                tracing::warn!(user_id = %user.id, "password refused: user disabled");
+                Err(AuthzError::Unauthenticated)
             }
             _ => {
-                self.limiter.record_failure(&req.username, ip).await;
-                tracing::warn!(username = %req.username, "login failed");
-                return Err(AuthzError::Unauthenticated);
+                self.limiter.record_failure(username, ip).await;
+                tracing::warn!(username, "password check failed");
+                Err(AuthzError::Unauthenticated)
             }
-        };
-        self.limiter.record_success(&user.username).await;
+        }
+    }
 
+    pub(crate) async fn login(&self, req: pb::LoginRequest) -> Result<pb::LoginResponse> {
+        let user = self
+            .check_password(&req.username, req.password, req.client_ip.as_deref())
+            .await?;
+        let response = self.new_session(&user).await?;
+        tracing::info!(user_id = %user.id, "login succeeded");
+        Ok(response)
+    }
+
+    /// For the SSH edge: Login's checks without a session. Every failure,
+    /// a lockout included, is the one UNAUTHENTICATED answer: the edge has
+    /// nothing more useful to tell an SSH client.
+    pub(crate) async fn verify_password(&self, req: pb::VerifyPasswordRequest) -> Result<pb::User> {
+        match self
+            .check_password(&req.username, req.password, req.client_ip.as_deref())
+            .await
+        {
+            Ok(user) => {
+                tracing::info!(user_id = %user.id, "password verified");
+                Ok(user_to_proto(&user))
+            }
+            Err(AuthzError::RateLimited) => Err(AuthzError::Unauthenticated),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new login session for `user`.
+    pub(crate) async fn new_session(&self, user: &UserRow) -> Result<pb::LoginResponse> {
         let token = crypto::new_session_token();
         let now = now_millis();
         let session = SessionRow {
@@ -127,10 +175,10 @@ impl Inner {
             expires_at: now.saturating_add(millis(self.session_ttl)),
         };
         self.store.insert_session(&session).await?;
-        tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
+        tracing::debug!(user_id = %user.id, session_id = %session.id, "session created");
         Ok(pb::LoginResponse {
             session_token: token,
-            user: Some(user_to_proto(&user)),
+            user: Some(user_to_proto(user)),
             expires_at: session.expires_at,
         })
     }

@@ -7,7 +7,7 @@ use phirepass_store::{NewApiToken, TOKEN_KIND_API, TokenInfo, UserRow, now_milli
 use crate::accounts::user_to_proto;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
-use crate::nodes::expires_at;
+use crate::nodes::{MintedToken, expires_at};
 use crate::service::Inner;
 
 /// May call every admin method.
@@ -15,7 +15,7 @@ pub const SCOPE_ADMIN: &str = "admin";
 /// May call the List*/Count* methods.
 pub const SCOPE_READ: &str = "read";
 
-const MAX_NAME: usize = 64;
+pub(crate) const MAX_NAME: usize = 64;
 
 /// A verified API token and its owner.
 #[derive(Debug)]
@@ -49,30 +49,54 @@ impl Inner {
             ));
         }
         let user = self.user_named(&req.username).await?;
+        let expires_at = expires_at(now_millis(), req.expires_in_secs)?;
+        let token = self
+            .mint_api_token(&user, req.name, scopes.clone(), expires_at)
+            .await?;
+        Ok(pb::CreateApiTokenResponse {
+            token: token.secret,
+            token_id: token.token_id,
+            scopes,
+            expires_at,
+        })
+    }
+
+    /// A new API token for `user` (CreateApiToken, and device activation of
+    /// a CLI). `scopes` are already checked.
+    pub(crate) async fn mint_api_token(
+        &self,
+        user: &UserRow,
+        name: String,
+        scopes: Vec<String>,
+        expires_at: Option<i64>,
+    ) -> Result<MintedToken> {
         if user.disabled {
             return Err(AuthzError::FailedPrecondition("user is disabled"));
         }
-        let now = now_millis();
-        let expires_at = expires_at(now, req.expires_in_secs)?;
-        let (token_id, token) = crypto::new_api_token();
+        let (token_id, secret) = crypto::new_api_token();
         self.store
             .insert_api_token(&NewApiToken {
                 token_id: token_id.clone(),
-                token_hash: crypto::sha256_hex(&token),
+                token_hash: crypto::sha256_hex(&secret),
                 user_id: user.id.clone(),
-                name: req.name,
+                name,
                 scopes: scopes.clone(),
-                created_at: now,
+                created_at: now_millis(),
                 expires_at,
             })
             .await?;
         tracing::info!(user_id = %user.id, token_id = %token_id, scopes = ?scopes, "api token created");
-        Ok(pb::CreateApiTokenResponse {
-            token,
-            token_id,
-            scopes,
-            expires_at,
-        })
+        let scopes = scopes.join(" ");
+        self.audit_change(
+            "api_token.create",
+            &[
+                ("username", &user.username),
+                ("token_id", &token_id),
+                ("scopes", &scopes),
+            ],
+        )
+        .await;
+        Ok(MintedToken { token_id, secret })
     }
 
     /// One answer for every failure: malformed, unknown, wrong secret,

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::auth::{Actor, current_actor};
 use crate::authorize::{Decision, Who};
 use crate::service::Inner;
 
@@ -28,7 +29,53 @@ pub(crate) struct AuthorizeEvent<'a> {
     pub(crate) client_ip: Option<&'a str>,
 }
 
+/// One admin change, as published. `details` name what changed (usernames,
+/// target names, ids, flags), never a password, key material or token.
+#[derive(Debug, Serialize)]
+pub(crate) struct ChangeEvent<'a> {
+    /// Always "admin".
+    pub(crate) kind: &'static str,
+    pub(crate) ts: i64,
+    /// e.g. "user.add", "grant", "invitation.create".
+    pub(crate) action: &'a str,
+    /// The API token's user, or "service".
+    pub(crate) actor: &'a str,
+    pub(crate) actor_user_id: Option<&'a str>,
+    pub(crate) details: std::collections::BTreeMap<&'a str, &'a str>,
+}
+
 impl Inner {
+    /// Publishes an admin change made by the current caller. Like
+    /// decisions, a log failure is logged and the change stands.
+    pub(crate) async fn audit_change(&self, action: &str, details: &[(&str, &str)]) {
+        let actor = current_actor();
+        let event = ChangeEvent {
+            kind: "admin",
+            ts: phirepass_store::now_millis(),
+            action,
+            actor: actor.name(),
+            actor_user_id: match &actor {
+                Actor::Service => None,
+                Actor::User { user_id, .. } => Some(user_id),
+            },
+            details: details.iter().copied().collect(),
+        };
+        self.publish_audit(&event).await;
+    }
+
+    async fn publish_audit(&self, event: &impl Serialize) {
+        let payload = match serde_json::to_vec(event) {
+            Ok(payload) => Bytes::from(payload),
+            Err(error) => {
+                tracing::error!(%error, "audit event not encoded");
+                return;
+            }
+        };
+        if let Err(error) = self.events.append(&self.audit_subject, payload).await {
+            tracing::error!(%error, subject = %self.audit_subject, "audit event not stored");
+        }
+    }
+
     /// Publishes the decision. A log failure is logged, not returned: the
     /// decision stands (and the `warn!`/`info!` line already recorded it).
     pub(crate) async fn audit_decision(
@@ -56,15 +103,6 @@ impl Inner {
             action,
             client_ip: client_ip.filter(|ip| ip.len() <= 64),
         };
-        let payload = match serde_json::to_vec(&event) {
-            Ok(payload) => Bytes::from(payload),
-            Err(error) => {
-                tracing::error!(%error, "audit event not encoded");
-                return;
-            }
-        };
-        if let Err(error) = self.events.append(&self.audit_subject, payload).await {
-            tracing::error!(%error, subject = %self.audit_subject, "audit event not stored");
-        }
+        self.publish_audit(&event).await;
     }
 }

@@ -68,11 +68,46 @@ impl Interceptor for AdminAuth {
     }
 }
 
+/// Who is making the current call, once [`Inner::guard`] let it through:
+/// recorded in audit events and as an invitation's creator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Actor {
+    /// An internal service (the edges, the web UI, `phirepass dev`).
+    Service,
+    /// An admin client with an API token.
+    User { user_id: String, username: String },
+}
+
+impl Actor {
+    /// The name audit events record: the username, or "service".
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Service => "service",
+            Self::User { username, .. } => username,
+        }
+    }
+}
+
+tokio::task_local! {
+    static ACTOR: Actor;
+}
+
+/// Runs `f` with `actor` as the current caller.
+pub(crate) async fn with_actor<F: std::future::Future>(actor: Actor, f: F) -> F::Output {
+    ACTOR.scope(actor, f).await
+}
+
+/// The caller of the RPC being handled ("service" outside a handler).
+pub(crate) fn current_actor() -> Actor {
+    ACTOR.try_with(Clone::clone).unwrap_or(Actor::Service)
+}
+
 impl Inner {
-    /// Checks the caller may make a call that needs `access`.
-    pub(crate) async fn guard<T>(&self, request: &Request<T>, access: Access) -> Result<()> {
+    /// Checks the caller may make a call that needs `access`; returns who
+    /// they are.
+    pub(crate) async fn guard<T>(&self, request: &Request<T>, access: Access) -> Result<Actor> {
         let token = match request.extensions().get::<Caller>() {
-            Some(Caller::Service) => return Ok(()),
+            Some(Caller::Service) => return Ok(Actor::Service),
             Some(Caller::ApiToken(token)) => token,
             None => return Err(AuthzError::Unauthenticated),
         };
@@ -87,6 +122,9 @@ impl Inner {
             return Err(AuthzError::PermissionDenied);
         }
         tracing::debug!(user_id = %caller.user.id, token_id = %caller.info.token_id, "api token caller");
-        Ok(())
+        Ok(Actor::User {
+            user_id: caller.user.id,
+            username: caller.user.username,
+        })
     }
 }

@@ -10,18 +10,23 @@
 
 #![forbid(unsafe_code)]
 
+mod accessible;
 mod accounts;
 mod api_tokens;
 mod audit;
 mod auth;
 mod authorize;
+mod codes;
 mod crypto;
+mod devices;
 mod error;
 mod groups;
+mod invitations;
 mod keys;
 mod limiter;
 mod nodes;
 mod service;
+mod setup;
 mod targets;
 mod validate;
 
@@ -38,9 +43,11 @@ use tonic::transport::Server;
 
 pub use api_tokens::{SCOPE_ADMIN, SCOPE_READ};
 pub use auth::AdminAuth;
+pub use devices::DEVICE_CODE_TTL;
 pub use error::AuthzError;
 pub use limiter::LoginLimits;
 pub use service::{AuthedAuthzServer, AuthzService, ServiceParts};
+pub use setup::{SETUP_CODE_TTL, issue_setup_code};
 
 /// Name reported by the health service (the gRPC service name).
 pub const SERVICE_NAME: &str = "phirepass.authz.v1.Authz";
@@ -59,6 +66,16 @@ pub struct AuthzConfig {
     pub login_limits: LoginLimits,
     /// Where audit events go (default [`AUDIT_SUBJECT`]).
     pub audit_subject: String,
+    /// Whether [`serve`] issues (and logs) a first-run setup code when no
+    /// user exists (default on). `phirepass dev` turns it off and calls
+    /// [`issue_setup_code`] itself, to print the code in its banner.
+    pub issue_setup_code: bool,
+    /// Device authorizations one client IP may start per minute (default
+    /// 10; env `AUTHZ_DEVICE_STARTS_PER_MINUTE`).
+    pub device_starts_per_minute: u64,
+    /// How long a device authorization can be approved (default
+    /// [`DEVICE_CODE_TTL`], 10 minutes).
+    pub device_code_ttl: Duration,
 }
 
 /// The subject of access-decision audit events.
@@ -71,6 +88,9 @@ impl AuthzConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             login_limits: LoginLimits::default(),
             audit_subject: AUDIT_SUBJECT.to_owned(),
+            issue_setup_code: true,
+            device_starts_per_minute: 10,
+            device_code_ttl: DEVICE_CODE_TTL,
         }
     }
 }
@@ -110,7 +130,12 @@ pub async fn serve(
         audit_subject: config.audit_subject,
         session_ttl: config.session_ttl,
         limits: config.login_limits,
+        device_starts_per_minute: config.device_starts_per_minute,
+        device_code_ttl: config.device_code_ttl,
     };
+    if config.issue_setup_code {
+        setup::issue_setup_code(&deps.store).await?;
+    }
     let service = AuthzService::new(deps.store, parts).await?;
     let (_health_reporter, health) = phirepass_runtime::health::reporter_for(SERVICE_NAME).await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -131,19 +156,24 @@ pub async fn serve(
     Ok(served?)
 }
 
-/// Deletes expired sessions now and then; expired ones are already refused,
-/// this only keeps the table small.
+/// Deletes expired sessions and device authorizations now and then;
+/// expired ones are already refused, this only keeps the tables small.
 async fn sweep_sessions(store: Store) {
     let mut tick = tokio::time::interval(SESSION_SWEEP_EVERY);
     loop {
         tick.tick().await;
-        match store
-            .delete_expired_sessions(phirepass_store::now_millis())
-            .await
-        {
+        let now = phirepass_store::now_millis();
+        match store.delete_expired_sessions(now).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "expired sessions swept"),
             Err(error) => tracing::warn!(%error, "session sweep failed"),
+        }
+        // An approved device gets an hour past expiry to collect its token.
+        let before = now.saturating_sub(3_600_000);
+        match store.delete_expired_devices(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "expired device authorizations swept"),
+            Err(error) => tracing::warn!(%error, "device authorization sweep failed"),
         }
     }
 }

@@ -30,6 +30,16 @@ impl Default for LoginLimits {
     }
 }
 
+/// The presence key counting `what` (e.g. "setup-fail") for `who` (an IP or
+/// a user id). A missing or oversized IP shares one bucket, so leaving the
+/// client address out does not lift the limit.
+pub(crate) fn attempt_key(what: &str, who: Option<&str>) -> String {
+    let who = who
+        .filter(|w| !w.is_empty() && w.len() <= 64)
+        .unwrap_or("-");
+    format!("authz:{what}:{who}")
+}
+
 #[derive(Clone)]
 pub(crate) struct LoginLimiter {
     presence: Arc<dyn Presence>,
@@ -73,6 +83,28 @@ impl LoginLimiter {
             Ok(value) => value.and_then(|v| v.parse().ok()).unwrap_or(0),
             Err(error) => {
                 tracing::warn!(%error, "login limiter unavailable");
+                0
+            }
+        }
+    }
+
+    pub(crate) fn limits(&self) -> LoginLimits {
+        self.limits
+    }
+
+    /// `true` while `key` (e.g. [`attempt_key`]) has counted `max` events or
+    /// more in its window. Fails open like logins.
+    pub(crate) async fn reached(&self, key: &str, max: u64) -> bool {
+        self.count(key).await >= max
+    }
+
+    /// Counts one event under `key` for `window`; the new count (0 when
+    /// presence is unavailable).
+    pub(crate) async fn bump(&self, key: &str, window: Duration) -> u64 {
+        match self.presence.incr(key, window).await {
+            Ok(n) => n,
+            Err(error) => {
+                tracing::warn!(%error, "attempt limiter unavailable");
                 0
             }
         }

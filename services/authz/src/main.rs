@@ -7,7 +7,10 @@
 //! `AUTHZ_SESSION_TTL_SECS` (default 43200), `NATS_URL` (optional; audit
 //! events go to the JetStream stream `PP_EVENTS`, in memory without it),
 //! `AUTHZ_LOGIN_MAX_FAILURES` (default 5), `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`
-//! (default 50), `AUTHZ_LOGIN_WINDOW_SECS` (default 60).
+//! (default 50), `AUTHZ_LOGIN_WINDOW_SECS` (default 60),
+//! `AUTHZ_DEVICE_STARTS_PER_MINUTE` (default 10, per client IP).
+//!
+//! While no user exists it logs a first-run setup code at WARN.
 
 #![forbid(unsafe_code)]
 
@@ -57,10 +60,15 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
 
+    let base = AuthzConfig::new(token);
     let config = AuthzConfig {
         session_ttl,
         login_limits,
-        ..AuthzConfig::new(token)
+        device_starts_per_minute: env_or(
+            "AUTHZ_DEVICE_STARTS_PER_MINUTE",
+            base.device_starts_per_minute,
+        )?,
+        ..base
     };
     serve(
         config,

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use phirepass_proto::authz as pb;
 use phirepass_store::{
-    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, StoreError, TOKEN_KIND_NODE, TokenInfo, now_millis,
+    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, StoreError, TOKEN_KIND_NODE, TokenInfo, UserRow,
+    now_millis,
 };
 
 use crate::crypto;
@@ -16,6 +17,12 @@ use crate::validate;
 const MAX_EXPIRES_IN_SECS: u64 = 10 * 365 * 24 * 3600;
 // One CheckTokens call covers every agent one gateway holds, with headroom.
 const MAX_CHECK_TOKENS: usize = 20_000;
+
+/// A token just created: its id and the full secret (shown once).
+pub(crate) struct MintedToken {
+    pub(crate) token_id: String,
+    pub(crate) secret: String,
+}
 
 pub(crate) fn node_to_proto(node: &NodeRow) -> pb::Node {
     pb::Node {
@@ -81,19 +88,37 @@ impl Inner {
             .user_by_username(&req.username)
             .await?
             .ok_or(AuthzError::NotFound("user"))?;
+        let expires_at = expires_at(now_millis(), req.expires_in_secs)?;
+        let (token, node) = self
+            .mint_node_token(&user, &req.node_name, expires_at)
+            .await?;
+        Ok(pb::CreateNodeTokenResponse {
+            token: token.secret,
+            token_id: token.token_id,
+            node_id: node.id,
+            expires_at,
+        })
+    }
+
+    /// Registers (or re-keys) `user`'s node `node_name` with a new token:
+    /// CreateNodeToken, and device activation of an agent.
+    pub(crate) async fn mint_node_token(
+        &self,
+        user: &UserRow,
+        node_name: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(MintedToken, NodeRow)> {
         if user.disabled {
             return Err(AuthzError::FailedPrecondition("user is disabled"));
         }
-        let now = now_millis();
-        let expires_at = expires_at(now, req.expires_in_secs)?;
-        let (token_id, token) = crypto::new_node_token();
+        let (token_id, secret) = crypto::new_node_token();
         let new = NewNodeToken {
             token_id: token_id.clone(),
-            token_hash: crypto::sha256_hex(&token),
+            token_hash: crypto::sha256_hex(&secret),
             user_id: user.id.clone(),
-            node_name: req.node_name,
+            node_name: node_name.to_owned(),
             scopes: vec![SCOPE_NODE_CONNECT.to_owned()],
-            created_at: now,
+            created_at: now_millis(),
             expires_at,
         };
         let node = match self.store.create_node_token(&new).await {
@@ -102,12 +127,16 @@ impl Inner {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(user_id = %user.id, node_id = %node.id, token_id = %token_id, "node token created");
-        Ok(pb::CreateNodeTokenResponse {
-            token,
-            token_id,
-            node_id: node.id,
-            expires_at,
-        })
+        self.audit_change(
+            "node.token.create",
+            &[
+                ("username", &user.username),
+                ("node", &node.name),
+                ("token_id", &token_id),
+            ],
+        )
+        .await;
+        Ok((MintedToken { token_id, secret }, node))
     }
 
     pub(crate) async fn list_tokens(&self, username: Option<&str>) -> Result<Vec<pb::Token>> {
@@ -130,6 +159,8 @@ impl Inner {
             return Err(AuthzError::NotFound("token"));
         }
         tracing::info!(token_id, "token revoked");
+        self.audit_change("token.revoke", &[("token_id", token_id)])
+            .await;
         Ok(())
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) events: Arc<dyn EventLog>,
     pub(crate) audit_subject: String,
     pub(crate) session_ttl: Duration,
+    pub(crate) device_starts_per_minute: u64,
+    pub(crate) device_code_ttl: Duration,
     /// Hash of a random password, verified against when a login names an
     /// unknown user so that case costs the same as a wrong password.
     pub(crate) dummy_hash: String,
@@ -60,6 +62,8 @@ pub struct ServiceParts {
     pub audit_subject: String,
     pub session_ttl: Duration,
     pub limits: LoginLimits,
+    pub device_starts_per_minute: u64,
+    pub device_code_ttl: Duration,
 }
 
 impl AuthzService {
@@ -72,6 +76,8 @@ impl AuthzService {
                 events: parts.events,
                 audit_subject: parts.audit_subject,
                 session_ttl: parts.session_ttl,
+                device_starts_per_minute: parts.device_starts_per_minute,
+                device_code_ttl: parts.device_code_ttl,
                 dummy_hash,
             }),
         })
@@ -99,8 +105,8 @@ impl AuthzService {
         Fut: Future<Output = Result<Resp>>,
     {
         let _ = tracing::Span::current().set_parent(remote_context(&request));
-        self.inner.guard(&request, access).await?;
-        f(self.inner.clone(), request.into_inner())
+        let actor = self.inner.guard(&request, access).await?;
+        crate::auth::with_actor(actor, f(self.inner.clone(), request.into_inner()))
             .await
             .map(Response::new)
             .map_err(Status::from)
@@ -234,4 +240,38 @@ impl Authz for AuthzService {
         |i, r| i.create_api_token(r).await, username = %request.get_ref().username);
     handler!(verify_api_token(request: pb::VerifyApiTokenRequest) -> pb::VerifyApiTokenResponse, Service,
         |i, r| i.verify_api_token(r).await);
+
+    handler!(verify_password(request: pb::VerifyPasswordRequest) -> pb::User, Service,
+        |i, r| i.verify_password(r).await,
+        username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
+    handler!(list_accessible_targets(request: pb::ListAccessibleTargetsRequest) -> pb::ListAccessibleTargetsResponse, Service,
+        |i, r| i.list_accessible_targets(r).await, username = %request.get_ref().username);
+    handler!(set_user_admin(request: pb::SetUserAdminRequest) -> pb::User, Admin,
+        |i, r| i.set_user_admin(r).await,
+        username = %request.get_ref().username, admin = request.get_ref().admin);
+
+    handler!(setup_status(request: pb::SetupStatusRequest) -> pb::SetupStatusResponse, Service,
+        |i, _r| i.setup_status().await);
+    handler!(complete_setup(request: pb::CompleteSetupRequest) -> pb::LoginResponse, Service,
+        |i, r| i.complete_setup(r).await,
+        username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
+    handler!(create_invitation(request: pb::CreateInvitationRequest) -> pb::CreateInvitationResponse, Admin,
+        |i, r| i.create_invitation(r).await, admin = request.get_ref().admin);
+    handler!(list_invitations(request: pb::ListInvitationsRequest) -> pb::ListInvitationsResponse, Read,
+        |i, _r| i.list_invitations().await);
+    handler!(revoke_invitation(request: pb::RevokeInvitationRequest) -> pb::RevokeInvitationResponse, Admin,
+        |i, r| i.revoke_invitation(r).await, invitation_id = %request.get_ref().id);
+    handler!(inspect_invitation(request: pb::InspectInvitationRequest) -> pb::Invitation, Service,
+        |i, r| i.inspect_invitation(r).await);
+    handler!(accept_invitation(request: pb::AcceptInvitationRequest) -> pb::LoginResponse, Service,
+        |i, r| i.accept_invitation(r).await,
+        username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
+    handler!(start_device_authorization(request: pb::StartDeviceAuthorizationRequest) -> pb::DeviceAuthorization, Service,
+        |i, r| i.start_device_authorization(r).await,
+        kind = %request.get_ref().kind, client_ip = ?request.get_ref().client_ip);
+    handler!(approve_device(request: pb::ApproveDeviceRequest) -> pb::ApproveDeviceResponse, Service,
+        |i, r| i.approve_device(r).await,
+        user_id = %request.get_ref().user_id, node = %request.get_ref().node_name);
+    handler!(poll_device_authorization(request: pb::PollDeviceAuthorizationRequest) -> pb::PollDeviceAuthorizationResponse, Service,
+        |i, r| i.poll_device_authorization(r).await);
 }

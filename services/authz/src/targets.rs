@@ -25,7 +25,7 @@ fn principal_to_proto(kind: PrincipalKind) -> pb::PrincipalKind {
     }
 }
 
-fn host_to_proto(host: &HostRow) -> pb::Target {
+pub(crate) fn host_to_proto(host: &HostRow) -> pb::Target {
     pb::Target {
         kind: pb::TargetKind::Host.into(),
         id: host.id.clone(),
@@ -37,7 +37,7 @@ fn host_to_proto(host: &HostRow) -> pb::Target {
     }
 }
 
-fn node_to_target(node: &NodeRow) -> pb::Target {
+pub(crate) fn node_to_target(node: &NodeRow) -> pb::Target {
     pb::Target {
         kind: pb::TargetKind::Node.into(),
         id: node.id.clone(),

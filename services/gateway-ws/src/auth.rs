@@ -9,13 +9,15 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use phirepass_proto::authz::{LoginRequest, LogoutRequest, User, VerifySessionRequest};
+use phirepass_proto::authz::{
+    LoginRequest, LoginResponse, LogoutRequest, User, VerifySessionRequest,
+};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
 use crate::config::AppMode;
 use crate::error::GatewayError;
-use crate::origin::{client_ip, origin_allowed};
+use crate::origin::client_ip;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "pp_session";
@@ -32,6 +34,8 @@ pub struct LoginBody {
 pub struct SessionUser {
     pub id: String,
     pub username: String,
+    /// May use the dashboard and manage invitations.
+    pub admin: bool,
 }
 
 #[derive(Serialize)]
@@ -47,6 +51,7 @@ impl From<User> for SessionUser {
         Self {
             id: u.id,
             username: u.username,
+            admin: u.admin,
         }
     }
 }
@@ -58,12 +63,8 @@ pub async fn login(
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, GatewayError> {
-    if !origin_allowed(&state.config, &headers) {
-        return Err(GatewayError::ForeignOrigin);
-    }
-    if body.username.len() > MAX_CREDENTIAL_LEN || body.password.len() > MAX_CREDENTIAL_LEN {
-        return Err(GatewayError::BadRequest("credentials too long".into()));
-    }
+    crate::csrf::check(&state.config, &headers)?;
+    check_credential_len(&body.username, &body.password)?;
     let ip = client_ip(&state.config, peer, &headers);
     let reply = state
         .authz
@@ -76,10 +77,28 @@ pub async fn login(
         .await
         .map_err(|s| GatewayError::from_status(s, "user"))?
         .into_inner();
+    start_session(&state, reply, "user logged in")
+}
+
+/// Refuses oversized credentials before they reach authz.
+pub fn check_credential_len(username: &str, password: &str) -> Result<(), GatewayError> {
+    if username.len() > MAX_CREDENTIAL_LEN || password.len() > MAX_CREDENTIAL_LEN {
+        return Err(GatewayError::BadRequest("credentials too long".into()));
+    }
+    Ok(())
+}
+
+/// Answers a successful login (password, first-run setup, accepted invitation): the session
+/// cookie for browsers and the token in the body for other clients.
+pub fn start_session(
+    state: &AppState,
+    reply: LoginResponse,
+    what: &'static str,
+) -> Result<Response, GatewayError> {
     let user = reply
         .user
         .ok_or_else(|| GatewayError::Upstream("login without user".into()))?;
-    info!(user = %user.username, "user logged in");
+    info!(user = %user.username, admin = user.admin, "{what}");
     let max_age = ((reply.expires_at - crate::state::now_ms()) / 1000).max(0);
     let cookie = session_cookie(&reply.session_token, max_age, state.config.mode);
     let body = LoginReply {
@@ -94,9 +113,7 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
-    if !origin_allowed(&state.config, &headers) {
-        return Err(GatewayError::ForeignOrigin);
-    }
+    crate::csrf::check(&state.config, &headers)?;
     if let Some(token) = session_token(&headers) {
         state
             .authz
@@ -126,6 +143,17 @@ pub async fn me(
 pub async fn require_user(state: &AppState, headers: &HeaderMap) -> Result<User, GatewayError> {
     let token = session_token(headers).ok_or(GatewayError::Unauthenticated)?;
     verify_session(state, token).await
+}
+
+/// The logged-in user, who must be an admin: every admin call goes through here before the
+/// gateway uses its service token on the user's behalf.
+pub async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<User, GatewayError> {
+    let user = require_user(state, headers).await?;
+    if !user.admin {
+        tracing::warn!(user = %user.username, "admin call refused: not an admin");
+        return Err(GatewayError::Forbidden);
+    }
+    Ok(user)
 }
 
 pub async fn verify_session(state: &AppState, token: String) -> Result<User, GatewayError> {

@@ -17,6 +17,11 @@ pub enum GatewayError {
     BadRequest(String),
     #[error("origin not allowed")]
     ForeignOrigin,
+    /// The request conflicts with the current state (setup already done, name taken).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts, wait a moment and try again")]
+    TooManyRequests,
     /// A backing service failed; the detail is logged, never shown to the client.
     #[error("service unavailable")]
     Upstream(String),
@@ -40,6 +45,10 @@ impl GatewayError {
             tonic::Code::PermissionDenied => Self::Forbidden,
             tonic::Code::NotFound => Self::NotFound(what.to_string()),
             tonic::Code::InvalidArgument => Self::BadRequest(status.message().to_string()),
+            tonic::Code::AlreadyExists | tonic::Code::FailedPrecondition => {
+                Self::Conflict(status.message().to_string())
+            }
+            tonic::Code::ResourceExhausted => Self::TooManyRequests,
             code => Self::Upstream(format!("{what}: {code:?}: {}", status.message())),
         }
     }
@@ -50,6 +59,8 @@ impl GatewayError {
             Self::Forbidden | Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(_) | Self::Io(_) | Self::NoUsers | Self::Startup(_) => {
                 StatusCode::BAD_GATEWAY
             }

@@ -3,20 +3,31 @@
 //! Agents dial `GET /api/nodes/ws`; the instance holding an agent relays its tunnel frames to
 //! and from NATS. Browsers log in (`POST /api/auth/login`) and open terminals on
 //! `GET /api/web/ws`; the terminal's SSH client runs here over a TunnelStream to the node,
-//! wherever it is held. Wire formats: `docs/protocol.md`.
+//! wherever it is held. Wire formats: `docs/protocol.md`. The web UI (pages, assets and the
+//! JSON API behind them: setup, invitations, device activation, the dashboard) is described in
+//! `docs/web.md`.
 
+mod admin;
+mod assets;
 pub mod auth;
 pub mod browser_protocol;
 pub mod config;
 mod cors;
+mod csrf;
+mod device;
 pub mod error;
+mod invitations;
+mod kick;
 mod node_ws;
 mod origin;
+mod pages;
 mod presence;
 mod revocation;
+mod setup;
 mod startup;
 mod state;
 mod status;
+mod targets;
 mod terminal;
 mod web_ws;
 
@@ -64,6 +75,7 @@ pub async fn serve(
     let background = [
         tokio::spawn(revocation::watch_tokens(state.clone())),
         tokio::spawn(log_stats(state.clone())),
+        tokio::spawn(kick::listen(state.clone())),
     ];
     info!(
         addr = %listener.local_addr()?,
@@ -95,10 +107,35 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/connections", get(status::connections))
         .route("/stats", get(status::stats))
         .route("/version", get(status::version))
+        .route("/api/targets", get(targets::list))
+        .route("/api/setup/status", get(setup::status))
+        .route("/api/setup", post(setup::complete))
+        .route("/api/join/inspect", post(invitations::inspect))
+        .route("/api/join", post(invitations::join))
+        .route("/api/device/start", post(device::start))
+        .route("/api/device/poll", post(device::poll))
+        .route("/api/device/approve", post(device::approve))
+        .route("/api/admin/live", get(admin::live))
+        .route("/api/admin/directory", get(admin::directory))
+        .route("/api/admin/sessions/kick", post(admin::kick))
+        .route(
+            "/api/admin/invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route("/api/admin/invitations/revoke", post(invitations::revoke))
+        .route("/assets/{name}", get(assets::serve))
+        .route("/", get(pages::page))
+        .route("/login", get(pages::page))
+        .route("/setup", get(pages::page))
+        .route("/admin", get(pages::page))
+        .route("/activate", get(pages::page))
+        .route("/join/{code}", get(pages::page))
+        .route("/terminal/{node}", get(pages::page))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,
         ))
+        .layer(axum::middleware::from_fn(pages::security_headers))
         .with_state(state)
 }
 

@@ -9,7 +9,7 @@ use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_runtime::grpc::AuthedChannel;
 use phirepass_tunnel::{StreamConfig, Subjects};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::GatewayConfig;
 
@@ -53,6 +53,10 @@ pub struct AppState {
     pub started_at: Instant,
     nodes: Mutex<HashMap<String, HeldNode>>,
     web: Mutex<HashMap<String, WebConnection>>,
+    /// Terminals running here, by session id: firing the sender ends one (a kick).
+    terminals: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Set once authz says the first user exists, so pages stop asking.
+    pub setup_done: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -67,12 +71,18 @@ impl AppState {
             started_at: Instant::now(),
             nodes: Mutex::new(HashMap::new()),
             web: Mutex::new(HashMap::new()),
+            terminals: Mutex::new(HashMap::new()),
+            setup_done: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub fn nodes(&self) -> MutexGuard<'_, HashMap<String, HeldNode>> {
         // A poisoned lock only means another connection panicked mid-update; the map is still usable.
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn terminals(&self) -> MutexGuard<'_, HashMap<String, oneshot::Sender<()>>> {
+        self.terminals.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn web(&self) -> MutexGuard<'_, HashMap<String, WebConnection>> {

@@ -19,6 +19,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::auth::{session_token, verify_session};
 use crate::browser_protocol::{ErrorKind, HEADER_LEN, MAX_PAYLOAD, WebControl, WebFrame};
 use crate::error::GatewayError;
+use crate::kick::{KICKED, KickSlot};
 use crate::origin::{client_ip, origin_allowed};
 use crate::presence::SessionReporter;
 use crate::state::{AppState, WebConnection, now_ms};
@@ -33,7 +34,10 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&state.config, &headers) {
+    // Development mode still refuses other sites' pages (cross-site WebSocket hijacking).
+    if !origin_allowed(&state.config, &headers)
+        || !crate::csrf::same_origin(&state.config, &headers)
+    {
         warn!(origin = ?headers.get("origin"), "refused browser websocket from a foreign origin");
         return GatewayError::ForeignOrigin.into_response();
     }
@@ -167,7 +171,8 @@ async fn control_loop(
                 .await
                 {
                     Ok(terminal) => {
-                        run_terminal(state, user, conn_id, &node_id, terminal, tx, rx).await?
+                        let node = (node_id.as_str(), node_name.as_str());
+                        run_terminal(state, user, conn_id, node, terminal, tx, rx).await?
                     }
                     Err(OpenFailure::RequiresPassword(m)) => {
                         send(tx, WebFrame::error(ErrorKind::RequiresPassword, m)).await;
@@ -247,7 +252,7 @@ async fn run_terminal(
     state: &Arc<AppState>,
     user: &User,
     conn_id: &str,
-    node_id: &str,
+    (node_id, node_name): (&str, &str),
     terminal: Terminal,
     tx: &mut WsTx,
     rx: &mut WsRx,
@@ -263,14 +268,23 @@ async fn run_terminal(
         c.node_id = Some(node_id.to_string());
     }
     let counters = Arc::new(Counters::default());
+    let client_ip = state
+        .web()
+        .get(conn_id)
+        .map(|c| c.client_ip.clone())
+        .unwrap_or_default();
     let presence = SessionPresence {
         session_id: session_id.clone(),
         user_id: user.id.clone(),
         username: user.username.clone(),
         node_id: node_id.to_string(),
         gateway_id: state.config.gateway_id.clone(),
+        target_name: node_name.to_string(),
+        edge_kind: "web".into(),
+        client_ip,
         ..Default::default()
     };
+    let (_kick_slot, mut kicked) = KickSlot::register(state.clone(), &session_id);
     let reporter = SessionReporter::start(state.clone(), presence, counters.clone());
     info!(node_id = %node_id, "terminal opened");
     let ok = WebControl::Ok {
@@ -283,6 +297,11 @@ async fn run_terminal(
     let mut reason = None;
     let result = loop {
         tokio::select! {
+            _ = &mut kicked => {
+                reason = Some(KICKED.into());
+                let _ = writer.close().await;
+                break Ok(());
+            }
             msg = reader.wait() => match msg {
                 Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
                     counters.bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);

@@ -1,18 +1,41 @@
-//! `phirepass-ssh-edge`: the SSH front door of Phirepass.
+//! `phirepass-ssh-edge`: the SSH front door of Phirepass, a bastion any OpenSSH client can use.
 //!
-//! **Today this crate serves only gRPC health** (`grpc.health.v1.Health`,
-//! `SERVING` for [`SERVICE_NAME`]) so deployments can wire and probe it. It
-//! accepts no SSH connections yet. Later issues add, on their own listener:
-//! the russh server with the bastion relay (`user:target@`), the management
-//! TUI (`user@`) and `ssh -R` tunnels, all carried over TunnelStreams.
+//! * `alice@edge` opens the management screen (targets alice may reach, online or not);
+//! * `alice:web-1@edge` relays to target `web-1`: a direct host over TCP from the edge, or an
+//!   agent node over a TunnelStream (whichever gateway holds it).
+//!
+//! Users authenticate through authz (public key with a verified signature, password,
+//! keyboard-interactive); every channel is authorised with `Authorize`; target credentials
+//! come from the vault and never reach the user; target host keys are pinned per target.
+//! See [`username`] for the login grammar.
 #![forbid(unsafe_code)]
 
-use std::future::Future;
-use std::net::SocketAddr;
+mod audit;
+pub mod config;
+mod edge;
+mod handler;
+pub mod host_key;
+mod menu;
+mod relay;
+mod server;
+mod sessions;
+pub mod username;
 
-use phirepass_runtime::config::{ConfigError, env_or};
-use phirepass_runtime::grpc::GrpcError;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use futures_util::FutureExt;
+use phirepass_bus::{Bus, EventLog};
+use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::registry::registry_client::RegistryClient;
+use phirepass_proto::secrets::secrets_client::SecretsClient;
+use phirepass_runtime::config::ConfigError;
+use phirepass_runtime::grpc::{GrpcError, channel};
+use phirepass_tunnel::{StreamConfig, Subjects};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use config::{HostKeySource, SshEdgeConfig, UnknownHostKey};
 
 /// The name the health service reports as `SERVING`.
 pub const SERVICE_NAME: &str = "phirepass-ssh-edge";
@@ -28,60 +51,66 @@ pub enum SshEdgeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Grpc(#[from] GrpcError),
+    #[error(transparent)]
+    HostKey(#[from] host_key::HostKeyError),
+    #[error("ssh-edge i/o: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-/// ssh-edge settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshEdgeConfig {
-    /// Where the gRPC health service listens (`SSH_EDGE_HEALTH_ADDR`).
-    pub health_addr: SocketAddr,
+/// The two listeners: gRPC health and SSH.
+pub struct SshEdgeListeners {
+    pub health: TcpListener,
+    pub ssh: TcpListener,
 }
 
-impl Default for SshEdgeConfig {
-    fn default() -> Self {
-        Self {
-            health_addr: SocketAddr::from(([127, 0, 0, 1], 50054)),
-        }
-    }
+/// What ssh-edge needs from the rest of the system.
+#[derive(Clone)]
+pub struct SshEdgeDeps {
+    /// Reaches agent nodes (TunnelStreams) and carries kicks.
+    pub bus: Arc<dyn Bus>,
+    /// Where the edge's own audit events go (refused logins).
+    pub events: Arc<dyn EventLog>,
 }
 
-impl SshEdgeConfig {
-    /// Reads the configuration from the environment.
-    pub fn from_env() -> Result<Self, SshEdgeError> {
-        Ok(Self {
-            health_addr: env_or(HEALTH_ADDR_VAR, Self::default().health_addr)?,
-        })
-    }
-}
-
-/// What ssh-edge needs from the rest of the system. Empty for now; later
-/// issues add the bus, the authz and secrets clients and the host key.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct SshEdgeDeps {}
-
-/// Serves ssh-edge on the given listener until `shutdown` resolves.
-/// Currently only the health service (see the crate docs).
+/// Serves SSH and health until `shutdown` resolves.
 pub async fn serve(
     config: SshEdgeConfig,
-    health_listener: TcpListener,
+    listeners: SshEdgeListeners,
     deps: SshEdgeDeps,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SshEdgeError> {
-    let SshEdgeDeps {} = deps;
-    tracing::debug!(health_addr = %config.health_addr, "ssh-edge starting (health only)");
-    phirepass_runtime::health::serve_health_only(SERVICE_NAME, health_listener, shutdown).await?;
+    let key = host_key::load_or_generate(&config.host_key)?;
+    let token = config.service_token.clone();
+    let edge = Arc::new(edge::Edge {
+        authz: AuthzClient::new(channel(&config.authz_url, token.clone())?),
+        secrets: SecretsClient::new(channel(&config.secrets_url, token.clone())?),
+        registry: RegistryClient::new(channel(&config.registry_url, token)?),
+        bus: deps.bus,
+        events: deps.events,
+        subjects: Subjects::new(config.subject_prefix.clone()),
+        stream_config: StreamConfig::default(),
+        preauth: Arc::new(Semaphore::new(config.max_unauthenticated)),
+        sessions: Mutex::new(Default::default()),
+        config,
+    });
+    tracing::info!(
+        ssh = %listeners.ssh.local_addr()?,
+        edge = %edge.config.edge_id,
+        unknown_hostkey = ?edge.config.unknown_host_key,
+        "ssh-edge listening"
+    );
+    let shutdown = shutdown.shared();
+    let kicks = tokio::spawn(sessions::watch_kicks(edge.clone()));
+    let ssh = server::accept_loop(
+        edge.clone(),
+        listeners.ssh,
+        Arc::new(server::russh_config(key)),
+        shutdown.clone(),
+    );
+    let health =
+        phirepass_runtime::health::serve_health_only(SERVICE_NAME, listeners.health, shutdown);
+    let (_, health) = tokio::join!(ssh, health);
+    kicks.abort();
+    health?;
     Ok(())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_health_addr_matches_the_documented_one() {
-        let parsed: SocketAddr = DEFAULT_HEALTH_ADDR.parse().unwrap();
-        assert_eq!(SshEdgeConfig::default().health_addr, parsed);
-    }
 }

@@ -2,19 +2,32 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use phirepass_ssh_edge::{SERVICE_NAME, SshEdgeConfig, SshEdgeDeps, serve};
+use phirepass_runtime::config::env_opt;
+use phirepass_ssh_edge::{SERVICE_NAME, SshEdgeConfig, SshEdgeDeps, SshEdgeListeners, serve};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = phirepass_runtime::telemetry::init(SERVICE_NAME);
     let config = SshEdgeConfig::from_env()?;
-    let listener = tokio::net::TcpListener::bind(config.health_addr)
+    let health = tokio::net::TcpListener::bind(config.health_addr)
         .await
         .with_context(|| format!("cannot bind health listener on {}", config.health_addr))?;
+    let ssh = tokio::net::TcpListener::bind(config.ssh_addr)
+        .await
+        .with_context(|| format!("cannot bind the ssh listener on {}", config.ssh_addr))?;
+    let nats = env_opt("NATS_URL");
+    let deps = SshEdgeDeps {
+        bus: phirepass_bus::connect(nats.as_deref())
+            .await
+            .context("connecting to the bus (NATS)")?,
+        events: phirepass_bus::connect_events(nats.as_deref())
+            .await
+            .context("connecting the audit event log")?,
+    };
     serve(
         config,
-        listener,
-        SshEdgeDeps::default(),
+        SshEdgeListeners { health, ssh },
+        deps,
         phirepass_runtime::shutdown::signal(),
     )
     .await?;

@@ -29,6 +29,9 @@ pub struct Harness {
     pub client: AuthzClient<AuthedChannel>,
     pub events: Arc<dyn EventLog>,
     pub audit_subject: String,
+    /// The first-run code issued at start (the store had no user).
+    pub setup_code: Option<String>,
+    pub store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), phirepass_authz::AuthzError>>>,
 }
@@ -54,6 +57,8 @@ pub enum Stack {
 pub struct Options {
     pub session_ttl: Duration,
     pub limits: LoginLimits,
+    pub device_starts_per_minute: u64,
+    pub device_code_ttl: Duration,
 }
 
 impl Default for Options {
@@ -61,6 +66,8 @@ impl Default for Options {
         Self {
             session_ttl: Duration::from_secs(3600),
             limits: LoginLimits::default(),
+            device_starts_per_minute: 10,
+            device_code_ttl: phirepass_authz::DEVICE_CODE_TTL,
         }
     }
 }
@@ -141,10 +148,14 @@ impl Harness {
             session_ttl: options.session_ttl,
             login_limits: options.limits,
             audit_subject: audit_subject.clone(),
+            issue_setup_code: false,
+            device_starts_per_minute: options.device_starts_per_minute,
+            device_code_ttl: options.device_code_ttl,
             ..AuthzConfig::new(token.clone())
         };
+        let setup_code = phirepass_authz::issue_setup_code(&store).await.unwrap();
         let deps = AuthzDeps {
-            store,
+            store: store.clone(),
             presence,
             events: events.clone(),
         };
@@ -159,6 +170,8 @@ impl Harness {
             client,
             events,
             audit_subject,
+            setup_code,
+            store,
             stop: Some(stop),
             task: Some(task),
         }
@@ -166,6 +179,37 @@ impl Harness {
 
     pub fn client(&self) -> AuthzClient<AuthedChannel> {
         self.client.clone()
+    }
+
+    /// A client that sends `authorization: Bearer <api token>`.
+    pub fn as_token(&self, token: &str) -> AuthzClient<AuthedChannel> {
+        AuthzClient::new(channel(&self.url, ServiceToken::new(token.to_owned())).unwrap())
+    }
+
+    /// An API token for `username` with `scopes`.
+    pub async fn api_token(&self, username: &str, scopes: &[&str]) -> String {
+        self.client()
+            .create_api_token(pb::CreateApiTokenRequest {
+                username: username.into(),
+                name: "test".into(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                expires_in_secs: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .token
+    }
+
+    /// Audit events published so far, decoded (decisions and admin changes).
+    pub async fn audit_events(&self) -> Vec<serde_json::Value> {
+        self.events
+            .read(&self.audit_subject, 0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, payload)| serde_json::from_slice(payload).unwrap())
+            .collect()
     }
 
     pub async fn create_user(&self, username: &str) -> pb::User {

@@ -1,0 +1,153 @@
+//! Opening an authenticated SSH connection to a target over any byte stream, in bounded time.
+//! An endless banner, a stalled key exchange or a silent peer cost at most `setup_timeout`
+//! (russh reads the banner into a fixed buffer, so memory stays bounded too).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client;
+use russh::keys::PublicKey;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{info, instrument, warn};
+
+use crate::algorithms::preferred;
+use crate::credentials::{Credentials, authenticate};
+use crate::error::TargetError;
+use crate::hostkey::{HostKeyError, HostKeyInfo, HostKeyPolicy, HostKeyTrust, parse_pin, verify};
+
+/// Everything needed to log in to one target.
+#[derive(Clone, Debug)]
+pub struct TargetSpec {
+    /// The target's name (for messages and logs; host keys are pinned per name).
+    pub name: String,
+    /// The account on the target.
+    pub username: String,
+    pub credentials: Credentials,
+    /// `hostkey.openssh`, when pinned.
+    pub pinned_host_key: Option<String>,
+    pub policy: HostKeyPolicy,
+    /// Allow legacy algorithms (SHA-1, CBC, `ssh-rsa`).
+    pub insecure: bool,
+    pub compression: bool,
+    /// Bound for banner + key exchange, and again for authentication.
+    pub setup_timeout: Duration,
+    /// SSH channel window toward the edge; larger windows carry more per round trip.
+    pub window_size: u32,
+}
+
+impl TargetSpec {
+    pub fn new(name: impl Into<String>, username: impl Into<String>, credentials: Credentials) -> Self {
+        Self {
+            name: name.into(),
+            username: username.into(),
+            credentials,
+            pinned_host_key: None,
+            policy: HostKeyPolicy::AcceptOnce,
+            insecure: false,
+            compression: false,
+            setup_timeout: Duration::from_secs(15),
+            window_size: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Verifies the target's host key during the handshake and remembers what it decided.
+pub struct TargetHandler {
+    target: String,
+    pinned: Option<PublicKey>,
+    policy: HostKeyPolicy,
+    outcome: Arc<Mutex<Option<Result<(HostKeyInfo, HostKeyTrust), HostKeyError>>>>,
+}
+
+impl client::Handler for TargetHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+        let result = verify(&self.target, self.pinned.as_ref(), &self.policy, key)
+            .await
+            .map(|trust| (HostKeyInfo::from_key(key), trust));
+        let ok = result.is_ok();
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(result);
+        }
+        Ok(ok)
+    }
+}
+
+/// An authenticated connection to a target.
+pub struct TargetSession {
+    pub handle: client::Handle<TargetHandler>,
+    pub host_key: HostKeyInfo,
+    /// `AcceptedUnpinned`: the caller should pin `host_key.openssh` now and tell the user.
+    pub trust: HostKeyTrust,
+}
+
+fn client_config(spec: &TargetSpec) -> client::Config {
+    client::Config {
+        preferred: preferred(spec.insecure, spec.compression),
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        window_size: spec.window_size,
+        ..client::Config::default()
+    }
+}
+
+/// Handshake, host-key verification and login over `stream`.
+#[instrument(skip_all, fields(target = %spec.name, user = %spec.username, method = spec.credentials.method()))]
+pub async fn connect<S>(stream: S, spec: &TargetSpec) -> Result<TargetSession, TargetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let pinned = match spec.pinned_host_key.as_deref().filter(|p| !p.trim().is_empty()) {
+        Some(line) => Some(parse_pin(line).map_err(TargetError::Credentials)?),
+        None => None,
+    };
+    let outcome = Arc::new(Mutex::new(None));
+    let handler = TargetHandler {
+        target: spec.name.clone(),
+        pinned,
+        policy: spec.policy.clone(),
+        outcome: outcome.clone(),
+    };
+    let timeout = |stage| TargetError::Timeout {
+        target: spec.name.clone(),
+        stage,
+        after: spec.setup_timeout,
+    };
+    let handshake = client::connect_stream(Arc::new(client_config(spec)), stream, handler);
+    let connected = tokio::time::timeout(spec.setup_timeout, handshake)
+        .await
+        .map_err(|_| timeout("ssh handshake (banner and key exchange)"))?;
+    let decided = outcome.lock().ok().and_then(|mut slot| slot.take());
+    let (mut handle, host_key, trust) = match (connected, decided) {
+        (Ok(handle), Some(Ok((info, trust)))) => (handle, info, trust),
+        (_, Some(Err(refused))) => {
+            warn!(error = %refused, "target host key refused");
+            return Err(refused.into());
+        }
+        (Err(e), _) => return Err(TargetError::Protocol(format!("handshake: {e}"))),
+        (Ok(_), None) => {
+            return Err(TargetError::Protocol("handshake ended without a host key".into()));
+        }
+    };
+    let ok = tokio::time::timeout(
+        spec.setup_timeout,
+        authenticate(&mut handle, &spec.username, &spec.credentials),
+    )
+    .await
+    .map_err(|_| timeout("authentication"))??;
+    if !ok {
+        return Err(TargetError::AuthRejected {
+            target: spec.name.clone(),
+            username: spec.username.clone(),
+            method: spec.credentials.method(),
+        });
+    }
+    info!(host_key = %host_key, trust = ?trust, "target session ready");
+    Ok(TargetSession {
+        handle,
+        host_key,
+        trust,
+    })
+}

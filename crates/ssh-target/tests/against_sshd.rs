@@ -1,0 +1,169 @@
+//! The target client against a real OpenSSH sshd (and against hostile fake servers).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use phirepass_ssh_target::{
+    Credentials, HostKeyError, HostKeyPolicy, HostKeyTrust, TargetError, TargetSpec, connect,
+};
+use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
+use russh::ChannelMsg;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+fn spec(password: &str) -> TargetSpec {
+    TargetSpec::new("web-1", TEST_USER, Credentials::Password(password.into()))
+}
+
+async fn run(session: &phirepass_ssh_target::TargetSession, command: &str) -> (String, u32) {
+    let mut channel = session.handle.channel_open_session().await.unwrap();
+    channel.exec(true, command).await.unwrap();
+    let (mut out, mut status) = (Vec::new(), u32::MAX);
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => out.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => status = exit_status,
+            _ => {}
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), status)
+}
+
+#[tokio::test]
+async fn password_login_then_pinned_match_and_mismatch() {
+    let sshd = TestSshd::start().await.unwrap();
+    let tcp = TcpStream::connect(sshd.addr).await.unwrap();
+    let session = connect(tcp, &spec(TEST_PASSWORD)).await.unwrap();
+    assert_eq!(session.trust, HostKeyTrust::AcceptedUnpinned);
+    assert!(session.host_key.fingerprint.starts_with("SHA256:"));
+    let (out, status) = run(&session, "echo hello; exit 3").await;
+    assert_eq!((out.as_str(), status), ("hello\n", 3));
+
+    let mut pinned = spec(TEST_PASSWORD);
+    pinned.pinned_host_key = Some(session.host_key.openssh.clone());
+    pinned.policy = HostKeyPolicy::Reject;
+    let again = connect(TcpStream::connect(sshd.addr).await.unwrap(), &pinned)
+        .await
+        .unwrap();
+    assert_eq!(again.trust, HostKeyTrust::Pinned);
+
+    let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEMuRtum+t1kOyjud4SWkbKXLpx6ghJ6ILX2119eWqSV";
+    pinned.pinned_host_key = Some(other.into());
+    let err = connect(TcpStream::connect(sshd.addr).await.unwrap(), &pinned)
+        .await
+        .err()
+        .expect("a mismatched key is refused");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, TargetError::HostKey(HostKeyError::Mismatch { .. })),
+        "{msg}"
+    );
+    assert!(msg.contains(&session.host_key.fingerprint), "{msg}");
+    assert!(msg.contains("SHA256:"), "{msg}");
+
+    let mut reject = spec(TEST_PASSWORD);
+    reject.policy = HostKeyPolicy::Reject;
+    let err = connect(TcpStream::connect(sshd.addr).await.unwrap(), &reject)
+        .await
+        .err()
+        .expect("unknown keys refused under reject");
+    assert!(err.to_string().contains(&session.host_key.fingerprint));
+}
+
+#[tokio::test]
+async fn wrong_password_is_refused() {
+    let sshd = TestSshd::start().await.unwrap();
+    let tcp = TcpStream::connect(sshd.addr).await.unwrap();
+    let err = connect(tcp, &spec("not-the-password")).await.err().unwrap();
+    assert!(matches!(err, TargetError::AuthRejected { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn passphrase_protected_key_logs_in() {
+    let sshd = TestSshd::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "open sesame", "-C", "target-test", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let home = format!("/home/{TEST_USER}/.ssh");
+    std::fs::create_dir_all(&home).unwrap();
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{home}/authorized_keys"))
+        .unwrap()
+        .write_all(public.as_bytes())
+        .unwrap();
+    let private = std::fs::read_to_string(&key).unwrap();
+
+    let mut with_key = spec("");
+    with_key.credentials = Credentials::Key {
+        openssh: private.clone(),
+        passphrase: Some("open sesame".into()),
+    };
+    let session = connect(TcpStream::connect(sshd.addr).await.unwrap(), &with_key)
+        .await
+        .unwrap();
+    assert_eq!(run(&session, "whoami").await.0.trim(), TEST_USER);
+
+    with_key.credentials = Credentials::Key {
+        openssh: private,
+        passphrase: Some("wrong".into()),
+    };
+    let err = connect(TcpStream::connect(sshd.addr).await.unwrap(), &with_key)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, TargetError::Credentials(_)), "{err}");
+    assert!(!err.to_string().contains("open sesame"));
+}
+
+/// A fake server: `behaviour` runs on every accepted socket.
+async fn fake_server(endless_banner: bool) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if endless_banner {
+                    let line = [b'x'; 200];
+                    loop {
+                        if socket.write_all(&line).await.is_err()
+                            || socket.write_all(b"\r\n").await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                } else {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    drop(socket);
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn endless_banner_and_silent_peer_cost_bounded_time() {
+    for endless in [true, false] {
+        let addr = fake_server(endless).await;
+        let mut s = spec(TEST_PASSWORD);
+        s.setup_timeout = Duration::from_secs(1);
+        let started = Instant::now();
+        let err = connect(TcpStream::connect(addr).await.unwrap(), &s)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, TargetError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(err.to_string().contains("within 1s"), "{err}");
+    }
+}

@@ -1,0 +1,107 @@
+//! `ListAccessibleTargets`: what the SSH edge offers a user in its target
+//! menu. Built from the same facts as `Authorize` (ownership, user grants,
+//! group grants, and the same user checks), with the same reason per target.
+
+use std::collections::HashMap;
+
+use phirepass_proto::authz as pb;
+use phirepass_store::{PrincipalKind, TargetKind};
+
+use crate::error::Result;
+use crate::service::Inner;
+use crate::targets::{host_to_proto, node_to_target};
+
+/// Why a user reaches a target, strongest first: the order `Authorize`
+/// checks them in (owner, direct grant, then groups by name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Via {
+    Owner,
+    UserGrant,
+    Group(String),
+}
+
+impl Via {
+    fn reason(&self) -> String {
+        match self {
+            Self::Owner => "owner".to_owned(),
+            Self::UserGrant => "user grant".to_owned(),
+            Self::Group(group) => format!("group grant: {group}"),
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) async fn list_accessible_targets(
+        &self,
+        req: pb::ListAccessibleTargetsRequest,
+    ) -> Result<pb::ListAccessibleTargetsResponse> {
+        let empty = pb::ListAccessibleTargetsResponse::default();
+        let Some(user) = self.store.user_by_username(&req.username).await? else {
+            return Ok(empty);
+        };
+        if user.disabled || self.limiter.is_user_locked(&user.username).await {
+            tracing::debug!(user_id = %user.id, "no accessible targets: user disabled or locked");
+            return Ok(empty);
+        }
+
+        // (kind, id) -> strongest reason.
+        let mut reach: HashMap<(TargetKind, String), Via> = HashMap::new();
+        let mut offer = |kind: TargetKind, id: &str, via: Via| {
+            let entry = reach.entry((kind, id.to_owned())).or_insert(via.clone());
+            if via < *entry {
+                *entry = via;
+            }
+        };
+        let owned = self.store.list_nodes(Some(&user.id)).await?;
+        for node in &owned {
+            offer(TargetKind::Node, &node.id, Via::Owner);
+        }
+        for grant in self.store.grants_reaching_user(&user.id).await? {
+            let via = match grant.principal_kind {
+                PrincipalKind::User => Via::UserGrant,
+                PrincipalKind::Group => Via::Group(grant.principal_name),
+            };
+            offer(grant.target_kind, &grant.target_id, via);
+        }
+        if reach.is_empty() {
+            return Ok(empty);
+        }
+
+        let mut targets = Vec::with_capacity(reach.len());
+        let needs_hosts = reach.keys().any(|(kind, _)| *kind == TargetKind::Host);
+        if needs_hosts {
+            for host in self.store.list_hosts().await? {
+                if let Some(via) = reach.get(&(TargetKind::Host, host.id.clone())) {
+                    targets.push(pb::AccessibleTarget {
+                        target: Some(host_to_proto(&host)),
+                        reason: via.reason(),
+                    });
+                }
+            }
+        }
+        let granted_nodes = reach
+            .iter()
+            .filter(|((kind, _), via)| *kind == TargetKind::Node && **via != Via::Owner)
+            .count();
+        let nodes = if granted_nodes == 0 {
+            owned
+        } else {
+            self.store.list_nodes(None).await?
+        };
+        for node in nodes {
+            if let Some(via) = reach.get(&(TargetKind::Node, node.id.clone())) {
+                targets.push(pb::AccessibleTarget {
+                    target: Some(node_to_target(&node)),
+                    reason: via.reason(),
+                });
+            }
+        }
+        targets.sort_by(|a, b| target_name(a).cmp(target_name(b)));
+        tracing::debug!(user_id = %user.id, count = targets.len(), "accessible targets listed");
+        Ok(pb::ListAccessibleTargetsResponse { targets })
+    }
+}
+
+fn target_name(t: &pb::AccessibleTarget) -> &str {
+    t.target.as_ref().map_or("", |t| t.name.as_str())
+}

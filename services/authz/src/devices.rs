@@ -1,0 +1,294 @@
+//! Device activation (RFC 8628 style) for agents and the CLI: the device
+//! starts and gets a secret device code plus a short user code; a logged-in
+//! person approves the user code (naming the node, for an agent); the
+//! device's next poll receives its token, once.
+//!
+//! No token waits in the database: approval of an agent creates its node
+//! (with a token nobody ever sees, revoked at once), and the delivering
+//! poll re-keys the node, exactly like CreateNodeToken does for an existing
+//! node; a CLI's API token is minted at that poll too.
+
+use std::time::Duration;
+
+use phirepass_proto::authz as pb;
+use phirepass_store::{DeviceApproval, DeviceAuthRow, StoreError, UserRow, new_id, now_millis};
+
+use crate::accounts::millis;
+use crate::api_tokens::{MAX_NAME, SCOPE_ADMIN, SCOPE_READ};
+use crate::codes;
+use crate::error::{AuthzError, Result};
+use crate::limiter::attempt_key;
+use crate::nodes::node_to_proto;
+use crate::service::Inner;
+use crate::validate;
+
+/// How long a device authorization can be approved, by default.
+pub const DEVICE_CODE_TTL: Duration = Duration::from_secs(600);
+const POLL_INTERVAL_SECS: u32 = 5;
+const KIND_AGENT: &str = "agent";
+const KIND_CLI: &str = "cli";
+const CODE_KIND: &str = "device";
+const MAX_HOSTNAME: usize = 253;
+/// The one answer for an unknown, expired or used user code.
+const NOT_USABLE: AuthzError = AuthzError::NotFound("device code");
+/// Starts counted per client IP over this window.
+const START_WINDOW: Duration = Duration::from_secs(60);
+
+impl Inner {
+    pub(crate) async fn start_device_authorization(
+        &self,
+        req: pb::StartDeviceAuthorizationRequest,
+    ) -> Result<pb::DeviceAuthorization> {
+        if req.kind != KIND_AGENT && req.kind != KIND_CLI {
+            return Err(AuthzError::InvalidArgument(
+                "kind must be \"agent\" or \"cli\"".into(),
+            ));
+        }
+        if req.hostname.len() > MAX_HOSTNAME || req.hostname.chars().any(char::is_control) {
+            return Err(AuthzError::InvalidArgument(format!(
+                "hostname must be at most {MAX_HOSTNAME} printable characters"
+            )));
+        }
+        let key = attempt_key("device-start", req.client_ip.as_deref());
+        if self.limiter.bump(&key, START_WINDOW).await > self.device_starts_per_minute {
+            tracing::warn!(client_ip = ?req.client_ip, "device authorization refused: rate limited");
+            return Err(AuthzError::RateLimited);
+        }
+        let now = now_millis();
+        let row = DeviceAuthRow {
+            id: new_id(),
+            kind: req.kind,
+            hostname: req.hostname,
+            created_at: now,
+            expires_at: now.saturating_add(millis(self.device_code_ttl)),
+            approved_at: None,
+            user_id: None,
+            node_name: None,
+            scopes: Vec::new(),
+            delivered_at: None,
+        };
+        // A user code may collide with a stored one (expired ones linger
+        // until swept): draw again.
+        for _ in 0..5 {
+            let device_code = codes::new_url_secret();
+            let user_code = codes::new_user_code();
+            let (Some(device_hash), Some(user_hash)) = (
+                codes::url_secret_hash(CODE_KIND, &device_code),
+                codes::user_code_hash(&user_code),
+            ) else {
+                return Err(AuthzError::Hash("device code does not parse".into()));
+            };
+            match self
+                .store
+                .insert_device_authorization(&row, &device_hash, &user_hash)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(device_id = %row.id, kind = %row.kind, "device authorization started");
+                    return Ok(pb::DeviceAuthorization {
+                        device_code,
+                        user_code,
+                        expires_at: row.expires_at,
+                        interval_secs: POLL_INTERVAL_SECS,
+                    });
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AuthzError::Hash("no free device code".into()))
+    }
+
+    pub(crate) async fn approve_device(
+        &self,
+        req: pb::ApproveDeviceRequest,
+    ) -> Result<pb::ApproveDeviceResponse> {
+        let user = self
+            .store
+            .user_by_id(&req.user_id)
+            .await?
+            .ok_or(AuthzError::NotFound("user"))?;
+        if user.disabled {
+            return Err(AuthzError::PermissionDenied);
+        }
+        let fail_key = attempt_key("device-fail", Some(&user.id));
+        let limits = self.limiter.limits();
+        if self.limiter.reached(&fail_key, limits.max_failures).await {
+            tracing::warn!(user_id = %user.id, "device approval refused: too many wrong codes");
+            return Err(AuthzError::RateLimited);
+        }
+        let pending = match codes::user_code_hash(&req.user_code) {
+            Some(hash) => {
+                self.store
+                    .pending_device_by_user_code(&hash, now_millis())
+                    .await?
+            }
+            None => None,
+        };
+        let Some(device) = pending else {
+            self.limiter.bump(&fail_key, limits.window).await;
+            tracing::warn!(user_id = %user.id, "device approval: unknown user code");
+            return Err(NOT_USABLE);
+        };
+        match device.kind.as_str() {
+            KIND_AGENT => self.approve_agent(&user, &device, &req.node_name).await,
+            _ => self.approve_cli(&user, &device).await,
+        }
+    }
+
+    async fn approve_agent(
+        &self,
+        user: &UserRow,
+        device: &DeviceAuthRow,
+        node_name: &str,
+    ) -> Result<pb::ApproveDeviceResponse> {
+        validate::node_name(node_name)?;
+        // Refuse a taken name before claiming, so the person can pick another.
+        if let Some(target) = self.store.target_by_name(node_name).await?
+            && self
+                .store
+                .node_by_name(node_name)
+                .await?
+                .is_none_or(|n| n.user_id != user.id || n.id != target.id)
+        {
+            return Err(AuthzError::AlreadyExists("node name"));
+        }
+        let approval = DeviceApproval {
+            user_id: &user.id,
+            node_name: Some(node_name),
+            scopes: &[],
+        };
+        if !self
+            .store
+            .approve_device(&device.id, approval, now_millis())
+            .await?
+        {
+            // Another approval won the race, or the code just expired.
+            return Err(NOT_USABLE);
+        }
+        let (placeholder, node) = match self.mint_node_token(user, node_name, None).await {
+            Ok(minted) => minted,
+            Err(e) => {
+                self.store.unapprove_device(&device.id).await?;
+                return Err(e);
+            }
+        };
+        // Nobody ever sees this token: the device's poll re-keys the node.
+        self.store
+            .revoke_token(&placeholder.token_id, now_millis())
+            .await?;
+        tracing::info!(device_id = %device.id, user_id = %user.id, node_id = %node.id, "agent device approved");
+        self.audit_change(
+            "device.approve",
+            &[
+                ("kind", KIND_AGENT),
+                ("username", &user.username),
+                ("node", &node.name),
+            ],
+        )
+        .await;
+        Ok(pb::ApproveDeviceResponse {
+            kind: KIND_AGENT.to_owned(),
+            node: Some(node_to_proto(&node)),
+        })
+    }
+
+    async fn approve_cli(
+        &self,
+        user: &UserRow,
+        device: &DeviceAuthRow,
+    ) -> Result<pb::ApproveDeviceResponse> {
+        let mut scopes = vec![SCOPE_READ.to_owned()];
+        if user.admin {
+            scopes.insert(0, SCOPE_ADMIN.to_owned());
+        }
+        let approval = DeviceApproval {
+            user_id: &user.id,
+            node_name: None,
+            scopes: &scopes,
+        };
+        if !self
+            .store
+            .approve_device(&device.id, approval, now_millis())
+            .await?
+        {
+            return Err(NOT_USABLE);
+        }
+        tracing::info!(device_id = %device.id, user_id = %user.id, "cli device approved");
+        let scopes = scopes.join(" ");
+        self.audit_change(
+            "device.approve",
+            &[
+                ("kind", KIND_CLI),
+                ("username", &user.username),
+                ("scopes", &scopes),
+            ],
+        )
+        .await;
+        Ok(pb::ApproveDeviceResponse {
+            kind: KIND_CLI.to_owned(),
+            node: None,
+        })
+    }
+
+    pub(crate) async fn poll_device_authorization(
+        &self,
+        req: pb::PollDeviceAuthorizationRequest,
+    ) -> Result<pb::PollDeviceAuthorizationResponse> {
+        let device = match codes::url_secret_hash(CODE_KIND, &req.device_code) {
+            Some(hash) => self.store.device_by_device_code(&hash).await?,
+            None => None,
+        };
+        let device = device
+            .filter(|d| d.delivered_at.is_none())
+            .ok_or(NOT_USABLE)?;
+        let state = |s: &str| pb::PollDeviceAuthorizationResponse {
+            state: s.to_owned(),
+            ..Default::default()
+        };
+        let Some(user_id) = device
+            .user_id
+            .as_deref()
+            .filter(|_| device.approved_at.is_some())
+        else {
+            return Ok(if device.expires_at <= now_millis() {
+                state("expired")
+            } else {
+                state("pending")
+            });
+        };
+        // The claim makes the hand-out happen once, even for concurrent polls.
+        if !self
+            .store
+            .mark_device_delivered(&device.id, now_millis())
+            .await?
+        {
+            return Err(NOT_USABLE);
+        }
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthzError::FailedPrecondition("the approving user is gone"))?;
+        let mut response = state("approved");
+        response.username.clone_from(&user.username);
+        if device.kind == KIND_AGENT {
+            let node_name = device.node_name.as_deref().unwrap_or_default();
+            let (token, node) = self.mint_node_token(&user, node_name, None).await?;
+            response.token = Some(token.secret);
+            response.node = Some(node_to_proto(&node));
+        } else {
+            let name: String = format!("device: {}", device.hostname)
+                .chars()
+                .take(MAX_NAME)
+                .filter(|c| !c.is_control())
+                .collect();
+            let token = self
+                .mint_api_token(&user, name, device.scopes.clone(), None)
+                .await?;
+            response.token = Some(token.secret);
+        }
+        tracing::info!(device_id = %device.id, user_id = %user.id, kind = %device.kind, "device token delivered");
+        Ok(response)
+    }
+}

@@ -1,0 +1,97 @@
+//! `GET /api/targets`: the nodes a user may reach (owned or granted), online or offline, with
+//! the live ones' last heartbeat and host stats. The nodes page polls it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use phirepass_proto::authz::{ListAccessibleTargetsRequest, ListNodesRequest, TargetKind};
+use phirepass_proto::registry::{self, NodeStats};
+use serde_json::{Value, json};
+use tracing::debug;
+
+use crate::auth::require_user;
+use crate::error::GatewayError;
+use crate::state::AppState;
+
+pub fn stats_json(s: NodeStats) -> Value {
+    json!({
+        "hostname": s.hostname,
+        "cpu_percent": s.cpu_percent,
+        "mem_total_bytes": s.mem_total_bytes,
+        "mem_used_bytes": s.mem_used_bytes,
+        "load": [s.load1, s.load5, s.load15],
+        "uptime_secs": s.uptime_secs,
+    })
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GatewayError> {
+    let user = require_user(&state, &headers).await?;
+    let mut authz = state.authz.clone();
+    // node id -> (name, why the user may reach it)
+    let mut reachable: BTreeMap<String, (String, String)> = authz
+        .list_nodes(ListNodesRequest {
+            user_id: Some(user.id.clone()),
+        })
+        .await
+        .map_err(|s| GatewayError::from_status(s, "nodes"))?
+        .into_inner()
+        .nodes
+        .into_iter()
+        .map(|n| (n.node_id, (n.name, "owner".to_string())))
+        .collect();
+    // Granted nodes; an authz without this call still lists the user's own nodes.
+    match authz
+        .list_accessible_targets(ListAccessibleTargetsRequest {
+            username: user.username.clone(),
+        })
+        .await
+    {
+        Ok(reply) => {
+            for t in reply.into_inner().targets {
+                let Some(target) = t.target else { continue };
+                if target.kind == TargetKind::Node as i32 {
+                    reachable
+                        .entry(target.id)
+                        .or_insert((target.name, t.reason));
+                }
+            }
+        }
+        Err(status) => debug!(code = ?status.code(), "accessible targets unavailable"),
+    }
+    let live: BTreeMap<String, registry::NodePresence> = state
+        .registry
+        .clone()
+        .list_nodes(registry::ListNodesRequest { user_id: None })
+        .await
+        .map_err(|s| GatewayError::from_status(s, "nodes"))?
+        .into_inner()
+        .nodes
+        .into_iter()
+        .filter(|n| reachable.contains_key(&n.node_id))
+        .map(|n| (n.node_id.clone(), n))
+        .collect();
+    let mut nodes: Vec<(String, Value)> = reachable
+        .into_iter()
+        .map(|(id, (name, reason))| {
+            let presence = live.get(&id);
+            let v = json!({
+                "node_id": id,
+                "name": name,
+                "reason": reason,
+                "online": presence.is_some(),
+                "last_heartbeat": presence.map(|p| p.last_heartbeat),
+                "stats": presence.and_then(|p| p.stats.clone()).map(stats_json),
+            });
+            (name, v)
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.0.cmp(&b.0));
+    let nodes: Vec<Value> = nodes.into_iter().map(|(_, v)| v).collect();
+    Ok(Json(json!({ "nodes": nodes })))
+}

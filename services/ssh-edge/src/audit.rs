@@ -1,0 +1,52 @@
+//! Audit events of the edge itself: logins refused before any access decision could be
+//! asked for (a malformed username). authz records every Authorize decision on its own.
+
+use serde::Serialize;
+
+use crate::edge::Edge;
+
+#[derive(Serialize)]
+struct RefusedLogin<'a> {
+    /// Always "ssh_login_refused".
+    kind: &'static str,
+    ts: i64,
+    allowed: bool,
+    edge_id: &'a str,
+    /// The username as received, escaped and cut (never raw control characters).
+    login: &'a str,
+    reason: &'a str,
+    client_ip: &'a str,
+}
+
+pub(crate) async fn refused_login(edge: &Edge, login: &str, reason: &str, client_ip: &str) {
+    let event = RefusedLogin {
+        kind: "ssh_login_refused",
+        ts: now_millis(),
+        allowed: false,
+        edge_id: &edge.config.edge_id,
+        login,
+        reason,
+        client_ip,
+    };
+    let payload = match serde_json::to_vec(&event) {
+        Ok(p) => bytes::Bytes::from(p),
+        Err(error) => {
+            tracing::error!(%error, "audit event not encoded");
+            return;
+        }
+    };
+    if let Err(error) = edge
+        .events
+        .append(&edge.config.audit_subject, payload)
+        .await
+    {
+        tracing::error!(%error, subject = %edge.config.audit_subject, "audit event not stored");
+    }
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,146 @@
+//! ssh-edge settings, from the environment like the other services.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use phirepass_runtime::config::{ConfigError, env_opt, env_or};
+use phirepass_runtime::grpc::ServiceToken;
+
+/// What to do with a target host key when none is pinned (`SSH_EDGE_UNKNOWN_HOSTKEY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownHostKey {
+    /// Accept, tell the user and the log the fingerprint, and pin it for the target.
+    AcceptOnce,
+    /// Refuse until an administrator pins a key.
+    Reject,
+}
+
+impl std::str::FromStr for UnknownHostKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "accept-once" => Ok(Self::AcceptOnce),
+            "reject" => Ok(Self::Reject),
+            other => Err(format!("expected accept-once or reject, got {other:?}")),
+        }
+    }
+}
+
+/// Where the edge's own host key comes from.
+#[derive(Clone)]
+pub enum HostKeySource {
+    /// Loaded from this file, generated there (0600) on first start.
+    File(PathBuf),
+    /// An OpenSSH private key given directly, so every instance presents the same key.
+    Openssh(String),
+}
+
+impl std::fmt::Debug for HostKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostKeySource::File(p) => write!(f, "File({})", p.display()),
+            HostKeySource::Openssh(_) => f.write_str("Openssh(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SshEdgeConfig {
+    /// gRPC health (`SSH_EDGE_HEALTH_ADDR`).
+    pub health_addr: SocketAddr,
+    /// The SSH listener (`SSH_EDGE_ADDR`, default 127.0.0.1:2222).
+    pub ssh_addr: SocketAddr,
+    /// Unique per instance: its bus subjects and registry entries (`SSH_EDGE_ID`).
+    pub edge_id: String,
+    pub authz_url: String,
+    pub secrets_url: String,
+    pub registry_url: String,
+    pub service_token: ServiceToken,
+    pub subject_prefix: String,
+    /// `SSH_EDGE_HOST_KEY` (key text) wins over `SSH_EDGE_HOST_KEY_FILE`.
+    pub host_key: HostKeySource,
+    pub unknown_host_key: UnknownHostKey,
+    /// Time a client gets to authenticate (`SSH_EDGE_AUTH_DEADLINE_SECS`, default 10).
+    pub auth_deadline: Duration,
+    /// Unauthenticated connections held at once (`SSH_EDGE_MAX_UNAUTHENTICATED`, default 512);
+    /// more are closed at once.
+    pub max_unauthenticated: usize,
+    /// Bound for reaching and logging in to a target (`SSH_EDGE_TARGET_TIMEOUT_SECS`, 15).
+    pub target_timeout: Duration,
+    /// Where audit events of the edge go (authz records its own decisions).
+    pub audit_subject: String,
+    /// How often open sessions are refreshed in the registry.
+    pub heartbeat_interval: Duration,
+}
+
+pub const DEFAULT_SSH_ADDR: &str = "127.0.0.1:2222";
+pub const DEFAULT_HOST_KEY_FILE: &str = "ssh_edge_host_ed25519";
+
+impl SshEdgeConfig {
+    /// Defaults for in-process use (`phirepass dev`, tests); callers fill URLs and token.
+    pub fn local(
+        authz_url: String,
+        secrets_url: String,
+        registry_url: String,
+        service_token: ServiceToken,
+        host_key: HostKeySource,
+    ) -> Self {
+        Self {
+            health_addr: SocketAddr::from(([127, 0, 0, 1], 50054)),
+            ssh_addr: SocketAddr::from(([127, 0, 0, 1], 2222)),
+            edge_id: random_edge_id(),
+            authz_url,
+            secrets_url,
+            registry_url,
+            service_token,
+            subject_prefix: "pp".into(),
+            host_key,
+            unknown_host_key: UnknownHostKey::AcceptOnce,
+            auth_deadline: Duration::from_secs(10),
+            max_unauthenticated: 512,
+            target_timeout: Duration::from_secs(15),
+            audit_subject: "pp.events.audit".into(),
+            heartbeat_interval: Duration::from_secs(10),
+        }
+    }
+
+    /// Reads the variables documented on each field; `PHIREPASS_SERVICE_TOKEN` is required.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let host_key = match env_opt("SSH_EDGE_HOST_KEY") {
+            Some(text) => HostKeySource::Openssh(text),
+            None => HostKeySource::File(PathBuf::from(
+                env_opt("SSH_EDGE_HOST_KEY_FILE").unwrap_or_else(|| DEFAULT_HOST_KEY_FILE.into()),
+            )),
+        };
+        let prefix: String = env_or("PHIREPASS_SUBJECT_PREFIX", "pp".to_string())?;
+        let mut c = Self::local(
+            env_or("AUTHZ_URL", "http://127.0.0.1:50051".to_string())?,
+            env_or("SECRETS_URL", "http://127.0.0.1:50053".to_string())?,
+            env_or("REGISTRY_URL", "http://127.0.0.1:50052".to_string())?,
+            ServiceToken::from_env()?,
+            host_key,
+        );
+        c.health_addr = env_or(crate::HEALTH_ADDR_VAR, c.health_addr)?;
+        c.ssh_addr = env_or("SSH_EDGE_ADDR", c.ssh_addr)?;
+        c.edge_id = env_opt("SSH_EDGE_ID").unwrap_or(c.edge_id);
+        c.audit_subject = format!("{prefix}.events.audit");
+        c.subject_prefix = prefix;
+        c.unknown_host_key = env_or("SSH_EDGE_UNKNOWN_HOSTKEY", c.unknown_host_key_default())?;
+        c.auth_deadline = Duration::from_secs(env_or("SSH_EDGE_AUTH_DEADLINE_SECS", 10u64)?);
+        c.max_unauthenticated = env_or("SSH_EDGE_MAX_UNAUTHENTICATED", 512usize)?;
+        c.target_timeout = Duration::from_secs(env_or("SSH_EDGE_TARGET_TIMEOUT_SECS", 15u64)?);
+        if !phirepass_tunnel::valid_token(&c.edge_id) {
+            return Err(ConfigError::invalid("SSH_EDGE_ID", "must be one subject token"));
+        }
+        Ok(c)
+    }
+
+    fn unknown_host_key_default(&self) -> UnknownHostKey {
+        UnknownHostKey::AcceptOnce
+    }
+}
+
+fn random_edge_id() -> String {
+    format!("ssh-{:08x}", rand::random::<u32>())
+}

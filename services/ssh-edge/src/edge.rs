@@ -1,0 +1,79 @@
+//! State shared by every connection of one ssh-edge instance, and per connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use phirepass_bus::{Bus, EventLog};
+use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::registry::SessionPresence;
+use phirepass_proto::registry::registry_client::RegistryClient;
+use phirepass_proto::secrets::secrets_client::SecretsClient;
+use phirepass_runtime::grpc::AuthedChannel;
+use phirepass_tunnel::{StreamConfig, Subjects};
+use russh::server::Handle;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::config::SshEdgeConfig;
+use crate::relay::TargetLink;
+use crate::username::Login;
+
+pub(crate) struct Edge {
+    pub config: SshEdgeConfig,
+    pub authz: AuthzClient<AuthedChannel>,
+    pub secrets: SecretsClient<AuthedChannel>,
+    pub registry: RegistryClient<AuthedChannel>,
+    pub bus: Arc<dyn Bus>,
+    pub events: Arc<dyn EventLog>,
+    pub subjects: Subjects,
+    pub stream_config: StreamConfig,
+    /// Permits for unauthenticated connections; a connection gives its permit back on login.
+    pub preauth: Arc<Semaphore>,
+    /// Sessions this instance holds, by session id, for kicks.
+    pub sessions: Mutex<HashMap<String, Handle>>,
+}
+
+/// Who logged in, once authentication succeeded.
+#[derive(Clone, Debug)]
+pub(crate) struct Authed {
+    pub login: Login,
+    pub user_id: String,
+    pub username: String,
+}
+
+/// One client connection.
+pub(crate) struct Conn {
+    pub edge: Arc<Edge>,
+    pub peer: SocketAddr,
+    /// Also the registry session id.
+    pub id: String,
+    pub handle: OnceLock<Handle>,
+    pub authed: OnceLock<Authed>,
+    /// The connection to the target, shared by all channels of a relay login.
+    pub link: OnceCell<Arc<TargetLink>>,
+    pub bytes_to_target: AtomicU64,
+    pub bytes_to_client: AtomicU64,
+    /// Set once the session is registered (first relayed channel).
+    pub presence: OnceLock<SessionPresence>,
+}
+
+impl Conn {
+    pub fn new(edge: Arc<Edge>, peer: SocketAddr) -> Self {
+        Self {
+            edge,
+            peer,
+            id: format!("ssh-{:016x}", rand::random::<u64>()),
+            handle: OnceLock::new(),
+            authed: OnceLock::new(),
+            link: OnceCell::new(),
+            bytes_to_target: AtomicU64::new(0),
+            bytes_to_client: AtomicU64::new(0),
+            presence: OnceLock::new(),
+        }
+    }
+
+    pub fn client_ip(&self) -> String {
+        self.peer.ip().to_string()
+    }
+}

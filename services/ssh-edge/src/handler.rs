@@ -1,0 +1,293 @@
+//! The russh server handler: turns authentication callbacks into authz calls and hands each
+//! session channel to a task (relay or management screen). Auth state is tied to the username
+//! being tried: when it changes mid-connection, everything learnt so far is forgotten.
+
+use std::sync::Arc;
+
+use phirepass_proto::authz::{VerifyPasswordRequest, VerifyUserKeyRequest};
+use russh::keys::PublicKey;
+use russh::server::{Auth, Handler, Msg, Response, Session};
+use russh::{Channel, ChannelId, Disconnect, MethodKind, MethodSet, Pty};
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::{debug, info, warn};
+
+use crate::edge::{Authed, Conn};
+use crate::username::{self, Login};
+
+pub(crate) struct EdgeHandler {
+    conn: Arc<Conn>,
+    /// The SSH username the current attempts are for.
+    auth_user: Option<String>,
+    /// A keyboard-interactive prompt was sent for `auth_user`.
+    kbi_prompted: bool,
+    /// Held while unauthenticated; released on login.
+    preauth: Option<OwnedSemaphorePermit>,
+    refused: bool,
+}
+
+fn methods() -> MethodSet {
+    MethodSet::from(
+        &[
+            MethodKind::PublicKey,
+            MethodKind::Password,
+            MethodKind::KeyboardInteractive,
+        ][..],
+    )
+}
+
+/// Keeps every method on offer after a failure (russh would drop the failed one).
+fn reject() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(methods()),
+        partial_success: false,
+    }
+}
+
+impl EdgeHandler {
+    pub fn new(conn: Arc<Conn>, preauth: OwnedSemaphorePermit) -> Self {
+        Self {
+            conn,
+            auth_user: None,
+            kbi_prompted: false,
+            preauth: Some(preauth),
+            refused: false,
+        }
+    }
+
+    /// Starts (or continues) attempts for `raw`; `None` when the username is malformed.
+    fn begin(&mut self, raw: &str) -> Option<Login> {
+        if self.auth_user.as_deref() != Some(raw) {
+            if self.auth_user.is_some() {
+                debug!(peer = %self.conn.peer, "username changed during authentication: state reset");
+            }
+            self.auth_user = Some(raw.to_owned());
+            self.kbi_prompted = false;
+        }
+        match username::parse(raw) {
+            Ok(login) => Some(login),
+            Err(invalid) => {
+                self.refuse(&invalid);
+                None
+            }
+        }
+    }
+
+    /// Tells the client why (as a disconnect message) and records an audit event, once.
+    fn refuse(&mut self, invalid: &username::InvalidLogin) {
+        if std::mem::replace(&mut self.refused, true) {
+            return;
+        }
+        let message = invalid.to_string();
+        warn!(peer = %self.conn.peer, login = %invalid.shown, reason = %invalid.problem, "ssh login refused: invalid username");
+        let conn = self.conn.clone();
+        let reason = invalid.problem.to_string();
+        let shown = invalid.shown.clone();
+        tokio::spawn(async move {
+            crate::audit::refused_login(&conn.edge, &shown, &reason, &conn.client_ip()).await;
+            if let Some(handle) = conn.handle.get() {
+                let _ = handle
+                    .disconnect(Disconnect::IllegalUserName, message, "en".into())
+                    .await;
+            }
+        });
+    }
+
+    fn accept(&mut self, login: Login, user: Option<phirepass_proto::authz::User>, method: &str) -> Auth {
+        let Some(user) = user else {
+            return reject();
+        };
+        let authed = Authed {
+            login,
+            user_id: user.id,
+            username: user.username,
+        };
+        info!(peer = %self.conn.peer, user = %authed.username, target = ?authed.login.target(), method, session = %self.conn.id, "ssh login");
+        let _ = self.conn.authed.set(authed);
+        self.preauth = None;
+        Auth::Accept
+    }
+
+    async fn verify_password(&mut self, login: Login, password: &str, method: &str) -> Auth {
+        let request = VerifyPasswordRequest {
+            username: login.user().to_owned(),
+            password: password.to_owned(),
+            client_ip: Some(self.conn.client_ip()),
+        };
+        match self.conn.edge.authz.clone().verify_password(request).await {
+            Ok(user) => self.accept(login, Some(user.into_inner()), method),
+            Err(status) => {
+                log_failure(&self.conn, login.user(), method, &status);
+                reject()
+            }
+        }
+    }
+}
+
+fn log_failure(conn: &Conn, user: &str, method: &str, status: &tonic::Status) {
+    if status.code() == tonic::Code::Unauthenticated {
+        info!(peer = %conn.peer, user, method, "ssh authentication failed");
+    } else {
+        warn!(peer = %conn.peer, user, method, error = %status.message(), "ssh authentication could not be checked");
+    }
+}
+
+impl Handler for EdgeHandler {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
+        self.begin(user);
+        Ok(reject())
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let Some(login) = self.begin(user) else {
+            return Ok(reject());
+        };
+        Ok(self.verify_password(login, password, "password").await)
+    }
+
+    /// Any well-formed offer gets PK_OK: which keys a user has is not revealed, and nothing
+    /// is decided before russh has verified the signature (`auth_publickey`).
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        _key: &PublicKey,
+    ) -> Result<Auth, Self::Error> {
+        Ok(match self.begin(user) {
+            Some(_) => Auth::Accept,
+            None => reject(),
+        })
+    }
+
+    /// Called only after russh verified the signature over this session.
+    async fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
+        let Some(login) = self.begin(user) else {
+            return Ok(reject());
+        };
+        let mut plain = key.clone();
+        plain.set_comment("");
+        let Ok(public_key) = plain.to_openssh() else {
+            return Ok(reject());
+        };
+        let request = VerifyUserKeyRequest {
+            username: login.user().to_owned(),
+            public_key,
+            client_ip: Some(self.conn.client_ip()),
+        };
+        Ok(match self.conn.edge.authz.clone().verify_user_key(request).await {
+            Ok(reply) => {
+                let user = reply.into_inner().user;
+                self.accept(login, user, "publickey")
+            }
+            Err(status) => {
+                log_failure(&self.conn, login.user(), "publickey", &status);
+                reject()
+            }
+        })
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(login) = self.begin(user) else {
+            return Ok(reject());
+        };
+        match response {
+            Some(mut answers) if self.kbi_prompted => {
+                self.kbi_prompted = false;
+                let Some(password) = answers.next() else {
+                    return Ok(reject());
+                };
+                let password = String::from_utf8_lossy(&password).into_owned();
+                Ok(self
+                    .verify_password(login, &password, "keyboard-interactive")
+                    .await)
+            }
+            _ => {
+                self.kbi_prompted = true;
+                Ok(Auth::Partial {
+                    name: "".into(),
+                    instructions: "".into(),
+                    prompts: vec![("Password: ".into(), false)].into(),
+                })
+            }
+        }
+    }
+
+    // Requests are answered at once: the channel task relays them in order and reports any
+    // target-side failure in-band (stderr and exit status). Replying later would race russh's
+    // per-channel want-reply flag when clients pipeline pty-req, env and shell.
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _command: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let Some(authed) = self.conn.authed.get().cloned() else {
+            return Ok(false);
+        };
+        let conn = self.conn.clone();
+        let handle = session.handle();
+        match authed.login {
+            Login::Relay { target, .. } => {
+                tokio::spawn(crate::relay::serve_channel(conn, authed.username, target, channel, handle));
+            }
+            Login::Menu { .. } => {
+                tokio::spawn(crate::menu::serve_channel(conn, authed.username, channel, handle));
+            }
+        }
+        Ok(true)
+    }
+}

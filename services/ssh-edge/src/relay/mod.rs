@@ -1,0 +1,7 @@
+//! `user:target@edge`: authorise, connect to the target, bridge each session channel.
+
+mod bridge;
+mod link;
+
+pub(crate) use bridge::{ChannelSetup, PtyRequest, Start, fail, relay, serve_channel};
+pub(crate) use link::TargetLink;

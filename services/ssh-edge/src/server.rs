@@ -1,0 +1,155 @@
+//! The SSH listener: a cap on unauthenticated connections, a pre-auth deadline, and one task per
+//! connection, so a stalled or hostile client only ever costs its own slot.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+use russh::server::{Config, run_stream};
+use russh::{Disconnect, MethodKind, MethodSet, Preferred, SshId, cipher, kex, mac};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::edge::{Conn, Edge};
+use crate::handler::EdgeHandler;
+use crate::sessions;
+
+const SERVER_KEX: &[kex::Name] = &[
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::ECDH_SHA2_NISTP256,
+    kex::ECDH_SHA2_NISTP384,
+    kex::ECDH_SHA2_NISTP521,
+    kex::DH_G16_SHA512,
+    kex::DH_G14_SHA256,
+    kex::EXTENSION_SUPPORT_AS_SERVER,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+
+const SERVER_CIPHERS: &[cipher::Name] = &[
+    cipher::AES_128_GCM,
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_128_CTR,
+];
+
+const SERVER_MACS: &[mac::Name] = &[
+    mac::HMAC_SHA256_ETM,
+    mac::HMAC_SHA512_ETM,
+    mac::HMAC_SHA256,
+    mac::HMAC_SHA512,
+];
+
+pub(crate) fn russh_config(key: PrivateKey) -> Config {
+    Config {
+        server_id: SshId::Standard("SSH-2.0-phirepass".into()),
+        methods: MethodSet::from(
+            &[
+                MethodKind::PublicKey,
+                MethodKind::Password,
+                MethodKind::KeyboardInteractive,
+            ][..],
+        ),
+        // Failures take at least this long whatever failed; the first "none" probe answers at once.
+        auth_rejection_time: Duration::from_millis(500),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![key],
+        window_size: 8 * 1024 * 1024,
+        preferred: Preferred {
+            kex: SERVER_KEX.into(),
+            cipher: SERVER_CIPHERS.into(),
+            mac: SERVER_MACS.into(),
+            ..Preferred::DEFAULT
+        },
+        max_auth_attempts: 10,
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Config::default()
+    }
+}
+
+pub(crate) async fn accept_loop(
+    edge: Arc<Edge>,
+    listener: TcpListener,
+    config: Arc<Config>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let span = info_span!("ssh_conn", %peer);
+                    tokio::spawn(connection(edge.clone(), config.clone(), socket, peer).instrument(span));
+                }
+                Err(error) => {
+                    // e.g. EMFILE: back off instead of spinning.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    info!("ssh listener stopped");
+}
+
+async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, peer: SocketAddr) {
+    let Ok(permit) = edge.preauth.clone().try_acquire_owned() else {
+        warn!(
+            limit = edge.config.max_unauthenticated,
+            "too many unauthenticated connections: closing this one"
+        );
+        return;
+    };
+    let _ = socket.set_nodelay(true);
+    let conn = Arc::new(Conn::new(edge.clone(), peer));
+    let deadline = Instant::now() + edge.config.auth_deadline;
+    let handler = EdgeHandler::new(conn.clone(), permit);
+    // The banner exchange is inside the deadline too: a client that never sends one is dropped.
+    let running = match tokio::time::timeout_at(deadline, run_stream(config, socket, handler)).await {
+        Ok(Ok(running)) => running,
+        Ok(Err(error)) => {
+            debug!(%error, "ssh connection ended during the banner exchange");
+            return;
+        }
+        Err(_) => {
+            info!("no ssh banner before the authentication deadline: closed");
+            return;
+        }
+    };
+    let handle = running.handle();
+    let _ = conn.handle.set(handle.clone());
+    tokio::pin!(running);
+    let mut armed = true;
+    let mut heartbeat = tokio::time::interval(edge.config.heartbeat_interval);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            result = &mut running => {
+                if let Err(error) = result {
+                    debug!(%error, "ssh connection ended with an error");
+                }
+                break;
+            }
+            _ = tokio::time::sleep_until(deadline), if armed => {
+                armed = false;
+                if conn.authed.get().is_none() {
+                    info!(deadline_secs = edge.config.auth_deadline.as_secs(), "not authenticated before the deadline: disconnecting");
+                    let _ = handle
+                        .disconnect(Disconnect::ByApplication, "phirepass: authentication timed out".into(), "en".into())
+                        .await;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), &mut running).await;
+                    break;
+                }
+            }
+            _ = heartbeat.tick() => sessions::heartbeat(&conn).await,
+        }
+    }
+    sessions::closed(&conn).await;
+}

@@ -1,0 +1,255 @@
+//! The SSH username grammar. One rule:
+//!
+//! ```text
+//! login    = user [ ":" target ]
+//! user     = 1*32 ( a-z / 0-9 / "_" / "." / "-" )            ; a Phirepass username
+//! target   = ( a-z / 0-9 ) *62 ( a-z / 0-9 / "_" / "." / "-" ) ; a node or host name
+//! ```
+//!
+//! `alice` opens the management screen; `alice:web-1` relays to target `web-1`. The string
+//! is split at the first `:`; anything else (a second `:`, an empty part, upper case,
+//! whitespace, control or non-ASCII characters, `@`, `/`, over-long parts) is refused with a
+//! message that says which rule was broken. Names are never normalised (no case folding, no
+//! Unicode mapping), so what is authorised is exactly what was typed.
+
+use std::fmt;
+
+pub const USER_MAX: usize = 32;
+pub const TARGET_MAX: usize = 63;
+/// Longest login accepted (`user:target` at their maxima); longer input is refused unread.
+pub const LOGIN_MAX: usize = USER_MAX + 1 + TARGET_MAX;
+
+/// What the client asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// `alice`: the management screen.
+    Menu { user: String },
+    /// `alice:web-1`: relay to a target.
+    Relay { user: String, target: String },
+}
+
+impl Login {
+    pub fn user(&self) -> &str {
+        match self {
+            Login::Menu { user } | Login::Relay { user, .. } => user,
+        }
+    }
+
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Login::Menu { .. } => None,
+            Login::Relay { target, .. } => Some(target),
+        }
+    }
+}
+
+/// Which rule a username broke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Empty,
+    TooLong,
+    EmptyUser,
+    EmptyTarget,
+    ExtraSeparator,
+    Control,
+    Whitespace,
+    NonAscii,
+    UserChar(char),
+    TargetChar(char),
+    TargetStart(char),
+    UserTooLong,
+    TargetTooLong,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Empty => write!(f, "it is empty"),
+            Problem::TooLong => write!(f, "it is longer than {LOGIN_MAX} characters"),
+            Problem::EmptyUser => write!(f, "the user part before ':' is empty"),
+            Problem::EmptyTarget => write!(f, "the target part after ':' is empty"),
+            Problem::ExtraSeparator => write!(f, "it has more than one ':'"),
+            Problem::Control => write!(f, "it contains a control character"),
+            Problem::Whitespace => write!(f, "it contains whitespace"),
+            Problem::NonAscii => write!(f, "it contains a non-ASCII character"),
+            Problem::UserChar(c) => write!(
+                f,
+                "the user part contains {c:?} (allowed: a-z, 0-9, '_', '.', '-')"
+            ),
+            Problem::TargetChar(c) => write!(
+                f,
+                "the target part contains {c:?} (allowed: a-z, 0-9, '_', '.', '-')"
+            ),
+            Problem::TargetStart(c) => {
+                write!(f, "the target must start with a letter or digit, not {c:?}")
+            }
+            Problem::UserTooLong => write!(f, "the user part is longer than {USER_MAX} characters"),
+            Problem::TargetTooLong => {
+                write!(f, "the target part is longer than {TARGET_MAX} characters")
+            }
+        }
+    }
+}
+
+/// A refused username, with a message fit for the client and the log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid login {shown}: {problem}; use USER to open the menu or USER:TARGET to connect")]
+pub struct InvalidLogin {
+    /// The input, escaped (control characters visible) and cut to a printable length.
+    pub shown: String,
+    pub problem: Problem,
+}
+
+fn show(raw: &str) -> String {
+    let escaped: String = raw.chars().take(LOGIN_MAX + 4).flat_map(char::escape_debug).collect();
+    let cut: String = escaped.chars().take(120).collect();
+    if raw.chars().count() > LOGIN_MAX + 4 || escaped.chars().count() > 120 {
+        format!("\"{cut}...\"")
+    } else {
+        format!("\"{cut}\"")
+    }
+}
+
+fn allowed(b: char) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, '_' | '.' | '-')
+}
+
+pub fn parse(raw: &str) -> Result<Login, InvalidLogin> {
+    check(raw).map_err(|problem| InvalidLogin {
+        shown: show(raw),
+        problem,
+    })
+}
+
+fn check(raw: &str) -> Result<Login, Problem> {
+    if raw.is_empty() {
+        return Err(Problem::Empty);
+    }
+    // Character classes first: they explain more than a length or a split would.
+    if raw.chars().any(char::is_control) {
+        return Err(Problem::Control);
+    }
+    if raw.chars().any(char::is_whitespace) {
+        return Err(Problem::Whitespace);
+    }
+    if !raw.is_ascii() {
+        return Err(Problem::NonAscii);
+    }
+    if raw.len() > LOGIN_MAX {
+        return Err(Problem::TooLong);
+    }
+    let (user, target) = match raw.split_once(':') {
+        None => (raw, None),
+        Some((_, t)) if t.contains(':') => return Err(Problem::ExtraSeparator),
+        Some((u, t)) => (u, Some(t)),
+    };
+    if user.is_empty() {
+        return Err(Problem::EmptyUser);
+    }
+    if let Some(c) = user.chars().find(|c| !allowed(*c)) {
+        return Err(Problem::UserChar(c));
+    }
+    if user.len() > USER_MAX {
+        return Err(Problem::UserTooLong);
+    }
+    let Some(target) = target else {
+        return Ok(Login::Menu { user: user.into() });
+    };
+    let Some(first) = target.chars().next() else {
+        return Err(Problem::EmptyTarget);
+    };
+    if let Some(c) = target.chars().find(|c| !allowed(*c)) {
+        return Err(Problem::TargetChar(c));
+    }
+    if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
+        return Err(Problem::TargetStart(first));
+    }
+    if target.len() > TARGET_MAX {
+        return Err(Problem::TargetTooLong);
+    }
+    Ok(Login::Relay {
+        user: user.into(),
+        target: target.into(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn menu(u: &str) -> Result<Login, Problem> {
+        Ok(Login::Menu { user: u.into() })
+    }
+
+    fn relay(u: &str, t: &str) -> Result<Login, Problem> {
+        Ok(Login::Relay {
+            user: u.into(),
+            target: t.into(),
+        })
+    }
+
+    #[test]
+    fn table() {
+        let long_user = "a".repeat(33);
+        let long_target = format!("alice:{}", "w".repeat(64));
+        let max = format!("{}:{}", "a".repeat(32), "w".repeat(63));
+        let huge = "a".repeat(10_000);
+        let cases: Vec<(&str, Result<Login, Problem>)> = vec![
+            ("alice", menu("alice")),
+            ("alice:web-1", relay("alice", "web-1")),
+            ("a.b_c-d:1host.example", relay("a.b_c-d", "1host.example")),
+            (max.as_str(), relay(&"a".repeat(32), &"w".repeat(63))),
+            ("", Err(Problem::Empty)),
+            (":", Err(Problem::EmptyUser)),
+            (":web-1", Err(Problem::EmptyUser)),
+            ("alice:", Err(Problem::EmptyTarget)),
+            ("alice::web-1", Err(Problem::ExtraSeparator)),
+            ("alice:web-1:22", Err(Problem::ExtraSeparator)),
+            ("alice:web:", Err(Problem::ExtraSeparator)),
+            ("alice\n", Err(Problem::Control)),
+            ("alice:web\u{0}1", Err(Problem::Control)),
+            ("alice\u{1b}[2J", Err(Problem::Control)),
+            ("alice:web-1\r", Err(Problem::Control)),
+            ("al ice", Err(Problem::Whitespace)),
+            (" alice", Err(Problem::Whitespace)),
+            ("alice:\u{a0}web", Err(Problem::Whitespace)),
+            ("alice:web\u{200b}1", Err(Problem::NonAscii)),
+            ("аlice", Err(Problem::NonAscii)), // Cyrillic 'а'
+            ("alice:wеb-1", Err(Problem::NonAscii)), // Cyrillic 'е'
+            ("alice:ｗeb", Err(Problem::NonAscii)), // full-width w
+            ("Alice", Err(Problem::UserChar('A'))),
+            ("alice:Web-1", Err(Problem::TargetChar('W'))),
+            ("alice@web-1", Err(Problem::UserChar('@'))),
+            ("alice:web@1", Err(Problem::TargetChar('@'))),
+            ("alice/../root", Err(Problem::UserChar('/'))),
+            ("alice:.hidden", Err(Problem::TargetStart('.'))),
+            ("alice:-web", Err(Problem::TargetStart('-'))),
+            ("alice:_web", Err(Problem::TargetStart('_'))),
+            ("alice:web/1", Err(Problem::TargetChar('/'))),
+            ("alice;rm:web", Err(Problem::UserChar(';'))),
+            ("alice:web*", Err(Problem::TargetChar('*'))),
+            ("alice:web.>", Err(Problem::TargetChar('>'))),
+            ("$(id):web", Err(Problem::UserChar('$'))),
+            (long_user.as_str(), Err(Problem::UserTooLong)),
+            (long_target.as_str(), Err(Problem::TargetTooLong)),
+            (huge.as_str(), Err(Problem::TooLong)),
+        ];
+        assert!(cases.len() >= 30);
+        for (raw, want) in cases {
+            assert_eq!(check(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn messages_escape_and_cut_the_input() {
+        let err = parse("alice\u{1b}[2J:web").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("\\u{1b}"), "{msg}");
+        assert!(!msg.contains('\u{1b}'), "{msg}");
+        assert!(msg.contains("control character"), "{msg}");
+        let long = parse(&"x".repeat(5000)).unwrap_err().to_string();
+        assert!(long.len() < 300, "{}", long.len());
+        assert!(long.contains("..."), "{long}");
+    }
+}
