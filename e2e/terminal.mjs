@@ -37,6 +37,36 @@ test('terminal, resize, password dialog, kick', async () => {
     await page.keyboard.press('Enter');
     await waitForScreen(page, /^42$/m);
 
+    // Colours reach the screen as colours.
+    await page.keyboard.type("printf '\\033[31mRED-%s\\033[0m\\n' ok");
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^RED-ok$/m);
+    const red = await page.locator('.xterm-rows span.xterm-fg-1', { hasText: 'RED-ok' }).count();
+    assert.ok(red > 0, 'RED-ok is drawn in ANSI red');
+
+    // Paste goes through xterm (bracketed paste) like typing.
+    await page.locator('.xterm-helper-textarea').evaluate((el) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'echo pasted-$((40+2))');
+      el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    });
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^pasted-42$/m);
+
+    // A full-screen program: vim takes the alternate screen and gives it back.
+    await page.keyboard.type('vim -u NONE -N');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^~\s*$(\n^~\s*$){5,}/m);
+    await shot(page, '2-terminal-vim');
+    await page.keyboard.type(':q');
+    await page.keyboard.press('Enter');
+    // Back on the normal screen (the tildes are gone) before typing to the shell again.
+    await page.waitForFunction(() => !/^~\s*$/m.test(document.querySelector('.xterm-rows')?.innerText ?? '~'));
+    await waitForScreen(page, /pasted-42/);
+    await page.keyboard.type('echo vim-done');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^vim-done$/m);
+
     const sizeOf = () => page.locator('#terminal').getAttribute('data-size');
     const before = await sizeOf();
     await page.setViewportSize({ width: 900, height: 500 });
@@ -66,5 +96,17 @@ test('terminal, resize, password dialog, kick', async () => {
     await shot(page, '3-terminal-kicked');
     await session.waitFor({ state: 'detached', timeout: 5000 });
     await shot(admin, '3-dashboard-after-kick');
+
+    // Reconnect: the dialog asks again (the password was not kept), then a new session runs.
+    await page.getByRole('button', { name: 'Reconnect' }).click();
+    await dialog.waitFor();
+    assert.equal(await dialog.getByLabel('Account on the node').inputValue(), env('SSH_USER'));
+    assert.equal(await dialog.getByLabel('Password').inputValue(), '');
+    await dialog.getByLabel('Password').fill(env('SSH_PASSWORD'));
+    await dialog.getByRole('button', { name: 'Connect' }).click();
+    await page.locator('#term-status').filter({ hasText: 'Connected' }).waitFor({ timeout: 20000 });
+    await page.keyboard.type('echo again-$((1+1))');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^again-2$/m);
   });
 });

@@ -232,10 +232,10 @@ async fn kick_from_the_dashboard_ends_a_terminal_on_another_gateway() {
         .open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD))
         .await
         .unwrap();
-    let Some(WebControl::Ok {
+    let WebControl::Ok {
         session_id: Some(session_id),
         ..
-    }) = opened
+    } = opened
     else {
         panic!("terminal did not open: {opened:?}");
     };

@@ -13,11 +13,17 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Backend, Cluster, start_agent, wait_node_listed, workspace_bin};
+use common::{nats_url, redis_url, start_agent, wait_node_listed, workspace_bin};
+use phirepass_proto::authz::CreateNodeTokenRequest;
+use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use phirepass_testkit::browser::login;
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
+use phirepass_testkit::unique;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::process::Command;
+use tokio::sync::watch;
 
 const T: Duration = Duration::from_secs(30);
 const ADMIN: (&str, &str) = ("root-admin", "admin-Password-1");
@@ -30,6 +36,81 @@ fn repo() -> PathBuf {
         .parent()
         .expect("workspace root")
         .to_path_buf()
+}
+
+/// A fresh deployment with no users, like `common::Cluster`, but keeping the database handle to
+/// issue the first-run setup code the way `phirepass dev` does (authz would only log it).
+struct Deployment {
+    gateway: String,
+    authz: AuthzClient<AuthedChannel>,
+    setup_code: String,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn deploy() -> Deployment {
+    let _ = phirepass_runtime::telemetry::init("phirepass-tests");
+    let token = ServiceToken::generate();
+    let (stop, rx) = watch::channel(false);
+    let stopper = || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let store = phirepass_store::Store::fresh_postgres_for_test()
+        .await
+        .expect("fresh postgres database");
+    let setup_code = phirepass_authz::issue_setup_code(&store)
+        .await
+        .expect("issue setup code")
+        .expect("a fresh database has no users");
+    let presence = phirepass_presence::connect(Some(&redis_url()), &unique("t:"))
+        .await
+        .expect("redis");
+    let bus = phirepass_bus::connect(Some(&nats_url()))
+        .await
+        .expect("nats");
+    let authz_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let registry_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let gateway_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let authz_url = format!("http://{}", authz_listener.local_addr().expect("addr"));
+    let registry_url = format!("http://{}", registry_listener.local_addr().expect("addr"));
+    let gateway = gateway_listener.local_addr().expect("addr").to_string();
+    let mut authz_config = phirepass_authz::AuthzConfig::new(token.clone());
+    authz_config.issue_setup_code = false;
+    tokio::spawn(phirepass_authz::serve(
+        authz_config,
+        authz_listener,
+        phirepass_authz::AuthzDeps::new(store, presence.clone()),
+        stopper(),
+    ));
+    tokio::spawn(phirepass_registry::serve(
+        phirepass_registry::RegistryConfig::new(token.clone()),
+        registry_listener,
+        phirepass_registry::RegistryDeps { presence },
+        stopper(),
+    ));
+    let mut config =
+        phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url, token.clone());
+    config.subject_prefix = unique("t");
+    tokio::spawn(phirepass_gateway_ws::serve(
+        config,
+        gateway_listener,
+        phirepass_gateway_ws::GatewayDeps { bus },
+        stopper(),
+    ));
+    Deployment {
+        gateway,
+        authz: AuthzClient::new(channel(&authz_url, token).expect("channel")),
+        setup_code,
+        stop,
+    }
 }
 
 /// Chromium and the e2e npm packages, or a clear reason why not.
@@ -88,19 +169,34 @@ async fn run_suite(name: &str, gateway: &str, vars: &[(&str, &str)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn web_ui_in_chromium() {
     prerequisites().await;
-    let cluster = Cluster::start(Backend::Real, 1).await;
-    let gateway = cluster.gateways[0].addr.clone();
-    let code = setup_code(&cluster).await;
+    let deployment = deploy().await;
+    let gateway = deployment.gateway.clone();
 
     // 1. First run.
-    run_suite("setup.mjs", &gateway, &[("SETUP_CODE", &code)]).await;
+    run_suite(
+        "setup.mjs",
+        &gateway,
+        &[("SETUP_CODE", &deployment.setup_code)],
+    )
+    .await;
 
     // 4. Invitations (creates bob, who uses the terminal next).
     run_suite("invitations.mjs", &gateway, &[]).await;
 
     // 2 + 3. Bob's node behind a real agent and sshd; terminal, resize, password, kick.
     let sshd = TestSshd::start().await.expect("sshd");
-    let (token, _) = cluster.node_token(USER.0, NODE).await;
+    let token = deployment
+        .authz
+        .clone()
+        .create_node_token(CreateNodeTokenRequest {
+            username: USER.0.into(),
+            node_name: NODE.into(),
+            expires_in_secs: None,
+        })
+        .await
+        .expect("node token")
+        .into_inner()
+        .token;
     let _agent = start_agent(&gateway, &token, sshd.addr);
     let session = login(&gateway, USER.0, USER.1).await.expect("login");
     assert!(

@@ -160,7 +160,7 @@ impl Store {
             admin: invitation.admin,
             ..user.clone()
         };
-        match crate::users::insert_user_in(&mut *tx, &user).await {
+        match crate::users::insert_user_in(&mut tx, &user).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Ok(AcceptOutcome::UsernameTaken),
             Err(e) => return Err(e),

@@ -88,7 +88,7 @@ impl Store {
         if count > 0 {
             return Ok(SetupOutcome::UsersExist);
         }
-        crate::users::insert_user_in(&mut *tx, user).await?;
+        crate::users::insert_user_in(&mut tx, user).await?;
         tx.commit().await?;
         Ok(SetupOutcome::Created)
     }

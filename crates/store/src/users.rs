@@ -77,7 +77,7 @@ impl Store {
     #[tracing::instrument(skip(self, user), fields(user_id = %user.id, username = %user.username))]
     pub async fn insert_user(&self, user: &UserRow) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        insert_user_in(&mut *conn, user).await
+        insert_user_in(&mut conn, user).await
     }
 
     #[tracing::instrument(skip(self))]

@@ -17,6 +17,8 @@ use crate::state::AppState;
 
 /// Registry entries expire after ~45 s; refresh well inside that.
 const REFRESH: Duration = Duration::from_secs(15);
+/// Sessions refresh more often: the refresh carries the byte counts the dashboard shows.
+const SESSION_REFRESH: Duration = Duration::from_secs(5);
 
 /// Reports one held node: connected, refreshed with its latest stats, disconnected.
 pub struct NodePresenceReporter {
@@ -105,7 +107,7 @@ impl SessionReporter {
                     warn!(code = ?e.code(), "registry did not record the session");
                 }
                 loop {
-                    tokio::time::sleep(REFRESH).await;
+                    tokio::time::sleep(SESSION_REFRESH).await;
                     let mut s = session.clone();
                     (s.bytes_in, s.bytes_out) = counters.snapshot();
                     if let Err(e) = registry.session_heartbeat(s).await {

@@ -72,6 +72,11 @@ pub struct SshEdgeDeps {
     pub events: Arc<dyn EventLog>,
 }
 
+/// The bus subject on which a session id (UTF-8) asks whichever edge holds it to end it.
+pub fn kick_subject(subject_prefix: &str) -> String {
+    Subjects::new(subject_prefix).session_kick()
+}
+
 /// Serves SSH and health until `shutdown` resolves.
 pub async fn serve(
     config: SshEdgeConfig,

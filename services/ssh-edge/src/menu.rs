@@ -130,7 +130,7 @@ pub(crate) async fn serve_channel(
                     rows: row_height,
                     pix_width,
                     pix_height,
-                    modes: terminal_modes,
+                    modes: crate::relay::real_modes(terminal_modes),
                 });
             }
             Some(ChannelMsg::RequestShell { .. }) => break Start::Shell,

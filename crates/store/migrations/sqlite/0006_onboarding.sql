@@ -13,7 +13,7 @@ CREATE TABLE invitations (
     id         TEXT PRIMARY KEY,
     code_hash  TEXT NOT NULL UNIQUE,
     username   TEXT NOT NULL DEFAULT '',  -- '' lets the invitee choose
-    admin      INTEGER NOT NULL DEFAULT 0  -- 0/1,
+    admin      INTEGER NOT NULL DEFAULT 0,  -- 0/1
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,

@@ -46,6 +46,15 @@ pub(crate) struct PtyRequest {
     pub modes: Vec<(Pty, u32)>,
 }
 
+/// russh hands the server a fixed array padded with `TTY_OP_END`; its client encodes the length
+/// before skipping those, so they must go (or the target sees a malformed pty-req).
+pub(crate) fn real_modes(modes: Vec<(Pty, u32)>) -> Vec<(Pty, u32)> {
+    modes
+        .into_iter()
+        .filter(|(code, _)| *code != Pty::TTY_OP_END)
+        .collect()
+}
+
 /// Requests received before the start request, replayed to the target.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChannelSetup {
@@ -82,7 +91,7 @@ pub(crate) async fn serve_channel(
                     rows: row_height,
                     pix_width,
                     pix_height,
-                    modes: terminal_modes,
+                    modes: crate::relay::real_modes(terminal_modes),
                 });
             }
             Some(ChannelMsg::WindowChange {
@@ -201,7 +210,7 @@ pub(crate) async fn relay(
             Ok(c) => c,
             Err(message) => return fail(&tx, &message).await,
         };
-        bridge(conn, id, rx, tx, handle, target_channel, link.name.clone()).await;
+        bridge(conn, id, rx, tx, handle, target_channel, link).await;
     }
     .instrument(span)
     .await
@@ -256,11 +265,11 @@ async fn bridge(
     tx: ChannelWriteHalf<Msg>,
     handle: Handle,
     target: Channel<russh::client::Msg>,
-    name: String,
+    link: Arc<link::TargetLink>,
 ) {
     let (trx, ttx) = target.split();
     let pump = tokio::spawn(
-        to_client(conn.clone(), trx, tx, handle, id, name).instrument(tracing::Span::current()),
+        to_client(conn.clone(), trx, tx, handle, id, link).instrument(tracing::Span::current()),
     );
     let mut writer = ttx.make_writer();
     loop {
@@ -305,11 +314,12 @@ async fn to_client(
     tx: ChannelWriteHalf<Msg>,
     handle: Handle,
     id: ChannelId,
-    name: String,
+    link: Arc<link::TargetLink>,
 ) {
+    let name = &link.name;
     let mut out = tx.make_writer();
     let mut err = tx.make_writer_ext(Some(1));
-    let mut closed_by_target = false;
+    let mut exited = false;
     while let Some(msg) = trx.wait().await {
         match msg {
             ChannelMsg::Data { data } => {
@@ -328,6 +338,7 @@ async fn to_client(
                 let _ = tx.eof().await;
             }
             ChannelMsg::ExitStatus { exit_status } => {
+                exited = true;
                 let _ = tx.exit_status(exit_status).await;
             }
             ChannelMsg::ExitSignal {
@@ -336,18 +347,28 @@ async fn to_client(
                 error_message,
                 lang_tag,
             } => {
+                exited = true;
                 let _ = handle
                     .exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag)
                     .await;
             }
-            ChannelMsg::Close => {
-                closed_by_target = true;
-                break;
-            }
+            ChannelMsg::Close => break,
             _ => {}
         }
     }
-    if !closed_by_target {
+    // russh ends the channel's stream both on a close and when the whole connection dies;
+    // only the second leaves the session closed. Give its teardown a moment to show.
+    let mut lost = false;
+    if !exited {
+        for _ in 0..10 {
+            if link.session.handle.is_closed() {
+                lost = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    if lost {
         warn!(target = %name, "target connection lost mid-session");
         let _ = err
             .write_all(format!("\r\nphirepass: the connection to {name} was lost\r\n").as_bytes())

@@ -3,5 +3,5 @@
 mod bridge;
 mod link;
 
-pub(crate) use bridge::{ChannelSetup, PtyRequest, Start, fail, relay, serve_channel};
+pub(crate) use bridge::{ChannelSetup, PtyRequest, Start, fail, real_modes, relay, serve_channel};
 pub(crate) use link::TargetLink;
