@@ -2,12 +2,21 @@
 // `phirepass-agent login --device` printed, names the node, and sees it approved. The Rust
 // harness checks that the agent then received its token and comes online.
 import { test } from 'node:test';
-import { context, env, login, shot, withBrowser } from './lib.mjs';
+import { context, env, shot, withBrowser } from './lib.mjs';
 
 test('device activation', async () => {
   await withBrowser('activate', async (browser) => {
     const page = await (await context(browser)).newPage();
-    await login(page, env('USER_NAME'), env('USER_PASSWORD'));
+    // Keyboard only: the username field has focus, Tab moves on, Enter submits.
+    await page.goto('/activate');
+    await page.waitForURL((u) => u.pathname === '/login' && u.searchParams.get('next') === '/activate');
+    await page.getByLabel('Username').waitFor();
+    await page.keyboard.type(env('USER_NAME'));
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(env('USER_PASSWORD'));
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/activate');
+    await page.goto('/');
     await page.getByRole('link', { name: 'Activate a device' }).click();
     await page.waitForURL('**/activate');
     // A wrong code is refused with one message.

@@ -1,6 +1,6 @@
 // Every page except the terminal: login, nodes, admin dashboard, first-run setup, invitations,
 // device activation. The gateway serves one shell for all of them; this picks the page by path.
-import { api, ApiError, me, Me, nextPath, toLogin } from './api';
+import { api, ApiError, me, Me, toLogin } from './api';
 import { h } from './dom';
 import { loginPage, setupPage, joinPage } from './pages/account';
 import { nodesPage } from './pages/nodes';
@@ -49,18 +49,16 @@ function header(user: Me | null) {
   );
 }
 
-export type Page = (main: HTMLElement, user: Me | null) => void | Promise<void>;
-
 async function route() {
   const path = location.pathname;
-  const open: Record<string, Page> = { '/login': loginPage, '/setup': setupPage };
+  const open: Record<string, (main: HTMLElement) => void | Promise<void>> = { '/login': loginPage, '/setup': setupPage };
   if (open[path]) {
     header(null);
-    return open[path](main, null);
+    return open[path](main);
   }
   if (path.startsWith('/join/')) {
     header(null);
-    return joinPage(main, null);
+    return joinPage(main);
   }
   const user = await me();
   if (!user) return toLogin();
@@ -75,6 +73,3 @@ route().catch((e) => {
   const text = e instanceof ApiError ? e.message : String(e);
   main.replaceChildren(h('h1', {}, 'Something went wrong'), h('p', { role: 'alert' }, text));
 });
-
-// Kept for pages that need it after login.
-export { nextPath };

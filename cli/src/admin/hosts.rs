@@ -161,6 +161,13 @@ pub async fn run(cmd: HostsCommand, g: &Global, out: Out) -> anyhow::Result<()> 
                 .ok_or_else(|| fail(Exit::NotFound, format!("no host named {name}")))?;
             let addr = host_addr(&t);
             let current = pinned(g, &name).await?;
+            // Wipe the old pin first (the design's refresh): a key that no
+            // longer matches must not stay trusted while we fetch and ask,
+            // and declining leaves the host unpinned, not pinned to the old key.
+            if current.is_some() {
+                unpin(g, &name).await?;
+                eprintln!("the old pinned host key of {name} was removed");
+            }
             let doc = pin(g, out, &name, &addr, yes, current.as_deref()).await?;
             if out.json {
                 out.done("", json!({"host": name, "hostkey": doc}));
@@ -219,6 +226,22 @@ async fn pinned(g: &Global, host: &str) -> anyhow::Result<Option<String>> {
             .find(|o| o.key == "hostkey.openssh")
             .map(|o| o.value)),
         Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+        Err(s) => Err(status("secrets", s)),
+    }
+}
+
+/// Removes the host's `hostkey.openssh` pin.
+async fn unpin(g: &Global, host: &str) -> anyhow::Result<()> {
+    use phirepass_proto::secrets::UnsetOptionRequest;
+    let removed = SecretsClient::new(g.secrets_channel()?)
+        .unset_option(UnsetOptionRequest {
+            host: host.into(),
+            key: "hostkey.openssh".into(),
+        })
+        .await;
+    match removed {
+        Ok(_) => Ok(()),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
         Err(s) => Err(status("secrets", s)),
     }
 }

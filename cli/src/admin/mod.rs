@@ -7,6 +7,7 @@ mod credentials;
 mod groups;
 mod hostkey;
 mod hosts;
+mod invitations;
 mod options;
 mod output;
 mod prompt;
@@ -22,6 +23,8 @@ pub use output::exit_code;
 const EXAMPLES: &str = "\
 Examples:
   phirepass admin users add alice                       # prompts twice for the password
+  phirepass admin users add bob --admin                 # an admin (dashboard, invitations)
+  phirepass admin invitations create --ttl 2d           # a /join/<code> link instead
   phirepass admin hosts add 10.0.0.5:22 --name db-1     # fetches and pins the host key
   phirepass admin access grant --group ops --host db-1
   phirepass admin credentials create --name deploy --type ssh-key --from-file id_ed25519
@@ -56,6 +59,13 @@ enum AdminCommand {
         after_help = "Examples:\n  phirepass admin groups add ops\n  phirepass admin groups members add ops alice"
     )]
     Groups(groups::GroupsCommand),
+    /// Invitations: single-use sign-up codes for `/join/<code>` (no public sign-up).
+    #[command(
+        subcommand,
+        visible_alias = "invitation",
+        after_help = "Examples:\n  phirepass admin invitations create --ttl 2d\n  phirepass admin invitations list"
+    )]
+    Invitations(invitations::InvitationsCommand),
     /// Direct hosts (`IP:PORT`) the edges relay to, with their pinned host keys.
     #[command(
         subcommand,
@@ -111,6 +121,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Users(c) => users::run(c, g, out).await,
         AdminCommand::Groups(c) => groups::run(c, g, out).await,
         AdminCommand::Hosts(c) => hosts::run(c, g, out).await,
+        AdminCommand::Invitations(c) => invitations::run(c, g, out).await,
         AdminCommand::Options(c) => options::run(c, g, out).await,
         AdminCommand::Access(c) => access::run(c, g, out).await,
         AdminCommand::Credentials(c) => credentials::run(c, g, out).await,

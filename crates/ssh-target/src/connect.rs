@@ -56,8 +56,11 @@ pub struct TargetHandler {
     target: String,
     pinned: Option<PublicKey>,
     policy: HostKeyPolicy,
-    outcome: Arc<Mutex<Option<Result<(HostKeyInfo, HostKeyTrust), HostKeyError>>>>,
+    outcome: Arc<Mutex<Option<Decision>>>,
 }
+
+/// What `check_server_key` decided, kept for a readable error after russh's generic one.
+type Decision = Result<(HostKeyInfo, HostKeyTrust), HostKeyError>;
 
 impl client::Handler for TargetHandler {
     type Error = russh::Error;

@@ -44,6 +44,8 @@ impl Inner {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %user.id, username = %user.username, "user created");
+        self.audit_change("user.add", &[("username", &user.username)])
+            .await;
         Ok(user_to_proto(&user))
     }
 
@@ -57,6 +59,13 @@ impl Inner {
             .await?
             .ok_or(AuthzError::NotFound("user"))?;
         tracing::info!(user_id = %user.id, disabled = user.disabled, "user disabled flag set");
+        let action = if user.disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        self.audit_change(action, &[("username", &user.username)])
+            .await;
         Ok(user_to_proto(&user))
     }
 
@@ -67,6 +76,12 @@ impl Inner {
             .await?
             .ok_or(AuthzError::NotFound("user"))?;
         tracing::info!(user_id = %user.id, admin = user.admin, "user admin flag set");
+        let admin = if user.admin { "true" } else { "false" };
+        self.audit_change(
+            "user.set_admin",
+            &[("username", &user.username), ("admin", admin)],
+        )
+        .await;
         Ok(user_to_proto(&user))
     }
 
@@ -78,6 +93,8 @@ impl Inner {
             return Err(AuthzError::NotFound("user"));
         }
         tracing::info!(username = %req.username, "user removed");
+        self.audit_change("user.remove", &[("username", &req.username)])
+            .await;
         Ok(pb::RemoveUserResponse {})
     }
 
@@ -94,6 +111,8 @@ impl Inner {
             .await?
             .ok_or(AuthzError::NotFound("user"))?;
         tracing::info!(user_id = %user.id, "password changed, sessions ended");
+        self.audit_change("user.passwd", &[("username", &user.username)])
+            .await;
         Ok(user_to_proto(&user))
     }
 

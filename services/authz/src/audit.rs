@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::auth::{Actor, current_actor};
 use crate::authorize::{Decision, Who};
+use crate::decision_cache::CachedDecision;
 use crate::service::Inner;
 
 /// One decision, as published. Never carries a secret.
@@ -27,6 +28,8 @@ pub(crate) struct AuthorizeEvent<'a> {
     pub(crate) target_id: Option<&'a str>,
     pub(crate) action: &'a str,
     pub(crate) client_ip: Option<&'a str>,
+    /// Answered from the decision cache.
+    pub(crate) cached: bool,
 }
 
 /// One admin change, as published. `details` name what changed (usernames,
@@ -45,9 +48,11 @@ pub(crate) struct ChangeEvent<'a> {
 }
 
 impl Inner {
-    /// Publishes an admin change made by the current caller. Like
-    /// decisions, a log failure is logged and the change stands.
+    /// After an admin change: drops every cached decision, then publishes
+    /// the change with the current caller. Like decisions, a log failure is
+    /// logged and the change stands.
     pub(crate) async fn audit_change(&self, action: &str, details: &[(&str, &str)]) {
+        self.cache.invalidate().await;
         let actor = current_actor();
         let event = ChangeEvent {
             kind: "admin",
@@ -59,6 +64,36 @@ impl Inner {
                 Actor::User { user_id, .. } => Some(user_id),
             },
             details: details.iter().copied().collect(),
+        };
+        self.publish_audit(&event).await;
+    }
+
+    /// Publishes a decision answered from the cache, like a computed one.
+    pub(crate) async fn audit_cached(
+        &self,
+        d: &CachedDecision,
+        who: Who<'_>,
+        target: &str,
+        action: &str,
+        client_ip: Option<&str>,
+    ) {
+        let event = AuthorizeEvent {
+            kind: "authorize",
+            ts: phirepass_store::now_millis(),
+            allowed: d.allowed,
+            reason: &d.reason,
+            user: match who {
+                Who::Id(id) => id,
+                Who::Name(name) => name,
+            },
+            user_id: d.user_id.as_deref(),
+            username: d.username.as_deref(),
+            target,
+            target_kind: d.target_kind.as_deref(),
+            target_id: d.target_id.as_deref(),
+            action,
+            client_ip: client_ip.filter(|ip| ip.len() <= 64),
+            cached: true,
         };
         self.publish_audit(&event).await;
     }
@@ -102,6 +137,7 @@ impl Inner {
             target_id: d.target.as_ref().map(|t| t.id.as_str()),
             action,
             client_ip: client_ip.filter(|ip| ip.len() <= 64),
+            cached: false,
         };
         self.publish_audit(&event).await;
     }

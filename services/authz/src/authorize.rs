@@ -8,9 +8,10 @@
 use phirepass_proto::authz as pb;
 use phirepass_store::{GrantVia, HostRow, NodeRow, TargetKind, TargetRef, UserRow};
 
+use crate::decision_cache::CachedDecision;
 use crate::error::{AuthzError, Result};
 use crate::service::Inner;
-use crate::targets::{host_address, kind_to_proto};
+use crate::targets::host_address;
 use crate::validate;
 
 /// One decision and what it was about.
@@ -35,6 +36,24 @@ impl Decision {
             host: None,
             node: None,
         }
+    }
+}
+
+fn response_of(d: CachedDecision) -> pb::AuthorizeResponse {
+    let target_kind = match d.target_kind.as_deref() {
+        Some("node") => pb::TargetKind::Node,
+        Some("host") => pb::TargetKind::Host,
+        _ => pb::TargetKind::Unspecified,
+    };
+    pb::AuthorizeResponse {
+        allowed: d.allowed,
+        reason: d.reason,
+        target_kind: target_kind.into(),
+        target_id: d.target_id.unwrap_or_default(),
+        target_name: d.target_name.unwrap_or_default(),
+        address: d.address.unwrap_or_default(),
+        user_id: d.user_id.unwrap_or_default(),
+        username: d.username.unwrap_or_default(),
     }
 }
 
@@ -136,27 +155,42 @@ impl Inner {
                 ));
             }
         };
+        let key = self.cache.key(who, &req.target).await;
+        if let Some(key) = &key
+            && let Some(hit) = self.cache.get(key).await
+        {
+            if hit.allowed {
+                tracing::info!(user_id = ?hit.user_id, target = %req.target, action = %req.action, reason = %hit.reason, cached = true, "access allowed");
+            } else {
+                tracing::warn!(target = %req.target, action = %req.action, reason = %hit.reason, cached = true, "access denied");
+            }
+            self.audit_cached(
+                &hit,
+                who,
+                &req.target,
+                &req.action,
+                req.client_ip.as_deref(),
+            )
+            .await;
+            return Ok(response_of(hit));
+        }
         let d = self
             .decide(who, &req.target, &req.action, req.client_ip.as_deref())
             .await?;
-        let mut resp = pb::AuthorizeResponse {
+        let cached = CachedDecision {
             allowed: d.allowed,
             reason: d.reason,
-            ..Default::default()
+            user_id: d.user.as_ref().map(|u| u.id.clone()),
+            username: d.user.as_ref().map(|u| u.username.clone()),
+            target_kind: d.target.as_ref().map(|t| t.kind.as_str().to_owned()),
+            target_id: d.target.as_ref().map(|t| t.id.clone()),
+            target_name: d.target.as_ref().map(|t| t.name.clone()),
+            address: d.host.as_ref().map(host_address),
         };
-        if let Some(user) = &d.user {
-            resp.user_id.clone_from(&user.id);
-            resp.username.clone_from(&user.username);
+        if let Some(key) = &key {
+            self.cache.put(key, &cached).await;
         }
-        if let Some(target) = &d.target {
-            resp.target_kind = kind_to_proto(target.kind).into();
-            resp.target_id.clone_from(&target.id);
-            resp.target_name.clone_from(&target.name);
-        }
-        if let Some(host) = &d.host {
-            resp.address = host_address(host);
-        }
-        Ok(resp)
+        Ok(response_of(cached))
     }
 
     /// A node by id or name if `user_id` may reach it (owner or granted);

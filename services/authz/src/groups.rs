@@ -35,6 +35,8 @@ impl Inner {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(group_id = %id, group = %req.name, "group created");
+        self.audit_change("group.add", &[("group", &req.name)])
+            .await;
         Ok(pb::Group {
             id,
             name: req.name,
@@ -51,6 +53,8 @@ impl Inner {
             return Err(AuthzError::NotFound("group"));
         }
         tracing::info!(group = %req.name, "group removed");
+        self.audit_change("group.remove", &[("group", &req.name)])
+            .await;
         Ok(pb::RemoveGroupResponse {})
     }
 
@@ -74,6 +78,11 @@ impl Inner {
             .add_group_member(&group.id, &user.id, now_millis())
             .await?;
         tracing::info!(group = %group.name, user_id = %user.id, "group member added");
+        self.audit_change(
+            "group.member.add",
+            &[("group", &group.name), ("username", &user.username)],
+        )
+        .await;
         Ok(pb::AddGroupMemberResponse {})
     }
 
@@ -87,6 +96,11 @@ impl Inner {
             return Err(AuthzError::NotFound("group member"));
         }
         tracing::info!(group = %group.name, user_id = %user.id, "group member removed");
+        self.audit_change(
+            "group.member.remove",
+            &[("group", &group.name), ("username", &user.username)],
+        )
+        .await;
         Ok(pb::RemoveGroupMemberResponse {})
     }
 

@@ -111,6 +111,14 @@ impl Inner {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %user.id, fingerprint = %row.fingerprint, "ssh key added");
+        self.audit_change(
+            "user.key.add",
+            &[
+                ("username", &user.username),
+                ("fingerprint", &row.fingerprint),
+            ],
+        )
+        .await;
         Ok(key_to_proto(&user.username, &row))
     }
 
@@ -141,6 +149,14 @@ impl Inner {
             return Err(AuthzError::NotFound("key"));
         }
         tracing::info!(user_id = %user.id, fingerprint = %req.fingerprint, "ssh key removed");
+        self.audit_change(
+            "user.key.remove",
+            &[
+                ("username", &user.username),
+                ("fingerprint", &req.fingerprint),
+            ],
+        )
+        .await;
         Ok(pb::RemoveUserKeyResponse {})
     }
 

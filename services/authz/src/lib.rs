@@ -18,6 +18,7 @@ mod auth;
 mod authorize;
 mod codes;
 mod crypto;
+mod decision_cache;
 mod devices;
 mod error;
 mod groups;
@@ -76,6 +77,10 @@ pub struct AuthzConfig {
     /// How long a device authorization can be approved (default
     /// [`DEVICE_CODE_TTL`], 10 minutes).
     pub device_code_ttl: Duration,
+    /// How long Authorize decisions are cached in presence, shared by every
+    /// replica and invalidated at once by any change (default 5 s; zero
+    /// turns the cache off; env `AUTHZ_DECISION_CACHE_MS`).
+    pub decision_cache_ttl: Duration,
 }
 
 /// The subject of access-decision audit events.
@@ -91,6 +96,7 @@ impl AuthzConfig {
             issue_setup_code: true,
             device_starts_per_minute: 10,
             device_code_ttl: DEVICE_CODE_TTL,
+            decision_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -132,6 +138,7 @@ pub async fn serve(
         limits: config.login_limits,
         device_starts_per_minute: config.device_starts_per_minute,
         device_code_ttl: config.device_code_ttl,
+        decision_cache_ttl: config.decision_cache_ttl,
     };
     if config.issue_setup_code {
         setup::issue_setup_code(&deps.store).await?;

@@ -113,8 +113,14 @@ impl LoginLimiter {
     /// Counts a failure for the username (known or not) and the IP.
     pub(crate) async fn record_failure(&self, username: &str, ip: Option<&str>) {
         let window = self.limits.window;
-        if let Err(error) = self.presence.incr(&Self::user_key(username), window).await {
-            tracing::warn!(%error, "login limiter unavailable");
+        match self.presence.incr(&Self::user_key(username), window).await {
+            // The user is locked from now on: cached "allowed" decisions
+            // for them must go.
+            Ok(n) if n == self.limits.max_failures => {
+                crate::decision_cache::invalidate(self.presence.as_ref()).await;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "login limiter unavailable"),
         }
         if let Some(ip_key) = Self::ip_key(ip)
             && let Err(error) = self.presence.incr(&ip_key, window).await

@@ -8,7 +8,8 @@
 //! events go to the JetStream stream `PP_EVENTS`, in memory without it),
 //! `AUTHZ_LOGIN_MAX_FAILURES` (default 5), `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`
 //! (default 50), `AUTHZ_LOGIN_WINDOW_SECS` (default 60),
-//! `AUTHZ_DEVICE_STARTS_PER_MINUTE` (default 10, per client IP).
+//! `AUTHZ_DEVICE_STARTS_PER_MINUTE` (default 10, per client IP),
+//! `AUTHZ_DECISION_CACHE_MS` (default 5000; 0 turns the Authorize cache off).
 //!
 //! While no user exists it logs a first-run setup code at WARN.
 
@@ -68,6 +69,10 @@ async fn main() -> anyhow::Result<()> {
             "AUTHZ_DEVICE_STARTS_PER_MINUTE",
             base.device_starts_per_minute,
         )?,
+        decision_cache_ttl: Duration::from_millis(env_or(
+            "AUTHZ_DECISION_CACHE_MS",
+            u64::try_from(base.decision_cache_ttl.as_millis()).unwrap_or(5000),
+        )?),
         ..base
     };
     serve(

@@ -20,6 +20,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::auth::{Access, AdminAuth};
 use crate::crypto;
+use crate::decision_cache::DecisionCache;
 use crate::error::Result;
 use crate::limiter::{LoginLimiter, LoginLimits};
 
@@ -27,6 +28,7 @@ use crate::limiter::{LoginLimiter, LoginLimits};
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) limiter: LoginLimiter,
+    pub(crate) cache: DecisionCache,
     pub(crate) events: Arc<dyn EventLog>,
     pub(crate) audit_subject: String,
     pub(crate) session_ttl: Duration,
@@ -64,6 +66,8 @@ pub struct ServiceParts {
     pub limits: LoginLimits,
     pub device_starts_per_minute: u64,
     pub device_code_ttl: Duration,
+    /// How long an Authorize decision is cached (zero: not at all).
+    pub decision_cache_ttl: Duration,
 }
 
 impl AuthzService {
@@ -72,6 +76,7 @@ impl AuthzService {
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                cache: DecisionCache::new(parts.presence.clone(), parts.decision_cache_ttl),
                 limiter: LoginLimiter::new(parts.presence, parts.limits),
                 events: parts.events,
                 audit_subject: parts.audit_subject,

@@ -86,6 +86,9 @@ impl Inner {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(host_id = %host.id, host = %host.name, "host added");
+        let address = host_address(&host);
+        self.audit_change("host.add", &[("host", &host.name), ("address", &address)])
+            .await;
         Ok(host_to_proto(&host))
     }
 
@@ -97,6 +100,8 @@ impl Inner {
             return Err(AuthzError::NotFound("host"));
         }
         tracing::info!(host = %req.name, "host removed");
+        self.audit_change("host.remove", &[("host", &req.name)])
+            .await;
         Ok(pb::RemoveHostResponse {})
     }
 
@@ -156,6 +161,15 @@ impl Inner {
             .insert_grant((kind, &id), (target.kind, &target.id), now_millis())
             .await?;
         tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, "access granted");
+        self.audit_change(
+            "grant",
+            &[
+                ("principal_kind", kind.as_str()),
+                ("principal", &req.principal),
+                ("target", &target.name),
+            ],
+        )
+        .await;
         Ok(grant_to_proto(&grant))
     }
 
@@ -170,6 +184,15 @@ impl Inner {
             return Err(AuthzError::NotFound("grant"));
         }
         tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, "access revoked");
+        self.audit_change(
+            "revoke",
+            &[
+                ("principal_kind", kind.as_str()),
+                ("principal", &req.principal),
+                ("target", &target.name),
+            ],
+        )
+        .await;
         Ok(pb::RevokeResponse {})
     }
 

@@ -2,13 +2,14 @@
 //! `cargo nextest run -p phirepass-authz --run-ignored only bench`.
 //!
 //! Each decision is a group grant (user -> group -> host: the longest path) and includes its
-//! audit event append (JetStream on the production stack).
+//! audit event append (JetStream on the production stack). Each stack runs twice: with the
+//! decision cache (default 5 s TTL, in Redis on the production stack) and without it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{Harness, Options, Stack};
 use phirepass_proto::authz as pb;
@@ -19,17 +20,33 @@ const PER_TASK: usize = 500;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn bench_authorize_production() {
-    bench(Stack::Production, "postgresql + redis + nats").await;
+    bench(
+        Stack::Production,
+        "postgresql + redis + nats",
+        Duration::ZERO,
+    )
+    .await;
+    bench(
+        Stack::Production,
+        "postgresql + redis + nats",
+        Duration::from_secs(5),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn bench_authorize_embedded() {
-    bench(Stack::Embedded, "sqlite + memory").await;
+    bench(Stack::Embedded, "sqlite + memory", Duration::ZERO).await;
+    bench(Stack::Embedded, "sqlite + memory", Duration::from_secs(5)).await;
 }
 
-async fn bench(stack: Stack, label: &str) {
-    let h = Harness::on(stack, Options::default()).await;
+async fn bench(stack: Stack, label: &str, cache: Duration) {
+    let options = Options {
+        decision_cache_ttl: cache,
+        ..Options::default()
+    };
+    let h = Harness::on(stack, options).await;
     h.create_user("alice").await;
     let mut c = h.client();
     c.add_host(pb::AddHostRequest {
@@ -90,7 +107,12 @@ async fn bench(stack: Stack, label: &str) {
     all.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: usize| all[(all.len() * p / 100).min(all.len() - 1)];
     println!(
-        "authorize over grpc ({label}, {CONCURRENCY} concurrent, group grant, audited): {:.0} decisions/s, p50 {:.2} ms, p99 {:.2} ms",
+        "authorize over grpc ({label}, {CONCURRENCY} concurrent, group grant, audited, decision cache {}): {:.0} decisions/s, p50 {:.2} ms, p99 {:.2} ms",
+        if cache.is_zero() {
+            "off".to_owned()
+        } else {
+            format!("{} s", cache.as_secs())
+        },
         all.len() as f64 / secs,
         pct(50),
         pct(99)

@@ -3,8 +3,8 @@
 //!
 //! The service token is checked by the shared [`ServerAuth`] (which also
 //! extracts the trace context); the optional admin token is a second,
-//! separate bearer so an admin client never holds decrypt rights. When authz
-//! API tokens arrive they map to [`Caller::Admin`] the same way.
+//! separate bearer so an admin client never holds decrypt rights. Authz API
+//! tokens are verified per call by [`crate::api_tokens::allow`].
 
 use phirepass_runtime::grpc::{ServerAuth, ServiceToken};
 use subtle::ConstantTimeEq as _;
@@ -18,11 +18,14 @@ pub enum Caller {
     Admin,
 }
 
-/// Accepts the service token (internal) or the admin token (admin).
+/// Accepts the service token (internal), the admin token (admin), or
+/// (when authz is configured) anything shaped like an authz API token,
+/// which the handler verifies (this interceptor cannot: it is synchronous).
 #[derive(Clone, Debug)]
 pub struct CallerAuth {
     internal: ServerAuth,
     admin: Option<ServiceToken>,
+    api_tokens: bool,
 }
 
 impl CallerAuth {
@@ -30,7 +33,28 @@ impl CallerAuth {
         Self {
             internal: ServerAuth::new(service_token),
             admin: admin_token.filter(|t| !t.expose_secret().is_empty()),
+            api_tokens: false,
         }
+    }
+
+    /// Lets `pp_api_` bearers through to the handlers' checks.
+    pub(crate) fn with_api_tokens(mut self, on: bool) -> Self {
+        self.api_tokens = on;
+        self
+    }
+
+    fn api_token(&self, request: &Request<()>) -> Option<String> {
+        if !self.api_tokens {
+            return None;
+        }
+        let value = request.metadata().get("authorization")?.to_str().ok()?;
+        let token = value
+            .get(..7)
+            .filter(|s| s.eq_ignore_ascii_case("bearer "))
+            .and(value.get(7..))?;
+        token
+            .starts_with(crate::api_tokens::API_PREFIX)
+            .then(|| token.to_owned())
     }
 
     fn is_admin(&self, request: &Request<()>) -> bool {
@@ -55,6 +79,13 @@ impl CallerAuth {
 
 impl Interceptor for CallerAuth {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = self.api_token(&request) {
+            let mut request = request;
+            request
+                .extensions_mut()
+                .insert(crate::api_tokens::PresentedApiToken(token));
+            return Ok(request);
+        }
         if self.is_admin(&request) {
             let mut request = request;
             request.extensions_mut().insert(Caller::Admin);

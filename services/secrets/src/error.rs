@@ -24,6 +24,15 @@ pub enum SecretsError {
     /// The caller's credential does not allow this RPC.
     #[error("this call needs the internal service token")]
     PermissionDenied,
+    /// An API token without the scope this call needs.
+    #[error("the api token's scope does not allow this call")]
+    ScopeDenied,
+    /// An API token authz does not accept (unknown, revoked, expired...).
+    #[error("invalid credentials")]
+    Unauthenticated,
+    /// Authz could not be asked about an API token.
+    #[error("cannot verify the api token now")]
+    AuthzUnavailable,
     /// An entry could not be opened (unknown key, wrong key, moved row).
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
@@ -65,7 +74,11 @@ impl From<SecretsError> for Status {
                 Status::already_exists(err.to_string())
             }
             SecretsError::FailedPrecondition(msg) => Status::failed_precondition(msg),
-            SecretsError::PermissionDenied => Status::permission_denied(err.to_string()),
+            SecretsError::PermissionDenied | SecretsError::ScopeDenied => {
+                Status::permission_denied(err.to_string())
+            }
+            SecretsError::Unauthenticated => Status::unauthenticated(err.to_string()),
+            SecretsError::AuthzUnavailable => Status::unavailable(err.to_string()),
             SecretsError::Envelope(EnvelopeError::UnknownKey(_)) => {
                 tracing::warn!(error = %err, "vault entry under an unconfigured key");
                 Status::failed_precondition(err.to_string())

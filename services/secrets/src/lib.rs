@@ -20,6 +20,7 @@
 //!    still needs refuses to start and names the missing key id.
 #![forbid(unsafe_code)]
 
+mod api_tokens;
 mod auth;
 mod credentials;
 pub mod envelope;
@@ -57,6 +58,11 @@ pub const ADDR_VAR: &str = "SECRETS_ADDR";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50053";
 /// Optional bearer token for admin clients (no decrypt rights).
 pub const ADMIN_TOKEN_VAR: &str = "PHIREPASS_SECRETS_ADMIN_TOKEN";
+/// Authz's gRPC URL: when set, authz API tokens (`pp_api_...`) are accepted
+/// on the admin surface (scope admin: changes; read: lists).
+pub const AUTHZ_URL_VAR: &str = "AUTHZ_URL";
+/// Where vault changes are published (the same subject as authz's).
+pub const AUDIT_SUBJECT: &str = "pp.events.audit";
 
 /// secrets settings. Debug never shows tokens or key material.
 #[derive(Debug, Clone)]
@@ -71,6 +77,14 @@ pub struct SecretsConfig {
     pub key: Option<KeySource>,
     /// The previous master key, during a rotation.
     pub old_key: Option<KeySource>,
+    /// Authz's URL, to verify API tokens (`AUTHZ_URL`); `None`: API tokens
+    /// are refused like any unknown bearer.
+    pub authz_url: Option<String>,
+    /// How long a verified API token is trusted without asking authz again
+    /// (default 5 s).
+    pub api_token_cache: std::time::Duration,
+    /// Where vault changes are published (default [`AUDIT_SUBJECT`]).
+    pub audit_subject: String,
 }
 
 impl SecretsConfig {
@@ -81,6 +95,9 @@ impl SecretsConfig {
             admin_token: None,
             key: Some(key),
             old_key: None,
+            authz_url: None,
+            api_token_cache: std::time::Duration::from_secs(5),
+            audit_subject: AUDIT_SUBJECT.to_owned(),
         }
     }
 
@@ -95,20 +112,44 @@ impl SecretsConfig {
             admin_token: phirepass_runtime::config::env_opt(ADMIN_TOKEN_VAR).map(ServiceToken::new),
             key: KeySource::from_env(keys::KEY_VAR, keys::PASSPHRASE_VAR)?,
             old_key: KeySource::from_env(keys::OLD_KEY_VAR, keys::OLD_PASSPHRASE_VAR)?,
+            authz_url: phirepass_runtime::config::env_opt(AUTHZ_URL_VAR),
+            api_token_cache: std::time::Duration::from_secs(5),
+            audit_subject: AUDIT_SUBJECT.to_owned(),
         })
     }
 }
 
 /// What secrets needs from the rest of the system.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct SecretsDeps {
     pub store: Store,
+    /// Audit events of vault changes: a JetStream log in production
+    /// (`phirepass_bus::connect_events`), in memory by default.
+    pub events: std::sync::Arc<dyn phirepass_bus::EventLog>,
+}
+
+impl std::fmt::Debug for SecretsDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsDeps")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SecretsDeps {
+    /// Deps with an in-memory audit log.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            events: std::sync::Arc::new(phirepass_bus::MemoryEventLog::new()),
+        }
+    }
+
+    /// Publishes vault changes to `events` instead.
+    pub fn with_events(mut self, events: std::sync::Arc<dyn phirepass_bus::EventLog>) -> Self {
+        self.events = events;
+        self
     }
 }
 
@@ -124,6 +165,14 @@ pub async fn serve(
 ) -> Result<(), SecretsError> {
     let key = config.key.as_ref().ok_or(KeyError::Missing)?;
     let vault = Vault::open(deps.store, key, config.old_key.as_ref()).await?;
+    let api = match &config.authz_url {
+        Some(url) => Some(std::sync::Arc::new(api_tokens::ApiTokens::new(
+            url,
+            config.service_token.clone(),
+            config.api_token_cache,
+        )?)),
+        None => None,
+    };
     let (_health_reporter, health) = phirepass_runtime::health::reporter_for(SERVICE_NAME).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(phirepass_proto::FILE_DESCRIPTOR_SET)
@@ -134,7 +183,10 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection)
         .add_service(
-            SecretsService::new(vault).into_server(config.service_token, config.admin_token),
+            SecretsService::new(vault)
+                .with_api_tokens(api)
+                .with_audit(deps.events, config.audit_subject)
+                .into_server(config.service_token, config.admin_token),
         )
         .serve_with_incoming_shutdown(phirepass_runtime::grpc::incoming(listener), shutdown)
         .await;

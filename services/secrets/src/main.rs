@@ -6,7 +6,10 @@
 //! `sqlite://phirepass.db?mode=rwc`), `PHIREPASS_SECRETS_KEY` (base64 of 32
 //! bytes) or `PHIREPASS_SECRETS_PASSPHRASE` (required, one of them),
 //! `PHIREPASS_SECRETS_OLD_KEY` / `_OLD_PASSPHRASE` (during a rotation),
-//! `PHIREPASS_SECRETS_ADMIN_TOKEN` (optional admin bearer, no decrypt rights).
+//! `PHIREPASS_SECRETS_ADMIN_TOKEN` (optional admin bearer, no decrypt rights),
+//! `AUTHZ_URL` (optional: accept authz API tokens on the admin surface),
+//! `NATS_URL` (optional: vault changes go to the JetStream audit stream,
+//! in memory without it).
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
@@ -29,10 +32,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot bind grpc listener on {}", config.addr))?;
+    let events = phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
+        .await
+        .context("connecting to NATS_URL for the audit event stream")?;
     serve(
         config,
         listener,
-        SecretsDeps::new(store),
+        SecretsDeps::new(store).with_events(events),
         phirepass_runtime::shutdown::signal(),
     )
     .await?;

@@ -10,6 +10,11 @@ use tonic::{Request, Response, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use zeroize::Zeroizing;
 
+use std::sync::Arc;
+
+use phirepass_bus::EventLog;
+
+use crate::api_tokens::{Actor, ApiTokens, Need};
 use crate::auth::{CallerAuth, require_internal};
 use crate::credentials::{CredentialInfo, CredentialKind, NewCredential};
 use crate::error::{Result, SecretsError};
@@ -18,17 +23,94 @@ use crate::rotate::RotationStatus;
 use crate::vault::Vault;
 
 /// The Secrets gRPC service. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SecretsService {
     vault: Vault,
+    api: Option<Arc<ApiTokens>>,
+    events: Arc<dyn EventLog>,
+    audit_subject: String,
+}
+
+impl std::fmt::Debug for SecretsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsService")
+            .field("api_tokens", &self.api.is_some())
+            .field("audit_subject", &self.audit_subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One vault change, as published on the audit subject. Names hosts,
+/// option keys and credential names, never a value or secret.
+#[derive(serde::Serialize)]
+struct ChangeEvent<'a> {
+    /// Always "admin".
+    kind: &'static str,
+    service: &'static str,
+    ts: i64,
+    action: &'a str,
+    /// The API token's user, "admin-token" or "service".
+    actor: &'a str,
+    details: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
 /// The authenticated tonic service, ready for `Server::add_service`.
 pub type AuthedSecretsServer = InterceptedService<SecretsServer<SecretsService>, CallerAuth>;
 
 impl SecretsService {
+    /// A service without API tokens and with an in-memory audit log.
     pub fn new(vault: Vault) -> Self {
-        Self { vault }
+        Self {
+            vault,
+            api: None,
+            events: Arc::new(phirepass_bus::MemoryEventLog::new()),
+            audit_subject: crate::AUDIT_SUBJECT.to_owned(),
+        }
+    }
+
+    /// Accepts authz API tokens, verified with `api`.
+    pub(crate) fn with_api_tokens(mut self, api: Option<Arc<ApiTokens>>) -> Self {
+        self.api = api;
+        self
+    }
+
+    /// Publishes vault changes on `subject` of `events`.
+    pub fn with_audit(mut self, events: Arc<dyn EventLog>, subject: String) -> Self {
+        self.events = events;
+        self.audit_subject = subject;
+        self
+    }
+
+    async fn allow<T>(
+        &self,
+        request: &Request<T>,
+        need: Need,
+    ) -> std::result::Result<Actor, Status> {
+        crate::api_tokens::allow(self.api.as_deref(), request, need)
+            .await
+            .map_err(Status::from)
+    }
+
+    /// Publishes a change; a log failure is logged and the change stands.
+    async fn audit(&self, actor: &Actor, action: &str, details: &[(&str, &str)]) {
+        let event = ChangeEvent {
+            kind: "admin",
+            service: "secrets",
+            ts: phirepass_store::now_millis(),
+            action,
+            actor: actor.name(),
+            details: details.iter().copied().collect(),
+        };
+        let payload = match serde_json::to_vec(&event) {
+            Ok(p) => bytes::Bytes::from(p),
+            Err(error) => {
+                tracing::error!(%error, "audit event not encoded");
+                return;
+            }
+        };
+        if let Err(error) = self.events.append(&self.audit_subject, payload).await {
+            tracing::error!(%error, subject = %self.audit_subject, "audit event not stored");
+        }
     }
 
     /// Wraps the service: the service token is an internal caller, the
@@ -38,7 +120,11 @@ impl SecretsService {
         service_token: ServiceToken,
         admin_token: Option<ServiceToken>,
     ) -> AuthedSecretsServer {
-        SecretsServer::with_interceptor(self, CallerAuth::new(service_token, admin_token))
+        let api_tokens = self.api.is_some();
+        SecretsServer::with_interceptor(
+            self,
+            CallerAuth::new(service_token, admin_token).with_api_tokens(api_tokens),
+        )
     }
 }
 
@@ -107,10 +193,20 @@ impl Secrets for SecretsService {
         request: Request<pb::SetOptionRequest>,
     ) -> std::result::Result<Response<pb::SetOptionResponse>, Status> {
         link(&request);
+        let (host, key) = (
+            request.get_ref().host.clone(),
+            request.get_ref().key.clone(),
+        );
+        let actor = self.allow(&request, Need::Admin).await?;
         let mut req = request.into_inner();
         let value = take_secret(&mut req.value);
         let result = self.vault.set_option(&req.host, &req.key, &value).await;
-        ok(result.map(|()| pb::SetOptionResponse {}))
+        let reply = ok(result.map(|()| pb::SetOptionResponse {}));
+        if reply.is_ok() {
+            self.audit(&actor, "option.set", &[("host", &host), ("key", &key)])
+                .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.unset_option", skip_all, fields(host = %request.get_ref().host, key = %request.get_ref().key))]
@@ -119,9 +215,19 @@ impl Secrets for SecretsService {
         request: Request<pb::UnsetOptionRequest>,
     ) -> std::result::Result<Response<pb::UnsetOptionResponse>, Status> {
         link(&request);
+        let (host, key) = (
+            request.get_ref().host.clone(),
+            request.get_ref().key.clone(),
+        );
+        let actor = self.allow(&request, Need::Admin).await?;
         let req = request.get_ref();
         let result = self.vault.unset_option(&req.host, &req.key).await;
-        ok(result.map(|removed| pb::UnsetOptionResponse { removed }))
+        let reply = ok(result.map(|removed| pb::UnsetOptionResponse { removed }));
+        if reply.is_ok() {
+            self.audit(&actor, "option.unset", &[("host", &host), ("key", &key)])
+                .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.list_options", skip_all, fields(host = %request.get_ref().host))]
@@ -130,6 +236,7 @@ impl Secrets for SecretsService {
         request: Request<pb::ListOptionsRequest>,
     ) -> std::result::Result<Response<pb::ListOptionsResponse>, Status> {
         link(&request);
+        let _actor = self.allow(&request, Need::Read).await?;
         let result = self.vault.list_options(&request.get_ref().host).await;
         ok(result.map(|options| pb::ListOptionsResponse {
             options: options
@@ -150,13 +257,20 @@ impl Secrets for SecretsService {
         request: Request<pb::DeleteHostOptionsRequest>,
     ) -> std::result::Result<Response<pb::DeleteHostOptionsResponse>, Status> {
         link(&request);
+        let host = request.get_ref().host.clone();
+        let actor = self.allow(&request, Need::Admin).await?;
         let result = self
             .vault
             .delete_host_options(&request.get_ref().host)
             .await;
-        ok(result.map(|n| pb::DeleteHostOptionsResponse {
+        let reply = ok(result.map(|n| pb::DeleteHostOptionsResponse {
             removed: u32::try_from(n).unwrap_or(u32::MAX),
-        }))
+        }));
+        if reply.is_ok() {
+            self.audit(&actor, "options.delete", &[("host", &host)])
+                .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.create_credential", skip_all, fields(name = %request.get_ref().name))]
@@ -165,6 +279,8 @@ impl Secrets for SecretsService {
         request: Request<pb::CreateCredentialRequest>,
     ) -> std::result::Result<Response<pb::Credential>, Status> {
         link(&request);
+        let name = request.get_ref().name.clone();
+        let actor = self.allow(&request, Need::Admin).await?;
         let mut req = request.into_inner();
         let secret = take_secret(&mut req.secret);
         let passphrase = req.passphrase.as_mut().map(take_secret);
@@ -184,11 +300,16 @@ impl Secrets for SecretsService {
             passphrase,
             meta_json: req.meta_json,
         };
-        ok(self
+        let reply = ok(self
             .vault
             .create_credential(new)
             .await
-            .map(credential_to_proto))
+            .map(credential_to_proto));
+        if reply.is_ok() {
+            self.audit(&actor, "credential.create", &[("name", &name)])
+                .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.list_credentials", skip_all)]
@@ -197,6 +318,7 @@ impl Secrets for SecretsService {
         request: Request<pb::ListCredentialsRequest>,
     ) -> std::result::Result<Response<pb::ListCredentialsResponse>, Status> {
         link(&request);
+        let _actor = self.allow(&request, Need::Read).await?;
         let result = self.vault.list_credentials().await;
         ok(result.map(|list| pb::ListCredentialsResponse {
             credentials: list.into_iter().map(credential_to_proto).collect(),
@@ -209,9 +331,17 @@ impl Secrets for SecretsService {
         request: Request<pb::DeleteCredentialRequest>,
     ) -> std::result::Result<Response<pb::DeleteCredentialResponse>, Status> {
         link(&request);
+        let name = request.get_ref().name.clone();
+        let actor = self.allow(&request, Need::Admin).await?;
         let req = request.get_ref();
         let result = self.vault.delete_credential(&req.name, req.force).await;
-        ok(result.map(|unassigned_hosts| pb::DeleteCredentialResponse { unassigned_hosts }))
+        let reply =
+            ok(result.map(|unassigned_hosts| pb::DeleteCredentialResponse { unassigned_hosts }));
+        if reply.is_ok() {
+            self.audit(&actor, "credential.delete", &[("name", &name)])
+                .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.assign_credential", skip_all, fields(host = %request.get_ref().host, name = %request.get_ref().name))]
@@ -220,9 +350,23 @@ impl Secrets for SecretsService {
         request: Request<pb::AssignCredentialRequest>,
     ) -> std::result::Result<Response<pb::AssignCredentialResponse>, Status> {
         link(&request);
+        let (host, name) = (
+            request.get_ref().host.clone(),
+            request.get_ref().name.clone(),
+        );
+        let actor = self.allow(&request, Need::Admin).await?;
         let req = request.get_ref();
         let result = self.vault.assign_credential(&req.host, &req.name).await;
-        ok(result.map(|()| pb::AssignCredentialResponse {}))
+        let reply = ok(result.map(|()| pb::AssignCredentialResponse {}));
+        if reply.is_ok() {
+            self.audit(
+                &actor,
+                "credential.assign",
+                &[("host", &host), ("name", &name)],
+            )
+            .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.unassign_credential", skip_all, fields(host = %request.get_ref().host))]
@@ -231,11 +375,18 @@ impl Secrets for SecretsService {
         request: Request<pb::UnassignCredentialRequest>,
     ) -> std::result::Result<Response<pb::UnassignCredentialResponse>, Status> {
         link(&request);
+        let host = request.get_ref().host.clone();
+        let actor = self.allow(&request, Need::Admin).await?;
         let result = self
             .vault
             .unassign_credential(&request.get_ref().host)
             .await;
-        ok(result.map(|was_assigned| pb::UnassignCredentialResponse { was_assigned }))
+        let reply = ok(result.map(|was_assigned| pb::UnassignCredentialResponse { was_assigned }));
+        if reply.is_ok() {
+            self.audit(&actor, "credential.unassign", &[("host", &host)])
+                .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.resolve_host_auth", skip_all, fields(host = %request.get_ref().host))]
@@ -271,13 +422,20 @@ impl Secrets for SecretsService {
         request: Request<pb::RotateRequest>,
     ) -> std::result::Result<Response<pb::RotationStatus>, Status> {
         link(&request);
+        let new_key_id = request.get_ref().new_key_id.clone();
+        let actor = self.allow(&request, Need::Admin).await?;
         let req = request.get_ref();
         let max = req.max_entries.filter(|&n| n > 0).map(u64::from);
-        ok(self
+        let reply = ok(self
             .vault
             .rotate(&req.new_key_id, max)
             .await
-            .map(status_to_proto))
+            .map(status_to_proto));
+        if reply.is_ok() {
+            self.audit(&actor, "rotate", &[("new_key_id", &new_key_id)])
+                .await;
+        }
+        reply
     }
 
     #[tracing::instrument(name = "secrets.rotation_status", skip_all)]
@@ -286,6 +444,7 @@ impl Secrets for SecretsService {
         request: Request<pb::RotationStatusRequest>,
     ) -> std::result::Result<Response<pb::RotationStatus>, Status> {
         link(&request);
+        let _actor = self.allow(&request, Need::Read).await?;
         ok(self.vault.rotation_status().await.map(status_to_proto))
     }
 }

@@ -59,6 +59,7 @@ pub struct Options {
     pub limits: LoginLimits,
     pub device_starts_per_minute: u64,
     pub device_code_ttl: Duration,
+    pub decision_cache_ttl: Duration,
 }
 
 impl Default for Options {
@@ -68,6 +69,7 @@ impl Default for Options {
             limits: LoginLimits::default(),
             device_starts_per_minute: 10,
             device_code_ttl: phirepass_authz::DEVICE_CODE_TTL,
+            decision_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -93,10 +95,9 @@ impl Harness {
         .await
     }
 
-    /// A server on `stack`, each test isolated by a random prefix (its own
-    /// database, Redis key prefix and JetStream stream).
-    pub async fn on(stack: Stack, options: Options) -> Self {
-        let prefix = phirepass_bus::conformance::random_prefix();
+    /// The store, presence and event log of a fresh `stack`, isolated by
+    /// `prefix`: give the same ones to two servers to get two replicas.
+    pub async fn deps(stack: Stack, prefix: &str) -> (Store, Arc<dyn Presence>, Arc<dyn EventLog>) {
         match stack {
             Stack::Production => {
                 let redis = std::env::var("REDIS_URL")
@@ -108,29 +109,25 @@ impl Harness {
                     .unwrap();
                 let bus = NatsBus::connect(&nats).await.unwrap();
                 let events =
-                    JetStreamEventLog::with_stream(&bus, &prefix, &format!("PP_TEST_{prefix}"))
+                    JetStreamEventLog::with_stream(&bus, prefix, &format!("PP_TEST_{prefix}"))
                         .await
                         .unwrap();
-                Self::start_with(
-                    postgres().await,
-                    Arc::new(presence),
-                    Arc::new(events),
-                    &prefix,
-                    options,
-                )
-                .await
+                (postgres().await, Arc::new(presence), Arc::new(events))
             }
-            Stack::Embedded => {
-                Self::start_with(
-                    sqlite().await,
-                    Arc::new(MemoryPresence::new()),
-                    Arc::new(MemoryEventLog::new()),
-                    &prefix,
-                    options,
-                )
-                .await
-            }
+            Stack::Embedded => (
+                sqlite().await,
+                Arc::new(MemoryPresence::new()),
+                Arc::new(MemoryEventLog::new()),
+            ),
         }
+    }
+
+    /// A server on `stack`, each test isolated by a random prefix (its own
+    /// database, Redis key prefix and JetStream stream).
+    pub async fn on(stack: Stack, options: Options) -> Self {
+        let prefix = phirepass_bus::conformance::random_prefix();
+        let (store, presence, events) = Self::deps(stack, &prefix).await;
+        Self::start_with(store, presence, events, &prefix, options).await
     }
 
     pub async fn start_with(
@@ -151,6 +148,7 @@ impl Harness {
             issue_setup_code: false,
             device_starts_per_minute: options.device_starts_per_minute,
             device_code_ttl: options.device_code_ttl,
+            decision_cache_ttl: options.decision_cache_ttl,
             ..AuthzConfig::new(token.clone())
         };
         let setup_code = phirepass_authz::issue_setup_code(&store).await.unwrap();

@@ -1,0 +1,157 @@
+//! A short-lived cache of Authorize decisions in presence (Redis in
+//! production, so every replica shares it; memory when embedded).
+//!
+//! Invalidation is by generation: every key carries the current value of a
+//! counter that every admin change (and a user reaching the login lockout)
+//! bumps, so after a change no replica reads an older decision again. The
+//! generation is read before the decision is computed: a decision computed
+//! from state older than a bump is stored under the old generation, which
+//! nobody reads any more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use phirepass_presence::Presence;
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::Who;
+
+const GENERATION_KEY: &str = "authz:acl-generation";
+/// Far beyond any decision TTL: when the counter expires and restarts, the
+/// decisions stored under its old values are long gone.
+const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longer names are not cached (the request is still answered).
+const MAX_KEY_PART: usize = 128;
+
+/// Everything an Authorize answer says, and nothing else (no hashes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CachedDecision {
+    pub(crate) allowed: bool,
+    pub(crate) reason: String,
+    pub(crate) user_id: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) target_kind: Option<String>,
+    pub(crate) target_id: Option<String>,
+    pub(crate) target_name: Option<String>,
+    pub(crate) address: Option<String>,
+}
+
+/// Bumps the generation: every cached decision is stale from now on.
+pub(crate) async fn invalidate(presence: &dyn Presence) {
+    if let Err(error) = presence.incr(GENERATION_KEY, GENERATION_TTL).await {
+        // The decisions cached so far still expire within their TTL.
+        tracing::warn!(%error, "decision cache not invalidated");
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct DecisionCache {
+    presence: Arc<dyn Presence>,
+    ttl: Duration,
+}
+
+impl DecisionCache {
+    /// A zero `ttl` turns caching off.
+    pub(crate) fn new(presence: Arc<dyn Presence>, ttl: Duration) -> Self {
+        Self { presence, ttl }
+    }
+
+    pub(crate) async fn invalidate(&self) {
+        invalidate(self.presence.as_ref()).await;
+    }
+
+    /// The key for this question at the current generation; `None` when
+    /// caching is off, presence is unavailable, or the names are too long.
+    pub(crate) async fn key(&self, who: Who<'_>, target: &str) -> Option<String> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let (tag, name) = match who {
+            Who::Id(id) => ("i", id),
+            Who::Name(name) => ("n", name),
+        };
+        if name.len() > MAX_KEY_PART || target.len() > MAX_KEY_PART {
+            return None;
+        }
+        let generation = match self.presence.get(GENERATION_KEY).await {
+            Ok(value) => value.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
+            Err(error) => {
+                tracing::debug!(%error, "decision cache unavailable");
+                return None;
+            }
+        };
+        // Lengths first, so no choice of names makes two questions collide.
+        Some(format!(
+            "authz:decision:{generation}:{tag}{}:{name}:{}:{target}",
+            name.len(),
+            target.len()
+        ))
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Option<CachedDecision> {
+        match self.presence.get(key).await {
+            Ok(Some(value)) => serde_json::from_str(&value).ok(),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::debug!(%error, "decision cache unavailable");
+                None
+            }
+        }
+    }
+
+    pub(crate) async fn put(&self, key: &str, decision: &CachedDecision) {
+        let Ok(value) = serde_json::to_string(decision) else {
+            return;
+        };
+        if let Err(error) = self.presence.put(key, &value, self.ttl).await {
+            tracing::debug!(%error, "decision not cached");
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use phirepass_presence::MemoryPresence;
+
+    fn decision() -> CachedDecision {
+        CachedDecision {
+            allowed: true,
+            reason: "owner".into(),
+            user_id: Some("u".into()),
+            username: Some("alice".into()),
+            target_kind: Some("node".into()),
+            target_id: Some("n".into()),
+            target_name: Some("web".into()),
+            address: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn invalidation_changes_every_key() {
+        let cache = DecisionCache::new(Arc::new(MemoryPresence::new()), Duration::from_secs(5));
+        let key = cache.key(Who::Name("alice"), "web").await.unwrap();
+        cache.put(&key, &decision()).await;
+        assert_eq!(cache.get(&key).await, Some(decision()));
+        cache.invalidate().await;
+        let fresh = cache.key(Who::Name("alice"), "web").await.unwrap();
+        assert_ne!(fresh, key);
+        assert_eq!(cache.get(&fresh).await, None);
+        // Different questions never share a key.
+        assert_ne!(
+            cache.key(Who::Name("a:b"), "c").await,
+            cache.key(Who::Name("a"), "b:c").await
+        );
+        assert_ne!(
+            cache.key(Who::Id("alice"), "web").await,
+            cache.key(Who::Name("alice"), "web").await
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_ttl_disables() {
+        let cache = DecisionCache::new(Arc::new(MemoryPresence::new()), Duration::ZERO);
+        assert_eq!(cache.key(Who::Name("alice"), "web").await, None);
+    }
+}
