@@ -15,10 +15,11 @@ test('device activation', async () => {
     await page.keyboard.press('Tab');
     await page.keyboard.type(env('USER_PASSWORD'));
     await page.keyboard.press('Enter');
-    await page.waitForURL('**/activate');
+    await page.waitForURL((u) => u.pathname === '/activate');
+    await page.getByRole('heading', { name: 'Activate a device' }).waitFor();
     await page.goto('/');
     await page.getByRole('link', { name: 'Activate a device' }).click();
-    await page.waitForURL('**/activate');
+    await page.waitForURL((u) => u.pathname === '/activate');
     // A wrong code is refused with one message.
     await page.getByLabel('Device code').fill('ZZZZ-ZZZZ');
     await page.getByLabel('Node name').fill(env('DEVICE_NODE'));

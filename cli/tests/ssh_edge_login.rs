@@ -53,13 +53,13 @@ async fn bad_credentials_are_refused() {
         .await;
     assert!(refused(&out), "unknown user: {}", text(&out.stderr));
 
-    // Only the public half: ssh offers it, gets PK_OK, cannot sign, and must not get in.
-    let only_public = tempfile::tempdir().unwrap();
-    let public = only_public.path().join("id.pub");
-    std::fs::copy(f.alice_key.with_extension("pub"), &public).unwrap();
+    // Only the public half (`-i id.pub`): ssh offers it, gets PK_OK, cannot sign, and must
+    // not get in.
     let mut client = SshClient::with_key(port, &f.alice_key);
     std::fs::remove_file(client.key.as_ref().unwrap()).unwrap();
-    std::fs::copy(&public, client.dir.path().join("id.pub")).unwrap();
+    let public = client.dir.path().join("id.pub");
+    std::fs::copy(f.alice_key.with_extension("pub"), &public).unwrap();
+    client.key = Some(public);
     client.log_level = "DEBUG1";
     let out = client.ssh(&login, &["true"]).await;
     let stderr = text(&out.stderr);
@@ -79,36 +79,42 @@ impl client::Handler for AnyKey {
     }
 }
 
+async fn step<T>(f: impl std::future::Future<Output = Result<T, russh::Error>>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(10), f)
+        .await
+        .expect("auth step timed out")
+        .expect("auth step")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn username_change_mid_authentication_resets_the_state() {
     let f = EdgeFixture::start(|_| {}).await;
     let mut session = client::connect(Arc::new(client::Config::default()), f.edge.addr, AnyKey)
         .await
         .unwrap();
-    let first = session
-        .authenticate_keyboard_interactive_start(ALICE, None::<String>)
-        .await
-        .unwrap();
-    assert!(matches!(first, KeyboardInteractiveAuthResponse::InfoRequest { .. }));
-    // Switch to another user mid-way, then answer with alice's password: refused.
-    let switched = session
-        .authenticate_keyboard_interactive_start("mallory", None::<String>)
-        .await
-        .unwrap();
-    assert!(matches!(switched, KeyboardInteractiveAuthResponse::InfoRequest { .. }));
-    let answer = session
-        .authenticate_keyboard_interactive_respond(vec![ALICE_PASSWORD.to_string()])
-        .await
-        .unwrap();
+    let kbi = |r: &KeyboardInteractiveAuthResponse| {
+        matches!(r, KeyboardInteractiveAuthResponse::InfoRequest { .. })
+    };
+    // A keyboard-interactive round as alice...
+    let first = step(session.authenticate_keyboard_interactive_start(ALICE, None::<String>)).await;
+    assert!(kbi(&first), "{first:?}");
+    let wrong = step(session.authenticate_keyboard_interactive_respond(vec!["nope-nope".into()])).await;
+    assert!(matches!(wrong, KeyboardInteractiveAuthResponse::Failure { .. }));
+    // ...then the same connection switches to mallory and answers with alice's password:
+    // the attempt is checked for mallory only, and refused.
+    let switched =
+        step(session.authenticate_keyboard_interactive_start("mallory", None::<String>)).await;
+    assert!(kbi(&switched), "{switched:?}");
+    let answer = step(
+        session.authenticate_keyboard_interactive_respond(vec![ALICE_PASSWORD.to_string()]),
+    )
+    .await;
     assert!(
         matches!(answer, KeyboardInteractiveAuthResponse::Failure { .. }),
         "{answer:?}"
     );
-    // The connection is still usable for a clean attempt.
-    let ok = session
-        .authenticate_password(ALICE, ALICE_PASSWORD)
-        .await
-        .unwrap();
+    // Nothing learnt for mallory carries over: alice still logs in cleanly.
+    let ok = step(session.authenticate_password(ALICE, ALICE_PASSWORD)).await;
     assert!(matches!(ok, client::AuthResult::Success));
 }
 

@@ -131,8 +131,10 @@ function connect() {
           fit.fit();
         } else {
           // Authenticated: ask for the terminal; the gateway says if it needs a password.
+          // With no account name yet there is nothing to ask for: the dialog comes first.
           setStatus('Opening…');
-          openTunnel();
+          if (account) openTunnel();
+          else askPassword(`Log in to ${node} with an account on that host.`);
         }
         break;
       case 'error':

@@ -479,7 +479,11 @@ impl SshClient {
             }
             None => {
                 o.extend(["-o".into(), "PubkeyAuthentication=no".into()]);
-                let method = if self.kbi { "keyboard-interactive" } else { "password" };
+                let method = if self.kbi {
+                    "keyboard-interactive"
+                } else {
+                    "password"
+                };
                 o.extend(["-o".into(), format!("PreferredAuthentications={method}")]);
                 o.extend(["-o".into(), "NumberOfPasswordPrompts=1".into()]);
             }
@@ -526,8 +530,15 @@ impl SshClient {
     /// would read the ':' of `user:target@host` as the host/path separator).
     pub async fn scp(&self, login: &str, from: &str, to: &str) -> std::process::Output {
         let mut c = self.command("scp");
-        c.args(self.options())
-            .args(["-q", "-P", &self.port.to_string(), "-o", &format!("User={login}"), from, to]);
+        c.args(self.options()).args([
+            "-q",
+            "-P",
+            &self.port.to_string(),
+            "-o",
+            &format!("User={login}"),
+            from,
+            to,
+        ]);
         run(c).await
     }
 
@@ -537,7 +548,13 @@ impl SshClient {
         std::fs::write(&file, batch).expect("batch file");
         let mut c = self.command("sftp");
         c.args(self.options())
-            .args(["-P", &self.port.to_string(), "-o", &format!("User={login}"), "-b"])
+            .args([
+                "-P",
+                &self.port.to_string(),
+                "-o",
+                &format!("User={login}"),
+                "-b",
+            ])
             .arg(&file)
             .arg("127.0.0.1");
         run(c).await

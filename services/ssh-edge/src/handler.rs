@@ -55,7 +55,7 @@ impl EdgeHandler {
     }
 
     /// Starts (or continues) attempts for `raw`; `None` when the username is malformed.
-    fn begin(&mut self, raw: &str) -> Option<Login> {
+    async fn begin(&mut self, raw: &str) -> Option<Login> {
         if self.auth_user.as_deref() != Some(raw) {
             if self.auth_user.is_some() {
                 debug!(peer = %self.conn.peer, "username changed during authentication: state reset");
@@ -66,29 +66,42 @@ impl EdgeHandler {
         match username::parse(raw) {
             Ok(login) => Some(login),
             Err(invalid) => {
-                self.refuse(&invalid);
+                self.refuse(&invalid).await;
                 None
             }
         }
     }
 
     /// Tells the client why (as a disconnect message) and records an audit event, once.
-    fn refuse(&mut self, invalid: &username::InvalidLogin) {
+    async fn refuse(&mut self, invalid: &username::InvalidLogin) {
         if std::mem::replace(&mut self.refused, true) {
             return;
         }
-        let message = invalid.to_string();
         warn!(peer = %self.conn.peer, login = %invalid.shown, reason = %invalid.problem, "ssh login refused: invalid username");
+        // Queued now, so russh sends it right after this attempt's failure: the client reads
+        // the reason before it can give up with a bare "Permission denied". Bounded: the
+        // session loop drains this queue only after the callback returns.
+        match self.conn.handle.get() {
+            Some(handle) => {
+                let send = handle.disconnect(
+                    Disconnect::IllegalUserName,
+                    invalid.to_string(),
+                    "en".into(),
+                );
+                if tokio::time::timeout(std::time::Duration::from_millis(100), send)
+                    .await
+                    .is_err()
+                {
+                    warn!("disconnect for an invalid username not queued");
+                }
+            }
+            None => warn!("no session handle yet: invalid username refused without a reason"),
+        }
         let conn = self.conn.clone();
         let reason = invalid.problem.to_string();
         let shown = invalid.shown.clone();
         tokio::spawn(async move {
             crate::audit::refused_login(&conn.edge, &shown, &reason, &conn.client_ip()).await;
-            if let Some(handle) = conn.handle.get() {
-                let _ = handle
-                    .disconnect(Disconnect::IllegalUserName, message, "en".into())
-                    .await;
-            }
         });
     }
 
@@ -135,12 +148,12 @@ impl Handler for EdgeHandler {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        self.begin(user);
+        self.begin(user).await;
         Ok(reject())
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        let Some(login) = self.begin(user) else {
+        let Some(login) = self.begin(user).await else {
             return Ok(reject());
         };
         Ok(self.verify_password(login, password, "password").await)
@@ -153,15 +166,16 @@ impl Handler for EdgeHandler {
         user: &str,
         _key: &PublicKey,
     ) -> Result<Auth, Self::Error> {
-        Ok(match self.begin(user) {
-            Some(_) => Auth::Accept,
-            None => reject(),
-        })
+        // A malformed username also gets PK_OK (never success: `auth_publickey` refuses it):
+        // the extra round trip lets russh send the queued disconnect, with its reason, before
+        // the client runs out of methods and prints a bare "Permission denied".
+        self.begin(user).await;
+        Ok(Auth::Accept)
     }
 
     /// Called only after russh verified the signature over this session.
     async fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
-        let Some(login) = self.begin(user) else {
+        let Some(login) = self.begin(user).await else {
             return Ok(reject());
         };
         let mut plain = key.clone();
@@ -192,7 +206,7 @@ impl Handler for EdgeHandler {
         _submethods: &str,
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
-        let Some(login) = self.begin(user) else {
+        let Some(login) = self.begin(user).await else {
             return Ok(reject());
         };
         match response {

@@ -50,10 +50,11 @@ fn with_counters(conn: &Conn) -> Option<SessionPresence> {
 }
 
 pub(crate) async fn heartbeat(conn: &Conn) {
-    if let Some(p) = with_counters(conn) {
-        if let Err(status) = conn.edge.registry.clone().session_heartbeat(p).await {
-            warn!(error = %status.message(), session = %conn.id, "session heartbeat failed");
-        }
+    let Some(p) = with_counters(conn) else {
+        return;
+    };
+    if let Err(status) = conn.edge.registry.clone().session_heartbeat(p).await {
+        warn!(error = %status.message(), session = %conn.id, "session heartbeat failed");
     }
 }
 

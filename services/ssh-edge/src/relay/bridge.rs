@@ -329,11 +329,7 @@ async fn to_client(
                 conn.bytes_to_client
                     .fetch_add(data.len() as u64, Ordering::Relaxed);
             }
-            ChannelMsg::ExtendedData { data, .. } => {
-                if err.write_all(&data).await.is_err() {
-                    break;
-                }
-            }
+            ChannelMsg::ExtendedData { data, .. } if err.write_all(&data).await.is_err() => break,
             ChannelMsg::Eof => {
                 let _ = tx.eof().await;
             }
