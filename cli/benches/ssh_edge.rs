@@ -30,7 +30,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Writes an ssh_config with one Host per path; all use the same key and cipher.
-fn config(dir: &std::path::Path, key: &std::path::Path, f: &EdgeFixture, jump: &TestSshd) -> std::path::PathBuf {
+fn config(
+    dir: &std::path::Path,
+    key: &std::path::Path,
+    f: &EdgeFixture,
+    jump: &TestSshd,
+) -> std::path::PathBuf {
     let target = f.host_sshd.addr;
     let edge = f.edge.addr.port();
     let text = format!(
@@ -110,7 +115,10 @@ async fn run() -> anyhow::Result<()> {
     for host in ["direct", "via-jump", "edge-host", "edge-node"] {
         ssh(&cfg, host, "true").await?;
     }
-    println!("phirepass ssh-edge bench: {} MiB, aes128-gcm@openssh.com, setup = median of {SETUP_RUNS}", BYTES >> 20);
+    println!(
+        "phirepass ssh-edge bench: {} MiB, aes128-gcm@openssh.com, setup = median of {SETUP_RUNS}",
+        BYTES >> 20
+    );
     let paths = [
         ("ssh-edge -> direct host", "edge-host"),
         ("ssh-edge -> agent node", "edge-node"),
@@ -121,7 +129,10 @@ async fn run() -> anyhow::Result<()> {
     for (label, host) in paths {
         let mib_s = throughput(&cfg, host).await?;
         let setup = setup(&cfg, host).await?;
-        println!("  {label:<26} {mib_s:>8.1} MiB/s   setup {:>6.1} ms", setup.as_secs_f64() * 1000.0);
+        println!(
+            "  {label:<26} {mib_s:>8.1} MiB/s   setup {:>6.1} ms",
+            setup.as_secs_f64() * 1000.0
+        );
         results.push((label, mib_s, setup));
     }
     let (_, jump_mib, jump_setup) = results[2];

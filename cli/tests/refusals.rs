@@ -283,7 +283,40 @@ async fn production_gateway_refuses_to_start_without_users() {
         .expect("refuses promptly")
         .expect_err("must not start");
     assert!(
-        err.to_string().contains("phirepass admin user add"),
+        err.to_string().contains("phirepass admin users add"),
         "the error says how to fix it: {err}"
     );
+    assert!(err.to_string().contains("GATEWAY_FIRST_RUN_SETUP"), "{err}");
+
+    // The operator opted into first-run setup: the gateway starts and sends everyone to /setup.
+    let mut config = GatewayConfig::local(
+        cluster.authz_url.clone(),
+        cluster.registry_url.clone(),
+        cluster.token.clone(),
+    );
+    config.mode = AppMode::Production;
+    config.first_run_setup = true;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let bus = phirepass_bus::connect(None).await.expect("bus");
+    let served = tokio::spawn(phirepass_gateway_ws::serve(
+        config,
+        listener,
+        phirepass_gateway_ws::GatewayDeps { bus },
+        std::future::pending(),
+    ));
+    let mut status = None;
+    for _ in 0..100 {
+        if let Ok(reply) = http(&addr, "GET", "/api/setup/status", &[], "").await {
+            status = Some(reply);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.expect("the gateway serves with first-run setup on");
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert!(status.body.contains("\"needs_setup\":true"), "{}", status.body);
+    served.abort();
 }

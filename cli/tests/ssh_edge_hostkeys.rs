@@ -12,7 +12,11 @@ fn keyscan(addr: std::net::SocketAddr) -> String {
         .output()
         .unwrap();
     let line = text(&out.stdout);
-    let line = line.lines().find(|l| l.contains("ssh-ed25519")).unwrap().to_string();
+    let line = line
+        .lines()
+        .find(|l| l.contains("ssh-ed25519"))
+        .unwrap()
+        .to_string();
     // "[127.0.0.1]:port ssh-ed25519 AAAA..." -> "ssh-ed25519 AAAA..."
     line.split_once(' ').unwrap().1.to_string()
 }
@@ -21,8 +25,16 @@ fn fingerprint(line: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("k.pub");
     std::fs::write(&file, format!("{line}\n")).unwrap();
-    let out = std::process::Command::new("ssh-keygen").arg("-lf").arg(&file).output().unwrap();
-    text(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&file)
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 async fn pinned(f: &EdgeFixture, host: &str) -> Option<String> {
@@ -48,7 +60,11 @@ async fn pinned_match_mismatch_and_accept_once() {
     // Accept-once pinned exactly the presented key, per target name.
     assert_eq!(pinned(&f, HOST).await, None);
     let first = alice.ssh(&login, &["true"]).await;
-    assert!(text(&first.stderr).contains(&fingerprint(&real)), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stderr).contains(&fingerprint(&real)),
+        "{}",
+        text(&first.stderr)
+    );
     assert_eq!(pinned(&f, HOST).await.as_deref(), Some(real.as_str()));
 
     // Pinned match: silent success.
@@ -58,8 +74,13 @@ async fn pinned_match_mismatch_and_accept_once() {
 
     // Pinned mismatch: refused, both fingerprints shown, the pin untouched.
     let (_, impostor) = new_user_key(f.keys.path(), "impostor");
-    let impostor = impostor.rsplit_once(' ').map(|(k, _)| k.to_string()).unwrap();
-    f.cluster.set_option(HOST, "hostkey.openssh", &impostor).await;
+    let impostor = impostor
+        .rsplit_once(' ')
+        .map(|(k, _)| k.to_string())
+        .unwrap();
+    f.cluster
+        .set_option(HOST, "hostkey.openssh", &impostor)
+        .await;
     let refused = alice.ssh(&login, &["echo", "never"]).await;
     let stderr = text(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
@@ -72,12 +93,16 @@ async fn pinned_match_mismatch_and_accept_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reject_policy_refuses_unpinned_keys() {
-    let f = EdgeFixture::start(|c| c.unknown_host_key = phirepass_ssh_edge::UnknownHostKey::Reject).await;
+    let f = EdgeFixture::start(|c| c.unknown_host_key = phirepass_ssh_edge::UnknownHostKey::Reject)
+        .await;
     let out = f.alice().ssh(&format!("{ALICE}:{HOST}"), &["true"]).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is not pinned"), "{stderr}");
-    assert!(stderr.contains(&fingerprint(&keyscan(f.host_sshd.addr))), "{stderr}");
+    assert!(
+        stderr.contains(&fingerprint(&keyscan(f.host_sshd.addr))),
+        "{stderr}"
+    );
     assert_eq!(pinned(&f, HOST).await, None);
 }
 
@@ -91,12 +116,22 @@ async fn edge_host_key_is_the_same_after_restart_and_across_instances() {
     let file = f.keys.path().join("edge_host_key");
     let second = f.cluster.start_ssh_edge(&file, |_| {}).await;
     let known = std::fs::read_to_string(alice.known_hosts()).unwrap();
-    let key = known.lines().next().unwrap().split_once(' ').unwrap().1.to_string();
+    let key = known
+        .lines()
+        .next()
+        .unwrap()
+        .split_once(' ')
+        .unwrap()
+        .1
+        .to_string();
     let other = SshClient::with_key(second.addr.port(), &f.alice_key);
     let pinned_line = format!("[127.0.0.1]:{} {key}\n", second.addr.port());
     std::fs::write(other.known_hosts(), &pinned_line).unwrap();
     // accept-new refuses a changed key, so success means the same key was presented.
     let out = other.ssh(&format!("{ALICE}:{HOST}"), &["true"]).await;
-    assert_eq!(std::fs::read_to_string(other.known_hosts()).unwrap(), pinned_line);
+    assert_eq!(
+        std::fs::read_to_string(other.known_hosts()).unwrap(),
+        pinned_line
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }

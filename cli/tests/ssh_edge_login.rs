@@ -21,12 +21,16 @@ async fn key_password_and_keyboard_interactive_logins() {
     assert!(listing.contains("web-1\thost\tdirect"), "{listing}");
 
     let password = SshClient::with_password(port, ALICE_PASSWORD);
-    let out = password.ssh(&format!("{ALICE}:{HOST}"), &["echo", "by-password"]).await;
+    let out = password
+        .ssh(&format!("{ALICE}:{HOST}"), &["echo", "by-password"])
+        .await;
     assert_eq!(text(&out.stdout), "by-password\n", "{}", text(&out.stderr));
 
     let mut kbi = SshClient::with_password(port, ALICE_PASSWORD);
     kbi.kbi = true;
-    let out = kbi.ssh(&format!("{ALICE}:{HOST}"), &["echo", "by-kbi"]).await;
+    let out = kbi
+        .ssh(&format!("{ALICE}:{HOST}"), &["echo", "by-kbi"])
+        .await;
     assert_eq!(text(&out.stdout), "by-kbi\n", "{}", text(&out.stderr));
 }
 
@@ -40,7 +44,9 @@ async fn bad_credentials_are_refused() {
     };
 
     let (other_key, _) = new_user_key(f.keys.path(), "stranger");
-    let out = SshClient::with_key(port, &other_key).ssh(&login, &["true"]).await;
+    let out = SshClient::with_key(port, &other_key)
+        .ssh(&login, &["true"])
+        .await;
     assert!(refused(&out), "wrong key: {}", text(&out.stderr));
 
     let out = SshClient::with_password(port, "not-alices-password")
@@ -63,7 +69,10 @@ async fn bad_credentials_are_refused() {
     client.log_level = "DEBUG1";
     let out = client.ssh(&login, &["true"]).await;
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("Server accepts key"), "PK_OK expected: {stderr}");
+    assert!(
+        stderr.contains("Server accepts key"),
+        "PK_OK expected: {stderr}"
+    );
     assert!(refused(&out), "signature-less offer: {stderr}");
 }
 
@@ -98,17 +107,20 @@ async fn username_change_mid_authentication_resets_the_state() {
     // A keyboard-interactive round as alice...
     let first = step(session.authenticate_keyboard_interactive_start(ALICE, None::<String>)).await;
     assert!(kbi(&first), "{first:?}");
-    let wrong = step(session.authenticate_keyboard_interactive_respond(vec!["nope-nope".into()])).await;
-    assert!(matches!(wrong, KeyboardInteractiveAuthResponse::Failure { .. }));
+    let wrong =
+        step(session.authenticate_keyboard_interactive_respond(vec!["nope-nope".into()])).await;
+    assert!(matches!(
+        wrong,
+        KeyboardInteractiveAuthResponse::Failure { .. }
+    ));
     // ...then the same connection switches to mallory and answers with alice's password:
     // the attempt is checked for mallory only, and refused.
     let switched =
         step(session.authenticate_keyboard_interactive_start("mallory", None::<String>)).await;
     assert!(kbi(&switched), "{switched:?}");
-    let answer = step(
-        session.authenticate_keyboard_interactive_respond(vec![ALICE_PASSWORD.to_string()]),
-    )
-    .await;
+    let answer =
+        step(session.authenticate_keyboard_interactive_respond(vec![ALICE_PASSWORD.to_string()]))
+            .await;
     assert!(
         matches!(answer, KeyboardInteractiveAuthResponse::Failure { .. }),
         "{answer:?}"
@@ -137,7 +149,13 @@ async fn management_screen_lists_redraws_connects_and_quits() {
         ]),
     )
     .await;
-    assert_eq!(quit.status.code(), Some(0), "{}{}", text(&quit.stdout), text(&quit.stderr));
+    assert_eq!(
+        quit.status.code(),
+        Some(0),
+        "{}{}",
+        text(&quit.stdout),
+        text(&quit.stderr)
+    );
 
     let connect = drive_pty(
         &alice,
@@ -152,5 +170,11 @@ async fn management_screen_lists_redraws_connects_and_quits() {
         ]),
     )
     .await;
-    assert_eq!(connect.status.code(), Some(3), "{}{}", text(&connect.stdout), text(&connect.stderr));
+    assert_eq!(
+        connect.status.code(),
+        Some(3),
+        "{}{}",
+        text(&connect.stdout),
+        text(&connect.stderr)
+    );
 }

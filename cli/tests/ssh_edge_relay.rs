@@ -50,7 +50,10 @@ async fn echo_exit_status_and_accept_once_warning_on_both_kinds_of_target() {
         .unwrap()
         .into_inner()
         .sessions;
-    assert!(listed.is_empty(), "closed sessions leave the registry: {listed:?}");
+    assert!(
+        listed.is_empty(),
+        "closed sessions leave the registry: {listed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -95,7 +98,11 @@ async fn scp_100_mib_both_ways_keeps_the_sha256() {
         let remote = format!("/tmp/pp-scp-{}", phirepass_testkit::unique(""));
         let login = format!("{ALICE}:{target}");
         let up = alice
-            .scp(&login, &original.display().to_string(), &format!("127.0.0.1:{remote}"))
+            .scp(
+                &login,
+                &original.display().to_string(),
+                &format!("127.0.0.1:{remote}"),
+            )
             .await;
         assert!(up.status.success(), "{target} upload: {}", text(&up.stderr));
         let remote_sum = alice
@@ -104,11 +111,21 @@ async fn scp_100_mib_both_ways_keeps_the_sha256() {
         assert!(text(&remote_sum.stdout).starts_with(&want), "{target}");
         let back = dir.path().join(format!("back-{target}.bin"));
         let down = alice
-            .scp(&login, &format!("127.0.0.1:{remote}"), &back.display().to_string())
+            .scp(
+                &login,
+                &format!("127.0.0.1:{remote}"),
+                &back.display().to_string(),
+            )
             .await;
-        assert!(down.status.success(), "{target} download: {}", text(&down.stderr));
+        assert!(
+            down.status.success(),
+            "{target} download: {}",
+            text(&down.stderr)
+        );
         assert_eq!(sha256(&back), want, "{target}");
-        let _ = alice.ssh(&format!("{ALICE}:{target}"), &["rm", "-f", &remote]).await;
+        let _ = alice
+            .ssh(&format!("{ALICE}:{target}"), &["rm", "-f", &remote])
+            .await;
     }
 }
 
@@ -129,7 +146,11 @@ async fn sftp_ls_put_get() {
         );
         let out = alice.sftp(&format!("{ALICE}:{target}"), &batch).await;
         assert!(out.status.success(), "{target}: {}", text(&out.stderr));
-        assert!(text(&out.stdout).contains("note.txt"), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("note.txt"),
+            "{}",
+            text(&out.stdout)
+        );
         assert_eq!(
             std::fs::read_to_string(&fetched).unwrap(),
             "sftp through phirepass\n"

@@ -129,7 +129,11 @@ pub fn preferred(insecure: bool, compress: bool) -> Preferred {
         key: Cow::Borrowed(key),
         cipher: Cow::Borrowed(cipher),
         mac: Cow::Borrowed(mac),
-        compression: Cow::Borrowed(if compress { COMPRESSION } else { NO_COMPRESSION }),
+        compression: Cow::Borrowed(if compress {
+            COMPRESSION
+        } else {
+            NO_COMPRESSION
+        }),
     }
 }
 

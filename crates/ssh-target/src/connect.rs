@@ -36,7 +36,11 @@ pub struct TargetSpec {
 }
 
 impl TargetSpec {
-    pub fn new(name: impl Into<String>, username: impl Into<String>, credentials: Credentials) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        username: impl Into<String>,
+        credentials: Credentials,
+    ) -> Self {
         Self {
             name: name.into(),
             username: username.into(),
@@ -102,7 +106,11 @@ pub async fn connect<S>(stream: S, spec: &TargetSpec) -> Result<TargetSession, T
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let pinned = match spec.pinned_host_key.as_deref().filter(|p| !p.trim().is_empty()) {
+    let pinned = match spec
+        .pinned_host_key
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+    {
         Some(line) => Some(parse_pin(line).map_err(TargetError::Credentials)?),
         None => None,
     };
@@ -131,7 +139,9 @@ where
         }
         (Err(e), _) => return Err(TargetError::Protocol(format!("handshake: {e}"))),
         (Ok(_), None) => {
-            return Err(TargetError::Protocol("handshake ended without a host key".into()));
+            return Err(TargetError::Protocol(
+                "handshake ended without a host key".into(),
+            ));
         }
     };
     let ok = tokio::time::timeout(

@@ -106,10 +106,7 @@ pub(crate) async fn authenticate<H: client::Handler>(
                 None
             };
             let r = handle
-                .authenticate_publickey(
-                    username,
-                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-                )
+                .authenticate_publickey(username, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
                 .await
                 .map_err(protocol)?;
             Ok(matches!(r, AuthResult::Success))

@@ -153,8 +153,10 @@ pub async fn verify(
 mod tests {
     use super::*;
 
-    const A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEMuRtum+t1kOyjud4SWkbKXLpx6ghJ6ILX2119eWqSV a@b";
-    const B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOl3gKz1RsFNhGknK1+wV0K+lU05FO2/+F+7S9tKHeRk";
+    const A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEMuRtum+t1kOyjud4SWkbKXLpx6ghJ6ILX2119eWqSV a@b";
+    const B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOl3gKz1RsFNhGknK1+wV0K+lU05FO2/+F+7S9tKHeRk";
 
     #[tokio::test]
     async fn pinned_match_ignores_the_comment() {
@@ -172,9 +174,18 @@ mod tests {
             .await
             .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&HostKeyInfo::from_key(&a).fingerprint), "{msg}");
-        assert!(msg.contains(&HostKeyInfo::from_key(&b).fingerprint), "{msg}");
-        assert!(msg.contains("ssh-ed25519") && msg.contains("web-1"), "{msg}");
+        assert!(
+            msg.contains(&HostKeyInfo::from_key(&a).fingerprint),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&HostKeyInfo::from_key(&b).fingerprint),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("ssh-ed25519") && msg.contains("web-1"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]

@@ -85,7 +85,16 @@ async fn passphrase_protected_key_logs_in() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id");
     let ok = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "open sesame", "-C", "target-test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "open sesame",
+            "-C",
+            "target-test",
+            "-f",
+        ])
         .arg(&key)
         .status()
         .unwrap()
@@ -163,7 +172,11 @@ async fn endless_banner_and_silent_peer_cost_bounded_time() {
             .err()
             .unwrap();
         assert!(matches!(err, TargetError::Timeout { .. }), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(err.to_string().contains("within 1s"), "{err}");
     }
 }

@@ -64,6 +64,9 @@ pub struct GatewayConfig {
     pub token_check_interval: Duration,
     /// Time an agent or browser gets to authenticate after the WebSocket opens.
     pub auth_deadline: Duration,
+    /// Lets a production gateway start with no users, to serve `/setup` (which needs the
+    /// one-time code authz logs). Off by default: an unclaimed instance stays closed.
+    pub first_run_setup: bool,
 }
 
 impl GatewayConfig {
@@ -82,6 +85,7 @@ impl GatewayConfig {
             subject_prefix: env_or("PHIREPASS_SUBJECT_PREFIX", "pp".to_string())?,
             token_check_interval: Duration::from_secs(2),
             auth_deadline: Duration::from_secs(10),
+            first_run_setup: env_or("GATEWAY_FIRST_RUN_SETUP", false)?,
         })
     }
 
@@ -99,6 +103,7 @@ impl GatewayConfig {
             subject_prefix: "pp".to_string(),
             token_check_interval: Duration::from_secs(2),
             auth_deadline: Duration::from_secs(10),
+            first_run_setup: false,
         }
     }
 }

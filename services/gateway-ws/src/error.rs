@@ -27,7 +27,9 @@ pub enum GatewayError {
     Upstream(String),
     #[error(
         "no users exist yet; a production gateway refuses to start until one does. \
-         Create the first with: phirepass admin user add --user NAME"
+         Create the first with `phirepass admin users add NAME --admin`, or set \
+         GATEWAY_FIRST_RUN_SETUP=true and claim the instance at /setup with the setup code \
+         authz logs at start"
     )]
     NoUsers,
     /// The gateway cannot start; the message says why and is meant for the operator.

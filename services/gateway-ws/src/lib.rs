@@ -69,7 +69,7 @@ pub async fn serve(
         channel(&config.registry_url, token).map_err(|e| GatewayError::Startup(e.to_string()))?,
     );
     if config.mode == AppMode::Production {
-        startup::require_users(&authz).await?;
+        startup::require_users(&authz, config.first_run_setup).await?;
     }
     let state = Arc::new(AppState::new(config, deps.bus, authz, registry));
     let background = [

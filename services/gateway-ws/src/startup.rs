@@ -12,8 +12,9 @@ use crate::state::Authz;
 const AUTHZ_WAIT: Duration = Duration::from_secs(30);
 
 /// A production edge with no users would be an open door for whoever registers first: refuse
-/// to start, and say how to create the first user.
-pub async fn require_users(authz: &Authz) -> Result<(), GatewayError> {
+/// to start, and say how to create the first user. With `first_run_setup` the operator has
+/// chosen the `/setup` page instead, which only the holder of authz's setup code can use.
+pub async fn require_users(authz: &Authz, first_run_setup: bool) -> Result<(), GatewayError> {
     let deadline = tokio::time::Instant::now() + AUTHZ_WAIT;
     let mut delay = Duration::from_millis(200);
     let count = loop {
@@ -33,7 +34,9 @@ pub async fn require_users(authz: &Authz) -> Result<(), GatewayError> {
             }
         }
     };
-    if count == 0 {
+    if count == 0 && first_run_setup {
+        warn!("no users exist yet: serving /setup, which needs the setup code authz logged");
+    } else if count == 0 {
         warn!("refusing to start: no users exist");
         return Err(GatewayError::NoUsers);
     }

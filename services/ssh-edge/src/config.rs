@@ -131,7 +131,10 @@ impl SshEdgeConfig {
         c.max_unauthenticated = env_or("SSH_EDGE_MAX_UNAUTHENTICATED", 512usize)?;
         c.target_timeout = Duration::from_secs(env_or("SSH_EDGE_TARGET_TIMEOUT_SECS", 15u64)?);
         if !phirepass_tunnel::valid_token(&c.edge_id) {
-            return Err(ConfigError::invalid("SSH_EDGE_ID", "must be one subject token"));
+            return Err(ConfigError::invalid(
+                "SSH_EDGE_ID",
+                "must be one subject token",
+            ));
         }
         Ok(c)
     }

@@ -105,7 +105,12 @@ impl EdgeHandler {
         });
     }
 
-    fn accept(&mut self, login: Login, user: Option<phirepass_proto::authz::User>, method: &str) -> Auth {
+    fn accept(
+        &mut self,
+        login: Login,
+        user: Option<phirepass_proto::authz::User>,
+        method: &str,
+    ) -> Auth {
         let Some(user) = user else {
             return reject();
         };
@@ -188,16 +193,18 @@ impl Handler for EdgeHandler {
             public_key,
             client_ip: Some(self.conn.client_ip()),
         };
-        Ok(match self.conn.edge.authz.clone().verify_user_key(request).await {
-            Ok(reply) => {
-                let user = reply.into_inner().user;
-                self.accept(login, user, "publickey")
-            }
-            Err(status) => {
-                log_failure(&self.conn, login.user(), "publickey", &status);
-                reject()
-            }
-        })
+        Ok(
+            match self.conn.edge.authz.clone().verify_user_key(request).await {
+                Ok(reply) => {
+                    let user = reply.into_inner().user;
+                    self.accept(login, user, "publickey")
+                }
+                Err(status) => {
+                    log_failure(&self.conn, login.user(), "publickey", &status);
+                    reject()
+                }
+            },
+        )
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -296,10 +303,21 @@ impl Handler for EdgeHandler {
         let handle = session.handle();
         match authed.login {
             Login::Relay { target, .. } => {
-                tokio::spawn(crate::relay::serve_channel(conn, authed.username, target, channel, handle));
+                tokio::spawn(crate::relay::serve_channel(
+                    conn,
+                    authed.username,
+                    target,
+                    channel,
+                    handle,
+                ));
             }
             Login::Menu { .. } => {
-                tokio::spawn(crate::menu::serve_channel(conn, authed.username, channel, handle));
+                tokio::spawn(crate::menu::serve_channel(
+                    conn,
+                    authed.username,
+                    channel,
+                    handle,
+                ));
             }
         }
         Ok(true)

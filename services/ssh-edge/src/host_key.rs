@@ -99,7 +99,10 @@ mod tests {
         let path = dir.path().join("sub").join("host_key");
         let first = load_or_generate(&HostKeySource::File(path.clone())).unwrap();
         let second = load_or_generate(&HostKeySource::File(path.clone())).unwrap();
-        assert_eq!(first.public_key().key_data(), second.public_key().key_data());
+        assert_eq!(
+            first.public_key().key_data(),
+            second.public_key().key_data()
+        );
         assert_eq!(first.algorithm().as_str(), "ssh-ed25519");
         #[cfg(unix)]
         {
@@ -109,7 +112,10 @@ mod tests {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let shared = load_or_generate(&HostKeySource::Openssh(text)).unwrap();
-        assert_eq!(shared.public_key().key_data(), first.public_key().key_data());
+        assert_eq!(
+            shared.public_key().key_data(),
+            first.public_key().key_data()
+        );
     }
 
     #[test]

@@ -71,7 +71,9 @@ fn render(user: &str, list: &[Row], selected: usize, cols: usize, rows: usize) -
     let visible = rows - 4;
     let first = selected.saturating_sub(visible.saturating_sub(1));
     if list.is_empty() {
-        out.push_str(&fit("  (no targets: ask an administrator for a grant)".into()));
+        out.push_str(&fit(
+            "  (no targets: ask an administrator for a grant)".into()
+        ));
         out.push_str("\r\n");
     }
     for (i, row) in list.iter().enumerate().skip(first).take(visible) {
@@ -91,7 +93,9 @@ fn render(user: &str, list: &[Row], selected: usize, cols: usize, rows: usize) -
         }
     }
     out.push_str(&format!("\x1b[{rows};1H"));
-    out.push_str(&fit("up/down or j/k: move  enter: connect  r: refresh  q: quit".into()));
+    out.push_str(&fit(
+        "up/down or j/k: move  enter: connect  r: refresh  q: quit".into(),
+    ));
     out
 }
 
@@ -146,7 +150,10 @@ pub(crate) async fn serve_channel(
     match (&start, setup.pty.is_some()) {
         (Start::Shell, true) => {}
         (Start::Shell, false) => {
-            let _ = tx.make_writer().write_all(plain_list(&list).as_bytes()).await;
+            let _ = tx
+                .make_writer()
+                .write_all(plain_list(&list).as_bytes())
+                .await;
             let _ = tx.exit_status(0).await;
             let _ = tx.eof().await;
             let _ = tx.close().await;
@@ -165,7 +172,18 @@ pub(crate) async fn serve_channel(
             .make_writer()
             .write_all(format!("\x1b[H\x1b[2Jconnecting to {target}...\r\n").as_bytes())
             .await;
-        relay(conn, username, target, id, rx, tx, handle, setup, Start::Shell).await;
+        relay(
+            conn,
+            username,
+            target,
+            id,
+            rx,
+            tx,
+            handle,
+            setup,
+            Start::Shell,
+        )
+        .await;
     } else {
         let _ = tx.make_writer().write_all(b"\x1b[H\x1b[2J").await;
         let _ = tx.exit_status(0).await;

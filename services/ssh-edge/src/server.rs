@@ -112,7 +112,8 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
     let deadline = Instant::now() + edge.config.auth_deadline;
     let handler = EdgeHandler::new(conn.clone(), permit);
     // The banner exchange is inside the deadline too: a client that never sends one is dropped.
-    let running = match tokio::time::timeout_at(deadline, run_stream(config, socket, handler)).await {
+    let running = match tokio::time::timeout_at(deadline, run_stream(config, socket, handler)).await
+    {
         Ok(Ok(running)) => running,
         Ok(Err(error)) => {
             debug!(%error, "ssh connection ended during the banner exchange");

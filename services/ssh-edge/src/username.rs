@@ -101,7 +101,11 @@ pub struct InvalidLogin {
 }
 
 fn show(raw: &str) -> String {
-    let escaped: String = raw.chars().take(LOGIN_MAX + 4).flat_map(char::escape_debug).collect();
+    let escaped: String = raw
+        .chars()
+        .take(LOGIN_MAX + 4)
+        .flat_map(char::escape_debug)
+        .collect();
     let cut: String = escaped.chars().take(120).collect();
     if raw.chars().count() > LOGIN_MAX + 4 || escaped.chars().count() > 120 {
         format!("\"{cut}...\"")
@@ -215,9 +219,9 @@ mod tests {
             (" alice", Err(Problem::Whitespace)),
             ("alice:\u{a0}web", Err(Problem::Whitespace)),
             ("alice:web\u{200b}1", Err(Problem::NonAscii)),
-            ("аlice", Err(Problem::NonAscii)), // Cyrillic 'а'
+            ("аlice", Err(Problem::NonAscii)),       // Cyrillic 'а'
             ("alice:wеb-1", Err(Problem::NonAscii)), // Cyrillic 'е'
-            ("alice:ｗeb", Err(Problem::NonAscii)), // full-width w
+            ("alice:ｗeb", Err(Problem::NonAscii)),  // full-width w
             ("Alice", Err(Problem::UserChar('A'))),
             ("alice:Web-1", Err(Problem::TargetChar('W'))),
             ("alice@web-1", Err(Problem::UserChar('@'))),

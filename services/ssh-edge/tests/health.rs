@@ -29,9 +29,14 @@ async fn health_reports_serving_and_ssh_sends_its_banner() {
         events: Arc::new(phirepass_bus::MemoryEventLog::new()),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(config, SshEdgeListeners { health, ssh }, deps, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve(
+        config,
+        SshEdgeListeners { health, ssh },
+        deps,
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let status = check(&format!("http://{health_addr}"), SERVICE_NAME)
         .await

@@ -144,7 +144,9 @@ async fn authorize(
             } else {
                 info!(user = username, target, action, reason = %decision.reason, "relay denied");
                 // One answer for unknown and forbidden targets: names are not revealed.
-                Err(format!("target {target} does not exist or you may not reach it"))
+                Err(format!(
+                    "target {target} does not exist or you may not reach it"
+                ))
             }
         }
         Err(status) => {
@@ -198,13 +200,18 @@ pub(crate) async fn relay(
             .await
         {
             Ok(link) if link.name == decision.target_name => link.clone(),
-            Ok(_) => return fail(&tx, "this connection is already relaying to another target").await,
+            Ok(_) => {
+                return fail(&tx, "this connection is already relaying to another target").await;
+            }
             Err(message) => return fail(&tx, &message).await,
         };
         crate::sessions::opened(&conn, &decision).await;
         let notice = link.notice.lock().ok().and_then(|mut n| n.take());
         if let Some(notice) = notice {
-            let _ = tx.make_writer_ext(Some(1)).write_all(notice.as_bytes()).await;
+            let _ = tx
+                .make_writer_ext(Some(1))
+                .write_all(notice.as_bytes())
+                .await;
         }
         let target_channel = match open_target_channel(&link, &setup, &start).await {
             Ok(c) => c,
@@ -230,11 +237,22 @@ async fn open_target_channel(
         .await
         .map_err(lost)?;
     for (k, v) in &setup.env {
-        channel.set_env(false, k.as_str(), v.as_str()).await.map_err(lost)?;
+        channel
+            .set_env(false, k.as_str(), v.as_str())
+            .await
+            .map_err(lost)?;
     }
     if let Some(p) = &setup.pty {
         channel
-            .request_pty(false, &p.term, p.cols, p.rows, p.pix_width, p.pix_height, &p.modes)
+            .request_pty(
+                false,
+                &p.term,
+                p.cols,
+                p.rows,
+                p.pix_width,
+                p.pix_height,
+                &p.modes,
+            )
             .await
             .map_err(lost)?;
     }
@@ -303,7 +321,10 @@ async fn bridge(
     }
     let _ = ttx.close().await;
     // The target answers a close with its own; do not wait forever for a dead one.
-    if tokio::time::timeout(Duration::from_secs(5), pump).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), pump)
+        .await
+        .is_err()
+    {
         debug!("target channel did not close in time");
     }
 }

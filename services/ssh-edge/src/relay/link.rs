@@ -27,7 +27,10 @@ const HOSTKEY_OPTION: &str = "hostkey.openssh";
 
 /// Opens the link for an allowed decision. Errors are messages for the user.
 #[instrument(skip_all, fields(session = %conn.id, target = %decision.target_name))]
-pub(crate) async fn open(conn: &Conn, decision: &AuthorizeResponse) -> Result<Arc<TargetLink>, String> {
+pub(crate) async fn open(
+    conn: &Conn,
+    decision: &AuthorizeResponse,
+) -> Result<Arc<TargetLink>, String> {
     let edge = &conn.edge;
     let name = decision.target_name.clone();
     let auth = match edge
@@ -86,7 +89,12 @@ pub(crate) async fn open(conn: &Conn, decision: &AuthorizeResponse) -> Result<Ar
                 TcpStream::connect(decision.address.as_str()),
             )
             .await
-            .map_err(|_| format!("{name} ({}) did not accept a connection in time", decision.address))?
+            .map_err(|_| {
+                format!(
+                    "{name} ({}) did not accept a connection in time",
+                    decision.address
+                )
+            })?
             .map_err(|e| format!("cannot connect to {name} ({}): {e}", decision.address))?;
             let _ = tcp.set_nodelay(true);
             connect(tcp, &spec).await
