@@ -2,6 +2,8 @@
 //! unauthenticated sockets, a target with an endless banner, a target that drops mid-transfer.
 //! Kicks end a held session.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

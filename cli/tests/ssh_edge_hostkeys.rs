@@ -1,6 +1,8 @@
 //! Host keys: the edge's own key survives restarts and is shared by instances; target keys are
 //! pinned per target (match, mismatch refused with both fingerprints, reject policy).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

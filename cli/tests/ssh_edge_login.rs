@@ -2,6 +2,8 @@
 //! keyboard-interactive succeed; wrong keys, wrong passwords, unknown users, an offer without a
 //! signature and a username switched mid-authentication are refused. The management screen.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -126,7 +126,7 @@ impl SshEdgeConfig {
         c.edge_id = env_opt("SSH_EDGE_ID").unwrap_or(c.edge_id);
         c.audit_subject = format!("{prefix}.events.audit");
         c.subject_prefix = prefix;
-        c.unknown_host_key = env_or("SSH_EDGE_UNKNOWN_HOSTKEY", c.unknown_host_key_default())?;
+        c.unknown_host_key = env_or("SSH_EDGE_UNKNOWN_HOSTKEY", c.unknown_host_key)?;
         c.auth_deadline = Duration::from_secs(env_or("SSH_EDGE_AUTH_DEADLINE_SECS", 10u64)?);
         c.max_unauthenticated = env_or("SSH_EDGE_MAX_UNAUTHENTICATED", 512usize)?;
         c.target_timeout = Duration::from_secs(env_or("SSH_EDGE_TARGET_TIMEOUT_SECS", 15u64)?);
@@ -137,10 +137,6 @@ impl SshEdgeConfig {
             ));
         }
         Ok(c)
-    }
-
-    fn unknown_host_key_default(&self) -> UnknownHostKey {
-        UnknownHostKey::AcceptOnce
     }
 }
 
