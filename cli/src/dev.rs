@@ -80,7 +80,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let (trigger, stop) = shutdown::channel();
     let mut services = JoinSet::new();
-    let authz_config = phirepass_authz::AuthzConfig::new(token.clone());
+    // dev prints the first-run code in its own banner instead of authz's log line.
+    let authz_config = phirepass_authz::AuthzConfig {
+        issue_setup_code: false,
+        ..phirepass_authz::AuthzConfig::new(token.clone())
+    };
+    let setup_code = phirepass_authz::issue_setup_code(&store)
+        .await
+        .context("issuing the first-run setup code")?;
     let secrets_store = store.clone();
     // Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
     let events = phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
@@ -110,12 +117,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             phirepass_secrets::keys::OLD_KEY_VAR,
             phirepass_secrets::keys::OLD_PASSPHRASE_VAR,
         )?,
+        // API tokens from `phirepass admin tokens api create` work on the vault too.
+        authz_url: Some(authz_url.clone()),
         ..phirepass_secrets::SecretsConfig::new(
             token.clone(),
             load_or_create_secrets_key(&args.data_dir.join(SECRETS_KEY_FILE))?,
         )
     };
-    let secrets_deps = phirepass_secrets::SecretsDeps::new(secrets_store);
+    let secrets_deps =
+        phirepass_secrets::SecretsDeps::new(secrets_store).with_events(events.clone());
     let s = stop.clone();
     services.spawn(async move {
         phirepass_secrets::serve(secrets_config, secrets_listener, secrets_deps, s.wait())
@@ -182,7 +192,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         &args.data_dir.join(ENDPOINTS_FILE),
         &serde_json::to_vec_pretty(&endpoints)?,
     )?;
-    print_next_steps(&args.data_dir, &gateway_url, gateway_addr, ssh_addr);
+    print_next_steps(
+        &args.data_dir,
+        &gateway_url,
+        gateway_addr,
+        ssh_addr,
+        setup_code.as_deref(),
+    );
 
     let outcome = tokio::select! {
         _ = phirepass_runtime::shutdown::signal() => Ok(()),
@@ -221,7 +237,13 @@ async fn bind_ssh_edge() -> anyhow::Result<TcpListener> {
     }
 }
 
-fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr, ssh: SocketAddr) {
+fn print_next_steps(
+    data_dir: &Path,
+    gateway_url: &str,
+    addr: SocketAddr,
+    ssh: SocketAddr,
+    setup_code: Option<&str>,
+) {
     let dir = data_dir.display();
     println!("phirepass dev is running");
     println!(
@@ -236,13 +258,21 @@ fn print_next_steps(data_dir: &Path, gateway_url: &str, addr: SocketAddr, ssh: S
     );
     println!("  data:    {dir}");
     println!();
+    if let Some(code) = setup_code {
+        // Shown to whoever runs `phirepass dev`, and nowhere else: it claims the instance.
+        println!("first run: open {gateway_url}/setup and enter the setup code {code}");
+        println!("  (or skip the browser: phirepass admin users add alice --admin)");
+        println!();
+    }
     println!("next steps (in another terminal, same directory):");
     println!("  phirepass admin users add alice");
     println!("  phirepass admin node token create --user alice --name web-1");
     println!("  phirepass-agent login --from-stdin <<< \"<token printed above>\"");
     println!("  SERVER_URL=ws://{addr}/api/nodes/ws phirepass-agent start");
     println!(
-        "then log in at {gateway_url}/api/auth/login and open a terminal on web-1 (docs/protocol.md)."
+        "then log in at {gateway_url}/ and open a terminal on web-1, or: ssh -p {} alice:web-1@{}",
+        ssh.port(),
+        ssh.ip()
     );
     // Two lines: tools that read `ready: gateway=<url>` to the end of the line keep working.
     println!("ready: ssh={ssh}");

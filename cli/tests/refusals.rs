@@ -317,6 +317,10 @@ async fn production_gateway_refuses_to_start_without_users() {
     }
     let status = status.expect("the gateway serves with first-run setup on");
     assert_eq!(status.status, 200, "{}", status.body);
-    assert!(status.body.contains("\"needs_setup\":true"), "{}", status.body);
+    assert!(
+        status.body.contains("\"needs_setup\":true"),
+        "{}",
+        status.body
+    );
     served.abort();
 }

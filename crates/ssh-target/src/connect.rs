@@ -33,6 +33,9 @@ pub struct TargetSpec {
     pub setup_timeout: Duration,
     /// SSH channel window toward the edge; larger windows carry more per round trip.
     pub window_size: u32,
+    /// Extra time a person gets to answer (a host-key prompt, keyboard-interactive answers),
+    /// added to `setup_timeout` only for the stage that asks.
+    pub interactive_timeout: Duration,
 }
 
 impl TargetSpec {
@@ -51,6 +54,7 @@ impl TargetSpec {
             compression: false,
             setup_timeout: Duration::from_secs(15),
             window_size: 8 * 1024 * 1024,
+            interactive_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -114,6 +118,7 @@ where
         Some(line) => Some(parse_pin(line).map_err(TargetError::Credentials)?),
         None => None,
     };
+    let asks_host_key = pinned.is_none() && matches!(spec.policy, HostKeyPolicy::Prompt(_));
     let outcome = Arc::new(Mutex::new(None));
     let handler = TargetHandler {
         target: spec.name.clone(),
@@ -121,15 +126,24 @@ where
         policy: spec.policy.clone(),
         outcome: outcome.clone(),
     };
-    let timeout = |stage| TargetError::Timeout {
+    let asks_login = matches!(spec.credentials, Credentials::KeyboardInteractive(_));
+    let bound = |asks: bool| {
+        if asks {
+            spec.setup_timeout + spec.interactive_timeout
+        } else {
+            spec.setup_timeout
+        }
+    };
+    let (handshake_bound, auth_bound) = (bound(asks_host_key), bound(asks_login));
+    let timeout = |stage, after| TargetError::Timeout {
         target: spec.name.clone(),
         stage,
-        after: spec.setup_timeout,
+        after,
     };
     let handshake = client::connect_stream(Arc::new(client_config(spec)), stream, handler);
-    let connected = tokio::time::timeout(spec.setup_timeout, handshake)
+    let connected = tokio::time::timeout(handshake_bound, handshake)
         .await
-        .map_err(|_| timeout("ssh handshake (banner and key exchange)"))?;
+        .map_err(|_| timeout("ssh handshake (banner and key exchange)", handshake_bound))?;
     let decided = outcome.lock().ok().and_then(|mut slot| slot.take());
     let (mut handle, host_key, trust) = match (connected, decided) {
         (Ok(handle), Some(Ok((info, trust)))) => (handle, info, trust),
@@ -145,11 +159,11 @@ where
         }
     };
     let ok = tokio::time::timeout(
-        spec.setup_timeout,
-        authenticate(&mut handle, &spec.username, &spec.credentials),
+        auth_bound,
+        authenticate(&mut handle, &spec.name, &spec.username, &spec.credentials),
     )
     .await
-    .map_err(|_| timeout("authentication"))??;
+    .map_err(|_| timeout("authentication", auth_bound))??;
     if !ok {
         return Err(TargetError::AuthRejected {
             target: spec.name.clone(),

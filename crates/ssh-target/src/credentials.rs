@@ -70,6 +70,7 @@ const MAX_KBI_ROUNDS: usize = 8;
 /// Logs in; `Ok(false)` means the target refused the credentials.
 pub(crate) async fn authenticate<H: client::Handler>(
     handle: &mut client::Handle<H>,
+    target: &str,
     username: &str,
     credentials: &Credentials,
 ) -> Result<bool, TargetError> {
@@ -85,7 +86,9 @@ pub(crate) async fn authenticate<H: client::Handler>(
             }
             // Servers behind PAM often accept the password only through keyboard-interactive.
             let answer = PasswordAnswer(password.clone());
-            keyboard_interactive(handle, username, &answer).await
+            Ok(keyboard_interactive(handle, username, &answer)
+                .await?
+                .unwrap_or(false))
         }
         Credentials::Key {
             openssh,
@@ -112,7 +115,28 @@ pub(crate) async fn authenticate<H: client::Handler>(
             Ok(matches!(r, AuthResult::Success))
         }
         Credentials::KeyboardInteractive(responder) => {
-            keyboard_interactive(handle, username, responder.as_ref()).await
+            if let Some(done) = keyboard_interactive(handle, username, responder.as_ref()).await? {
+                return Ok(done);
+            }
+            // The target does not offer keyboard-interactive (e.g. sshd without PAM): ask the
+            // responder for a password the way OpenSSH would, and log in with it.
+            let round = KbiRound {
+                name: String::new(),
+                instructions: String::new(),
+                prompts: vec![(format!("{username}@{target}'s password: "), false)],
+            };
+            let Some(password) = responder
+                .respond(&round)
+                .await
+                .and_then(|answers| answers.into_iter().next())
+            else {
+                return Ok(false);
+            };
+            let r = handle
+                .authenticate_password(username, password)
+                .await
+                .map_err(protocol)?;
+            Ok(matches!(r, AuthResult::Success))
         }
     }
 }
@@ -134,20 +158,22 @@ impl KbiResponder for PasswordAnswer {
     }
 }
 
+/// `Ok(None)`: the target refused the method before asking anything (it does not offer it).
 async fn keyboard_interactive<H: client::Handler>(
     handle: &mut client::Handle<H>,
     username: &str,
     responder: &dyn KbiResponder,
-) -> Result<bool, TargetError> {
+) -> Result<Option<bool>, TargetError> {
     let protocol = |e: russh::Error| TargetError::Protocol(format!("keyboard-interactive: {e}"));
     let mut reply = handle
         .authenticate_keyboard_interactive_start(username, None::<String>)
         .await
         .map_err(protocol)?;
-    for _ in 0..MAX_KBI_ROUNDS {
+    for round in 0..MAX_KBI_ROUNDS {
         match reply {
-            KeyboardInteractiveAuthResponse::Success => return Ok(true),
-            KeyboardInteractiveAuthResponse::Failure { .. } => return Ok(false),
+            KeyboardInteractiveAuthResponse::Success => return Ok(Some(true)),
+            KeyboardInteractiveAuthResponse::Failure { .. } if round == 0 => return Ok(None),
+            KeyboardInteractiveAuthResponse::Failure { .. } => return Ok(Some(false)),
             KeyboardInteractiveAuthResponse::InfoRequest {
                 name,
                 instructions,
@@ -159,7 +185,7 @@ async fn keyboard_interactive<H: client::Handler>(
                     prompts: prompts.into_iter().map(|p| (p.prompt, p.echo)).collect(),
                 };
                 let Some(answers) = responder.respond(&round).await else {
-                    return Ok(false);
+                    return Ok(Some(false));
                 };
                 reply = handle
                     .authenticate_keyboard_interactive_respond(answers)
@@ -168,5 +194,5 @@ async fn keyboard_interactive<H: client::Handler>(
             }
         }
     }
-    Ok(false)
+    Ok(Some(false))
 }
