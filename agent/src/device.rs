@@ -217,12 +217,32 @@ fn field(body: &Value, name: &str) -> Result<String, DeviceError> {
         .ok_or_else(|| DeviceError::Malformed(format!("no {name}")))
 }
 
+/// What is asking to be activated: the approval creates a node (agent) or an API token (cli).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    Agent,
+    Cli,
+}
+
+impl DeviceKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Agent => "agent",
+            DeviceKind::Cli => "cli",
+        }
+    }
+}
+
 /// Asks the gateway for a code.
-pub async fn start(url: &GatewayUrl, hostname: &str) -> Result<Started, DeviceError> {
+pub async fn start(
+    url: &GatewayUrl,
+    kind: DeviceKind,
+    hostname: &str,
+) -> Result<Started, DeviceError> {
     let (status, body) = post(
         url,
         "/api/device/start",
-        &json!({ "kind": "agent", "hostname": hostname }),
+        &json!({ "kind": kind.as_str(), "hostname": hostname }),
     )
     .await?;
     if status != 200 {

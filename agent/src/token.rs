@@ -89,6 +89,12 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Token
 /// atomically: a temporary file in the same directory is renamed over it.
 pub fn store(path: &Path, token: &str) -> Result<(), TokenError> {
     validate(token)?;
+    write_private(path, token)
+}
+
+/// Writes `token` and a newline to `path` as [`store`] does (0600, atomic), without
+/// checking its shape: for other credentials, such as the `phirepass` CLI's API token.
+pub fn write_private(path: &Path, token: &str) -> Result<(), TokenError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),

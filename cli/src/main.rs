@@ -3,6 +3,7 @@
 
 mod admin;
 mod dev;
+mod login;
 mod shutdown;
 
 use std::path::PathBuf;
@@ -27,6 +28,9 @@ enum Command {
     Dev(dev::DevArgs),
     /// Manage users, groups, hosts, grants, credentials and tokens over gRPC (authz, secrets).
     Admin(admin::AdminArgs),
+    /// Log this command line in through the browser (`--device`): stores an API token that
+    /// `phirepass admin` presents.
+    Login(login::LoginArgs),
 }
 
 /// Where `phirepass dev` keeps its database, service token and endpoints file.
@@ -50,6 +54,13 @@ fn main() -> std::process::ExitCode {
     };
     match cli.command {
         Command::Dev(args) => match runtime.block_on(dev::run(args)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Login(args) => match runtime.block_on(login::run(args)) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -24,7 +24,7 @@ pub struct Global {
     #[arg(long, env = "SECRETS_URL", global = true, value_name = "URL")]
     pub secrets_url: Option<String>,
     /// API token (`phirepass admin tokens api create`); else PHIREPASS_SERVICE_TOKEN, else the
-    /// dev data dir's service.token.
+    /// token `phirepass login --device` stored, else the dev data dir's service.token.
     #[arg(
         long,
         env = "PHIREPASS_TOKEN",
@@ -102,13 +102,19 @@ impl Global {
             .map_err(|e| fail(Exit::Failure, format!("reading {}: {e}", path.display())))
     }
 
-    /// `--token`/PHIREPASS_TOKEN, then PHIREPASS_SERVICE_TOKEN, then `<data dir>/service.token`.
+    /// `--token`/PHIREPASS_TOKEN, then PHIREPASS_SERVICE_TOKEN, then the API token that
+    /// `phirepass login --device` stored, then `<data dir>/service.token`.
     fn credential(&self) -> anyhow::Result<ServiceToken> {
         if let Some(t) = self.token.as_deref().filter(|t| !t.trim().is_empty()) {
             return Ok(ServiceToken::new(t.to_string()));
         }
         if let Some(t) = phirepass_runtime::config::env_opt("PHIREPASS_SERVICE_TOKEN") {
             return Ok(ServiceToken::new(t));
+        }
+        if let Some(login) = crate::login::default_token_file(|n| std::env::var(n).ok())
+            && login.is_file()
+        {
+            return read_token_file(&login);
         }
         read_token_file(&self.data_dir.join(SERVICE_TOKEN_FILE))
     }

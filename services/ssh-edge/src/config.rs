@@ -14,6 +14,9 @@ pub enum UnknownHostKey {
     AcceptOnce,
     /// Refuse until an administrator pins a key.
     Reject,
+    /// Show the user the algorithm and SHA256 fingerprint and ask (keyboard-interactive during
+    /// login); pin on "yes", refuse otherwise or when the user cannot be asked.
+    Prompt,
 }
 
 impl std::str::FromStr for UnknownHostKey {
@@ -22,7 +25,10 @@ impl std::str::FromStr for UnknownHostKey {
         match s {
             "accept-once" => Ok(Self::AcceptOnce),
             "reject" => Ok(Self::Reject),
-            other => Err(format!("expected accept-once or reject, got {other:?}")),
+            "prompt" => Ok(Self::Prompt),
+            other => Err(format!(
+                "expected accept-once, reject or prompt, got {other:?}"
+            )),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use phirepass_bus::{Bus, EventLog};
@@ -50,6 +50,9 @@ pub(crate) struct Conn {
     pub id: String,
     pub handle: OnceLock<Handle>,
     pub authed: OnceLock<Authed>,
+    /// The user is verified and answering the target's prompts: the pre-auth deadline is
+    /// extended once, by the time the target may take to ask and check.
+    pub interactive: AtomicBool,
     /// The connection to the target, shared by all channels of a relay login.
     pub link: OnceCell<Arc<TargetLink>>,
     pub bytes_to_target: AtomicU64,
@@ -66,6 +69,7 @@ impl Conn {
             id: format!("ssh-{:016x}", rand::random::<u64>()),
             handle: OnceLock::new(),
             authed: OnceLock::new(),
+            interactive: AtomicBool::new(false),
             link: OnceCell::new(),
             bytes_to_target: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),

@@ -12,6 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info, warn};
 
 use crate::edge::{Authed, Conn};
+use crate::relay::{Next, Passthrough};
 use crate::username::{self, Login};
 
 pub(crate) struct EdgeHandler {
@@ -23,6 +24,8 @@ pub(crate) struct EdgeHandler {
     /// Held while unauthenticated; released on login.
     preauth: Option<OwnedSemaphorePermit>,
     refused: bool,
+    /// The user is verified; the target waits for her answers (see `relay::passthrough`).
+    passthrough: Option<Passthrough>,
 }
 
 fn methods() -> MethodSet {
@@ -51,6 +54,7 @@ impl EdgeHandler {
             kbi_prompted: false,
             preauth: Some(preauth),
             refused: false,
+            passthrough: None,
         }
     }
 
@@ -62,6 +66,7 @@ impl EdgeHandler {
             }
             self.auth_user = Some(raw.to_owned());
             self.kbi_prompted = false;
+            self.passthrough = None;
         }
         match username::parse(raw) {
             Ok(login) => Some(login),
@@ -78,25 +83,8 @@ impl EdgeHandler {
             return;
         }
         warn!(peer = %self.conn.peer, login = %invalid.shown, reason = %invalid.problem, "ssh login refused: invalid username");
-        // Queued now, so russh sends it right after this attempt's failure: the client reads
-        // the reason before it can give up with a bare "Permission denied". Bounded: the
-        // session loop drains this queue only after the callback returns.
-        match self.conn.handle.get() {
-            Some(handle) => {
-                let send = handle.disconnect(
-                    Disconnect::IllegalUserName,
-                    invalid.to_string(),
-                    "en".into(),
-                );
-                if tokio::time::timeout(std::time::Duration::from_millis(100), send)
-                    .await
-                    .is_err()
-                {
-                    warn!("disconnect for an invalid username not queued");
-                }
-            }
-            None => warn!("no session handle yet: invalid username refused without a reason"),
-        }
+        self.disconnect(Disconnect::IllegalUserName, invalid.to_string())
+            .await;
         let conn = self.conn.clone();
         let reason = invalid.problem.to_string();
         let shown = invalid.shown.clone();
@@ -105,7 +93,27 @@ impl EdgeHandler {
         });
     }
 
-    fn accept(
+    /// Queues a disconnect with `message`, so russh sends it right after this attempt's
+    /// failure: the client reads the reason before it can give up with a bare "Permission
+    /// denied". Bounded: the session loop drains this queue only after the callback returns.
+    async fn disconnect(&self, reason: Disconnect, message: String) {
+        match self.conn.handle.get() {
+            Some(handle) => {
+                let send = handle.disconnect(reason, message, "en".into());
+                if tokio::time::timeout(std::time::Duration::from_millis(100), send)
+                    .await
+                    .is_err()
+                {
+                    warn!("disconnect message not queued");
+                }
+            }
+            None => warn!("no session handle yet: login refused without a reason"),
+        }
+    }
+
+    /// The user is verified. A relay login whose target needs her answers continues with
+    /// keyboard-interactive (partial success); any other login is complete.
+    async fn accept(
         &mut self,
         login: Login,
         user: Option<phirepass_proto::authz::User>,
@@ -119,6 +127,27 @@ impl EdgeHandler {
             user_id: user.id,
             username: user.username,
         };
+        if let Login::Relay { target, .. } = &authed.login {
+            let target = target.clone();
+            if let Some(passthrough) = Passthrough::start(&self.conn, authed.clone(), &target).await
+            {
+                info!(peer = %self.conn.peer, user = %authed.username, target, method, "user verified: continuing with the target's prompts");
+                self.passthrough = Some(passthrough);
+                self.conn
+                    .interactive
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return Auth::Reject {
+                    proceed_with_methods: Some(MethodSet::from(
+                        &[MethodKind::KeyboardInteractive][..],
+                    )),
+                    partial_success: true,
+                };
+            }
+        }
+        self.complete(authed, method)
+    }
+
+    fn complete(&mut self, authed: Authed, method: &str) -> Auth {
         info!(peer = %self.conn.peer, user = %authed.username, target = ?authed.login.target(), method, session = %self.conn.id, "ssh login");
         let _ = self.conn.authed.set(authed);
         self.preauth = None;
@@ -132,10 +161,61 @@ impl EdgeHandler {
             client_ip: Some(self.conn.client_ip()),
         };
         match self.conn.edge.authz.clone().verify_password(request).await {
-            Ok(user) => self.accept(login, Some(user.into_inner()), method),
+            Ok(user) => self.accept(login, Some(user.into_inner()), method).await,
             Err(status) => {
                 log_failure(&self.conn, login.user(), method, &status);
                 reject()
+            }
+        }
+    }
+}
+
+impl EdgeHandler {
+    /// One keyboard-interactive step of the passthrough: hand over the user's answers, then
+    /// relay the target's next question, or finish the login.
+    async fn passthrough_round(&mut self, response: Option<Response<'_>>) -> Auth {
+        let Some(passthrough) = self.passthrough.as_mut() else {
+            return reject();
+        };
+        // A fresh request (no response) while a question waits leaves it unanswered: the
+        // target then refuses, and the user learns why below.
+        let answers = response
+            .map(|r| {
+                r.map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        passthrough.answer(answers);
+        match passthrough.next().await {
+            Next::Ask {
+                instructions,
+                prompts,
+            } => Auth::Partial {
+                name: "".into(),
+                instructions: instructions.into(),
+                prompts: prompts
+                    .into_iter()
+                    .map(|(p, echo)| (p.into(), echo))
+                    .collect::<Vec<_>>()
+                    .into(),
+            },
+            Next::Ready(link) => {
+                let authed = passthrough.authed.clone();
+                self.passthrough = None;
+                let _ = self.conn.link.set(link);
+                self.complete(authed, "keyboard-interactive passthrough")
+            }
+            Next::Failed(message) => {
+                self.passthrough = None;
+                info!(peer = %self.conn.peer, error = %message, "login refused: the target did not accept");
+                self.disconnect(Disconnect::ByApplication, format!("phirepass: {message}"))
+                    .await;
+                Auth::Reject {
+                    proceed_with_methods: Some(MethodSet::from(
+                        &[MethodKind::KeyboardInteractive][..],
+                    )),
+                    partial_success: false,
+                }
             }
         }
     }
@@ -197,7 +277,7 @@ impl Handler for EdgeHandler {
             match self.conn.edge.authz.clone().verify_user_key(request).await {
                 Ok(reply) => {
                     let user = reply.into_inner().user;
-                    self.accept(login, user, "publickey")
+                    self.accept(login, user, "publickey").await
                 }
                 Err(status) => {
                     log_failure(&self.conn, login.user(), "publickey", &status);
@@ -216,6 +296,9 @@ impl Handler for EdgeHandler {
         let Some(login) = self.begin(user).await else {
             return Ok(reject());
         };
+        if self.passthrough.is_some() {
+            return Ok(self.passthrough_round(response).await);
+        }
         match response {
             Some(mut answers) if self.kbi_prompted => {
                 self.kbi_prompted = false;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use russh::keys::PrivateKey;
@@ -42,6 +43,9 @@ const SERVER_MACS: &[mac::Name] = &[
     mac::HMAC_SHA256,
     mac::HMAC_SHA512,
 ];
+
+/// Matches `TargetSpec::interactive_timeout`: how long a person may take to answer.
+const INTERACTIVE_ANSWER_TIME: Duration = Duration::from_secs(120);
 
 pub(crate) fn russh_config(key: PrivateKey) -> Config {
     Config {
@@ -109,7 +113,7 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
     };
     let _ = socket.set_nodelay(true);
     let conn = Arc::new(Conn::new(edge.clone(), peer));
-    let deadline = Instant::now() + edge.config.auth_deadline;
+    let mut deadline = Instant::now() + edge.config.auth_deadline;
     let handler = EdgeHandler::new(conn.clone(), permit);
     // The banner exchange is inside the deadline too: a client that never sends one is dropped.
     let running = match tokio::time::timeout_at(deadline, run_stream(config, socket, handler)).await
@@ -128,6 +132,7 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
     let _ = conn.handle.set(handle.clone());
     tokio::pin!(running);
     let mut armed = true;
+    let mut extended = false;
     let mut heartbeat = tokio::time::interval(edge.config.heartbeat_interval);
     heartbeat.tick().await;
     loop {
@@ -139,6 +144,13 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
                 break;
             }
             _ = tokio::time::sleep_until(deadline), if armed => {
+                if conn.authed.get().is_none() && !extended && conn.interactive.load(Ordering::Relaxed) {
+                    // A verified user typing the target's password: give her the time the
+                    // target itself allows (handshake and login, each with a person's answer).
+                    extended = true;
+                    deadline += (edge.config.target_timeout + INTERACTIVE_ANSWER_TIME) * 2;
+                    continue;
+                }
                 armed = false;
                 if conn.authed.get().is_none() {
                     info!(deadline_secs = edge.config.auth_deadline.as_secs(), "not authenticated before the deadline: disconnecting");

@@ -10,9 +10,9 @@ export function activatePage(main: HTMLElement, _user: Me) {
     'form',
     { class: 'card' },
     h('h1', {}, 'Activate a device'),
-    h('p', {}, 'Enter the code the waiting agent printed, and the name this node should have.'),
+    h('p', {}, 'Enter the code the waiting agent or `phirepass login --device` printed. For an agent, also the name this node should have.'),
     field('Device code', { name: 'user_code', required: true, autocomplete: 'off', value: preset, placeholder: 'XXXX-XXXX', spellcheck: 'false', autocapitalize: 'characters' }),
-    field('Node name', { name: 'node_name', autocomplete: 'off', pattern: '[A-Za-z0-9_.-]{1,64}', title: 'letters, digits, dot, dash, underscore' }),
+    field('Node name (agents only)', { name: 'node_name', autocomplete: 'off', pattern: '[A-Za-z0-9_.-]{1,64}', title: 'letters, digits, dot, dash, underscore' }),
     status,
     button,
   );

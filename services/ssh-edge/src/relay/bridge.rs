@@ -123,7 +123,7 @@ pub(crate) async fn serve_channel(
     relay(conn, username, target, id, rx, tx, handle, setup, start).await;
 }
 
-async fn authorize(
+pub(crate) async fn authorize(
     conn: &Conn,
     username: &str,
     target: &str,

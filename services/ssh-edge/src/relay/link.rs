@@ -1,12 +1,15 @@
 //! The edge's SSH connection to a target: credentials from the vault, TCP for a direct host or a
 //! TunnelStream for an agent node (held by whichever gateway), then host-key policy and login.
+//! [`plan`] reads the vault; [`connect_link`] connects with a finished [`TargetSpec`], so the
+//! login-time passthrough (`relay::passthrough`) can supply the user's answers instead.
 
 use std::sync::Arc;
 
 use phirepass_proto::authz::{AuthorizeResponse, TargetKind};
 use phirepass_proto::secrets::{ResolveHostAuthRequest, SetOptionRequest};
 use phirepass_ssh_target::{
-    Credentials, HostKeyPolicy, HostKeyTrust, TargetSession, TargetSpec, connect,
+    Credentials, HostKeyError, HostKeyPolicy, HostKeyTrust, TargetError, TargetSession, TargetSpec,
+    connect,
 };
 use phirepass_tunnel::{OpenError, Target};
 use tokio::net::TcpStream;
@@ -25,63 +28,156 @@ pub(crate) struct TargetLink {
 
 const HOSTKEY_OPTION: &str = "hostkey.openssh";
 
-/// Opens the link for an allowed decision. Errors are messages for the user.
-#[instrument(skip_all, fields(session = %conn.id, target = %decision.target_name))]
-pub(crate) async fn open(
+/// What the vault holds for logging in to one target.
+pub(crate) struct Plan {
+    pub name: String,
+    pub username: String,
+    /// `None`: nothing stored, the user has to answer the target's prompts.
+    pub credentials: Option<Credentials>,
+    pub pinned_host_key: Option<String>,
+    insecure: bool,
+    compression: bool,
+}
+
+impl Plan {
+    /// The user must be asked something before the target can be used.
+    pub fn needs_user(&self, policy: UnknownHostKey) -> bool {
+        self.credentials.is_none()
+            || (policy == UnknownHostKey::Prompt && self.pinned_host_key.is_none())
+    }
+
+    pub fn spec(&self, conn: &Conn, credentials: Credentials, policy: HostKeyPolicy) -> TargetSpec {
+        let mut spec = TargetSpec::new(self.name.clone(), self.username.clone(), credentials);
+        spec.pinned_host_key = self.pinned_host_key.clone();
+        spec.insecure = self.insecure;
+        spec.compression = self.compression;
+        spec.setup_timeout = conn.edge.config.target_timeout;
+        spec.policy = policy;
+        spec
+    }
+}
+
+/// Reads the target's login from the vault; `user` (the phirepass username) is the target
+/// account when the vault names none. Errors are messages for the user.
+pub(crate) async fn plan(
     conn: &Conn,
     decision: &AuthorizeResponse,
-) -> Result<Arc<TargetLink>, String> {
-    let edge = &conn.edge;
+    user: &str,
+) -> Result<Plan, String> {
     let name = decision.target_name.clone();
-    let auth = match edge
+    let auth = match conn
+        .edge
         .secrets
         .clone()
         .resolve_host_auth(ResolveHostAuthRequest { host: name.clone() })
         .await
     {
-        Ok(auth) => auth.into_inner(),
-        Err(status) if status.code() == tonic::Code::NotFound => {
-            return Err(format!(
-                "no login is configured for {name}: an administrator must store its credentials in the vault"
-            ));
-        }
+        Ok(auth) => Some(auth.into_inner()),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
         Err(status) => {
             warn!(error = %status.message(), "vault unavailable");
             return Err("the credential vault is unavailable; try again later".into());
         }
     };
-    let credentials = match (auth.password, auth.identity) {
-        (_, Some(identity)) if auth.method != "password" => Credentials::Key {
-            openssh: identity,
-            passphrase: auth.passphrase,
-        },
-        (Some(password), _) => Credentials::Password(password),
-        (None, Some(identity)) => Credentials::Key {
-            openssh: identity,
-            passphrase: auth.passphrase,
-        },
-        (None, None) => {
-            return Err(format!(
-                "no password or key is configured for {name}: an administrator must store one in the vault"
-            ));
-        }
+    let Some(auth) = auth else {
+        return Ok(Plan {
+            username: user.to_owned(),
+            name,
+            credentials: None,
+            pinned_host_key: None,
+            insecure: false,
+            compression: false,
+        });
     };
+    let credentials = match (auth.password, auth.identity) {
+        (_, Some(identity)) if auth.method != "password" => Some(Credentials::Key {
+            openssh: identity,
+            passphrase: auth.passphrase,
+        }),
+        (Some(password), _) => Some(Credentials::Password(password)),
+        (None, Some(identity)) => Some(Credentials::Key {
+            openssh: identity,
+            passphrase: auth.passphrase,
+        }),
+        (None, None) => None,
+    };
+    // The vault's account, else the user's own phirepass username.
     let username = auth
         .username
         .filter(|u| !u.is_empty())
-        .or_else(|| conn.authed.get().map(|a| a.username.clone()))
-        .unwrap_or_default();
+        .unwrap_or_else(|| user.to_owned());
     let option = |key: &str| auth.options.get(key).map(String::as_str);
-    let mut spec = TargetSpec::new(name.clone(), username, credentials);
-    spec.pinned_host_key = option(HOSTKEY_OPTION).map(str::to_owned);
-    spec.insecure = option("insecure") == Some("true");
-    spec.compression = option("compression") == Some("true");
-    spec.setup_timeout = edge.config.target_timeout;
-    spec.policy = match edge.config.unknown_host_key {
-        UnknownHostKey::AcceptOnce => HostKeyPolicy::AcceptOnce,
-        UnknownHostKey::Reject => HostKeyPolicy::Reject,
-    };
+    Ok(Plan {
+        name,
+        username,
+        credentials,
+        pinned_host_key: option(HOSTKEY_OPTION)
+            .filter(|p| !p.trim().is_empty())
+            .map(str::to_owned),
+        insecure: option("insecure") == Some("true"),
+        compression: option("compression") == Some("true"),
+    })
+}
 
+fn own_username(conn: &Conn) -> String {
+    conn.authed
+        .get()
+        .map(|a| a.username.clone())
+        .unwrap_or_default()
+}
+
+/// Opens the link for an allowed decision, when nobody can be asked anything (a channel of
+/// the management screen, or a login that skipped the passthrough). Errors are for the user.
+#[instrument(skip_all, fields(session = %conn.id, target = %decision.target_name))]
+pub(crate) async fn open(
+    conn: &Conn,
+    decision: &AuthorizeResponse,
+) -> Result<Arc<TargetLink>, String> {
+    let user = own_username(conn);
+    let plan = plan(conn, decision, &user).await?;
+    let name = &plan.name;
+    let Some(credentials) = plan.credentials.clone() else {
+        return Err(format!(
+            "no login is stored for {name}: connect with `ssh {user}:{name}@<edge>` to type its password, or an administrator must store its credentials in the vault"
+        ));
+    };
+    let (policy, prompt) = match conn.edge.config.unknown_host_key {
+        UnknownHostKey::AcceptOnce => (HostKeyPolicy::AcceptOnce, false),
+        UnknownHostKey::Reject => (HostKeyPolicy::Reject, false),
+        UnknownHostKey::Prompt => (HostKeyPolicy::Reject, true),
+    };
+    let spec = plan.spec(conn, credentials, policy);
+    connect_link(conn, decision, &spec).await.map_err(|e| match e {
+        LinkError::Target(TargetError::HostKey(unknown @ HostKeyError::Unknown { .. }))
+            if prompt =>
+        {
+            format!(
+                "{unknown}. This session cannot ask you to confirm it: connect with `ssh {user}:{name}@<edge>` to answer the prompt, or an administrator must pin hostkey.openssh or set SSH_EDGE_UNKNOWN_HOSTKEY=accept-once"
+            )
+        }
+        other => other.to_string(),
+    })
+}
+
+/// Why a link could not be opened; shown to the user.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    #[error("{0}")]
+    Reach(String),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+}
+
+/// Reaches the target, verifies its host key, logs in with `spec`, and pins a newly accepted
+/// host key.
+#[instrument(skip_all, fields(session = %conn.id, target = %decision.target_name))]
+pub(crate) async fn connect_link(
+    conn: &Conn,
+    decision: &AuthorizeResponse,
+    spec: &TargetSpec,
+) -> Result<Arc<TargetLink>, LinkError> {
+    let edge = &conn.edge;
+    let name = spec.name.clone();
     let session = match TargetKind::try_from(decision.target_kind) {
         Ok(TargetKind::Host) => {
             let tcp = tokio::time::timeout(
@@ -90,14 +186,19 @@ pub(crate) async fn open(
             )
             .await
             .map_err(|_| {
-                format!(
+                LinkError::Reach(format!(
                     "{name} ({}) did not accept a connection in time",
                     decision.address
-                )
+                ))
             })?
-            .map_err(|e| format!("cannot connect to {name} ({}): {e}", decision.address))?;
+            .map_err(|e| {
+                LinkError::Reach(format!(
+                    "cannot connect to {name} ({}): {e}",
+                    decision.address
+                ))
+            })?;
             let _ = tcp.set_nodelay(true);
-            connect(tcp, &spec).await
+            connect(tcp, spec).await
         }
         Ok(TargetKind::Node) => {
             let mut headers = Vec::new();
@@ -112,21 +213,30 @@ pub(crate) async fn open(
                 &edge.stream_config,
             )
             .await
-            .map_err(|e| match e {
-                OpenError::NodeOffline => format!("{name} is offline (its agent is not connected)"),
-                OpenError::Refused(reason) => format!("{name} refused the connection: {reason}"),
-                OpenError::Timeout => format!("{name} did not answer in time"),
-                other => format!("cannot reach {name}: {other}"),
+            .map_err(|e| {
+                LinkError::Reach(match e {
+                    OpenError::NodeOffline => {
+                        format!("{name} is offline (its agent is not connected)")
+                    }
+                    OpenError::Refused(reason) => {
+                        format!("{name} refused the connection: {reason}")
+                    }
+                    OpenError::Timeout => format!("{name} did not answer in time"),
+                    other => format!("cannot reach {name}: {other}"),
+                })
             })?;
-            connect(stream, &spec).await
+            connect(stream, spec).await
         }
-        _ => return Err(format!("{name} is not a target this edge can reach")),
-    }
-    .map_err(|e| e.to_string())?;
+        _ => {
+            return Err(LinkError::Reach(format!(
+                "{name} is not a target this edge can reach"
+            )));
+        }
+    }?;
 
     let notice = if session.trust == HostKeyTrust::AcceptedUnpinned {
         let key = &session.host_key;
-        warn!(algorithm = %key.algorithm, fingerprint = %key.fingerprint, "target host key was not pinned: accepted once and pinning it");
+        warn!(algorithm = %key.algorithm, fingerprint = %key.fingerprint, policy = ?spec.policy, "target host key was not pinned: accepted and pinning it");
         let pinned = edge
             .secrets
             .clone()

@@ -2,6 +2,8 @@
 
 mod bridge;
 mod link;
+mod passthrough;
 
 pub(crate) use bridge::{ChannelSetup, PtyRequest, Start, fail, real_modes, relay, serve_channel};
 pub(crate) use link::TargetLink;
+pub(crate) use passthrough::{Next, Passthrough};
