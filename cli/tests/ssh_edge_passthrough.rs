@@ -261,3 +261,32 @@ async fn prompt_policy_and_password_passthrough_in_one_login() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(pinned(&f, BARE).await.as_deref(), Some(line.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forbidden_target_without_a_login_is_never_contacted() {
+    let f = EdgeFixture::start(|c| c.unknown_host_key = phirepass_ssh_edge::UnknownHostKey::Prompt)
+        .await;
+    // Like `bare_target`, but without a grant for alice.
+    f.cluster.add_host("bare-secret", f.host_sshd.addr).await;
+    f.cluster
+        .set_option("bare-secret", "auth.username", TEST_USER)
+        .await;
+    let alice = f.alice();
+    let out = run(ssh_answering(
+        &alice,
+        &format!("{ALICE}:bare-secret"),
+        TEST_PASSWORD,
+        &["echo", "never"],
+    ))
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        stderr.contains("target bare-secret does not exist or you may not reach it"),
+        "{stderr}"
+    );
+    // Neither a password prompt nor a host-key question was relayed.
+    assert_eq!(prompts(&alice), "");
+    assert_eq!(pinned(&f, "bare-secret").await, None);
+}

@@ -180,3 +180,87 @@ async fn endless_banner_and_silent_peer_cost_bounded_time() {
         assert!(err.to_string().contains("within 1s"), "{err}");
     }
 }
+
+/// Answers every prompt with one text and remembers the prompts it saw.
+struct Answer(String, std::sync::Mutex<Vec<String>>);
+
+impl phirepass_ssh_target::KbiResponder for Answer {
+    fn respond<'a>(
+        &'a self,
+        round: &'a phirepass_ssh_target::KbiRound,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<String>>> + Send + 'a>> {
+        let mut seen = self.1.lock().unwrap();
+        seen.extend(round.prompts.iter().map(|(p, _)| p.clone()));
+        let answers = round.prompts.iter().map(|_| self.0.clone()).collect();
+        Box::pin(async move { Some(answers) })
+    }
+}
+
+impl phirepass_ssh_target::HostKeyPrompt for Answer {
+    fn confirm<'a>(
+        &'a self,
+        _target: &'a str,
+        key: &'a phirepass_ssh_target::HostKeyInfo,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        self.1.lock().unwrap().push(key.fingerprint.clone());
+        let yes = self.0 == "yes";
+        Box::pin(async move { yes })
+    }
+}
+
+#[tokio::test]
+async fn keyboard_interactive_answers_fall_back_to_the_password_method() {
+    // TestSshd offers only `password`: the responder is asked for it as OpenSSH would.
+    let sshd = TestSshd::start().await.unwrap();
+    let right = std::sync::Arc::new(Answer(TEST_PASSWORD.into(), Default::default()));
+    let spec = TargetSpec::new(
+        "web-1",
+        TEST_USER,
+        Credentials::KeyboardInteractive(right.clone()),
+    );
+    let session = connect(TcpStream::connect(sshd.addr).await.unwrap(), &spec)
+        .await
+        .unwrap();
+    let (out, status) = run(&session, "echo kbi").await;
+    assert_eq!((out.as_str(), status), ("kbi\n", 0));
+    assert_eq!(
+        *right.1.lock().unwrap(),
+        vec![format!("{TEST_USER}@web-1's password: ")]
+    );
+
+    let wrong = std::sync::Arc::new(Answer("wrong".into(), Default::default()));
+    let spec = TargetSpec::new("web-1", TEST_USER, Credentials::KeyboardInteractive(wrong));
+    let err = connect(TcpStream::connect(sshd.addr).await.unwrap(), &spec)
+        .await
+        .err()
+        .expect("a wrong answer is refused");
+    assert!(matches!(err, TargetError::AuthRejected { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn prompt_policy_asks_with_the_fingerprint() {
+    let sshd = TestSshd::start().await.unwrap();
+    for (answer, accepted) in [("no", false), ("yes", true)] {
+        let asker = std::sync::Arc::new(Answer(answer.into(), Default::default()));
+        let mut s = spec(TEST_PASSWORD);
+        s.policy = HostKeyPolicy::Prompt(asker.clone());
+        let result = connect(TcpStream::connect(sshd.addr).await.unwrap(), &s).await;
+        let asked = asker.1.lock().unwrap().clone();
+        assert_eq!(asked.len(), 1);
+        assert!(asked[0].starts_with("SHA256:"), "{asked:?}");
+        match result {
+            Ok(session) => {
+                assert!(accepted);
+                assert_eq!(session.trust, HostKeyTrust::AcceptedUnpinned);
+                assert_eq!(session.host_key.fingerprint, asked[0]);
+            }
+            Err(err) => {
+                assert!(!accepted);
+                assert!(
+                    matches!(err, TargetError::HostKey(HostKeyError::Declined { .. })),
+                    "{err}"
+                );
+            }
+        }
+    }
+}

@@ -7,6 +7,9 @@
 //! Users authenticate through authz (public key with a verified signature, password,
 //! keyboard-interactive); every channel is authorised with `Authorize`; target credentials
 //! come from the vault and never reach the user; target host keys are pinned per target.
+//! When the vault stores no login for a target, or `SSH_EDGE_UNKNOWN_HOSTKEY=prompt` meets an
+//! unpinned key, the login continues with keyboard-interactive after the user is verified and
+//! relays the target's questions to her (`relay::passthrough`).
 //! See [`username`] for the login grammar.
 #![forbid(unsafe_code)]
 

@@ -59,12 +59,8 @@ impl Plan {
 
 /// Reads the target's login from the vault; `user` (the phirepass username) is the target
 /// account when the vault names none. Errors are messages for the user.
-pub(crate) async fn plan(
-    conn: &Conn,
-    decision: &AuthorizeResponse,
-    user: &str,
-) -> Result<Plan, String> {
-    let name = decision.target_name.clone();
+pub(crate) async fn plan(conn: &Conn, target: &str, user: &str) -> Result<Plan, String> {
+    let name = target.to_owned();
     let auth = match conn
         .edge
         .secrets
@@ -134,7 +130,7 @@ pub(crate) async fn open(
     decision: &AuthorizeResponse,
 ) -> Result<Arc<TargetLink>, String> {
     let user = own_username(conn);
-    let plan = plan(conn, decision, &user).await?;
+    let plan = plan(conn, &decision.target_name, &user).await?;
     let name = &plan.name;
     let Some(credentials) = plan.credentials.clone() else {
         return Err(format!(

@@ -9,12 +9,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use phirepass_proto::authz::ListAccessibleTargetsRequest;
 use phirepass_ssh_target::{
     Credentials, HostKeyInfo, HostKeyPolicy, HostKeyPrompt, KbiResponder, KbiRound,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::UnknownHostKey;
 use crate::edge::{Authed, Conn};
@@ -116,6 +117,30 @@ impl HostKeyPrompt for Asker {
     }
 }
 
+/// Whether `target` is among the targets `username` may reach (no audit event).
+async fn may_reach(conn: &Conn, username: &str, target: &str) -> bool {
+    let listed = conn
+        .edge
+        .authz
+        .clone()
+        .list_accessible_targets(ListAccessibleTargetsRequest {
+            username: username.to_owned(),
+        })
+        .await;
+    match listed {
+        Ok(reply) => reply
+            .into_inner()
+            .targets
+            .iter()
+            .filter_map(|a| a.target.as_ref())
+            .any(|t| t.name == target),
+        Err(status) => {
+            warn!(error = %status.message(), "listing targets failed");
+            false
+        }
+    }
+}
+
 /// What the login should do next.
 pub(crate) enum Next {
     /// Send these prompts to the user (a keyboard-interactive round).
@@ -149,11 +174,28 @@ impl Passthrough {
     /// target can be used; if so, starts connecting. `None`: log in as usual (a denial or a
     /// vault failure is then reported on the channel, with the usual message and audit).
     pub(crate) async fn start(conn: &Arc<Conn>, authed: Authed, target: &str) -> Option<Self> {
+        // The common case costs one vault read: a stored login needs nobody's answers. The
+        // vault's answer is never shown, so reading it before authorising reveals nothing.
+        let policy = conn.edge.config.unknown_host_key;
+        let plan = link::plan(conn, target, &authed.username).await.ok()?;
+        if !plan.needs_user(policy) {
+            return None;
+        }
+        // Only a target she may reach is authorised (and audited) now: unknown and forbidden
+        // ones keep their single refusal, audited per channel action.
+        if !may_reach(conn, &authed.username, target).await {
+            return None;
+        }
         let decision = authorize(conn, &authed.username, target, "login")
             .await
             .ok()?;
-        let plan = link::plan(conn, &decision, &authed.username).await.ok()?;
-        let policy = conn.edge.config.unknown_host_key;
+        let plan = if decision.target_name == plan.name {
+            plan
+        } else {
+            link::plan(conn, &decision.target_name, &authed.username)
+                .await
+                .ok()?
+        };
         if !plan.needs_user(policy) {
             return None;
         }
