@@ -233,6 +233,13 @@ impl DeviceKind {
     }
 }
 
+/// This machine's name, shown on the approval page as a hint (empty when unknown).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Asks the gateway for a code.
 pub async fn start(
     url: &GatewayUrl,

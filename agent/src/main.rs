@@ -96,10 +96,7 @@ async fn login_device(gateway: &str, path: PathBuf) -> anyhow::Result<()> {
     use phirepass_agent::device;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = device::GatewayUrl::parse(gateway)?;
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let started = device::start(&url, device::DeviceKind::Agent, &hostname).await?;
+    let started = device::start(&url, device::DeviceKind::Agent, &device::hostname()).await?;
     let minutes = ((started.expires_at_ms - now_ms()) / 60_000).max(1);
     println!("To activate this node, open {}", started.verification_uri);
     println!("and enter the code: {}", started.user_code);

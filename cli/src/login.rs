@@ -49,10 +49,7 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = GatewayUrl::parse(&args.gateway)?;
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let started = device::start(&url, DeviceKind::Cli, &hostname).await?;
+    let started = device::start(&url, DeviceKind::Cli, &device::hostname()).await?;
     println!("To log in, open {}", started.verification_uri);
     println!("and enter the code: {}", started.user_code);
     println!("(or open {})", started.verification_uri_complete);
