@@ -105,7 +105,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .context("authz")
     });
     let registry_config = phirepass_registry::RegistryConfig::new(token.clone());
-    let registry_deps = phirepass_registry::RegistryDeps { presence };
+    let registry_deps = phirepass_registry::RegistryDeps {
+        presence,
+        bus: Some(bus.clone()),
+    };
     let s = stop.clone();
     services.spawn(async move {
         phirepass_registry::serve(registry_config, registry_listener, registry_deps, s.wait())

@@ -93,7 +93,10 @@ async fn deploy() -> Deployment {
     tokio::spawn(phirepass_registry::serve(
         phirepass_registry::RegistryConfig::new(token.clone()),
         registry_listener,
-        phirepass_registry::RegistryDeps { presence },
+        phirepass_registry::RegistryDeps {
+            presence,
+            bus: None,
+        },
         stopper(),
     ));
     let mut config =

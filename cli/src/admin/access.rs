@@ -36,7 +36,7 @@ pub enum AccessCommand {
 pub struct GrantArgs {
     #[command(flatten)]
     principal: RequiredPrincipal,
-    /// The target: a host or node name.
+    /// The target: a host, node or reserved tunnel name.
     #[arg(long, visible_alias = "target")]
     host: String,
 }
@@ -163,6 +163,7 @@ pub fn target_kind(k: TargetKind) -> &'static str {
     match k {
         TargetKind::Host => "host",
         TargetKind::Node => "node",
+        TargetKind::Tunnel => "tunnel",
         TargetKind::Unspecified => "?",
     }
 }

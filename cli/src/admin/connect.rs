@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use serde::Deserialize;
 
@@ -23,6 +24,10 @@ pub struct Global {
     /// secrets (vault) gRPC endpoint [default: `secrets_url` of the running `phirepass dev`].
     #[arg(long, env = "SECRETS_URL", global = true, value_name = "URL")]
     pub secrets_url: Option<String>,
+    /// registry gRPC endpoint (live tunnels) [default: `registry_url` of the running
+    /// `phirepass dev`]. The registry accepts the service token only.
+    #[arg(long, env = "REGISTRY_URL", global = true, value_name = "URL")]
+    pub registry_url: Option<String>,
     /// API token (`phirepass admin tokens api create`); else PHIREPASS_SERVICE_TOKEN, else the
     /// token `phirepass login --device` stored, else the dev data dir's service.token.
     #[arg(
@@ -49,6 +54,7 @@ pub struct Global {
 struct DevFile {
     authz_url: Option<String>,
     secrets_url: Option<String>,
+    registry_url: Option<String>,
 }
 
 impl Global {
@@ -61,6 +67,20 @@ impl Global {
             })?,
         };
         Ok(AuthzClient::new(self.channel(&url)?))
+    }
+
+    /// A client for the registry (live tunnels and sessions).
+    pub fn registry(&self) -> anyhow::Result<RegistryClient<AuthedChannel>> {
+        let url = match &self.registry_url {
+            Some(u) => u.clone(),
+            None => self.dev_file("registry_url")?.registry_url.ok_or_else(|| {
+                fail(
+                    Exit::Failure,
+                    "dev.json has no registry_url; pass --registry-url",
+                )
+            })?,
+        };
+        Ok(RegistryClient::new(self.channel(&url)?))
     }
 
     /// A channel to the secrets service (the vault).

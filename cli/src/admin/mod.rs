@@ -13,6 +13,7 @@ mod output;
 mod prompt;
 mod secrets;
 mod tokens;
+mod tunnels;
 mod users;
 
 use clap::{Args, Subcommand};
@@ -29,6 +30,7 @@ Examples:
   phirepass admin access grant --group ops --host db-1
   phirepass admin credentials create --name deploy --type ssh-key --from-file id_ed25519
   phirepass admin credentials assign --host db-1 --name deploy
+  phirepass admin tunnels list                          # live `ssh -R` tunnels (registry)
   phirepass admin --json users list
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 unauthenticated/denied,
@@ -106,6 +108,14 @@ enum AdminCommand {
         after_help = "Example:\n  phirepass admin node token create --user alice --name web-1"
     )]
     Node(tokens::NodeCommand),
+    /// `ssh -R` tunnels: live ones (registry) and reserved names (authz).
+    #[command(
+        subcommand,
+        visible_alias = "tunnel",
+        after_help = "Examples:\n  phirepass admin tunnels list\n  phirepass admin tunnels kick myapp\n  \
+        phirepass admin tunnels names --user alice\n  phirepass admin tunnels release myapp"
+    )]
+    Tunnels(tunnels::TunnelsCommand),
     /// The vault's master key: rotation status and online re-encryption.
     #[command(
         subcommand,
@@ -128,5 +138,6 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Tokens(c) => tokens::run(c, g, out).await,
         AdminCommand::Node(c) => tokens::run_node(c, g, out).await,
         AdminCommand::Secrets(c) => secrets::run(c, g, out).await,
+        AdminCommand::Tunnels(c) => tunnels::run(c, g, out).await,
     }
 }

@@ -3,6 +3,9 @@
 //! the embedded defaults.
 #![allow(dead_code)]
 
+pub mod http_proxy;
+pub mod tunnels;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,9 +158,15 @@ impl Cluster {
             stopper(&stop_rx),
         ));
         tokio::spawn(phirepass_registry::serve(
-            phirepass_registry::RegistryConfig::new(token.clone()),
+            phirepass_registry::RegistryConfig {
+                subject_prefix: prefix.clone(),
+                ..phirepass_registry::RegistryConfig::new(token.clone())
+            },
             registry_listener,
-            phirepass_registry::RegistryDeps { presence },
+            phirepass_registry::RegistryDeps {
+                presence,
+                bus: Some(bus.clone()),
+            },
             stopper(&stop_rx),
         ));
         let authz = AuthzClient::new(channel(&authz_url, token.clone()).expect("channel"));

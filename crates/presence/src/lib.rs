@@ -33,6 +33,24 @@ pub trait Presence: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<String>, PresenceError>;
     /// `true` if the key existed.
     async fn delete(&self, key: &str) -> Result<bool, PresenceError>;
+    /// Atomically sets `key` only if it holds no live value; `true` if this
+    /// call set it. The race-free way to claim a key among replicas.
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, PresenceError>;
+    /// Atomically replaces `key`'s value (and TTL) only if it equals
+    /// `expected`; `true` if replaced. Lets a holder refresh what it holds
+    /// without overwriting a record someone else claimed in between.
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, PresenceError>;
     /// Atomically deletes `key` only if its value equals `expected`.
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, PresenceError>;
     /// Every live `(key, value)` whose key starts with `prefix`, sorted by key.

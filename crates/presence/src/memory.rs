@@ -104,6 +104,46 @@ impl Presence for MemoryPresence {
         Ok(removed.is_some_and(|e| e.expires_at > now))
     }
 
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, PresenceError> {
+        let now = Instant::now();
+        let mut inner = self.lock_for_write(now);
+        if inner.map.get(key).is_some_and(|e| e.expires_at > now) {
+            return Ok(false);
+        }
+        let entry = Entry {
+            value: value.to_owned(),
+            expires_at: deadline(now, ttl),
+        };
+        inner.map.insert(key.to_owned(), entry);
+        Ok(true)
+    }
+
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, PresenceError> {
+        let now = Instant::now();
+        let mut inner = self.lock_for_write(now);
+        let Some(entry) = inner
+            .map
+            .get_mut(key)
+            .filter(|e| e.expires_at > now && e.value == expected)
+        else {
+            return Ok(false);
+        };
+        entry.value = value.to_owned();
+        entry.expires_at = deadline(now, ttl);
+        Ok(true)
+    }
+
     async fn delete_if(&self, key: &str, expected: &str) -> Result<bool, PresenceError> {
         let now = Instant::now();
         let mut inner = self.lock_for_write(now);

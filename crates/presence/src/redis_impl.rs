@@ -15,6 +15,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+// Compare-and-set: refresh a value only while it is still the one we wrote.
+const REPLACE_IF: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0";
+
 // INCR plus a TTL on creation; also repairs a counter left without a TTL.
 const INCR: &str = r"
 local n = redis.call('INCR', KEYS[1])
@@ -100,6 +108,41 @@ impl Presence for RedisPresence {
 
     async fn delete(&self, key: &str) -> Result<bool, PresenceError> {
         let n: u64 = self.query(redis::cmd("DEL").arg(self.full(key))).await?;
+        Ok(n > 0)
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, PresenceError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.full(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_millis(ttl));
+        // SET NX answers OK when it set the key and nil when it did not.
+        let set: Option<String> = self.query(&cmd).await?;
+        Ok(set.is_some())
+    }
+
+    async fn replace_if(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, PresenceError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(REPLACE_IF)
+            .arg(1)
+            .arg(self.full(key))
+            .arg(expected)
+            .arg(value)
+            .arg(ttl_millis(ttl));
+        let n: u64 = self.query(&cmd).await?;
         Ok(n > 0)
     }
 

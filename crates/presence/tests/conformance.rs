@@ -50,6 +50,9 @@ conformance!(
     delete_if_compares,
     incr_counts_in_a_fixed_window,
     incr_is_atomic,
+    put_if_absent_claims_once,
+    put_if_absent_races_have_one_winner,
+    replace_if_compares_and_refreshes,
 );
 
 // Long enough that a loaded CI machine still sees keys before they expire.
@@ -171,6 +174,48 @@ async fn incr_is_atomic(p: Arc<dyn Presence>) {
     }
     seen.sort_unstable();
     assert_eq!(seen, (1..=50).collect::<Vec<u64>>());
+}
+
+async fn put_if_absent_claims_once(p: Arc<dyn Presence>) {
+    assert!(p.put_if_absent("tunnel:a:80", "s1", SHORT).await.unwrap());
+    assert!(!p.put_if_absent("tunnel:a:80", "s2", LONG).await.unwrap());
+    assert_eq!(p.get("tunnel:a:80").await.unwrap().as_deref(), Some("s1"));
+    // Once the holder's entry expires, the key is free again.
+    tokio::time::sleep(SHORT * 2).await;
+    assert!(p.put_if_absent("tunnel:a:80", "s2", LONG).await.unwrap());
+    assert_eq!(p.get("tunnel:a:80").await.unwrap().as_deref(), Some("s2"));
+}
+
+async fn put_if_absent_races_have_one_winner(p: Arc<dyn Presence>) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                p.put_if_absent("race", &format!("v{i}"), LONG)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn replace_if_compares_and_refreshes(p: Arc<dyn Presence>) {
+    assert!(!p.replace_if("k", "a", "b", LONG).await.unwrap(), "absent");
+    p.put("k", "a", SHORT).await.unwrap();
+    assert!(!p.replace_if("k", "x", "b", LONG).await.unwrap());
+    assert_eq!(p.get("k").await.unwrap().as_deref(), Some("a"));
+    assert!(p.replace_if("k", "a", "b", SHORT * 3).await.unwrap());
+    // The TTL was refreshed with the value.
+    tokio::time::sleep(SHORT + SHORT / 2).await;
+    assert_eq!(p.get("k").await.unwrap().as_deref(), Some("b"));
+    p.put("gone", "v", SHORT).await.unwrap();
+    tokio::time::sleep(SHORT * 2).await;
+    assert!(!p.replace_if("gone", "v", "w", LONG).await.unwrap());
 }
 
 #[tokio::test]

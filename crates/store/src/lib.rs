@@ -21,6 +21,7 @@ mod setup_codes;
 mod targets;
 #[cfg(feature = "testing")]
 mod testing;
+mod tunnel_names;
 mod users;
 
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub use nodes::{
 pub use sessions::SessionRow;
 pub use setup_codes::SetupOutcome;
 pub use targets::{HostRow, TargetKind, TargetRef};
+pub use tunnel_names::TunnelNameRow;
 pub use users::UserRow;
 
 /// Which database a [`Store`] talks to.

@@ -42,6 +42,11 @@ const POSTGRES: &[Script] = &[
         "onboarding",
         include_str!("../migrations/postgres/0006_onboarding.sql"),
     ),
+    (
+        7,
+        "tunnel names",
+        include_str!("../migrations/postgres/0007_tunnel_names.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -74,6 +79,11 @@ const SQLITE: &[Script] = &[
         6,
         "onboarding",
         include_str!("../migrations/sqlite/0006_onboarding.sql"),
+    ),
+    (
+        7,
+        "tunnel names",
+        include_str!("../migrations/sqlite/0007_tunnel_names.sql"),
     ),
 ];
 

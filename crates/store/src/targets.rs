@@ -1,5 +1,5 @@
 //! `hosts` and `target_names`: direct hosts, and the one namespace of target
-//! names shared by hosts and nodes.
+//! names shared by hosts, nodes and reserved tunnel names.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -11,6 +11,8 @@ use crate::{Store, StoreError};
 pub enum TargetKind {
     Node,
     Host,
+    /// A reserved `ssh -R` tunnel name (see `tunnel_names`).
+    Tunnel,
 }
 
 impl TargetKind {
@@ -18,6 +20,7 @@ impl TargetKind {
         match self {
             Self::Node => "node",
             Self::Host => "host",
+            Self::Tunnel => "tunnel",
         }
     }
 
@@ -25,6 +28,7 @@ impl TargetKind {
         match s {
             "node" => Ok(Self::Node),
             "host" => Ok(Self::Host),
+            "tunnel" => Ok(Self::Tunnel),
             other => Err(sqlx::Error::Decode(
                 format!("unknown target kind {other:?}").into(),
             )),

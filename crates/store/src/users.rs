@@ -209,6 +209,11 @@ impl Store {
             "DELETE FROM target_names WHERE kind = 'node' AND target_id IN \
              (SELECT id FROM nodes WHERE user_id = $1)",
             "DELETE FROM nodes WHERE user_id = $1",
+            "DELETE FROM grants WHERE target_kind = 'tunnel' AND target_id IN \
+             (SELECT id FROM tunnel_names WHERE user_id = $1)",
+            "DELETE FROM target_names WHERE kind = 'tunnel' AND target_id IN \
+             (SELECT id FROM tunnel_names WHERE user_id = $1)",
+            "DELETE FROM tunnel_names WHERE user_id = $1",
             "DELETE FROM pat_tokens WHERE user_id = $1",
             "DELETE FROM sessions WHERE user_id = $1",
             "DELETE FROM user_keys WHERE user_id = $1",

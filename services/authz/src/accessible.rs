@@ -9,7 +9,7 @@ use phirepass_store::{PrincipalKind, TargetKind};
 
 use crate::error::Result;
 use crate::service::Inner;
-use crate::targets::{host_to_proto, node_to_target};
+use crate::targets::{host_to_proto, node_to_target, tunnel_to_target};
 
 /// Why a user reaches a target, strongest first: the order `Authorize`
 /// checks them in (owner, direct grant, then groups by name).
@@ -56,6 +56,9 @@ impl Inner {
         for node in &owned {
             offer(TargetKind::Node, &node.id, Via::Owner);
         }
+        for tunnel in self.store.list_tunnel_names(Some(&user.id)).await? {
+            offer(TargetKind::Tunnel, &tunnel.id, Via::Owner);
+        }
         for grant in self.store.grants_reaching_user(&user.id).await? {
             let via = match grant.principal_kind {
                 PrincipalKind::User => Via::UserGrant,
@@ -74,6 +77,16 @@ impl Inner {
                 if let Some(via) = reach.get(&(TargetKind::Host, host.id.clone())) {
                     targets.push(pb::AccessibleTarget {
                         target: Some(host_to_proto(&host)),
+                        reason: via.reason(),
+                    });
+                }
+            }
+        }
+        if reach.keys().any(|(kind, _)| *kind == TargetKind::Tunnel) {
+            for tunnel in self.store.list_tunnel_names(None).await? {
+                if let Some(via) = reach.get(&(TargetKind::Tunnel, tunnel.id.clone())) {
+                    targets.push(pb::AccessibleTarget {
+                        target: Some(tunnel_to_target(&tunnel)),
                         reason: via.reason(),
                     });
                 }

@@ -53,6 +53,12 @@ impl Inner {
     /// logged and the change stands.
     pub(crate) async fn audit_change(&self, action: &str, details: &[(&str, &str)]) {
         self.cache.invalidate().await;
+        self.audit_event(action, details).await;
+    }
+
+    /// Publishes an event in the admin shape without invalidating the
+    /// decision cache: for outcomes that change nothing (a refused claim).
+    pub(crate) async fn audit_event(&self, action: &str, details: &[(&str, &str)]) {
         let actor = current_actor();
         let event = ChangeEvent {
             kind: "admin",

@@ -6,7 +6,7 @@
 //! by the login limiter, unknown targets, and everyone else.
 
 use phirepass_proto::authz as pb;
-use phirepass_store::{GrantVia, HostRow, NodeRow, TargetKind, TargetRef, UserRow};
+use phirepass_store::{GrantVia, HostRow, NodeRow, TargetKind, TargetRef, TunnelNameRow, UserRow};
 
 use crate::decision_cache::CachedDecision;
 use crate::error::{AuthzError, Result};
@@ -24,6 +24,7 @@ pub(crate) struct Decision {
     pub(crate) target: Option<TargetRef>,
     pub(crate) host: Option<HostRow>,
     pub(crate) node: Option<NodeRow>,
+    pub(crate) tunnel: Option<TunnelNameRow>,
 }
 
 impl Decision {
@@ -35,6 +36,7 @@ impl Decision {
             target: None,
             host: None,
             node: None,
+            tunnel: None,
         }
     }
 }
@@ -43,6 +45,7 @@ fn response_of(d: CachedDecision) -> pb::AuthorizeResponse {
     let target_kind = match d.target_kind.as_deref() {
         Some("node") => pb::TargetKind::Node,
         Some("host") => pb::TargetKind::Host,
+        Some("tunnel") => pb::TargetKind::Tunnel,
         _ => pb::TargetKind::Unspecified,
     };
     pb::AuthorizeResponse {
@@ -96,10 +99,12 @@ impl Inner {
         let mut d = Decision::deny("");
         // The target first, so every denial still says what it was about.
         d.target = self.store.target_by_name(target).await?;
-        match &d.target {
-            Some(t) if t.kind == TargetKind::Node => d.node = self.store.node_by_id(&t.id).await?,
-            Some(t) => d.host = self.store.host_by_id(&t.id).await?,
-            None => {}
+        if let Some(t) = &d.target {
+            match t.kind {
+                TargetKind::Node => d.node = self.store.node_by_id(&t.id).await?,
+                TargetKind::Host => d.host = self.store.host_by_id(&t.id).await?,
+                TargetKind::Tunnel => d.tunnel = self.store.tunnel_name_by_id(&t.id).await?,
+            }
         }
         d.user = match who {
             Who::Id(id) => self.store.user_by_id(id).await?,
@@ -121,7 +126,10 @@ impl Inner {
             d.reason = "unknown target".to_owned();
             return Ok(d);
         };
-        if d.node.as_ref().is_some_and(|n| n.user_id == user.id) {
+        // Nodes and reserved tunnel names have an owner; hosts do not.
+        if d.node.as_ref().is_some_and(|n| n.user_id == user.id)
+            || d.tunnel.as_ref().is_some_and(|t| t.user_id == user.id)
+        {
             d.allowed = true;
             d.reason = "owner".to_owned();
             return Ok(d);

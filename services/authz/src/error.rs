@@ -30,6 +30,9 @@ pub enum AuthzError {
     /// Internal: presence (Redis) failure.
     #[error("presence: {0}")]
     Presence(#[from] PresenceError),
+    /// Internal: a presence record could not be encoded.
+    #[error("record encoding: {0}")]
+    Encode(#[from] serde_json::Error),
     /// Internal: password hashing failed or a blocking task died.
     #[error("password hashing: {0}")]
     Hash(String),
@@ -54,6 +57,7 @@ impl From<AuthzError> for Status {
             AuthzError::Store(StoreError::Conflict) => Status::already_exists("already exists"),
             AuthzError::Store(_)
             | AuthzError::Presence(_)
+            | AuthzError::Encode(_)
             | AuthzError::Hash(_)
             | AuthzError::Transport(_)
             | AuthzError::Reflection(_) => {

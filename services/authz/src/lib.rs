@@ -13,6 +13,7 @@
 mod accessible;
 mod accounts;
 mod api_tokens;
+mod app_tokens;
 mod audit;
 mod auth;
 mod authorize;
@@ -29,6 +30,7 @@ mod nodes;
 mod service;
 mod setup;
 mod targets;
+mod tunnel_names;
 mod validate;
 
 use std::future::Future;
@@ -49,6 +51,7 @@ pub use error::AuthzError;
 pub use limiter::LoginLimits;
 pub use service::{AuthedAuthzServer, AuthzService, ServiceParts};
 pub use setup::{SETUP_CODE_TTL, issue_setup_code};
+pub use tunnel_names::{BUILTIN_RESERVED_TUNNEL_NAMES, TunnelNamePolicy};
 
 /// Name reported by the health service (the gRPC service name).
 pub const SERVICE_NAME: &str = "phirepass.authz.v1.Authz";
@@ -81,6 +84,17 @@ pub struct AuthzConfig {
     /// replica and invalidated at once by any change (default 5 s; zero
     /// turns the cache off; env `AUTHZ_DECISION_CACHE_MS`).
     pub decision_cache_ttl: Duration,
+    /// Which free tunnel names a user may reserve (default any; env
+    /// `AUTHZ_TUNNEL_NAME_POLICY`: `any` or `user-prefix`).
+    pub tunnel_name_policy: TunnelNamePolicy,
+    /// Tunnel names no user may claim, besides
+    /// [`BUILTIN_RESERVED_TUNNEL_NAMES`] (env `AUTHZ_TUNNEL_RESERVED_NAMES`,
+    /// comma separated).
+    pub tunnel_reserved_names: Vec<String>,
+    /// Lifetime of an app token (default 15 minutes; env
+    /// `AUTHZ_APP_TOKEN_TTL_SECS`). Verify hands out a fresh one when less
+    /// than 5 minutes or a third of this remain, whichever is smaller.
+    pub app_token_ttl: Duration,
 }
 
 /// The subject of access-decision audit events.
@@ -97,6 +111,9 @@ impl AuthzConfig {
             device_starts_per_minute: 10,
             device_code_ttl: DEVICE_CODE_TTL,
             decision_cache_ttl: Duration::from_secs(5),
+            tunnel_name_policy: TunnelNamePolicy::Any,
+            tunnel_reserved_names: Vec::new(),
+            app_token_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -139,6 +156,9 @@ pub async fn serve(
         device_starts_per_minute: config.device_starts_per_minute,
         device_code_ttl: config.device_code_ttl,
         decision_cache_ttl: config.decision_cache_ttl,
+        tunnel_name_policy: config.tunnel_name_policy,
+        tunnel_reserved_names: config.tunnel_reserved_names,
+        app_token_ttl: config.app_token_ttl,
     };
     if config.issue_setup_code {
         setup::issue_setup_code(&deps.store).await?;

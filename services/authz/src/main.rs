@@ -9,7 +9,10 @@
 //! `AUTHZ_LOGIN_MAX_FAILURES` (default 5), `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`
 //! (default 50), `AUTHZ_LOGIN_WINDOW_SECS` (default 60),
 //! `AUTHZ_DEVICE_STARTS_PER_MINUTE` (default 10, per client IP),
-//! `AUTHZ_DECISION_CACHE_MS` (default 5000; 0 turns the Authorize cache off).
+//! `AUTHZ_DECISION_CACHE_MS` (default 5000; 0 turns the Authorize cache off),
+//! `AUTHZ_TUNNEL_NAME_POLICY` (`any`, the default, or `user-prefix`),
+//! `AUTHZ_TUNNEL_RESERVED_NAMES` (comma list, added to the built-in list),
+//! `AUTHZ_APP_TOKEN_TTL_SECS` (default 900).
 //!
 //! While no user exists it logs a first-run setup code at WARN.
 
@@ -72,6 +75,24 @@ async fn main() -> anyhow::Result<()> {
         decision_cache_ttl: Duration::from_millis(env_or(
             "AUTHZ_DECISION_CACHE_MS",
             u64::try_from(base.decision_cache_ttl.as_millis()).unwrap_or(5000),
+        )?),
+        tunnel_name_policy: match env_opt("AUTHZ_TUNNEL_NAME_POLICY") {
+            Some(policy) => policy
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("AUTHZ_TUNNEL_NAME_POLICY: {e}"))?,
+            None => base.tunnel_name_policy,
+        },
+        tunnel_reserved_names: env_opt("AUTHZ_TUNNEL_RESERVED_NAMES")
+            .map(|list| {
+                list.split(',')
+                    .map(|n| n.trim().to_ascii_lowercase())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        app_token_ttl: Duration::from_secs(env_or(
+            "AUTHZ_APP_TOKEN_TTL_SECS",
+            base.app_token_ttl.as_secs(),
         )?),
         ..base
     };

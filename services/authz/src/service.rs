@@ -23,6 +23,7 @@ use crate::crypto;
 use crate::decision_cache::DecisionCache;
 use crate::error::Result;
 use crate::limiter::{LoginLimiter, LoginLimits};
+use crate::tunnel_names::TunnelNamePolicy;
 
 /// Authz logic shared by the handlers.
 pub(crate) struct Inner {
@@ -34,6 +35,11 @@ pub(crate) struct Inner {
     pub(crate) session_ttl: Duration,
     pub(crate) device_starts_per_minute: u64,
     pub(crate) device_code_ttl: Duration,
+    /// App tokens live here (and the decision cache and limiter).
+    pub(crate) presence: Arc<dyn Presence>,
+    pub(crate) tunnel_name_policy: TunnelNamePolicy,
+    pub(crate) tunnel_reserved_names: Vec<String>,
+    pub(crate) app_token_ttl: Duration,
     /// Hash of a random password, verified against when a login names an
     /// unknown user so that case costs the same as a wrong password.
     pub(crate) dummy_hash: String,
@@ -68,6 +74,10 @@ pub struct ServiceParts {
     pub device_code_ttl: Duration,
     /// How long an Authorize decision is cached (zero: not at all).
     pub decision_cache_ttl: Duration,
+    pub tunnel_name_policy: TunnelNamePolicy,
+    /// Added to the built-in reserved tunnel names.
+    pub tunnel_reserved_names: Vec<String>,
+    pub app_token_ttl: Duration,
 }
 
 impl AuthzService {
@@ -77,7 +87,11 @@ impl AuthzService {
             inner: Arc::new(Inner {
                 store,
                 cache: DecisionCache::new(parts.presence.clone(), parts.decision_cache_ttl),
-                limiter: LoginLimiter::new(parts.presence, parts.limits),
+                limiter: LoginLimiter::new(parts.presence.clone(), parts.limits),
+                presence: parts.presence,
+                tunnel_name_policy: parts.tunnel_name_policy,
+                tunnel_reserved_names: parts.tunnel_reserved_names,
+                app_token_ttl: parts.app_token_ttl,
                 events: parts.events,
                 audit_subject: parts.audit_subject,
                 session_ttl: parts.session_ttl,
@@ -279,4 +293,18 @@ impl Authz for AuthzService {
         user_id = %request.get_ref().user_id, node = %request.get_ref().node_name);
     handler!(poll_device_authorization(request: pb::PollDeviceAuthorizationRequest) -> pb::PollDeviceAuthorizationResponse, Service,
         |i, r| i.poll_device_authorization(r).await);
+
+    handler!(claim_tunnel_name(request: pb::ClaimTunnelNameRequest) -> pb::ClaimTunnelNameResponse, Admin,
+        |i, r| i.claim_tunnel_name(r).await,
+        user_id = %request.get_ref().user_id, name = %request.get_ref().name, reserve = request.get_ref().reserve);
+    handler!(list_tunnel_names(request: pb::ListTunnelNamesRequest) -> pb::ListTunnelNamesResponse, Read,
+        |i, r| i.list_tunnel_names(r).await, user_id = ?request.get_ref().user_id);
+    handler!(release_tunnel_name(request: pb::ReleaseTunnelNameRequest) -> pb::ReleaseTunnelNameResponse, Admin,
+        |i, r| i.release_tunnel_name(r).await, name = %request.get_ref().name);
+    handler!(create_app_token(request: pb::CreateAppTokenRequest) -> pb::AppToken, Service,
+        |i, r| i.create_app_token(r).await,
+        user_id = %request.get_ref().user_id, node = %request.get_ref().node, port = request.get_ref().port);
+    handler!(verify_app_token(request: pb::VerifyAppTokenRequest) -> pb::VerifyAppTokenResponse, Service,
+        |i, r| i.verify_app_token(r).await,
+        node = %request.get_ref().node, port = request.get_ref().port);
 }

@@ -3,8 +3,8 @@
 
 use phirepass_proto::authz as pb;
 use phirepass_store::{
-    GrantRow, HostRow, NodeRow, PrincipalKind, StoreError, TargetKind, TargetRef, new_id,
-    now_millis,
+    GrantRow, HostRow, NodeRow, PrincipalKind, StoreError, TargetKind, TargetRef, TunnelNameRow,
+    new_id, now_millis,
 };
 
 use crate::error::{AuthzError, Result};
@@ -15,6 +15,7 @@ pub(crate) fn kind_to_proto(kind: TargetKind) -> pb::TargetKind {
     match kind {
         TargetKind::Node => pb::TargetKind::Node,
         TargetKind::Host => pb::TargetKind::Host,
+        TargetKind::Tunnel => pb::TargetKind::Tunnel,
     }
 }
 
@@ -45,6 +46,18 @@ pub(crate) fn node_to_target(node: &NodeRow) -> pb::Target {
         owner_user_id: node.user_id.clone(),
         owner_username: node.username.clone(),
         created_at: node.created_at,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn tunnel_to_target(tunnel: &TunnelNameRow) -> pb::Target {
+    pb::Target {
+        kind: pb::TargetKind::Tunnel.into(),
+        id: tunnel.id.clone(),
+        name: tunnel.name.clone(),
+        owner_user_id: tunnel.user_id.clone(),
+        owner_username: tunnel.username.clone(),
+        created_at: tunnel.created_at,
         ..Default::default()
     }
 }
@@ -125,6 +138,15 @@ impl Inner {
                     .await?
                     .iter()
                     .map(node_to_target),
+            );
+        }
+        if want(pb::TargetKind::Tunnel) {
+            targets.extend(
+                self.store
+                    .list_tunnel_names(None)
+                    .await?
+                    .iter()
+                    .map(tunnel_to_target),
             );
         }
         targets.sort_by(|a, b| a.name.cmp(&b.name));

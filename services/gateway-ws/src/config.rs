@@ -67,18 +67,108 @@ pub struct GatewayConfig {
     /// Lets a production gateway start with no users, to serve `/setup` (which needs the
     /// one-time code authz logs). Off by default: an unclaimed instance stays closed.
     pub first_run_setup: bool,
+    /// The HTTP proxy (tunnels and app ports); see [`ProxyConfig`].
+    pub proxy: ProxyConfig,
+}
+
+/// The HTTP proxy by Host: `ssh -R` tunnels at `<name>.<tunnel_domain>`, agent ports at
+/// `<port>-<node>.<apps_domain>`.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// `TUNNEL_DOMAIN`; `None` turns the tunnel proxy off.
+    pub tunnel_domain: Option<String>,
+    /// `APPS_DOMAIN`; `None` turns the app proxy off.
+    pub apps_domain: Option<String>,
+    /// `PROXY_PUBLIC_SCHEME`: `http` or `https`, for URLs the gateway builds, cookies'
+    /// `Secure` and `X-Forwarded-Proto`.
+    pub public_scheme: String,
+    /// `PROXY_PUBLIC_PORT`: appended to URLs the gateway builds (none for 80/443 behind TLS).
+    pub public_port: Option<u16>,
+    /// `PROXY_MAIN_ORIGIN`: the dashboard's origin (`https://phirepass.example.com`), linked from
+    /// app hosts' login pages and allowed to frame apps. Default: the first allowed origin.
+    pub main_origin: Option<String>,
+    /// `PROXY_FRAME_ANCESTORS`: the CSP `frame-ancestors` value on app hosts. Default: `'self'`
+    /// plus the main origin when known.
+    pub frame_ancestors: Option<String>,
+    /// `PROXY_RESPONSE_TIMEOUT` (seconds): how long an upstream may take to answer a head.
+    pub response_timeout: Duration,
+}
+
+impl ProxyConfig {
+    fn from_env(mode: AppMode, origins: &[String]) -> Result<Self, ConfigError> {
+        let default_scheme = match mode {
+            AppMode::Development => "http",
+            AppMode::Production => "https",
+        };
+        let public_scheme = env_or("PROXY_PUBLIC_SCHEME", default_scheme.to_string())?;
+        if public_scheme != "http" && public_scheme != "https" {
+            return Err(ConfigError::invalid(
+                "PROXY_PUBLIC_SCHEME",
+                format!("expected http or https, got {public_scheme:?}"),
+            ));
+        }
+        let port: u16 = env_or("PROXY_PUBLIC_PORT", 0)?;
+        Ok(Self {
+            tunnel_domain: env_opt("TUNNEL_DOMAIN").and_then(|d| normalize_domain(&d)),
+            apps_domain: env_opt("APPS_DOMAIN").and_then(|d| normalize_domain(&d)),
+            public_scheme,
+            public_port: (port != 0).then_some(port),
+            main_origin: env_opt("PROXY_MAIN_ORIGIN")
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .or_else(|| origins.first().cloned()),
+            frame_ancestors: env_opt("PROXY_FRAME_ANCESTORS").filter(|v| !v.trim().is_empty()),
+            response_timeout: Duration::from_secs(env_or("PROXY_RESPONSE_TIMEOUT", 60u64)?),
+        })
+    }
+
+    /// Development defaults: `tunnel.localhost` and `apps.localhost` (browsers resolve
+    /// `*.localhost` to loopback by themselves).
+    pub fn local() -> Self {
+        Self {
+            tunnel_domain: Some("tunnel.localhost".into()),
+            apps_domain: Some("apps.localhost".into()),
+            public_scheme: "http".into(),
+            public_port: None,
+            main_origin: None,
+            frame_ancestors: None,
+            response_timeout: Duration::from_secs(60),
+        }
+    }
+
+    pub fn secure(&self) -> bool {
+        self.public_scheme == "https"
+    }
+
+    /// The CSP `frame-ancestors` value sent by app hosts.
+    pub fn frame_ancestors(&self) -> String {
+        match (&self.frame_ancestors, &self.main_origin) {
+            (Some(v), _) => v.trim().to_string(),
+            (None, Some(origin)) => format!("'self' {origin}"),
+            (None, None) => "'self'".to_string(),
+        }
+    }
+}
+
+/// Lower case, no dots at either end; empty means unset.
+pub fn normalize_domain(raw: &str) -> Option<String> {
+    let d = raw.trim().trim_matches('.').to_ascii_lowercase();
+    (!d.is_empty()).then_some(d)
 }
 
 impl GatewayConfig {
     /// Reads the gateway's variables; `PHIREPASS_SERVICE_TOKEN` is required.
     pub fn from_env() -> Result<Self, ConfigError> {
         let origins = env_opt("ACCESS_CONTROL_ALLOW_ORIGIN").unwrap_or_default();
+        let mode = env_or("APP_MODE", AppMode::Development)?;
+        let allowed_origins = split_origins(&origins);
         Ok(Self {
-            mode: env_or("APP_MODE", AppMode::Development)?,
+            proxy: ProxyConfig::from_env(mode, &allowed_origins)?,
+            mode,
             ip_source: env_or("IP_SOURCE", IpSource::ConnectInfo)?,
             gateway_id: env_opt("GATEWAY_ID").unwrap_or_else(random_gateway_id),
             stats_refresh_interval: Duration::from_secs(env_or("STATS_REFRESH_INTERVAL", 15u64)?),
-            allowed_origins: split_origins(&origins),
+            allowed_origins,
             authz_url: env_or("AUTHZ_URL", "http://127.0.0.1:50051".to_string())?,
             registry_url: env_or("REGISTRY_URL", "http://127.0.0.1:50052".to_string())?,
             service_token: ServiceToken::from_env()?,
@@ -104,6 +194,7 @@ impl GatewayConfig {
             token_check_interval: Duration::from_secs(2),
             auth_deadline: Duration::from_secs(10),
             first_run_setup: false,
+            proxy: ProxyConfig::local(),
         }
     }
 }

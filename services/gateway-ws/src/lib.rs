@@ -22,6 +22,7 @@ mod node_ws;
 mod origin;
 mod pages;
 mod presence;
+pub mod proxy;
 mod revocation;
 mod setup;
 mod startup;
@@ -42,6 +43,7 @@ use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_runtime::grpc::channel;
 use tokio::net::TcpListener;
+use tower::Layer;
 use tracing::info;
 
 pub use config::{AppMode, GatewayConfig, IpSource};
@@ -83,12 +85,18 @@ pub async fn serve(
         mode = ?state.config.mode,
         "gateway-ws listening"
     );
-    let result = axum::serve(
-        listener,
-        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    // The Host router runs before routing: tunnel and app hosts never reach the dashboard.
+    let app = axum::middleware::from_fn_with_state(state.clone(), proxy::by_host)
+        .layer(router(state.clone()));
+    let result =
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
     for task in background {
         task.abort();
     }
@@ -108,6 +116,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/stats", get(status::stats))
         .route("/version", get(status::version))
         .route("/api/targets", get(targets::list))
+        .route("/api/apps/open", get(proxy::apps::open))
         .route("/api/setup/status", get(setup::status))
         .route("/api/setup", post(setup::complete))
         .route("/api/join/inspect", post(invitations::inspect))

@@ -57,12 +57,16 @@ pub struct AppState {
     terminals: Mutex<HashMap<String, oneshot::Sender<()>>>,
     /// Set once authz says the first user exists, so pages stop asking.
     pub setup_done: std::sync::atomic::AtomicBool,
+    /// The HTTP proxy by Host (tunnels, app ports).
+    pub proxy: crate::proxy::Proxy,
 }
 
 impl AppState {
     pub fn new(config: GatewayConfig, bus: Arc<dyn Bus>, authz: Authz, registry: Registry) -> Self {
+        let subjects = Subjects::new(config.subject_prefix.clone());
         Self {
-            subjects: Subjects::new(config.subject_prefix.clone()),
+            proxy: crate::proxy::Proxy::new(&config, bus.clone(), subjects.clone()),
+            subjects,
             stream_config: StreamConfig::default(),
             config,
             bus,

@@ -10,6 +10,15 @@ pub enum RegistryError {
     InvalidArgument(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Another holder has it (a tunnel's (name, port)).
+    #[error("{0} is held by another session")]
+    AlreadyExists(&'static str),
+    /// A kick was asked of a registry started without a bus.
+    #[error("the registry has no bus to kick sessions with")]
+    NoBus,
+    /// Internal: publishing on the bus failed.
+    #[error("bus: {0}")]
+    Bus(#[from] phirepass_bus::BusError),
     /// Internal: the presence store failed.
     #[error("presence: {0}")]
     Presence(#[from] PresenceError),
@@ -29,7 +38,10 @@ impl From<RegistryError> for Status {
         match err {
             RegistryError::InvalidArgument(msg) => Status::invalid_argument(msg),
             RegistryError::NotFound(_) => Status::not_found(err.to_string()),
+            RegistryError::AlreadyExists(_) => Status::already_exists(err.to_string()),
+            RegistryError::NoBus => Status::failed_precondition(err.to_string()),
             RegistryError::Presence(_)
+            | RegistryError::Bus(_)
             | RegistryError::Encode(_)
             | RegistryError::Transport(_)
             | RegistryError::Reflection(_) => {

@@ -1,4 +1,5 @@
-//! `phirepass-registry`: presence of nodes and sessions over gRPC.
+//! `phirepass-registry`: presence of nodes, sessions and `ssh -R` tunnels
+//! over gRPC.
 //!
 //! Entries live in the presence store (Redis, or memory in `phirepass dev`)
 //! with TTLs that heartbeats refresh. Every RPC requires the service token;
@@ -9,11 +10,13 @@
 mod error;
 mod records;
 mod service;
+mod tunnels;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use phirepass_bus::Bus;
 use phirepass_presence::Presence;
 use phirepass_runtime::grpc::ServiceToken;
 use tokio::net::TcpListener;
@@ -32,6 +35,10 @@ pub struct RegistryConfig {
     pub node_ttl: Duration,
     /// A session disappears this long after its last heartbeat (default 60 s).
     pub session_ttl: Duration,
+    /// A tunnel disappears this long after its last heartbeat (default 60 s).
+    pub tunnel_ttl: Duration,
+    /// Bus subject prefix, for the kick subject (default `pp`).
+    pub subject_prefix: String,
 }
 
 impl RegistryConfig {
@@ -40,6 +47,8 @@ impl RegistryConfig {
             service_token,
             node_ttl: Duration::from_secs(45),
             session_ttl: Duration::from_secs(60),
+            tunnel_ttl: Duration::from_secs(60),
+            subject_prefix: "pp".to_owned(),
         }
     }
 }
@@ -47,6 +56,9 @@ impl RegistryConfig {
 #[derive(Clone)]
 pub struct RegistryDeps {
     pub presence: Arc<dyn Presence>,
+    /// Carries KickTunnel's kicks; without it KickTunnel fails with
+    /// FAILED_PRECONDITION.
+    pub bus: Option<Arc<dyn Bus>>,
 }
 
 /// Serves Registry (authenticated), health and reflection on `listener`
@@ -58,7 +70,7 @@ pub async fn serve(
     deps: RegistryDeps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RegistryError> {
-    let service = RegistryService::new(deps.presence, config.node_ttl, config.session_ttl);
+    let service = RegistryService::new(&config, deps);
     let (_health_reporter, health) = phirepass_runtime::health::reporter_for(SERVICE_NAME).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(phirepass_proto::FILE_DESCRIPTOR_SET)

@@ -1,12 +1,13 @@
 //! The `phirepass.registry.v1.Registry` gRPC service.
 //!
-//! Nodes live under `node:<id>`, sessions under `session:<id>`, as JSON with
-//! a TTL that heartbeats refresh: a dead gateway's entries expire by
-//! themselves.
+//! Nodes live under `node:<id>`, sessions under `session:<id>`, tunnels
+//! under `tunnel:<name>:<port>` (see [`crate::tunnels`]), as JSON with a TTL
+//! that heartbeats refresh: a dead edge's entries expire by themselves.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use phirepass_bus::Bus;
 use phirepass_presence::Presence;
 use phirepass_proto::registry as pb;
 use phirepass_proto::registry::registry_server::{Registry, RegistryServer};
@@ -19,6 +20,8 @@ use crate::error::{RegistryError, Result};
 use crate::records::{
     NODE_PREFIX, NodeRecord, SESSION_PREFIX, SessionRecord, check_id, node_key, session_key,
 };
+use crate::tunnels::{TUNNEL_PREFIX, Upsert};
+use crate::{RegistryConfig, RegistryDeps};
 
 // Compare-and-delete retries when a heartbeat rewrites the record between
 // our read and our delete.
@@ -30,6 +33,9 @@ pub struct RegistryService {
     presence: Arc<dyn Presence>,
     node_ttl: Duration,
     session_ttl: Duration,
+    tunnel_ttl: Duration,
+    /// The bus and kick subject, when the registry can kick sessions.
+    kick: Option<(Arc<dyn Bus>, String)>,
 }
 
 impl std::fmt::Debug for RegistryService {
@@ -37,6 +43,8 @@ impl std::fmt::Debug for RegistryService {
         f.debug_struct("RegistryService")
             .field("node_ttl", &self.node_ttl)
             .field("session_ttl", &self.session_ttl)
+            .field("tunnel_ttl", &self.tunnel_ttl)
+            .field("kick", &self.kick.as_ref().map(|(_, subject)| subject))
             .finish_non_exhaustive()
     }
 }
@@ -44,7 +52,7 @@ impl std::fmt::Debug for RegistryService {
 /// The authenticated tonic service, ready for `Server::add_service`.
 pub type AuthedRegistryServer = InterceptedService<RegistryServer<RegistryService>, ServerAuth>;
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -52,12 +60,30 @@ fn now_millis() -> i64 {
 }
 
 impl RegistryService {
-    pub fn new(presence: Arc<dyn Presence>, node_ttl: Duration, session_ttl: Duration) -> Self {
+    pub fn new(config: &RegistryConfig, deps: RegistryDeps) -> Self {
+        let kick_subject =
+            phirepass_tunnel::Subjects::new(config.subject_prefix.clone()).session_kick();
         Self {
-            presence,
-            node_ttl,
-            session_ttl,
+            presence: deps.presence,
+            node_ttl: config.node_ttl,
+            session_ttl: config.session_ttl,
+            tunnel_ttl: config.tunnel_ttl,
+            kick: deps.bus.map(|bus| (bus, kick_subject)),
         }
+    }
+
+    pub(crate) fn presence(&self) -> &dyn Presence {
+        self.presence.as_ref()
+    }
+
+    pub(crate) fn tunnel_ttl(&self) -> Duration {
+        self.tunnel_ttl
+    }
+
+    pub(crate) fn kick_bus(&self) -> Option<(&dyn Bus, &str)> {
+        self.kick
+            .as_ref()
+            .map(|(bus, subject)| (bus.as_ref(), subject.as_str()))
     }
 
     /// Wraps the service so every call must carry the service token.
@@ -65,7 +91,7 @@ impl RegistryService {
         RegistryServer::with_interceptor(self, ServerAuth::new(token))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<(String, T)>> {
@@ -302,5 +328,81 @@ impl Registry for RegistryService {
         link(&request);
         let sessions = RegistryService::list_sessions(self, request.get_ref()).await;
         ok(sessions.map(|sessions| pb::ListSessionsResponse { sessions }))
+    }
+
+    #[tracing::instrument(name = "registry.tunnel_opened", skip_all, fields(name = %request.get_ref().name, port = request.get_ref().port, session_id = %request.get_ref().session_id))]
+    async fn tunnel_opened(
+        &self,
+        request: Request<pb::TunnelPresence>,
+    ) -> std::result::Result<Response<pb::TunnelOpenedResponse>, Status> {
+        link(&request);
+        let done = match self.upsert_tunnel(request.into_inner()).await {
+            Ok(Upsert::Held) => Ok(pb::TunnelOpenedResponse {}),
+            Ok(Upsert::Taken { .. }) => Err(RegistryError::AlreadyExists("tunnel")),
+            Err(e) => Err(e),
+        };
+        ok(done)
+    }
+
+    #[tracing::instrument(name = "registry.tunnel_heartbeat", skip_all, fields(name = %request.get_ref().name, port = request.get_ref().port, session_id = %request.get_ref().session_id))]
+    async fn tunnel_heartbeat(
+        &self,
+        request: Request<pb::TunnelPresence>,
+    ) -> std::result::Result<Response<pb::TunnelHeartbeatResponse>, Status> {
+        link(&request);
+        let accepted = self
+            .upsert_tunnel(request.into_inner())
+            .await
+            .map(|u| match u {
+                Upsert::Held => true,
+                Upsert::Taken { holder } => {
+                    tracing::info!(%holder, "heartbeat for a tunnel another session holds ignored");
+                    false
+                }
+            });
+        ok(accepted.map(|accepted| pb::TunnelHeartbeatResponse { accepted }))
+    }
+
+    #[tracing::instrument(name = "registry.tunnel_closed", skip_all, fields(name = %request.get_ref().name, port = request.get_ref().port, session_id = %request.get_ref().session_id))]
+    async fn tunnel_closed(
+        &self,
+        request: Request<pb::TunnelClosedRequest>,
+    ) -> std::result::Result<Response<pb::TunnelClosedResponse>, Status> {
+        link(&request);
+        let removed = self.close_tunnel(request.get_ref()).await;
+        ok(removed.map(|removed| pb::TunnelClosedResponse { removed }))
+    }
+
+    #[tracing::instrument(name = "registry.get_tunnel", skip_all, fields(name = %request.get_ref().name, port = request.get_ref().port))]
+    async fn get_tunnel(
+        &self,
+        request: Request<pb::GetTunnelRequest>,
+    ) -> std::result::Result<Response<pb::TunnelPresence>, Status> {
+        link(&request);
+        let req = request.get_ref();
+        ok(RegistryService::get_tunnel(self, &req.name, req.port).await)
+    }
+
+    #[tracing::instrument(name = "registry.list_tunnels", skip_all, fields(user_id = ?request.get_ref().user_id))]
+    async fn list_tunnels(
+        &self,
+        request: Request<pb::ListTunnelsRequest>,
+    ) -> std::result::Result<Response<pb::ListTunnelsResponse>, Status> {
+        link(&request);
+        let user_id = request.get_ref().user_id.as_deref();
+        let tunnels = RegistryService::list_tunnels(self, TUNNEL_PREFIX, user_id).await;
+        ok(tunnels.map(|t| pb::ListTunnelsResponse {
+            tunnels: t.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "registry.kick_tunnel", skip_all, fields(name = %request.get_ref().name))]
+    async fn kick_tunnel(
+        &self,
+        request: Request<pb::KickTunnelRequest>,
+    ) -> std::result::Result<Response<pb::KickTunnelResponse>, Status> {
+        link(&request);
+        let kicked = RegistryService::kick_tunnel(self, &request.get_ref().name).await;
+        ok(kicked.map(|session_ids| pb::KickTunnelResponse { session_ids }))
     }
 }

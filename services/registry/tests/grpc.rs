@@ -45,9 +45,17 @@ impl Harness {
             ..RegistryConfig::new(token.clone())
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(config, listener, RegistryDeps { presence }, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(serve(
+            config,
+            listener,
+            RegistryDeps {
+                presence,
+                bus: None,
+            },
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let client = RegistryClient::new(channel(&url, token).unwrap());
         Self {
             url,

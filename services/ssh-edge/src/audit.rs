@@ -28,7 +28,57 @@ pub(crate) async fn refused_login(edge: &Edge, login: &str, reason: &str, client
         reason,
         client_ip,
     };
-    let payload = match serde_json::to_vec(&event) {
+    append(edge, &event).await;
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Serialize)]
+struct AliasAccess<'a> {
+    /// Always "ssh_tcp_alias".
+    kind: &'static str,
+    ts: i64,
+    allowed: bool,
+    edge_id: &'a str,
+    session_id: &'a str,
+    username: &'a str,
+    /// `alias:port` as asked (escaped, cut).
+    target: &'a str,
+    reason: &'a str,
+    client_ip: &'a str,
+}
+
+/// A `direct-tcpip` open to a private tunnel alias: who, which alias, and the decision.
+pub(crate) async fn alias_access(
+    edge: &Edge,
+    session_id: &str,
+    username: &str,
+    target: &str,
+    allowed: bool,
+    reason: &str,
+    client_ip: &str,
+) {
+    let event = AliasAccess {
+        kind: "ssh_tcp_alias",
+        ts: now_millis(),
+        allowed,
+        edge_id: &edge.config.edge_id,
+        session_id,
+        username,
+        target,
+        reason,
+        client_ip,
+    };
+    append(edge, &event).await;
+}
+
+async fn append(edge: &Edge, event: &impl Serialize) {
+    let payload = match serde_json::to_vec(event) {
         Ok(p) => bytes::Bytes::from(p),
         Err(error) => {
             tracing::error!(%error, "audit event not encoded");
@@ -42,11 +92,4 @@ pub(crate) async fn refused_login(edge: &Edge, login: &str, reason: &str, client
     {
         tracing::error!(%error, subject = %edge.config.audit_subject, "audit event not stored");
     }
-}
-
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -78,10 +78,21 @@ pub struct SshEdgeConfig {
     pub audit_subject: String,
     /// How often open sessions are refreshed in the registry.
     pub heartbeat_interval: Duration,
+    /// The public URL of an HTTP tunnel, `{name}` replaced by its name (`SSH_EDGE_TUNNEL_URL`,
+    /// default `http://{name}.tunnel.localhost`).
+    pub tunnel_url: String,
+    /// How the edge is reached, for the hints printed to tunnel users (`SSH_EDGE_PUBLIC_HOST`,
+    /// e.g. `edge.example.com:2222`; default the SSH listener address).
+    pub public_host: Option<String>,
+    /// How often published tunnels are refreshed in the registry (their TTL is longer).
+    pub tunnel_heartbeat_interval: Duration,
+    /// `ssh -R` forwards one SSH session may hold (`SSH_EDGE_MAX_FORWARDS`, default 16).
+    pub max_forwards: usize,
 }
 
 pub const DEFAULT_SSH_ADDR: &str = "127.0.0.1:2222";
 pub const DEFAULT_HOST_KEY_FILE: &str = "ssh_edge_host_ed25519";
+pub const DEFAULT_TUNNEL_URL: &str = "http://{name}.tunnel.localhost";
 
 impl SshEdgeConfig {
     /// Defaults for in-process use (`phirepass dev`, tests); callers fill URLs and token.
@@ -108,6 +119,10 @@ impl SshEdgeConfig {
             target_timeout: Duration::from_secs(15),
             audit_subject: "pp.events.audit".into(),
             heartbeat_interval: Duration::from_secs(10),
+            tunnel_url: DEFAULT_TUNNEL_URL.into(),
+            public_host: None,
+            tunnel_heartbeat_interval: Duration::from_secs(20),
+            max_forwards: 16,
         }
     }
 
@@ -136,6 +151,15 @@ impl SshEdgeConfig {
         c.auth_deadline = Duration::from_secs(env_or("SSH_EDGE_AUTH_DEADLINE_SECS", 10u64)?);
         c.max_unauthenticated = env_or("SSH_EDGE_MAX_UNAUTHENTICATED", 512usize)?;
         c.target_timeout = Duration::from_secs(env_or("SSH_EDGE_TARGET_TIMEOUT_SECS", 15u64)?);
+        c.tunnel_url = env_opt("SSH_EDGE_TUNNEL_URL").unwrap_or(c.tunnel_url);
+        if !c.tunnel_url.contains("{name}") {
+            return Err(ConfigError::invalid(
+                "SSH_EDGE_TUNNEL_URL",
+                "must contain {name}",
+            ));
+        }
+        c.public_host = env_opt("SSH_EDGE_PUBLIC_HOST");
+        c.max_forwards = env_or("SSH_EDGE_MAX_FORWARDS", c.max_forwards)?;
         if !phirepass_tunnel::valid_token(&c.edge_id) {
             return Err(ConfigError::invalid(
                 "SSH_EDGE_ID",

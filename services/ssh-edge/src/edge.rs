@@ -17,6 +17,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::SshEdgeConfig;
 use crate::relay::TargetLink;
+use crate::tunnels::SessionTunnels;
 use crate::username::Login;
 
 pub(crate) struct Edge {
@@ -59,6 +60,8 @@ pub(crate) struct Conn {
     pub bytes_to_client: AtomicU64,
     /// Set once the session is registered (first relayed channel).
     pub presence: OnceLock<SessionPresence>,
+    /// `ssh -R` forwards of a management login.
+    pub tunnels: SessionTunnels,
 }
 
 impl Conn {
@@ -74,6 +77,7 @@ impl Conn {
             bytes_to_target: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),
             presence: OnceLock::new(),
+            tunnels: SessionTunnels::default(),
         }
     }
 

@@ -394,6 +394,13 @@ impl Handler for EdgeHandler {
                     handle,
                 ));
             }
+            Login::Menu { .. } if conn.tunnels.requested() => {
+                tokio::spawn(crate::tunnels::serve_channel(
+                    conn,
+                    authed.username,
+                    channel,
+                ));
+            }
             Login::Menu { .. } => {
                 tokio::spawn(crate::menu::serve_channel(
                     conn,
@@ -404,5 +411,38 @@ impl Handler for EdgeHandler {
             }
         }
         Ok(true)
+    }
+
+    /// `ssh -R`: a virtual bind (nothing listens here), management logins only. Answered after
+    /// the name is claimed and registered, so the client learns the outcome at once.
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(crate::tunnels::forward(&self.conn, address, *port).await)
+    }
+
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(crate::tunnels::cancel(&self.conn, address, port).await)
+    }
+
+    /// `-W alias:port` / `-L`: private `ssh -R` aliases only (relay logins are refused).
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(crate::tunnels::open_alias(&self.conn, channel, host_to_connect, port_to_connect).await)
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! * `alice@edge` opens the management screen (targets alice may reach, online or not);
 //! * `alice:web-1@edge` relays to target `web-1`: a direct host over TCP from the edge, or an
-//!   agent node over a TunnelStream (whichever gateway holds it).
+//!   agent node over a TunnelStream (whichever gateway holds it);
+//! * `ssh -R [name:]port:host:port alice@edge` publishes a tunnel: port 80 as
+//!   `http://<name>.<tunnel domain>`, other ports as private aliases reached with
+//!   `ssh -J alice@edge -W name:port` (see `tunnels`).
 //!
 //! Users authenticate through authz (public key with a verified signature, password,
 //! keyboard-interactive); every channel is authorised with `Authorize`; target credentials
@@ -22,6 +25,7 @@ mod menu;
 mod relay;
 mod server;
 mod sessions;
+mod tunnels;
 pub mod username;
 
 use std::future::Future;

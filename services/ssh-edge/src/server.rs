@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::edge::{Conn, Edge};
 use crate::handler::EdgeHandler;
-use crate::sessions;
+use crate::{sessions, tunnels};
 
 const SERVER_KEX: &[kex::Name] = &[
     kex::CURVE25519,
@@ -135,6 +135,8 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
     let mut extended = false;
     let mut heartbeat = tokio::time::interval(edge.config.heartbeat_interval);
     heartbeat.tick().await;
+    let mut tunnel_heartbeat = tokio::time::interval(edge.config.tunnel_heartbeat_interval);
+    tunnel_heartbeat.tick().await;
     loop {
         tokio::select! {
             result = &mut running => {
@@ -162,7 +164,9 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
                 }
             }
             _ = heartbeat.tick() => sessions::heartbeat(&conn).await,
+            _ = tunnel_heartbeat.tick() => tunnels::heartbeat(&conn).await,
         }
     }
+    tunnels::closed(&conn).await;
     sessions::closed(&conn).await;
 }

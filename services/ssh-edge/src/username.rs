@@ -1,12 +1,16 @@
 //! The SSH username grammar. One rule:
 //!
 //! ```text
-//! login    = user [ ":" target ]
+//! login    = user [ "+strict" ] / user ":" target
 //! user     = 1*32 ( a-z / 0-9 / "_" / "." / "-" )            ; a Phirepass username
 //! target   = ( a-z / 0-9 ) *62 ( a-z / 0-9 / "_" / "." / "-" ) ; a node or host name
 //! ```
 //!
-//! `alice` opens the management screen; `alice:web-1` relays to target `web-1`. The string
+//! `alice` opens the management screen; `alice:web-1` relays to target `web-1`.
+//! `alice+strict` is a management login whose `ssh -R` forwards must get exactly the names
+//! they ask for: a name that cannot be granted refuses the forward instead of falling back
+//! to a random one. `+strict` is the only flag, and only on management logins (`alice+`,
+//! `alice+foo`, `alice+strict:web-1` are refused). The string
 //! is split at the first `:`; anything else (a second `:`, an empty part, upper case,
 //! whitespace, control or non-ASCII characters, `@`, `/`, over-long parts) is refused with a
 //! message that says which rule was broken. Names are never normalised (no case folding, no
@@ -16,14 +20,16 @@ use std::fmt;
 
 pub const USER_MAX: usize = 32;
 pub const TARGET_MAX: usize = 63;
+/// The one login flag: strict tunnel names for `ssh -R`.
+pub const STRICT_FLAG: &str = "+strict";
 /// Longest login accepted (`user:target` at their maxima); longer input is refused unread.
 pub const LOGIN_MAX: usize = USER_MAX + 1 + TARGET_MAX;
 
 /// What the client asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Login {
-    /// `alice`: the management screen.
-    Menu { user: String },
+    /// `alice` (or `alice+strict`): the management screen and `ssh -R` tunnels.
+    Menu { user: String, strict: bool },
     /// `alice:web-1`: relay to a target.
     Relay { user: String, target: String },
 }
@@ -31,8 +37,13 @@ pub enum Login {
 impl Login {
     pub fn user(&self) -> &str {
         match self {
-            Login::Menu { user } | Login::Relay { user, .. } => user,
+            Login::Menu { user, .. } | Login::Relay { user, .. } => user,
         }
+    }
+
+    /// `ssh -R` names must be granted as asked, or the forward is refused.
+    pub fn strict(&self) -> bool {
+        matches!(self, Login::Menu { strict: true, .. })
     }
 
     pub fn target(&self) -> Option<&str> {
@@ -59,6 +70,10 @@ pub enum Problem {
     TargetStart(char),
     UserTooLong,
     TargetTooLong,
+    /// `+` followed by something other than `strict` (or nothing).
+    UnknownFlag(String),
+    /// `+strict` on a relay login.
+    FlagOnRelay,
 }
 
 impl fmt::Display for Problem {
@@ -87,13 +102,23 @@ impl fmt::Display for Problem {
             Problem::TargetTooLong => {
                 write!(f, "the target part is longer than {TARGET_MAX} characters")
             }
+            Problem::UnknownFlag(flag) => write!(
+                f,
+                "unknown flag {flag:?} (the only flag is \"+strict\", as in USER+strict)"
+            ),
+            Problem::FlagOnRelay => write!(
+                f,
+                "\"+strict\" applies to tunnel logins (USER+strict) only, not to USER:TARGET"
+            ),
         }
     }
 }
 
 /// A refused username, with a message fit for the client and the log.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid login {shown}: {problem}; use USER to open the menu or USER:TARGET to connect")]
+#[error(
+    "invalid login {shown}: {problem}; use USER to open the menu, USER:TARGET to connect, or USER+strict for strict tunnel names"
+)]
 pub struct InvalidLogin {
     /// The input, escaped (control characters visible) and cut to a printable length.
     pub shown: String,
@@ -147,6 +172,20 @@ fn check(raw: &str) -> Result<Login, Problem> {
         Some((_, t)) if t.contains(':') => return Err(Problem::ExtraSeparator),
         Some((u, t)) => (u, Some(t)),
     };
+    // The flag goes between user and target: `alice+strict`, never `alice:web+strict`.
+    let (user, strict) = match user.split_once('+') {
+        None => (user, false),
+        Some((u, flag)) => {
+            if flag != STRICT_FLAG.trim_start_matches('+') {
+                let shown: String = flag.chars().take(16).collect();
+                return Err(Problem::UnknownFlag(format!("+{shown}")));
+            }
+            if target.is_some() {
+                return Err(Problem::FlagOnRelay);
+            }
+            (u, true)
+        }
+    };
     if user.is_empty() {
         return Err(Problem::EmptyUser);
     }
@@ -157,7 +196,10 @@ fn check(raw: &str) -> Result<Login, Problem> {
         return Err(Problem::UserTooLong);
     }
     let Some(target) = target else {
-        return Ok(Login::Menu { user: user.into() });
+        return Ok(Login::Menu {
+            user: user.into(),
+            strict,
+        });
     };
     let Some(first) = target.chars().next() else {
         return Err(Problem::EmptyTarget);
@@ -183,7 +225,17 @@ mod tests {
     use super::*;
 
     fn menu(u: &str) -> Result<Login, Problem> {
-        Ok(Login::Menu { user: u.into() })
+        Ok(Login::Menu {
+            user: u.into(),
+            strict: false,
+        })
+    }
+
+    fn strict(u: &str) -> Result<Login, Problem> {
+        Ok(Login::Menu {
+            user: u.into(),
+            strict: true,
+        })
     }
 
     fn relay(u: &str, t: &str) -> Result<Login, Problem> {
@@ -236,6 +288,19 @@ mod tests {
             ("alice:web.>", Err(Problem::TargetChar('>'))),
             ("$(id):web", Err(Problem::UserChar('$'))),
             (long_user.as_str(), Err(Problem::UserTooLong)),
+            ("alice+strict", strict("alice")),
+            ("a.b_c-d+strict", strict("a.b_c-d")),
+            ("alice+", Err(Problem::UnknownFlag("+".into()))),
+            ("alice+foo", Err(Problem::UnknownFlag("+foo".into()))),
+            ("alice+Strict", Err(Problem::UnknownFlag("+Strict".into()))),
+            (
+                "alice+strict+strict",
+                Err(Problem::UnknownFlag("+strict+strict".into())),
+            ),
+            ("alice+strict:web", Err(Problem::FlagOnRelay)),
+            ("alice:web+strict", Err(Problem::TargetChar('+'))),
+            ("+strict", Err(Problem::EmptyUser)),
+            ("Alice+strict", Err(Problem::UserChar('A'))),
             (long_target.as_str(), Err(Problem::TargetTooLong)),
             (huge.as_str(), Err(Problem::TooLong)),
         ];
@@ -255,5 +320,7 @@ mod tests {
         let long = parse(&"x".repeat(5000)).unwrap_err().to_string();
         assert!(long.len() < 300, "{}", long.len());
         assert!(long.contains("..."), "{long}");
+        let flag = parse("alice+foo").unwrap_err().to_string();
+        assert!(flag.contains("+strict"), "{flag}");
     }
 }

@@ -60,6 +60,9 @@ pub struct Options {
     pub device_starts_per_minute: u64,
     pub device_code_ttl: Duration,
     pub decision_cache_ttl: Duration,
+    pub tunnel_name_policy: phirepass_authz::TunnelNamePolicy,
+    pub tunnel_reserved_names: Vec<String>,
+    pub app_token_ttl: Duration,
 }
 
 impl Default for Options {
@@ -70,6 +73,9 @@ impl Default for Options {
             device_starts_per_minute: 10,
             device_code_ttl: phirepass_authz::DEVICE_CODE_TTL,
             decision_cache_ttl: Duration::from_secs(5),
+            tunnel_name_policy: phirepass_authz::TunnelNamePolicy::Any,
+            tunnel_reserved_names: Vec::new(),
+            app_token_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -149,6 +155,9 @@ impl Harness {
             device_starts_per_minute: options.device_starts_per_minute,
             device_code_ttl: options.device_code_ttl,
             decision_cache_ttl: options.decision_cache_ttl,
+            tunnel_name_policy: options.tunnel_name_policy,
+            tunnel_reserved_names: options.tunnel_reserved_names,
+            app_token_ttl: options.app_token_ttl,
             ..AuthzConfig::new(token.clone())
         };
         let setup_code = phirepass_authz::issue_setup_code(&store).await.unwrap();

@@ -1,0 +1,190 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `phirepass admin tunnels` as an operator runs it: the real binary against authz and the
+//! registry served in-process (embedded: SQLite, in-memory presence and bus).
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::authz::{ClaimTunnelNameRequest, CreateUserRequest};
+use phirepass_proto::registry::TunnelPresence;
+use phirepass_proto::registry::registry_client::RegistryClient;
+use phirepass_runtime::grpc::{ServiceToken, channel};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+async fn admin(authz: &str, registry: &str, token: &ServiceToken, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_phirepass"))
+        .arg("admin")
+        .args(args)
+        .env("AUTHZ_URL", authz)
+        .env("REGISTRY_URL", registry)
+        .env("PHIREPASS_DATA_DIR", "/nonexistent")
+        .env_remove("PHIREPASS_TOKEN")
+        .env("PHIREPASS_SERVICE_TOKEN", token.expose_secret())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn tunnels_list_kick_names_release() {
+    let token = ServiceToken::generate();
+    let authz_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let registry_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authz_url = format!("http://{}", authz_listener.local_addr().unwrap());
+    let registry_url = format!("http://{}", registry_listener.local_addr().unwrap());
+    let presence = phirepass_presence::connect(None, "pp:").await.unwrap();
+    let bus = phirepass_bus::connect(None).await.unwrap();
+    let store = phirepass_store::Store::memory_sqlite().await.unwrap();
+    tokio::spawn(phirepass_authz::serve(
+        phirepass_authz::AuthzConfig::new(token.clone()),
+        authz_listener,
+        phirepass_authz::AuthzDeps::new(store, presence.clone()),
+        std::future::pending(),
+    ));
+    tokio::spawn(phirepass_registry::serve(
+        phirepass_registry::RegistryConfig::new(token.clone()),
+        registry_listener,
+        phirepass_registry::RegistryDeps {
+            presence,
+            bus: Some(bus.clone()),
+        },
+        std::future::pending(),
+    ));
+    let mut authz = AuthzClient::new(channel(&authz_url, token.clone()).unwrap());
+    let mut registry = RegistryClient::new(channel(&registry_url, token.clone()).unwrap());
+    let mut alice = None;
+    for _ in 0..100 {
+        let req = CreateUserRequest {
+            username: "alice".into(),
+            password: "correct horse battery".into(),
+        };
+        if let Ok(u) = authz.create_user(req).await {
+            alice = Some(u.into_inner());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let alice = alice.expect("authz up");
+    let claimed = authz
+        .claim_tunnel_name(ClaimTunnelNameRequest {
+            user_id: alice.id.clone(),
+            name: "myapp".into(),
+            reserve: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(claimed.allowed);
+    registry
+        .tunnel_opened(TunnelPresence {
+            name: "myapp".into(),
+            port: 80,
+            node_id: "sshr-0123456789abcdef".into(),
+            edge_id: "edge-1".into(),
+            session_id: "sess-1".into(),
+            user_id: alice.id.clone(),
+            username: "alice".into(),
+            bytes_in: 12,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let list = json(
+        &admin(
+            &authz_url,
+            &registry_url,
+            &token,
+            &["--json", "tunnels", "list"],
+        )
+        .await,
+    );
+    assert_eq!(list[0]["name"], "myapp");
+    assert_eq!(list[0]["kind"], "http");
+    assert_eq!(list[0]["username"], "alice");
+    let table = admin(&authz_url, &registry_url, &token, &["tunnels", "list"]).await;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.contains("myapp") && text.contains("edge-1"), "{text}");
+
+    let names = json(
+        &admin(
+            &authz_url,
+            &registry_url,
+            &token,
+            &["--json", "tunnels", "names", "--user", "alice"],
+        )
+        .await,
+    );
+    assert_eq!(names[0]["name"], "myapp");
+    let none = json(
+        &admin(
+            &authz_url,
+            &registry_url,
+            &token,
+            &["--json", "tunnels", "names", "--user", "bob"],
+        )
+        .await,
+    );
+    assert_eq!(none, Value::Array(vec![]));
+
+    let mut kicks = bus.subscribe("pp.control.kick").await.unwrap();
+    bus.flush().await.unwrap();
+    let kicked = json(
+        &admin(
+            &authz_url,
+            &registry_url,
+            &token,
+            &["--json", "tunnels", "kick", "myapp"],
+        )
+        .await,
+    );
+    assert_eq!(kicked["session_ids"][0], "sess-1");
+    let msg = tokio::time::timeout(Duration::from_secs(5), kicks.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"sess-1");
+    let missing = admin(
+        &authz_url,
+        &registry_url,
+        &token,
+        &["tunnels", "kick", "nope"],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(3), "not found");
+
+    json(
+        &admin(
+            &authz_url,
+            &registry_url,
+            &token,
+            &["--json", "tunnels", "release", "myapp"],
+        )
+        .await,
+    );
+    let again = admin(
+        &authz_url,
+        &registry_url,
+        &token,
+        &["tunnels", "release", "myapp"],
+    )
+    .await;
+    assert_eq!(again.status.code(), Some(3), "not found");
+}

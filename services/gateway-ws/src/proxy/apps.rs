@@ -1,0 +1,353 @@
+//! Agent ports in the browser (design note 004). The dashboard's `GET /api/apps/open` mints a
+//! scoped app token (authz CreateAppToken: one node, one port, 15 minutes) and redirects to the
+//! app host's `/__phirepass/callback`, which turns it into a host-only cookie. Every request on
+//! the app host is checked with VerifyAppToken before it is proxied, so a revoked grant stops
+//! the next request (after the at most one second the answer is cached).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use phirepass_proto::authz::{AppToken, CreateAppTokenRequest, VerifyAppTokenRequest};
+use serde::Deserialize;
+use tracing::{debug, info, warn};
+
+use super::headers::{self, APP_COOKIE, cookie};
+use super::{host, page};
+use crate::auth::require_user;
+use crate::error::GatewayError;
+use crate::origin::client_ip;
+use crate::state::{AppState, now_ms};
+
+/// The app host's reserved path prefix: never proxied.
+const RESERVED: &str = "/__phirepass/";
+const CALLBACK: &str = "/__phirepass/callback";
+/// A verified token is trusted this long without asking authz again.
+const VERIFY_CACHE_TTL: Duration = Duration::from_secs(1);
+const VERIFY_CACHE_MAX: usize = 4096;
+/// Longest token looked at; real ones are 50 characters.
+const MAX_TOKEN_LEN: usize = 128;
+
+#[derive(Deserialize)]
+pub struct OpenQuery {
+    node: String,
+    port: u16,
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    token: String,
+}
+
+/// (token, node, port): what one verification answered for.
+type VerifyKey = (String, String, u16);
+
+/// (token, node, port) -> (node id, when verified).
+#[derive(Default)]
+pub struct VerifyCache {
+    entries: Mutex<HashMap<VerifyKey, (String, Instant)>>,
+}
+
+impl VerifyCache {
+    fn get(&self, key: &VerifyKey) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < VERIFY_CACHE_TTL)
+            .map(|(node, _)| node.clone())
+    }
+
+    fn put(&self, key: VerifyKey, node_id: String) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= VERIFY_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < VERIFY_CACHE_TTL);
+        }
+        entries.insert(key, (node_id, Instant::now()));
+    }
+}
+
+/// `GET /api/apps/open?node=&port=` on the main host: 303 to the app host's callback with a
+/// fresh token, or to the login page without a session.
+pub async fn open(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<OpenQuery>,
+) -> Response {
+    let proxy = &state.config.proxy;
+    let Some(apps_domain) = proxy.apps_domain.clone() else {
+        return GatewayError::NotFound("app proxy".into()).into_response();
+    };
+    let user = match require_user(&state, &headers).await {
+        Ok(user) => user,
+        Err(GatewayError::Unauthenticated) => {
+            let next = format!("/api/apps/open?node={}&port={}", encode(&q.node), q.port);
+            return see_other(&format!("/login?next={}", encode(&next)));
+        }
+        Err(e) => return e.into_response(),
+    };
+    let minted = state
+        .authz
+        .clone()
+        .create_app_token(CreateAppTokenRequest {
+            user_id: user.id.clone(),
+            node: q.node.clone(),
+            port: u32::from(q.port),
+            client_ip: Some(client_ip(&state.config, peer, &headers)),
+        })
+        .await;
+    let token = match minted {
+        Ok(t) => t.into_inner(),
+        Err(s) => {
+            warn!(user = %user.username, node = %q.node, port = q.port, code = ?s.code(), "app token refused");
+            return GatewayError::from_status(s, "node").into_response();
+        }
+    };
+    if !host::node_label(&token.node_name) {
+        return GatewayError::BadRequest(format!(
+            "node name {:?} cannot be a host name label (it contains '.')",
+            token.node_name
+        ))
+        .into_response();
+    }
+    info!(user = %user.username, node = %token.node_name, port = token.port, "app token issued");
+    let port_suffix = proxy
+        .public_port
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let url = format!(
+        "{}://{}-{}.{apps_domain}{port_suffix}{CALLBACK}?token={}",
+        proxy.public_scheme,
+        token.port,
+        token.node_name,
+        encode(&token.token)
+    );
+    see_other(&url)
+}
+
+/// Everything on an app host `<port>-<node>.<APPS_DOMAIN>`.
+pub async fn serve(
+    state: &AppState,
+    node: &str,
+    port: u16,
+    request: Request,
+    client: &headers::Client<'_>,
+) -> Response {
+    let path = request.uri().path();
+    if path == CALLBACK {
+        return callback(state, node, port, request.uri(), request.headers(), client).await;
+    }
+    if path.starts_with(RESERVED) {
+        return secured(state, page::not_served());
+    }
+    let Some(token) = cookie(request.headers(), APP_COOKIE) else {
+        return secured(state, login_page(state, node, port));
+    };
+    let key = (token, node.to_string(), port);
+    let (node_id, refreshed) = match state.proxy.verified.get(&key) {
+        Some(node_id) => (node_id, None),
+        None => match verify(state, &key.0, node, port, client, request.headers()).await {
+            Ok(v) => {
+                state.proxy.verified.put(key, v.node_id.clone());
+                (v.node_id, v.refreshed)
+            }
+            Err(response) => return secured(state, response),
+        },
+    };
+    let mut response = match state
+        .proxy
+        .engine
+        .forward(&node_id, port, request, client)
+        .await
+    {
+        Ok(response) => response,
+        Err(failure) => {
+            debug!(node = %node, port, ?failure, "app request failed");
+            page::failure(&failure, &format!("port {port} on node {node}"))
+        }
+    };
+    if let Some(t) = refreshed {
+        set_cookie(state, &mut response, &t);
+    }
+    secured(state, response)
+}
+
+/// `/__phirepass/callback?token=`: checks the token for this very host, stores it in the
+/// cookie and sends the browser to `/` (so the token leaves the address bar and history).
+async fn callback(
+    state: &AppState,
+    node: &str,
+    port: u16,
+    uri: &Uri,
+    request_headers: &HeaderMap,
+    client: &headers::Client<'_>,
+) -> Response {
+    let token = Query::<CallbackQuery>::try_from_uri(uri)
+        .map(|q| q.0.token)
+        .unwrap_or_default();
+    let mut response = match verify(state, &token, node, port, client, request_headers).await {
+        Ok(v) => {
+            let mut r = see_other("/");
+            let current = AppToken {
+                token: token.clone(),
+                expires_at: v.expires_at,
+                ..AppToken::default()
+            };
+            set_cookie(state, &mut r, v.refreshed.as_ref().unwrap_or(&current));
+            r
+        }
+        Err(r) => r,
+    };
+    let h = response.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    secured(state, response)
+}
+
+struct Verified {
+    node_id: String,
+    expires_at: i64,
+    refreshed: Option<AppToken>,
+}
+
+/// VerifyAppToken for this host's node and port: the node id and maybe a refreshed token, or
+/// the page to answer with.
+async fn verify(
+    state: &AppState,
+    token: &str,
+    node: &str,
+    port: u16,
+    client: &headers::Client<'_>,
+    request_headers: &HeaderMap,
+) -> Result<Verified, Response> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(login_page(state, node, port));
+    }
+    let reply = state
+        .authz
+        .clone()
+        .verify_app_token(VerifyAppTokenRequest {
+            token: token.to_string(),
+            node: node.to_string(),
+            port: u32::from(port),
+            client_ip: Some(client_ip(&state.config, client.peer, request_headers)),
+        })
+        .await;
+    match reply {
+        Ok(r) => {
+            let r = r.into_inner();
+            if !phirepass_tunnel::valid_token(&r.node_id) {
+                return Err(page::page(StatusCode::BAD_GATEWAY, "invalid node", None));
+            }
+            Ok(Verified {
+                node_id: r.node_id,
+                expires_at: r.expires_at,
+                refreshed: r.refreshed,
+            })
+        }
+        Err(s) => Err(match s.code() {
+            tonic::Code::Unauthenticated | tonic::Code::InvalidArgument => {
+                login_page(state, node, port)
+            }
+            tonic::Code::PermissionDenied => page::page(
+                StatusCode::FORBIDDEN,
+                &format!("you no longer have access to node {node}"),
+                None,
+            ),
+            tonic::Code::NotFound => page::page(
+                StatusCode::NOT_FOUND,
+                &format!("no node named {node}"),
+                None,
+            ),
+            code => {
+                warn!(node = %node, port, code = ?code, "app token check failed");
+                page::page(
+                    StatusCode::BAD_GATEWAY,
+                    "access check failed, try again",
+                    None,
+                )
+            }
+        }),
+    }
+}
+
+/// 401 with a way back through the dashboard, which mints a new token.
+fn login_page(state: &AppState, node: &str, port: u16) -> Response {
+    let message = format!("log in to Phirepass to open port {port} on node {node}");
+    match &state.config.proxy.main_origin {
+        Some(origin) => {
+            let href = format!("{origin}/api/apps/open?node={}&port={port}", encode(node));
+            page::page(StatusCode::UNAUTHORIZED, &message, Some((&href, "Log in")))
+        }
+        None => page::page(StatusCode::UNAUTHORIZED, &message, None),
+    }
+}
+
+/// The app cookie: host-only (no Domain, so no other subdomain or the main site ever sees
+/// it), HttpOnly, Secure behind TLS. SameSite=Lax rather than Strict: the first navigation
+/// arrives from the main domain (a cross-site redirect chain), and Strict would withhold the
+/// cookie on that navigation's follow-up request to `/`.
+fn set_cookie(state: &AppState, response: &mut Response, token: &AppToken) {
+    let max_age = if token.expires_at > 0 {
+        format!(
+            "; Max-Age={}",
+            ((token.expires_at - now_ms()) / 1000).max(0)
+        )
+    } else {
+        String::new()
+    };
+    let secure = if state.config.proxy.secure() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{APP_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{max_age}{secure}",
+        token.token
+    );
+    match HeaderValue::from_str(&value) {
+        Ok(v) => {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+        Err(_) => warn!("app token is not a valid cookie value; not set"),
+    }
+}
+
+/// Security headers on every app-host answer: who may frame it.
+fn secured(state: &AppState, mut response: Response) -> Response {
+    let value = format!("frame-ancestors {}", state.config.proxy.frame_ancestors());
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        // Appended: an app's own CSP still applies; browsers enforce every policy sent.
+        response
+            .headers_mut()
+            .append(axum::http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    response
+}
+
+fn see_other(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    let h = response.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

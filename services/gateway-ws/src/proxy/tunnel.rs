@@ -1,0 +1,133 @@
+//! Public HTTP tunnels: `<name>.<TUNNEL_DOMAIN>` goes to the `ssh -R` session that published
+//! `name` on port 80, found in the registry. The name is the only key: nothing else from the
+//! request chooses the upstream.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use phirepass_proto::registry::GetTunnelRequest;
+use tracing::{debug, warn};
+
+use super::engine::Failure;
+use super::{Proxy, headers, page};
+use crate::state::AppState;
+
+/// The port a public HTTP tunnel is published on (`ssh -R [name:]80:...`).
+pub const HTTP_PORT: u16 = 80;
+/// How long a name's node stays cached: a moved tunnel is found again within this.
+const CACHE_TTL: Duration = Duration::from_secs(1);
+const CACHE_MAX: usize = 4096;
+
+/// name -> (node id, when looked up).
+#[derive(Default)]
+pub struct TunnelCache {
+    entries: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl TunnelCache {
+    fn get(&self, name: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(name)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(node, _)| node.clone())
+    }
+
+    fn put(&self, name: &str, node_id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        }
+        entries.insert(name.to_string(), (node_id.to_string(), Instant::now()));
+    }
+
+    fn forget(&self, name: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(name);
+    }
+}
+
+enum Lookup {
+    Found(String),
+    Unknown,
+    Failed,
+}
+
+async fn resolve(state: &AppState, proxy: &Proxy, name: &str) -> Lookup {
+    if let Some(node) = proxy.tunnels.get(name) {
+        return Lookup::Found(node);
+    }
+    let reply = state
+        .registry
+        .clone()
+        .get_tunnel(GetTunnelRequest {
+            name: name.to_string(),
+            port: u32::from(HTTP_PORT),
+        })
+        .await;
+    match reply {
+        Ok(t) => {
+            let t = t.into_inner();
+            // Trust nothing but an exact answer for the name asked.
+            if t.name != name
+                || t.port != u32::from(HTTP_PORT)
+                || !phirepass_tunnel::valid_token(&t.node_id)
+            {
+                warn!(tunnel = %name, "registry answered for another tunnel; refusing");
+                return Lookup::Failed;
+            }
+            proxy.tunnels.put(name, &t.node_id);
+            Lookup::Found(t.node_id)
+        }
+        Err(s) if s.code() == tonic::Code::NotFound => Lookup::Unknown,
+        Err(s) => {
+            warn!(tunnel = %name, code = ?s.code(), "tunnel lookup failed");
+            Lookup::Failed
+        }
+    }
+}
+
+pub async fn serve(
+    state: &AppState,
+    name: &str,
+    request: Request,
+    client: &headers::Client<'_>,
+) -> Response {
+    let proxy = &state.proxy;
+    let node_id = match resolve(state, proxy, name).await {
+        Lookup::Found(node) => node,
+        Lookup::Unknown => {
+            return page::page(
+                StatusCode::NOT_FOUND,
+                &format!("no tunnel named {name}"),
+                None,
+            );
+        }
+        Lookup::Failed => {
+            return page::page(
+                StatusCode::BAD_GATEWAY,
+                "tunnel lookup failed, try again",
+                None,
+            );
+        }
+    };
+    match proxy
+        .engine
+        .forward(&node_id, HTTP_PORT, request, client)
+        .await
+    {
+        Ok(response) => response,
+        Err(failure) => {
+            if matches!(failure, Failure::Offline) {
+                // The session may have gone (or moved); look the name up afresh next time.
+                proxy.tunnels.forget(name);
+            }
+            debug!(tunnel = %name, ?failure, "tunnel request failed");
+            page::failure(&failure, &format!("tunnel {name}"))
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! One TunnelStream bridged to one SSH channel, both ways, with half-close: EOF from either
+//! side is passed on and the other direction keeps flowing. Writes into the channel wait for
+//! the client's SSH window and writes into the stream wait for credit, so memory stays
+//! bounded whichever side is slow.
+
+use std::sync::atomic::Ordering;
+
+use phirepass_tunnel::TunnelStream;
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+
+use super::Counters;
+
+const CHUNK: usize = 32 * 1024;
+
+/// How the channel side ended.
+enum ChannelEnd {
+    /// The client sent EOF: the stream was shut down for writing.
+    Eof,
+    /// The client closed the channel or the connection went away.
+    Closed,
+    /// The stream refused a write (reset or gone).
+    StreamFailed,
+}
+
+/// Bridges until both directions are done or one side fails. `counters` (the holder side of
+/// a tunnel) counts bytes toward the channel as `bytes_in`. Returns (to channel, from channel).
+pub(super) async fn bridge(
+    stream: TunnelStream,
+    channel: Channel<Msg>,
+    counters: &Counters,
+) -> (u64, u64) {
+    let (mut sr, mut sw) = tokio::io::split(stream);
+    let (mut crx, ctx) = channel.split();
+    let mut to_channel = 0u64;
+    let mut from_channel = 0u64;
+    {
+        let up = stream_to_channel(&mut sr, &ctx, counters, &mut to_channel);
+        let down = channel_to_stream(&mut crx, &mut sw, counters, &mut from_channel);
+        tokio::pin!(up, down);
+        let (mut up_done, mut down_done) = (false, false);
+        while !(up_done && down_done) {
+            tokio::select! {
+                ok = &mut up, if !up_done => {
+                    up_done = true;
+                    if !ok {
+                        break;
+                    }
+                }
+                end = &mut down, if !down_done => {
+                    down_done = true;
+                    if !matches!(end, ChannelEnd::Eof) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Dropping an unfinished stream resets it, so the far side learns this end gave up.
+    drop(sr.unsplit(sw));
+    let _ = ctx.eof().await;
+    let _ = ctx.close().await;
+    (to_channel, from_channel)
+}
+
+/// `true` when the stream ended cleanly (its EOF was passed on).
+async fn stream_to_channel(
+    sr: &mut ReadHalf<TunnelStream>,
+    ctx: &ChannelWriteHalf<Msg>,
+    counters: &Counters,
+    total: &mut u64,
+) -> bool {
+    let mut writer = ctx.make_writer();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match sr.read(&mut buf).await {
+            Ok(0) => {
+                let _ = writer.flush().await;
+                return ctx.eof().await.is_ok();
+            }
+            Ok(n) => {
+                if writer.write_all(&buf[..n]).await.is_err() {
+                    return false;
+                }
+                *total += n as u64;
+                counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "tunnel stream failed");
+                return false;
+            }
+        }
+    }
+}
+
+async fn channel_to_stream(
+    crx: &mut ChannelReadHalf,
+    sw: &mut WriteHalf<TunnelStream>,
+    counters: &Counters,
+    total: &mut u64,
+) -> ChannelEnd {
+    loop {
+        match crx.wait().await {
+            Some(ChannelMsg::Data { data }) => {
+                if sw.write_all(&data).await.is_err() {
+                    return ChannelEnd::StreamFailed;
+                }
+                *total += data.len() as u64;
+                counters
+                    .bytes_out
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            Some(ChannelMsg::Eof) => {
+                return if sw.shutdown().await.is_ok() {
+                    ChannelEnd::Eof
+                } else {
+                    ChannelEnd::StreamFailed
+                };
+            }
+            None | Some(ChannelMsg::Close) => return ChannelEnd::Closed,
+            Some(_) => {}
+        }
+    }
+}
