@@ -73,7 +73,14 @@ type Decision = Result<(HostKeyInfo, HostKeyTrust), HostKeyError>;
 impl client::Handler for TargetHandler {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        // No certificate authorities are configured, so only plain keys can be trusted.
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(false);
+        };
         let result = verify(&self.target, self.pinned.as_ref(), &self.policy, key)
             .await
             .map(|trust| (HostKeyInfo::from_key(key), trust));
