@@ -158,6 +158,11 @@ where
             warn!(error = %refused, "target host key refused");
             return Err(refused.into());
         }
+        (Err(russh::Error::Version), _) => {
+            return Err(TargetError::NotSsh {
+                target: spec.name.clone(),
+            });
+        }
         (Err(e), _) => return Err(TargetError::Protocol(format!("handshake: {e}"))),
         (Ok(_), None) => {
             return Err(TargetError::Protocol(
