@@ -147,6 +147,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         host_key,
     );
     ssh_edge_config.ssh_addr = ssh_addr;
+    // `*.localhost` resolves to loopback in browsers and curl, so dev tunnels work without DNS.
+    ssh_edge_config.tunnel_url = env_opt("SSH_EDGE_TUNNEL_URL")
+        .unwrap_or_else(|| format!("http://{{name}}.tunnel.localhost:{}", gateway_addr.port()));
     if let Some(policy) = env_opt("SSH_EDGE_UNKNOWN_HOSTKEY") {
         ssh_edge_config.unknown_host_key = policy
             .parse()
@@ -170,8 +173,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("ssh-edge")
     });
-    let gateway_config =
+    let mut gateway_config =
         phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url.clone(), token);
+    // App and tunnel URLs the gateway builds carry the dev port; the dashboard frames apps.
+    gateway_config.proxy.public_port = Some(gateway_addr.port());
+    gateway_config.proxy.main_origin = Some(format!("http://{gateway_addr}"));
     let s = stop.clone();
     services.spawn(async move {
         phirepass_gateway_ws::serve(
@@ -258,6 +264,16 @@ fn print_next_steps(
         ssh.ip(),
         ssh.port(),
         ssh.ip()
+    );
+    println!(
+        "  publish: ssh -p {} -R myapp:80:localhost:3000 USER@{} -> http://myapp.tunnel.localhost:{}/",
+        ssh.port(),
+        ssh.ip(),
+        addr.port()
+    );
+    println!(
+        "  apps:    http://PORT-NODE.apps.localhost:{}/ (agent ALLOWED_PORTS, opened from {gateway_url}/api/apps/open?node=NODE&port=PORT)",
+        addr.port()
     );
     println!("  data:    {dir}");
     println!();

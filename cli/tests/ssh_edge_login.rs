@@ -84,7 +84,7 @@ impl client::Handler for AnyKey {
     type Error = russh::Error;
     async fn check_server_key(
         &mut self,
-        _key: &russh::keys::PublicKey,
+        _key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         Ok(true)
     }

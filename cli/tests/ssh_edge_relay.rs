@@ -45,13 +45,22 @@ async fn echo_exit_status_and_accept_once_warning_on_both_kinds_of_target() {
     let sessions = phirepass_proto::registry::registry_client::RegistryClient::new(
         phirepass_runtime::grpc::channel(&f.cluster.registry_url, f.cluster.token.clone()).unwrap(),
     );
-    let listed = sessions
-        .clone()
-        .list_sessions(phirepass_proto::registry::ListSessionsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .sessions;
+    // The edge records the close when the client's TCP connection ends, a moment after
+    // the ssh process exits.
+    let mut listed = Vec::new();
+    for _ in 0..30 {
+        listed = sessions
+            .clone()
+            .list_sessions(phirepass_proto::registry::ListSessionsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .sessions;
+        if listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(
         listed.is_empty(),
         "closed sessions leave the registry: {listed:?}"

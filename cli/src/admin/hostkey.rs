@@ -23,7 +23,13 @@ struct Recorder(Arc<Mutex<Option<PublicKey>>>);
 impl russh::client::Handler for Recorder {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(false);
+        };
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(key.clone());
         }

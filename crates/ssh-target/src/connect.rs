@@ -73,7 +73,14 @@ type Decision = Result<(HostKeyInfo, HostKeyTrust), HostKeyError>;
 impl client::Handler for TargetHandler {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        // No certificate authorities are configured, so only plain keys can be trusted.
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(false);
+        };
         let result = verify(&self.target, self.pinned.as_ref(), &self.policy, key)
             .await
             .map(|trust| (HostKeyInfo::from_key(key), trust));
@@ -150,6 +157,11 @@ where
         (_, Some(Err(refused))) => {
             warn!(error = %refused, "target host key refused");
             return Err(refused.into());
+        }
+        (Err(russh::Error::Version), _) => {
+            return Err(TargetError::NotSsh {
+                target: spec.name.clone(),
+            });
         }
         (Err(e), _) => return Err(TargetError::Protocol(format!("handshake: {e}"))),
         (Ok(_), None) => {

@@ -12,6 +12,11 @@ pub enum TargetError {
         stage: &'static str,
         after: Duration,
     },
+    /// russh gives up after a bounded number of lines that are not an SSH version line.
+    #[error(
+        "{target} did not complete the ssh handshake: it sent no SSH version line (is it an SSH server?)"
+    )]
+    NotSsh { target: String },
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
     #[error("{target} refused the {method} login for user {username:?}")]

@@ -120,7 +120,8 @@ pub struct NodeListener {
 /// Subscribes to `node_open(node_id)`. While the listener lives, opens to
 /// this node wait for [`IncomingOpen::accept`]/[`IncomingOpen::reject`];
 /// after it is dropped they fail with "node offline". Accepted streams
-/// keep working after the listener is gone.
+/// keep working after the listener is gone. Returns once the bus has the
+/// subscription, so a node registered afterwards is reachable at once.
 pub async fn listen(
     bus: Arc<dyn Bus>,
     subjects: Subjects,
@@ -131,6 +132,9 @@ pub async fn listen(
         return Err(BusError::Other(format!("invalid node id {node_id:?}")));
     }
     let sub = bus.subscribe(&subjects.node_open(node_id)).await?;
+    // NATS registers a subscription asynchronously: without this round trip an
+    // open sent right after (by another connection) can meet "no responders".
+    bus.flush().await?;
     Ok(NodeListener {
         bus,
         subjects,

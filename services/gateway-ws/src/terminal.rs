@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use phirepass_tunnel::{OpenError, Target};
 use russh::client::{self, AuthResult};
-use russh::keys::{HashAlg, PublicKey};
+use russh::keys::HashAlg;
 use russh::{ChannelReadHalf, ChannelWriteHalf, Preferred, cipher};
 use tracing::{info, instrument};
 
@@ -54,7 +54,13 @@ pub struct TargetHostKey {
 impl client::Handler for TargetHostKey {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(false);
+        };
         info!(
             node = %self.node,
             algorithm = %key.algorithm().as_str(),

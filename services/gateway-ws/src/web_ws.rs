@@ -320,9 +320,9 @@ async fn run_terminal(
                 Some(Ok(WebFrame::Ssh(data))) => {
                     counters.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
                     // Through the session handle: russh queues against the SSH window itself,
-                    // which (unlike ChannelWriteHalf::data in russh 0.54) never stalls when the
-                    // server opened the channel with a zero window.
-                    if handle.data(channel_id, russh::CryptoVec::from_slice(&data)).await.is_err() {
+                    // which never stalls when the server opened the channel with a zero window
+                    // (ChannelWriteHalf::data did in russh 0.54).
+                    if handle.data(channel_id, data).await.is_err() {
                         reason = Some("connection to the node was lost".into());
                         break Ok(());
                     }

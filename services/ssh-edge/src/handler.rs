@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use phirepass_proto::authz::{VerifyPasswordRequest, VerifyUserKeyRequest};
-use russh::keys::PublicKey;
-use russh::server::{Auth, Handler, Msg, Response, Session};
+use russh::server::{
+    Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId, Disconnect, MethodKind, MethodSet, Pty};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info, warn};
@@ -249,7 +250,7 @@ impl Handler for EdgeHandler {
     async fn auth_publickey_offered(
         &mut self,
         user: &str,
-        _key: &PublicKey,
+        _offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         // A malformed username also gets PK_OK (never success: `auth_publickey` refuses it):
         // the extra round trip lets russh send the queued disconnect, with its reason, before
@@ -259,11 +260,15 @@ impl Handler for EdgeHandler {
     }
 
     /// Called only after russh verified the signature over this session.
-    async fn auth_publickey(&mut self, user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
         let Some(login) = self.begin(user).await else {
             return Ok(reject());
         };
-        let mut plain = key.clone();
+        let mut plain = key.public_key.clone();
         plain.set_comment("");
         let Ok(public_key) = plain.to_openssh() else {
             return Ok(reject());
@@ -377,11 +382,14 @@ impl Handler for EdgeHandler {
     async fn channel_open_session(
         &mut self,
         channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
         session: &mut Session,
-    ) -> Result<bool, Self::Error> {
+    ) -> Result<(), Self::Error> {
         let Some(authed) = self.conn.authed.get().cloned() else {
-            return Ok(false);
+            // Dropping `reply` refuses the channel.
+            return Ok(());
         };
+        reply.accept().await;
         let conn = self.conn.clone();
         let handle = session.handle();
         match authed.login {
@@ -410,7 +418,7 @@ impl Handler for EdgeHandler {
                 ));
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// `ssh -R`: a virtual bind (nothing listens here), management logins only. Answered after
@@ -441,8 +449,11 @@ impl Handler for EdgeHandler {
         port_to_connect: u32,
         _originator_address: &str,
         _originator_port: u32,
+        reply: ChannelOpenHandle,
         _session: &mut Session,
-    ) -> Result<bool, Self::Error> {
-        Ok(crate::tunnels::open_alias(&self.conn, channel, host_to_connect, port_to_connect).await)
+    ) -> Result<(), Self::Error> {
+        crate::tunnels::open_alias(&self.conn, channel, host_to_connect, port_to_connect, reply)
+            .await;
+        Ok(())
     }
 }

@@ -26,9 +26,6 @@ use connector::TunnelConnector;
 use engine::Engine;
 use host::{Domains, Site};
 
-/// Receive window of proxy streams: larger than a terminal's, for bulk downloads.
-const PROXY_WINDOW: u32 = 1024 * 1024;
-
 /// The proxy's shared parts: the pooled client and the short-lived lookup caches.
 pub struct Proxy {
     domains: Domains,
@@ -39,10 +36,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(config: &GatewayConfig, bus: Arc<dyn Bus>, subjects: Subjects) -> Self {
-        let stream_config = StreamConfig {
-            window: PROXY_WINDOW,
-            ..StreamConfig::default()
-        };
+        let stream_config = StreamConfig::bulk();
         let connector = TunnelConnector {
             bus,
             subjects,

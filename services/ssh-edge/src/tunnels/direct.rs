@@ -7,16 +7,17 @@ use std::sync::Arc;
 
 use phirepass_proto::authz::AuthorizeRequest;
 use phirepass_proto::registry::{GetTunnelRequest, TunnelPresence};
-use phirepass_tunnel::{OpenError, Target};
-use russh::Channel;
-use russh::server::Msg;
+use phirepass_tunnel::{OpenError, StreamConfig, Target};
+use russh::server::{ChannelOpenHandle, Msg};
+use russh::{Channel, ChannelOpenFailure};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::{Counters, names, pipe};
 use crate::edge::{Authed, Conn};
 use crate::username::Login;
 
-/// Decides a `direct-tcpip` open; when allowed, bridges it in a task and returns `true`.
+/// Decides a `direct-tcpip` open. When allowed, confirms the channel and bridges it in a task;
+/// otherwise refuses it with the reason, which OpenSSH prints ("open failed: ...").
 /// The decision is quick (two RPCs); the stream opens after the channel is confirmed, and a
 /// failure then closes the channel.
 pub(crate) async fn open_alias(
@@ -24,15 +25,40 @@ pub(crate) async fn open_alias(
     channel: Channel<Msg>,
     host: &str,
     port: u32,
-) -> bool {
+    reply: ChannelOpenHandle,
+) {
+    match decide_open(conn, host, port).await {
+        Ok((tunnel, span)) => {
+            reply.accept().await;
+            tokio::spawn(bridge(conn.clone(), channel, tunnel).instrument(span));
+        }
+        Err(reason) => {
+            reply
+                .reject(ChannelOpenFailure::Other {
+                    code: ADMINISTRATIVELY_PROHIBITED,
+                    reason,
+                })
+                .await;
+        }
+    }
+}
+
+/// SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (RFC 4254 section 5.1).
+const ADMINISTRATIVELY_PROHIBITED: u32 = 1;
+
+async fn decide_open(
+    conn: &Arc<Conn>,
+    host: &str,
+    port: u32,
+) -> Result<(TunnelPresence, tracing::Span), String> {
     let Some(authed) = conn.authed.get().cloned() else {
-        return false;
+        return Err("not authenticated".into());
     };
     let shown: String = host.chars().take(70).flat_map(char::escape_debug).collect();
     let target = format!("{shown}:{port}");
     if !matches!(authed.login, Login::Menu { .. }) {
         info!(session = %conn.id, user = %authed.username, target, "direct-tcpip refused: relay login");
-        return false;
+        return Err("port forwarding is only available with a management login (user@edge)".into());
     }
     let decision = decide(conn, &authed, host, port).await;
     let allowed = decision.is_ok();
@@ -52,15 +78,14 @@ pub(crate) async fn open_alias(
     )
     .await;
     let Ok((tunnel, _)) = decision else {
-        // russh sends a fixed "Rejected"; a tunnel screen of this session shows the reason.
+        // The client prints the reason too; a tunnel screen of this session also shows it.
         if conn.tunnels.requested() {
             conn.tunnels.note(format!("refused: {target}: {reason}"));
         }
-        return false;
+        return Err(reason);
     };
     let span = info_span!("tcp_alias", session = %conn.id, user = %authed.username, alias = %tunnel.name, port);
-    tokio::spawn(bridge(conn.clone(), channel, tunnel).instrument(span));
-    true
+    Ok((tunnel, span))
 }
 
 /// The live tcp tunnel and why access is allowed, or why not (said once for unknown and
@@ -71,7 +96,9 @@ async fn decide(
     host: &str,
     port: u32,
 ) -> Result<(TunnelPresence, String), String> {
-    let hidden = || format!("no private alias {host}:{port} that you may reach");
+    // The client typed `host`; it goes back to it escaped and bounded, like the log line.
+    let shown: String = host.chars().take(70).flat_map(char::escape_debug).collect();
+    let hidden = || format!("no private alias {shown}:{port} that you may reach");
     let name = host.to_ascii_lowercase();
     if names::invalid(&name).is_some() || port == 0 || port > u32::from(u16::MAX) {
         return Err(hidden());
@@ -131,7 +158,7 @@ async fn bridge(conn: Arc<Conn>, channel: Channel<Msg>, tunnel: TunnelPresence) 
         &tunnel.node_id,
         Target::Port { port },
         headers,
-        &edge.stream_config,
+        &StreamConfig::bulk(),
     )
     .await;
     let stream = match stream {

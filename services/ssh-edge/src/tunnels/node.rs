@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use phirepass_tunnel::{IncomingOpen, Target};
+use phirepass_tunnel::{IncomingOpen, StreamConfig, Target};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -24,7 +24,8 @@ pub(super) async fn start(conn: Arc<Conn>, node_id: String) -> Result<JoinHandle
         edge.bus.clone(),
         edge.subjects.clone(),
         &node_id,
-        edge.stream_config.clone(),
+        // Tunnels carry bulk HTTP/TCP bytes, unlike the relay's interactive SSH.
+        StreamConfig::bulk(),
     )
     .await
     .map_err(|e| {

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use futures_util::FutureExt;
 use phirepass_tunnel::TunnelStream;
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
@@ -13,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use super::Counters;
 
 const CHUNK: usize = 32 * 1024;
+/// Largest write gathered from already-received channel data (see `channel_to_stream`).
+const BATCH: usize = 128 * 1024;
 
 /// How the channel side ended.
 enum ChannelEnd {
@@ -100,16 +103,36 @@ async fn channel_to_stream(
     counters: &Counters,
     total: &mut u64,
 ) -> ChannelEnd {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut pending = crx.wait().await;
     loop {
-        match crx.wait().await {
+        match pending {
             Some(ChannelMsg::Data { data }) => {
-                if sw.write_all(&data).await.is_err() {
+                // SSH packets carry at most 32 KiB; gather what has already arrived so the
+                // stream sends fewer, larger frames (each frame costs a bus message).
+                batch.clear();
+                batch.extend_from_slice(&data);
+                pending = None;
+                while batch.len() < BATCH {
+                    match crx.wait().now_or_never() {
+                        Some(Some(ChannelMsg::Data { data })) => batch.extend_from_slice(&data),
+                        Some(other) => {
+                            pending = Some(other.unwrap_or(ChannelMsg::Close));
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                if sw.write_all(&batch).await.is_err() {
                     return ChannelEnd::StreamFailed;
                 }
-                *total += data.len() as u64;
+                *total += batch.len() as u64;
                 counters
                     .bytes_out
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                if pending.is_some() {
+                    continue;
+                }
             }
             Some(ChannelMsg::Eof) => {
                 return if sw.shutdown().await.is_ok() {
@@ -121,5 +144,6 @@ async fn channel_to_stream(
             None | Some(ChannelMsg::Close) => return ChannelEnd::Closed,
             Some(_) => {}
         }
+        pending = crx.wait().await;
     }
 }
