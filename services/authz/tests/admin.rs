@@ -104,8 +104,12 @@ async fn keys_add_list_remove_verify(stack: Stack) {
         .unwrap()
         .into_inner()
         .keys;
-    let fps: Vec<_> = keys.iter().map(|k| k.fingerprint.clone()).collect();
-    assert_eq!(fps, vec![ed_fp.clone(), rsa_fp.clone(), ecdsa_fp.clone()]);
+    // Ordered by creation time; keys added within one millisecond tie, so compare as a set.
+    let mut fps: Vec<_> = keys.iter().map(|k| k.fingerprint.clone()).collect();
+    fps.sort();
+    let mut expected = vec![ed_fp.clone(), rsa_fp.clone(), ecdsa_fp.clone()];
+    expected.sort();
+    assert_eq!(fps, expected);
 
     let verify = |username: &'static str, key: String| {
         let mut c = h.client();
