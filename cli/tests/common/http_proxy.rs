@@ -181,31 +181,7 @@ impl ProxyCluster {
 
     /// Waits until the registry lists node `name` as connected.
     pub async fn wait_node_online(&self, name: &str) {
-        let nodes = self
-            .authz()
-            .list_nodes(phirepass_proto::authz::ListNodesRequest { user_id: None })
-            .await
-            .expect("list nodes")
-            .into_inner()
-            .nodes;
-        let id = nodes
-            .iter()
-            .find(|n| n.name == name)
-            .map(|n| n.node_id.clone())
-            .expect("node registered");
-        for _ in 0..200 {
-            let found = self
-                .registry()
-                .get_node(phirepass_proto::registry::GetNodeRequest {
-                    node_id: id.clone(),
-                })
-                .await;
-            if found.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("node {name} did not come online");
+        super::wait_node_online(self.authz(), self.registry(), name).await;
     }
 
     /// Registers HTTP tunnel `name` for node id `node_id` (nobody needs to listen on it).

@@ -657,32 +657,7 @@ impl EdgeFixture {
         let registry = phirepass_proto::registry::registry_client::RegistryClient::new(
             channel(&self.cluster.registry_url, self.cluster.token.clone()).expect("channel"),
         );
-        let nodes = self
-            .cluster
-            .authz()
-            .list_nodes(phirepass_proto::authz::ListNodesRequest { user_id: None })
-            .await
-            .expect("list nodes")
-            .into_inner()
-            .nodes;
-        let id = nodes
-            .iter()
-            .find(|n| n.name == node)
-            .map(|n| n.node_id.clone())
-            .expect("node registered");
-        for _ in 0..200 {
-            let found = registry
-                .clone()
-                .get_node(phirepass_proto::registry::GetNodeRequest {
-                    node_id: id.clone(),
-                })
-                .await;
-            if found.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("node {node} did not come online");
+        wait_node_online(self.cluster.authz(), registry, node).await;
     }
 }
 
@@ -784,4 +759,36 @@ pub async fn drive_pty(
         .arg("ssh");
     c.args(std.get_args());
     run(c).await
+}
+
+/// Waits until the registry lists node `name` (looked up by name in authz) as connected.
+pub async fn wait_node_online(
+    mut authz: AuthzClient<AuthedChannel>,
+    registry: phirepass_proto::registry::registry_client::RegistryClient<AuthedChannel>,
+    name: &str,
+) {
+    let nodes = authz
+        .list_nodes(phirepass_proto::authz::ListNodesRequest { user_id: None })
+        .await
+        .expect("list nodes")
+        .into_inner()
+        .nodes;
+    let id = nodes
+        .iter()
+        .find(|n| n.name == name)
+        .map(|n| n.node_id.clone())
+        .expect("node registered");
+    for _ in 0..200 {
+        let found = registry
+            .clone()
+            .get_node(phirepass_proto::registry::GetNodeRequest {
+                node_id: id.clone(),
+            })
+            .await;
+        if found.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("node {name} did not come online");
 }

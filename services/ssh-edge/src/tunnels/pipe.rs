@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use futures_util::FutureExt;
 use phirepass_tunnel::TunnelStream;
 use russh::server::Msg;
@@ -103,36 +104,22 @@ async fn channel_to_stream(
     counters: &Counters,
     total: &mut u64,
 ) -> ChannelEnd {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut pending = crx.wait().await;
+    let mut batch = Vec::new();
+    // A message read while gathering data, handled before waiting again.
+    let mut leftover = None;
     loop {
-        match pending {
+        let msg = match leftover.take() {
+            Some(msg) => Some(msg),
+            None => crx.wait().await,
+        };
+        match msg {
             Some(ChannelMsg::Data { data }) => {
-                // SSH packets carry at most 32 KiB; gather what has already arrived so the
-                // stream sends fewer, larger frames (each frame costs a bus message).
-                batch.clear();
-                batch.extend_from_slice(&data);
-                pending = None;
-                while batch.len() < BATCH {
-                    match crx.wait().now_or_never() {
-                        Some(Some(ChannelMsg::Data { data })) => batch.extend_from_slice(&data),
-                        Some(other) => {
-                            pending = Some(other.unwrap_or(ChannelMsg::Close));
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                if sw.write_all(&batch).await.is_err() {
+                let Ok((written, next)) = write_gathered(data, crx, sw, &mut batch).await else {
                     return ChannelEnd::StreamFailed;
-                }
-                *total += batch.len() as u64;
-                counters
-                    .bytes_out
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if pending.is_some() {
-                    continue;
-                }
+                };
+                leftover = next;
+                *total += written;
+                counters.bytes_out.fetch_add(written, Ordering::Relaxed);
             }
             Some(ChannelMsg::Eof) => {
                 return if sw.shutdown().await.is_ok() {
@@ -144,6 +131,37 @@ async fn channel_to_stream(
             None | Some(ChannelMsg::Close) => return ChannelEnd::Closed,
             Some(_) => {}
         }
-        pending = crx.wait().await;
     }
+}
+
+/// Writes `first` plus whatever channel data has already arrived (up to [`BATCH`]) in one
+/// write: SSH packets carry at most 32 KiB, and each stream frame costs a bus message. Copies
+/// only when there is more than one packet to join. Returns the bytes written and a non-data
+/// message read on the way (the channel's end reads as `Close`).
+async fn write_gathered(
+    first: Bytes,
+    crx: &mut ChannelReadHalf,
+    sw: &mut WriteHalf<TunnelStream>,
+    batch: &mut Vec<u8>,
+) -> std::io::Result<(u64, Option<ChannelMsg>)> {
+    let mut next = None;
+    batch.clear();
+    while batch.len().max(first.len()) < BATCH {
+        match crx.wait().now_or_never() {
+            Some(Some(ChannelMsg::Data { data })) => {
+                if batch.is_empty() {
+                    batch.extend_from_slice(&first);
+                }
+                batch.extend_from_slice(&data);
+            }
+            Some(other) => {
+                next = Some(other.unwrap_or(ChannelMsg::Close));
+                break;
+            }
+            None => break,
+        }
+    }
+    let bytes: &[u8] = if batch.is_empty() { &first } else { batch };
+    sw.write_all(bytes).await?;
+    Ok((bytes.len() as u64, next))
 }
