@@ -143,7 +143,7 @@ impl AgentConfig {
             ssh_port,
             ssh_auth_method,
             allowed_ports,
-            stream: StreamConfig::default(),
+            stream: StreamConfig::bulk(),
         })
     }
 }

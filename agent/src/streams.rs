@@ -22,8 +22,6 @@ pub const NOT_ALLOWED: &str = "target not allowed";
 /// Most streams one connection carries at once.
 pub const MAX_STREAMS: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bytes read at once from either side of a stream (the tunnel's default max payload).
-const COPY_BUFFER: usize = 32 * 1024;
 
 /// What the session's writer task sends to the gateway.
 #[derive(Debug)]
@@ -230,7 +228,8 @@ async fn run_stream(ctx: OpenCtx, id: StreamId, (host, port): (String, u16)) {
     // Preserves half-close both ways: EOF on one side becomes Fin/shutdown
     // on the other. Buffers match the tunnel's largest payload: each read
     // becomes one frame, so bigger reads mean fewer frames for bulk output.
-    match tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut tunnel, COPY_BUFFER, COPY_BUFFER)
+    let copy_buffer = ctx.stream_cfg.max_payload;
+    match tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut tunnel, copy_buffer, copy_buffer)
         .await
     {
         Ok((to_edge, to_target)) => tracing::debug!(to_edge, to_target, "stream finished"),

@@ -100,7 +100,7 @@ pub async fn serve(
         bus: deps.bus,
         events: deps.events,
         subjects: Subjects::new(config.subject_prefix.clone()),
-        stream_config: StreamConfig::default(),
+        stream_config: StreamConfig::bulk(),
         preauth: Arc::new(Semaphore::new(config.max_unauthenticated)),
         sessions: Mutex::new(Default::default()),
         config,
