@@ -25,6 +25,9 @@ pub enum GatewayError {
     /// A backing service failed; the detail is logged, never shown to the client.
     #[error("service unavailable")]
     Upstream(String),
+    /// A backing service could not be reached (503); the detail is logged, never shown.
+    #[error("service unavailable")]
+    Unavailable(String),
     #[error(
         "no users exist yet; a production gateway refuses to start until one does. \
          Create the first with `phirepass admin users add NAME --admin`, or set \
@@ -63,6 +66,7 @@ impl GatewayError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) | Self::Io(_) | Self::NoUsers | Self::Startup(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -72,7 +76,7 @@ impl GatewayError {
     /// The text a client may see.
     pub fn public_message(&self) -> String {
         match self {
-            Self::Upstream(detail) => {
+            Self::Upstream(detail) | Self::Unavailable(detail) => {
                 warn!(detail = %detail, "upstream call failed");
                 "service unavailable, try again".to_string()
             }

@@ -30,6 +30,7 @@ mod state;
 mod status;
 mod targets;
 mod terminal;
+mod tunnels;
 mod web_ws;
 
 use std::future::Future;
@@ -116,6 +117,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/stats", get(status::stats))
         .route("/version", get(status::version))
         .route("/api/targets", get(targets::list))
+        .route("/api/tunnels", get(tunnels::list))
         .route("/api/apps/open", get(proxy::apps::open))
         .route("/api/setup/status", get(setup::status))
         .route("/api/setup", post(setup::complete))

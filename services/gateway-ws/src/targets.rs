@@ -1,5 +1,6 @@
 //! `GET /api/targets`: the nodes a user may reach (owned or granted), online or offline, with
-//! the live ones' last heartbeat and host stats. The nodes page polls it.
+//! the live ones' last heartbeat and host stats, and whether app ports can be opened
+//! (`apps_enabled`: the gateway has an `APPS_DOMAIN`). The nodes page polls it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -93,5 +94,9 @@ pub async fn list(
         .collect();
     nodes.sort_by(|a, b| a.0.cmp(&b.0));
     let nodes: Vec<Value> = nodes.into_iter().map(|(_, v)| v).collect();
-    Ok(Json(json!({ "nodes": nodes })))
+    // The dashboard offers "Open port…" only when this gateway serves app hosts.
+    let apps_enabled = state.config.proxy.apps_domain.is_some();
+    Ok(Json(
+        json!({ "nodes": nodes, "apps_enabled": apps_enabled }),
+    ))
 }
