@@ -1,6 +1,8 @@
-// `/`: the nodes the user may reach, online or offline, refreshed every few seconds.
+// `/`: the nodes the user may reach, online or offline (with "Open port…" when the gateway
+// serves app hosts), and the user's tunnels; refreshed every few seconds.
 import { api, Me } from '../api';
 import { ago, bytes, h, message } from '../dom';
+import { tunnelsSection } from './tunnels';
 
 export interface Stats {
   hostname: string;
@@ -39,10 +41,68 @@ export function statsCells(s: Stats | null): HTMLElement[] {
   ];
 }
 
-export async function nodesPage(main: HTMLElement, _user: Me) {
+/// A port number as typed: 1..65535, digits only; null otherwise.
+export function parsePort(raw: string): number | null {
+  const text = raw.trim();
+  if (!/^[0-9]{1,5}$/.test(text)) return null;
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : null;
+}
+
+/// "Open port…": opens /api/apps/open in a new tab, which redirects to the app host (the
+/// gateway checks the grant and the agent its ALLOWED_PORTS).
+function openPortForm(node: string): HTMLFormElement {
+  const id = `port-${node}`;
+  const error = h('span', { class: 'port-error', id: `${id}-error`, role: 'alert' });
+  const input = h('input', {
+    id,
+    name: 'port',
+    type: 'text',
+    inputmode: 'numeric',
+    autocomplete: 'off',
+    placeholder: 'port',
+    size: 6,
+    'aria-describedby': `${id}-error`,
+  });
+  const form = h(
+    'form',
+    {
+      class: 'open-port',
+      novalidate: true,
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        const port = parsePort(input.value);
+        if (port === null) {
+          input.setAttribute('aria-invalid', 'true');
+          error.textContent = 'Enter a port from 1 to 65535.';
+          input.focus();
+          return;
+        }
+        input.removeAttribute('aria-invalid');
+        error.textContent = '';
+        const url = `/api/apps/open?node=${encodeURIComponent(node)}&port=${port}`;
+        window.open(url, '_blank', 'noopener');
+      },
+    },
+    h('label', { for: id, class: 'sr-only' }, `Port on ${node}`),
+    input,
+    h('button', { type: 'submit', class: 'secondary' }, 'Open port…'),
+    error,
+  );
+  return form;
+}
+
+interface Shown {
+  row: HTMLTableRowElement;
+  /// The last cell, kept across refreshes so a port being typed is not lost.
+  port: HTMLTableCellElement;
+}
+
+export async function nodesPage(main: HTMLElement, user: Me) {
   const body = h('tbody', {});
   const status = h('div', { 'aria-live': 'polite' });
   const updated = h('p', { class: 'muted' });
+  const tunnels = tunnelsSection(user);
   main.replaceChildren(
     h('h1', {}, 'Nodes'),
     status,
@@ -53,37 +113,61 @@ export async function nodesPage(main: HTMLElement, _user: Me) {
         'table',
         { 'data-testid': 'nodes' },
         h('caption', { class: 'sr-only' }, 'Nodes you may reach'),
-        h('thead', {}, h('tr', {}, ['Node', 'Status', 'Host', 'CPU', 'Memory', 'Load', 'Up', 'Last heartbeat', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ['Node', 'Status', 'Host', 'CPU', 'Memory', 'Load', 'Up', 'Last heartbeat', '', 'App port'].map((t) => h('th', { scope: 'col' }, t)))),
         body,
       ),
     ),
     updated,
+    tunnels.section,
   );
+  const shown = new Map<string, Shown>();
+  // Rows are updated in place: the open-port cell (and its input) survives every refresh.
+  function render(nodes: NodeRow[], appsEnabled: boolean) {
+    if (!nodes.length) {
+      shown.clear();
+      body.replaceChildren(h('tr', {}, h('td', { colspan: 10 }, 'No nodes yet. Run ', h('code', {}, 'phirepass-agent login --device'), ' on a host, then approve it under “Activate a device”.')));
+      return;
+    }
+    const rows: HTMLTableRowElement[] = [];
+    for (const n of nodes) {
+      let s = shown.get(n.name);
+      if (!s) {
+        const port = h('td', {});
+        s = { row: h('tr', { 'data-node': n.name }, port), port };
+        shown.set(n.name, s);
+      }
+      while (s.row.firstChild && s.row.firstChild !== s.port) s.row.firstChild.remove();
+      s.port.before(
+        h('th', { scope: 'row' }, n.name),
+        h('td', {}, h('span', { class: n.online ? 'badge on' : 'badge off' }, n.online ? 'online' : 'offline')),
+        ...statsCells(n.stats),
+        h('td', {}, n.stats ? uptime(n.stats.uptime_secs) : '—'),
+        h('td', {}, ago(n.last_heartbeat)),
+        h('td', {}, n.online ? h('a', { href: `/terminal/${encodeURIComponent(n.name)}`, class: 'button' }, 'Open terminal') : ''),
+      );
+      const offer = appsEnabled && n.online;
+      if (offer && !s.port.firstChild) s.port.append(openPortForm(n.name));
+      if (!offer) s.port.replaceChildren();
+      rows.push(s.row);
+    }
+    const names = new Set(nodes.map((n) => n.name));
+    for (const name of [...shown.keys()]) if (!names.has(name)) shown.delete(name);
+    const current = Array.from(body.children);
+    if (current.length !== rows.length || rows.some((r, i) => current[i] !== r)) body.replaceChildren(...rows);
+  }
   async function refresh() {
     try {
-      const { nodes } = await api<{ nodes: NodeRow[] }>('GET', '/api/targets');
+      const { nodes, apps_enabled } = await api<{ nodes: NodeRow[]; apps_enabled?: boolean }>('GET', '/api/targets');
       status.replaceChildren();
-      body.replaceChildren(
-        ...(nodes.length
-          ? nodes.map((n) =>
-              h(
-                'tr',
-                { 'data-node': n.name },
-                h('th', { scope: 'row' }, n.name),
-                h('td', {}, h('span', { class: n.online ? 'badge on' : 'badge off' }, n.online ? 'online' : 'offline')),
-                ...statsCells(n.stats),
-                h('td', {}, n.stats ? uptime(n.stats.uptime_secs) : '—'),
-                h('td', {}, ago(n.last_heartbeat)),
-                h('td', {}, n.online ? h('a', { href: `/terminal/${encodeURIComponent(n.name)}`, class: 'button' }, 'Open terminal') : ''),
-              ),
-            )
-          : [h('tr', {}, h('td', { colspan: 9 }, 'No nodes yet. Run ', h('code', {}, 'phirepass-agent login --device'), ' on a host, then approve it under “Activate a device”.'))]),
-      );
+      render(nodes, apps_enabled === true);
       updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (e) {
       status.replaceChildren(message('error', `Could not load nodes: ${(e as Error).message}`));
     }
   }
-  await refresh();
-  window.setInterval(refresh, REFRESH_MS);
+  await Promise.all([refresh(), tunnels.refresh()]);
+  window.setInterval(() => {
+    void refresh();
+    void tunnels.refresh();
+  }, REFRESH_MS);
 }
