@@ -2,6 +2,9 @@
 //! The web UI end to end in headless Chromium (issue #6, tests 1-5): a real Phirepass (authz,
 //! registry, gateway-ws on NATS, Redis and PostgreSQL), a real agent and a real OpenSSH sshd;
 //! the browser side is e2e/*.mjs (node:test + playwright-core driving /usr/bin/chromium).
+//! The dashboard's "Your tunnels" and "Open port…" run against a real ssh-edge with an OpenSSH
+//! `ssh -R` client and an agent exposing an allowed port; the gateway's public port is its own,
+//! so the links it builds (`*.tunnel.localhost`, `*.apps.localhost`) reach it from Chromium.
 //! Screenshots land in target/e2e-artifacts/.
 //!
 //! Needs Debian's `chromium` and `npm`; the e2e/ npm packages are installed (`npm ci`) when
@@ -13,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{nats_url, redis_url, start_agent, wait_node_listed, workspace_bin};
-use phirepass_proto::authz::CreateNodeTokenRequest;
+use common::tunnels::{Publisher, http_server};
+use common::{SshClient, nats_url, new_user_key, redis_url, wait_node_listed, workspace_bin};
 use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::authz::{AddUserKeyRequest, CreateNodeTokenRequest};
 use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use phirepass_testkit::browser::login;
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
@@ -30,6 +34,9 @@ const ADMIN: (&str, &str) = ("root-admin", "admin-Password-1");
 const USER: (&str, &str) = ("bob", "bob-Password-22");
 const NODE: &str = "web-1";
 const DEVICE_NODE: &str = "device-node";
+const TUNNEL_NAME: &str = "bobsite";
+const TUNNEL_TEXT: &str = "hello from bob's tunnel";
+const APP_TEXT: &str = "hello from the app port";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,6 +49,11 @@ fn repo() -> PathBuf {
 /// issue the first-run setup code the way `phirepass dev` does (authz would only log it).
 struct Deployment {
     gateway: String,
+    /// ssh-edge's SSH address (`ssh -R` tunnels).
+    edge: std::net::SocketAddr,
+    stopped: watch::Receiver<bool>,
+    /// Holds ssh-edge's host key.
+    _dir: tempfile::TempDir,
     authz: AuthzClient<AuthedChannel>,
     setup_code: String,
     stop: watch::Sender<bool>,
@@ -79,9 +91,21 @@ async fn deploy() -> Deployment {
     let authz_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let registry_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let gateway_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let secrets_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let secrets_url = format!("http://{}", secrets_listener.local_addr().expect("addr"));
     let authz_url = format!("http://{}", authz_listener.local_addr().expect("addr"));
     let registry_url = format!("http://{}", registry_listener.local_addr().expect("addr"));
-    let gateway = gateway_listener.local_addr().expect("addr").to_string();
+    let gateway_addr = gateway_listener.local_addr().expect("addr");
+    let gateway = gateway_addr.to_string();
+    tokio::spawn(phirepass_secrets::serve(
+        phirepass_secrets::SecretsConfig::new(
+            token.clone(),
+            phirepass_secrets::KeySource::Raw(phirepass_secrets::MasterKey::generate()),
+        ),
+        secrets_listener,
+        phirepass_secrets::SecretsDeps::new(store.clone()),
+        stopper(),
+    ));
     let mut authz_config = phirepass_authz::AuthzConfig::new(token.clone());
     authz_config.issue_setup_code = false;
     tokio::spawn(phirepass_authz::serve(
@@ -99,21 +123,85 @@ async fn deploy() -> Deployment {
         },
         stopper(),
     ));
-    let mut config =
-        phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url, token.clone());
-    config.subject_prefix = unique("t");
+    let prefix = unique("t");
+    let mut config = phirepass_gateway_ws::GatewayConfig::local(
+        authz_url.clone(),
+        registry_url.clone(),
+        token.clone(),
+    );
+    config.subject_prefix = prefix.clone();
+    // URLs the gateway builds (tunnel links, app redirects) point back at this very gateway.
+    config.proxy.public_port = Some(gateway_addr.port());
     tokio::spawn(phirepass_gateway_ws::serve(
         config,
         gateway_listener,
         phirepass_gateway_ws::GatewayDeps { bus },
         stopper(),
     ));
+    let ssh = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let health = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let edge = ssh.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host_key = dir.path().join("edge_host_key");
+    let mut edge_config = phirepass_ssh_edge::SshEdgeConfig::local(
+        authz_url.clone(),
+        secrets_url,
+        registry_url,
+        token.clone(),
+        phirepass_ssh_edge::HostKeySource::File(host_key),
+    );
+    edge_config.ssh_addr = edge;
+    edge_config.subject_prefix = prefix.clone();
+    edge_config.audit_subject = format!("{prefix}.events.audit");
+    edge_config.tunnel_url = format!("http://{{name}}.tunnel.localhost:{}", gateway_addr.port());
+    tokio::spawn(phirepass_ssh_edge::serve(
+        edge_config,
+        phirepass_ssh_edge::SshEdgeListeners { health, ssh },
+        phirepass_ssh_edge::SshEdgeDeps {
+            bus: phirepass_bus::connect(Some(&nats_url()))
+                .await
+                .expect("nats"),
+            events: std::sync::Arc::new(phirepass_bus::MemoryEventLog::new()),
+        },
+        stopper(),
+    ));
     Deployment {
         gateway,
+        edge,
+        stopped: rx.clone(),
+        _dir: dir,
         authz: AuthzClient::new(channel(&authz_url, token).expect("channel")),
         setup_code,
         stop,
     }
+}
+
+/// An in-process agent for the terminal node that also exposes `app_port` (ALLOWED_PORTS); it
+/// stops with the deployment.
+fn start_agent_with_app(
+    deployment: &Deployment,
+    token: &str,
+    ssh: std::net::SocketAddr,
+    app_port: u16,
+) -> tokio::task::JoinHandle<Result<(), phirepass_agent::AgentError>> {
+    let url = format!("ws://{}/api/nodes/ws", deployment.gateway);
+    let config = phirepass_agent::AgentConfig::from_lookup(|key| match key {
+        "SERVER_URL" => Some(url.clone()),
+        "SSH_HOST" => Some(ssh.ip().to_string()),
+        "SSH_PORT" => Some(ssh.port().to_string()),
+        "PORT" => Some("0".into()),
+        "ALLOWED_PORTS" => Some(app_port.to_string()),
+        _ => None,
+    })
+    .expect("agent config");
+    let mut rx = deployment.stopped.clone();
+    tokio::spawn(phirepass_agent::run(
+        config,
+        token.to_string(),
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ))
 }
 
 /// Chromium and the e2e npm packages, or a clear reason why not.
@@ -200,7 +288,8 @@ async fn web_ui_in_chromium() {
         .expect("node token")
         .into_inner()
         .token;
-    let _agent = start_agent(&gateway, &token, sshd.addr);
+    let app_port = http_server(APP_TEXT).await;
+    let _agent = start_agent_with_app(&deployment, &token, sshd.addr, app_port);
     let session = login(&gateway, USER.0, USER.1).await.expect("login");
     assert!(
         wait_node_listed(&gateway, &session, NODE, true, T).await,
@@ -212,6 +301,41 @@ async fn web_ui_in_chromium() {
         &[("SSH_USER", TEST_USER), ("SSH_PASSWORD", TEST_PASSWORD)],
     )
     .await;
+
+    // 6. Bob's tunnels and the node's "Open port…": bob publishes `bobsite` with `ssh -R`.
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (key, public_key) = new_user_key(keys.path(), USER.0);
+    deployment
+        .authz
+        .clone()
+        .add_user_key(AddUserKeyRequest {
+            username: USER.0.into(),
+            public_key,
+        })
+        .await
+        .expect("add bob's key");
+    let site = http_server(TUNNEL_TEXT).await;
+    let spec = format!("{TUNNEL_NAME}:80:127.0.0.1:{site}");
+    let mut publisher = Publisher::start(
+        SshClient::with_key(deployment.edge.port(), &key),
+        USER.0,
+        &[&spec],
+        &[],
+        false,
+    );
+    let app_port = app_port.to_string();
+    run_suite(
+        "tunnels.mjs",
+        &gateway,
+        &[
+            ("TUNNEL_NAME", TUNNEL_NAME),
+            ("TUNNEL_TEXT", TUNNEL_TEXT),
+            ("APP_PORT", &app_port),
+            ("APP_TEXT", APP_TEXT),
+        ],
+    )
+    .await;
+    assert!(publisher.running(), "ssh -R exited: {}", publisher.stderr());
 
     // 5. Device activation: the agent binary waits while bob approves it in the browser.
     let dir = tempfile::tempdir().expect("tempdir");
