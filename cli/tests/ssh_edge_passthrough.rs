@@ -290,3 +290,101 @@ async fn forbidden_target_without_a_login_is_never_contacted() {
     assert_eq!(prompts(&alice), "");
     assert_eq!(pinned(&f, "bare-secret").await, None);
 }
+
+/// The menu's 1-based number of `target` for alice (the menu lists in authz's order).
+async fn menu_number(f: &EdgeFixture, target: &str) -> usize {
+    let listed = f
+        .cluster
+        .authz()
+        .list_accessible_targets(phirepass_proto::authz::ListAccessibleTargetsRequest {
+            username: ALICE.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .targets;
+    let index = listed
+        .iter()
+        .filter_map(|a| a.target.as_ref())
+        .position(|t| t.name == target)
+        .expect("target listed");
+    assert!(index < 9, "the test picks with one digit");
+    index + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn menu_pick_asks_the_targets_password_on_the_terminal() {
+    let f = EdgeFixture::start(|c| c.unknown_host_key = phirepass_ssh_edge::UnknownHostKey::Prompt)
+        .await;
+    bare_target(&f).await;
+    let number = menu_number(&f, BARE).await;
+    // BatchMode stays on: the questions come on the menu's terminal, not as ssh prompts.
+    let alice = f.alice();
+    let steps = serde_json::json!([
+        ["expect", "pick a target"],
+        ["send", format!("{number}\r")],
+        ["expect", "(yes/no): "],
+        ["send", "maybe\r"],
+        ["expect", "maybe"],
+        ["expect", "(yes/no): "],
+        ["send", "yes\r"],
+        ["expect", "password: "],
+        ["send", format!("x\x7f{TEST_PASSWORD}\r")],
+        ["expect", "$ "],
+        ["send", "echo via-menu-$((40+2))\n"],
+        ["expect", "via-menu-42"],
+        ["send", "exit 3\n"],
+    ]);
+    let out = drive_pty(&alice, ALICE, steps).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains(TEST_PASSWORD), "the password was echoed");
+    assert!(shown.contains("maybe"), "a visible answer is echoed");
+    assert!(pinned(&f, BARE).await.is_some(), "accepted host key pinned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn menu_pick_wrong_password_or_ctrl_c_ends_with_a_clear_message() {
+    let f = EdgeFixture::start(|_| {}).await;
+    bare_target(&f).await;
+    let number = menu_number(&f, BARE).await;
+    let alice = f.alice();
+    let cancelled = drive_pty(
+        &alice,
+        ALICE,
+        serde_json::json!([
+            ["expect", "pick a target"],
+            ["send", format!("{number}\r")],
+            ["expect", "password: "],
+            ["send", "\x03"],
+            ["expect", format!("login to {BARE} cancelled")],
+        ]),
+    )
+    .await;
+    assert_eq!(
+        cancelled.status.code(),
+        Some(1),
+        "{}",
+        text(&cancelled.stderr)
+    );
+
+    let wrong = drive_pty(
+        &alice,
+        ALICE,
+        serde_json::json!([
+            ["expect", "pick a target"],
+            ["send", format!("{number}\r")],
+            ["expect", "password: "],
+            ["send", "not-the-password\r"],
+            ["expect", "phirepass: "],
+        ]),
+    )
+    .await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong.stderr));
+    let shown = text(&wrong.stdout);
+    assert!(!shown.contains("not-the-password"), "{shown}");
+    assert!(
+        shown.contains(BARE),
+        "the message names the target: {shown}"
+    );
+}

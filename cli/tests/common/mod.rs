@@ -716,6 +716,7 @@ if pid == 0:
     fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0))
     os.execvp(argv[0], argv)
 buf = b''
+out = sys.stdout.buffer  # everything the terminal showed, for assertions
 for step in steps:
     if step[0] == 'send':
         os.write(fd, step[1].encode())
@@ -734,12 +735,16 @@ for step in steps:
             if not data:
                 sys.stderr.write('pty closed waiting for %r; got %r\n' % (pat, buf[-800:])); sys.exit(91)
             buf += data
+            out.write(data)
         buf = buf[buf.index(pat) + len(pat):]
 while True:
     try:
-        if not os.read(fd, 65536): break
+        data = os.read(fd, 65536)
     except OSError:
         break
+    if not data: break
+    out.write(data)
+out.flush()
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;

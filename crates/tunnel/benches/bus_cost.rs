@@ -105,7 +105,10 @@ async fn tunnel_pair(edge: Arc<dyn Bus>, node: Arc<dyn Bus>) -> (TunnelStream, T
     let subjects = Subjects::new(format!("b{:016x}", rand::random::<u64>()));
     let mut cfg = StreamConfig::bulk();
     // `BUS_COST_FRAME=<bytes>` tries another frame size.
-    if let Some(frame) = std::env::var("BUS_COST_FRAME").ok().and_then(|v| v.parse().ok()) {
+    if let Some(frame) = std::env::var("BUS_COST_FRAME")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         cfg.max_payload = frame;
     }
     let mut listener = listen(node, subjects.clone(), "bench-node", cfg.clone())

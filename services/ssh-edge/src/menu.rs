@@ -1,5 +1,6 @@
 //! `alice@edge`: the management screen. Lists the targets alice may reach (online/offline from
-//! the registry), connects to the one she picks through the same relay path as `alice:t@edge`.
+//! the registry), connects to the one she picks through the same relay path as `alice:t@edge`;
+//! a target whose login is not stored asks its questions on this terminal (`menu_prompts`).
 //! Plain ANSI: works in 80x24, redraws on resize, `q` quits. Without a terminal it prints the
 //! list and exits.
 
@@ -172,6 +173,11 @@ pub(crate) async fn serve_channel(
             .make_writer()
             .write_all(format!("\x1b[H\x1b[2Jconnecting to {target}...\r\n").as_bytes())
             .await;
+        if let Err(message) =
+            crate::menu_prompts::connect(&conn, &target, &mut rx, &tx, &mut setup).await
+        {
+            return crate::relay::fail(&tx, &message).await;
+        }
         relay(
             conn,
             username,
