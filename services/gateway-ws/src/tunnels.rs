@@ -89,7 +89,7 @@ fn unavailable(e: GatewayError) -> GatewayError {
     }
 }
 
-/// Live tunnels first by name and port, then every reserved name with nothing live on it.
+/// Every live tunnel, plus every reserved name with nothing live on it; sorted by name and port.
 pub fn merge(
     reserved: &BTreeMap<String, i64>,
     live: Vec<TunnelPresence>,
