@@ -349,18 +349,21 @@ async fn menu_pick_wrong_password_or_ctrl_c_ends_with_a_clear_message() {
     bare_target(&f).await;
     let number = menu_number(&f, BARE).await;
     let alice = f.alice();
-    let cancelled = drive_pty(
-        &alice,
-        ALICE,
-        serde_json::json!([
-            ["expect", "pick a target"],
-            ["send", format!("{number}\r")],
-            ["expect", "password: "],
-            ["send", "\x03"],
-            ["expect", format!("login to {BARE} cancelled")],
-        ]),
-    )
-    .await;
+    // Pick the target from the menu, answer its password prompt with `typed`, wait for `then`.
+    let answer = |typed: &str, then: String| {
+        drive_pty(
+            &alice,
+            ALICE,
+            serde_json::json!([
+                ["expect", "pick a target"],
+                ["send", format!("{number}\r")],
+                ["expect", "password: "],
+                ["send", typed],
+                ["expect", then],
+            ]),
+        )
+    };
+    let cancelled = answer("\x03", format!("login to {BARE} cancelled")).await;
     assert_eq!(
         cancelled.status.code(),
         Some(1),
@@ -368,18 +371,7 @@ async fn menu_pick_wrong_password_or_ctrl_c_ends_with_a_clear_message() {
         text(&cancelled.stderr)
     );
 
-    let wrong = drive_pty(
-        &alice,
-        ALICE,
-        serde_json::json!([
-            ["expect", "pick a target"],
-            ["send", format!("{number}\r")],
-            ["expect", "password: "],
-            ["send", "not-the-password\r"],
-            ["expect", "phirepass: "],
-        ]),
-    )
-    .await;
+    let wrong = answer("not-the-password\r", "phirepass: ".into()).await;
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong.stderr));
     let shown = text(&wrong.stdout);
     assert!(!shown.contains("not-the-password"), "{shown}");
