@@ -5,9 +5,11 @@
 //! second to the handler through request extensions ([`RemoteContext`]).
 
 mod auth;
+pub mod server;
 mod token;
 
 pub use auth::{ClientAuth, RemoteContext, ServerAuth, remote_context};
+pub use server::GrpcService;
 pub use token::{SERVICE_TOKEN_VAR, ServiceToken};
 
 use tonic::service::interceptor::InterceptedService;
