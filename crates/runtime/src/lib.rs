@@ -2,6 +2,7 @@
 //! tracing + OpenTelemetry, shutdown signals, and authenticated gRPC channels.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod grpc;
 pub mod health;
