@@ -98,3 +98,28 @@ mod tests {
         );
     }
 }
+
+/// Runs each named `async fn(Store)` as two tests: `pg::<name>` on a fresh
+/// PostgreSQL database and `sqlite::<name>` on an in-memory SQLite store.
+/// The one copy every crate's tests use (feature `testing`).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod pg {
+            $(#[tokio::test]
+            async fn $name() {
+                let store = $crate::Store::fresh_postgres_for_test()
+                    .await
+                    .expect("fresh postgres database");
+                super::$name(store).await;
+            })*
+        }
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let store = $crate::Store::memory_sqlite().await.expect("sqlite");
+                super::$name(store).await;
+            })*
+        }
+    };
+}
