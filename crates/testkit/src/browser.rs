@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use phirepass_gateway_ws::browser_protocol::{WebControl, WebFrame};
+use phirepass_tunnel::browser_protocol::{WebControl, WebFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;

@@ -9,6 +9,7 @@
 //! * [`open()`] and [`listen()`]: streams directly over the bus.
 //! * [`node_link`]: the agent <-> gateway WebSocket messages.
 
+pub mod browser_protocol;
 mod bus_stream;
 mod error;
 pub mod frame;

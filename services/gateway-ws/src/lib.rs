@@ -10,7 +10,6 @@
 mod admin;
 mod assets;
 pub mod auth;
-pub mod browser_protocol;
 pub mod config;
 mod cors;
 mod csrf;
@@ -49,6 +48,8 @@ use tracing::info;
 
 pub use config::{AppMode, GatewayConfig, IpSource};
 pub use error::GatewayError;
+/// The browser wire format lives with the other wire formats; re-exported for old paths.
+pub use phirepass_tunnel::browser_protocol;
 use state::AppState;
 
 /// What the gateway needs from outside: the bus its nodes are reached through.

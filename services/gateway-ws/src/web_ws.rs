@@ -17,13 +17,15 @@ use russh::ChannelMsg;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::auth::{session_token, verify_session};
-use crate::browser_protocol::{ErrorKind, HEADER_LEN, MAX_PAYLOAD, WebControl, WebFrame};
 use crate::error::GatewayError;
 use crate::kick::{KICKED, KickSlot};
 use crate::origin::{client_ip, origin_allowed};
 use crate::presence::SessionReporter;
 use crate::state::{AppState, WebConnection, now_ms};
 use crate::terminal::{Counters, OpenFailure, Terminal, open_terminal};
+use phirepass_tunnel::browser_protocol::{
+    ErrorKind, HEADER_LEN, MAX_PAYLOAD, WebControl, WebFrame,
+};
 
 type WsTx = SplitSink<WebSocket, Message>;
 type WsRx = SplitStream<WebSocket>;
