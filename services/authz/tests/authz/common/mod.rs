@@ -15,6 +15,27 @@ use phirepass_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Runs each named `async fn(Stack)` as two tests: `production::<name>` on
+/// PostgreSQL + Redis + NATS and `embedded::<name>` on SQLite + memory.
+/// Invoked once per test module, so the module path keeps names unique.
+#[allow(unused_macros)] // the benchmark shares this module without it
+macro_rules! on_both_stacks {
+    ($($name:ident),* $(,)?) => {
+        mod production {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::common::Stack::Production).await;
+            })*
+        }
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::common::Stack::Embedded).await;
+            })*
+        }
+    };
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 
 /// How long to sleep until just past `deadline_millis` (unix millis).

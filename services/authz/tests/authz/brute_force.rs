@@ -2,27 +2,12 @@
 //! (Redis on the production stack), locked users' sessions and API tokens,
 //! and equal timing for unknown users and wrong passwords.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Harness, Options, PASSWORD, Stack};
+use crate::common::{Harness, Options, PASSWORD, Stack};
 use phirepass_authz::LoginLimits;
 use phirepass_proto::authz as pb;
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     lockout_refuses_the_right_password_and_the_users_tokens,

@@ -1,27 +1,12 @@
 //! The SSH edge's calls (VerifyPassword, ListAccessibleTargets) and the
 //! admin role (SetUserAdmin), on PostgreSQL + Redis + NATS and embedded.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Harness, Options, PASSWORD, Stack};
+use crate::common::{Harness, Options, PASSWORD, Stack};
 use phirepass_authz::LoginLimits;
 use phirepass_proto::authz as pb;
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     verify_password_answers_like_login,

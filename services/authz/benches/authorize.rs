@@ -1,5 +1,6 @@
-//! Authorize throughput and latency over gRPC, for docs/benchmarks.md. Ignored by default; run with
-//! `cargo nextest run -p phirepass-authz --run-ignored only bench`.
+//! Authorize throughput and latency over gRPC, for docs/benchmarks.md. Run with
+//! `cargo bench -p phirepass-authz --bench authorize` (optionally followed by `-- production`
+//! or `-- embedded` to run one stack).
 //!
 //! Each decision is a group grant (user -> group -> host: the longest path) and includes its
 //! audit event append (JetStream on the production stack). Each stack runs twice: with the
@@ -7,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/authz/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -17,28 +19,29 @@ use phirepass_proto::authz as pb;
 const CONCURRENCY: usize = 8;
 const PER_TASK: usize = 500;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark"]
-async fn bench_authorize_production() {
-    bench(
-        Stack::Production,
-        "postgresql + redis + nats",
-        Duration::ZERO,
-    )
-    .await;
-    bench(
-        Stack::Production,
-        "postgresql + redis + nats",
-        Duration::from_secs(5),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark"]
-async fn bench_authorize_embedded() {
-    bench(Stack::Embedded, "sqlite + memory", Duration::ZERO).await;
-    bench(Stack::Embedded, "sqlite + memory", Duration::from_secs(5)).await;
+fn main() {
+    // `cargo bench` passes `--bench`; anything else names the stacks to run.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runs = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if runs("production") {
+            let label = "postgresql + redis + nats";
+            bench(Stack::Production, label, Duration::ZERO).await;
+            bench(Stack::Production, label, Duration::from_secs(5)).await;
+        }
+        if runs("embedded") {
+            bench(Stack::Embedded, "sqlite + memory", Duration::ZERO).await;
+            bench(Stack::Embedded, "sqlite + memory", Duration::from_secs(5)).await;
+        }
+    });
 }
 
 async fn bench(stack: Stack, label: &str, cache: Duration) {

@@ -1,11 +1,8 @@
 //! Server-level behaviour: service-token enforcement, health, reflection,
 //! login lockout, clean shutdown.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{Harness, PASSWORD};
+use crate::common;
+use crate::common::{Harness, PASSWORD};
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_runtime::grpc::{ServiceToken, channel};

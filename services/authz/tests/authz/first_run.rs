@@ -1,29 +1,14 @@
 //! First run: the setup code, SetupStatus and CompleteSetup (one admin,
 //! once), on PostgreSQL + Redis + NATS and embedded.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::{Harness, Options, PASSWORD, Stack};
+use crate::common::{Harness, Options, PASSWORD, Stack};
 use phirepass_authz::LoginLimits;
 use phirepass_proto::authz as pb;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     setup_creates_one_admin_with_the_code,

@@ -1,28 +1,15 @@
 //! API tokens as credentials for the admin surface: scopes, revocation,
 //! expiry, and the calls reserved for the service token.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{Harness, Options, Stack};
+use crate::common::{Harness, Options, Stack};
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     scopes_gate_the_admin_surface,

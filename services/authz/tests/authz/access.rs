@@ -2,24 +2,9 @@
 //! ResolveNode), on PostgreSQL + Redis + NATS and on the embedded stack:
 //! the ACL matrix, the shared target namespace, and audit events.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{Harness, Options, Stack};
+use crate::common::{Harness, Options, Stack};
 use phirepass_proto::authz as pb;
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     acl_matrix,

@@ -1,24 +1,9 @@
 //! Admin operations: SSH keys (with `ssh-keygen` keys), passwords, user
 //! removal, groups; on both stacks.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{Harness, Options, PASSWORD, Stack};
+use crate::common::{Harness, Options, PASSWORD, Stack};
 use phirepass_proto::authz as pb;
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     keys_add_list_remove_verify,

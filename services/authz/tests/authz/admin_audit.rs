@@ -2,23 +2,8 @@
 //! made it (the API token's user, or "service") and never a secret; on
 //! PostgreSQL + Redis + NATS and embedded.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{Harness, Options, PASSWORD, Stack};
+use crate::common::{Harness, Options, PASSWORD, Stack};
 use phirepass_proto::authz as pb;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(every_admin_change_is_audited);
 

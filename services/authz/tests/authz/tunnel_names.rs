@@ -3,25 +3,10 @@
 //! reserved name, release, and audit events. On PostgreSQL + Redis + NATS
 //! and on SQLite + memory.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{Harness, Options, Stack};
+use crate::common::{Harness, Options, Stack};
 use phirepass_authz::TunnelNamePolicy;
 use phirepass_proto::authz as pb;
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     claims_free_owned_taken_and_reserved,

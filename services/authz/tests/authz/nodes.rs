@@ -1,26 +1,12 @@
 //! Node tokens and nodes over real gRPC, on a fresh PostgreSQL database
 //! and on SQLite.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::Harness;
+use crate::common;
+use crate::common::Harness;
 use phirepass_proto::authz as pb;
 use tonic::Code;
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod pg {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::postgres().await).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::sqlite().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+phirepass_store::on_both_stores!(
     node_token_lifecycle,
     node_token_expiry,
     check_tokens_reports_invalid,

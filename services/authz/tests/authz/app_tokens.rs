@@ -2,26 +2,11 @@
 //! expiry, forgery, a revoke applying to the next verify, and refresh near
 //! expiry. On PostgreSQL + Redis + NATS and on SQLite + memory.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::{Harness, Options, Stack};
+use crate::common::{Harness, Options, Stack};
 use phirepass_proto::authz as pb;
 use tonic::Code;
-
-macro_rules! on_both_stacks {
-    ($($name:ident),* $(,)?) => {
-        mod production {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Production).await; })*
-        }
-        mod embedded {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::Stack::Embedded).await; })*
-        }
-    };
-}
 
 on_both_stacks!(
     tokens_are_scoped_to_one_node_and_port,

@@ -1,28 +1,15 @@
 //! Users, login and sessions over real gRPC, on a fresh PostgreSQL
 //! database and on SQLite.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{Harness, PASSWORD};
+use crate::common::{Harness, PASSWORD};
 use phirepass_proto::authz as pb;
 use tonic::Code;
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod pg {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::postgres().await).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::sqlite().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+phirepass_store::on_both_stores!(
     users_create_list_count,
     login_success_and_uniform_failures,
     sessions_verify_logout_and_expire,

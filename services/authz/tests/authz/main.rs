@@ -1,0 +1,23 @@
+//! The authz integration tests, one binary: a real server per test (see
+//! `common`), on PostgreSQL + Redis + NATS and on the embedded stack.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+mod access;
+mod accounts;
+mod admin;
+mod admin_audit;
+mod api_tokens;
+mod app_tokens;
+mod brute_force;
+mod decision_cache;
+mod devices;
+mod edge;
+mod first_run;
+mod invitations;
+mod nodes;
+mod server;
+mod tunnel_names;
