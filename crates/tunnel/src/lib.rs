@@ -11,6 +11,7 @@
 
 pub mod browser_protocol;
 mod bus_stream;
+mod endpoint;
 mod error;
 pub mod frame;
 pub mod node_link;
@@ -20,9 +21,10 @@ pub mod stream;
 pub mod subjects;
 
 pub use bus_stream::{IncomingOpen, NodeListener, listen, open};
+pub use endpoint::{FrameSink, SinkClosed, StreamConfig, StreamStats};
 pub use error::{DecodeError, LinkError, OpenError};
 pub use frame::Frame;
 pub use node_link::{HostStats, LinkMessage, NodeControl};
 pub use open::{OpenReply, OpenRequest, Target};
-pub use stream::{FrameInput, FrameSink, SinkClosed, StreamConfig, StreamStats, TunnelStream};
+pub use stream::{FrameInput, TunnelStream};
 pub use subjects::{NodeSubject, ParseStreamIdError, StreamId, Subjects, valid_token};

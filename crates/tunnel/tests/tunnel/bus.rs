@@ -1,18 +1,17 @@
 //! TunnelStreams over the bus: the same cases on MemoryBus and real NATS.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-/// One `#[tokio::test]` per case; `$make` yields (edge bus, node bus).
+/// One `#[tokio::test]` per case; `$make` yields (edge bus, node bus) and
+/// `$paused` says whether the runtime starts on paused time (only for the
+/// in-process bus: real NATS traffic needs real time).
 macro_rules! bus_cases {
-    ($make:expr) => {
-        bus_cases!(@each $make; echo, half_close_both_directions, reset_on_drop,
+    ($make:expr, paused = $paused:literal) => {
+        bus_cases!(@each $make, $paused; echo, half_close_both_directions, reset_on_drop,
             node_offline_is_immediate, refused_open, open_timeout, dropped_listener_means_offline,
             peer_vanished, streams_are_independent, invalid_ids);
     };
-    (@each $make:expr; $($case:ident),*) => {
+    (@each $make:expr, $paused:literal; $($case:ident),*) => {
         $(
-            #[tokio::test]
+            #[tokio::test(start_paused = $paused)]
             async fn $case() {
                 let (edge, node) = $make.await;
                 super::cases::$case(edge, node).await;
@@ -22,18 +21,18 @@ macro_rules! bus_cases {
 }
 
 mod memory {
-    bus_cases!(crate::common::memory_pair());
+    bus_cases!(crate::common::memory_pair(), paused = true);
 }
 
 mod nats {
-    bus_cases!(crate::common::nats_pair());
+    bus_cases!(crate::common::nats_pair(), paused = false);
 }
 
 mod cases {
     use std::io::ErrorKind;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use bytes::Bytes;
     use futures_util::StreamExt;
@@ -43,6 +42,8 @@ mod cases {
         Target, TunnelStream, listen, open,
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Follows the paused clock on the in-process bus, the real one on NATS.
+    use tokio::time::Instant;
 
     use crate::common::*;
 

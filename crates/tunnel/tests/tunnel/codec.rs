@@ -1,5 +1,4 @@
 //! Frame and link codecs: round trips, malformed input, and a fuzz loop.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
 use phirepass_tunnel::frame::{self, Frame};

@@ -1,11 +1,8 @@
 //! 1 GiB through real NATS with a small window and a slow reader.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use phirepass_tunnel::{StreamConfig, Target, listen, open};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

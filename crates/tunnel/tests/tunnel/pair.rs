@@ -1,14 +1,13 @@
 //! TunnelStream endpoints wired together in-process, with injected loss,
 //! duplication, reordering and silence.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::ErrorKind;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::*;
+use tokio::time::Instant;
+
+use crate::common::*;
 use phirepass_tunnel::StreamConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,7 +49,7 @@ async fn transfer_both_ways(p: Pair, size: usize) -> Outcome {
     out
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn clean_transfer_both_ways() {
     let p = pair(fast_cfg(), fast_cfg(), Faults::default(), Faults::default());
     let Outcome { a, b, .. } = transfer_both_ways(p, 2 << 20).await;
@@ -58,7 +57,7 @@ async fn clean_transfer_both_ways() {
     assert_eq!(a.gaps + b.gaps, 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn lossy_transfer_recovers_every_byte() {
     // Every frame kind is affected, acks and credit included.
     let ab = Faults {
@@ -81,7 +80,7 @@ async fn lossy_transfer_recovers_every_byte() {
     assert!(a.duplicates > 0 && b.duplicates > 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn heavy_loss_still_delivers() {
     let f = Faults {
         drop_every: 3,
@@ -94,7 +93,7 @@ async fn heavy_loss_still_delivers() {
     assert_eq!(b.gaps, b.gaps_recovered);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn half_close_both_directions() {
     let p = pair(fast_cfg(), fast_cfg(), Faults::default(), Faults::default());
     let (mut a, mut b) = (p.a, p.b);
@@ -127,7 +126,7 @@ async fn half_close_both_directions() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn drop_resets_peer() {
     let p = pair(fast_cfg(), fast_cfg(), Faults::default(), Faults::default());
     let (mut a, b) = (p.a, p.b);
@@ -141,7 +140,7 @@ async fn drop_resets_peer() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn buffered_data_is_read_before_reset() {
     let p = pair(fast_cfg(), fast_cfg(), Faults::default(), Faults::default());
     let (mut a, mut b) = (p.a, p.b);
@@ -154,7 +153,7 @@ async fn buffered_data_is_read_before_reset() {
     assert!(a.read(&mut buf).await.is_err());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn transport_reset_reports_reason() {
     let p = pair(fast_cfg(), fast_cfg(), Faults::default(), Faults::default());
     let mut b = p.b;
@@ -166,7 +165,7 @@ async fn transport_reset_reports_reason() {
         .unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silent_peer_vanishes_within_idle_timeout() {
     let cfg = fast_cfg();
     let p = pair(
@@ -196,7 +195,7 @@ async fn silent_peer_vanishes_within_idle_timeout() {
     assert!(err.to_string().starts_with("peer vanished"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn idle_stream_stays_alive_on_keepalives() {
     let cfg = fast_cfg();
     let p = pair(
@@ -213,7 +212,7 @@ async fn idle_stream_stays_alive_on_keepalives() {
     assert_eq!(&buf, b"still here");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keystrokes_cause_no_retransmits() {
     // Default timers: received bytes are acknowledged well before the
     // retransmission timer, even when the test machine is busy.
@@ -236,7 +235,7 @@ async fn keystrokes_cause_no_retransmits() {
     assert_eq!(sa.retransmits + sb.retransmits, 0, "{sa:?} {sb:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn writer_without_reader_stays_bounded() {
     let cfg = StreamConfig {
         window: 64 * 1024,
@@ -274,7 +273,7 @@ async fn writer_without_reader_stays_bounded() {
     writer.abort();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn lost_credit_update_is_probed() {
     let cfg = StreamConfig {
         window: 16 * 1024,

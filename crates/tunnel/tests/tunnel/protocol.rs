@@ -1,15 +1,12 @@
 //! One real endpoint against a hand-driven peer: exact frames on the wire,
 //! protocol violations and unrecoverable gaps.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::fast_cfg;
 use bytes::Bytes;
-use common::fast_cfg;
 use phirepass_tunnel::{Frame, FrameInput, SinkClosed, StreamConfig, StreamId, TunnelStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -58,7 +55,7 @@ fn data(seq: u64, payload: &'static [u8]) -> Frame {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn initial_credit_probe_and_limit() {
     let cfg = fast_cfg();
     let (mut stream, mut p) = raw(cfg.clone());
@@ -87,7 +84,7 @@ async fn initial_credit_probe_and_limit() {
     assert_eq!(stream.stats().bytes_written, 10);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn gap_is_nacked_and_never_delivered_out_of_order() {
     let (mut stream, mut p) = raw(fast_cfg());
     p.next_frame().await; // initial ack
@@ -111,7 +108,7 @@ async fn gap_is_nacked_and_never_delivered_out_of_order() {
     assert_eq!((s.gaps, s.gaps_recovered, s.duplicates), (1, 1, 1));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nack_replays_from_the_requested_frame() {
     let (mut stream, mut p) = raw(fast_cfg());
     p.next_frame().await;
@@ -159,7 +156,7 @@ async fn expect_violation(mut stream: TunnelStream, mut p: Peer, what: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn exceeding_credit_resets() {
     let cfg = StreamConfig {
         window: 8,
@@ -171,21 +168,21 @@ async fn exceeding_credit_resets() {
     expect_violation(stream, p, "protocol violation: peer exceeded its credit").await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn garbage_frame_resets() {
     let (stream, p) = raw(fast_cfg());
     p.input.deliver(Bytes::from_static(b"\x42garbage"));
     expect_violation(stream, p, "invalid frame: unknown frame type 0x42").await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ack_of_unsent_data_resets() {
     let (stream, p) = raw(fast_cfg());
     p.send(Frame::Ack { next: 5, limit: 10 });
     expect_violation(stream, p, "acknowledgement of unsent data").await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn data_after_fin_resets() {
     let (mut stream, mut p) = raw(fast_cfg());
     p.send(Frame::Fin { seq: 0 });
@@ -197,7 +194,7 @@ async fn data_after_fin_resets() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unrecoverable_gap_fails_the_stream() {
     let cfg = fast_cfg();
     let (mut stream, mut p) = raw(cfg.clone());
@@ -227,7 +224,7 @@ async fn unrecoverable_gap_fails_the_stream() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn reset_by_peer_fails_reads_and_writes() {
     let (mut stream, mut p) = raw(fast_cfg());
     p.send(Frame::Reset {
