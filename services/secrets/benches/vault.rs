@@ -1,8 +1,12 @@
-//! Vault throughput, for docs/benchmarks.md. Ignored by default; run with
-//! `cargo nextest run -p phirepass-secrets --run-ignored only bench`.
+//! Vault throughput, for docs/benchmarks.md: envelope opens per second, and
+//! ResolveHostAuth over gRPC on SQLite and PostgreSQL. Run with
+//! `cargo bench -p phirepass-secrets --bench vault`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The integration tests' server harness and fixtures.
+#[allow(dead_code)]
+#[path = "../tests/secrets/common.rs"]
 mod common;
 
 use std::time::Instant;
@@ -11,8 +15,23 @@ use common::{Harness, raw};
 use phirepass_secrets::MasterKey;
 use phirepass_secrets::envelope::{Aad, open, seal};
 
-#[test]
-#[ignore = "benchmark"]
+fn main() {
+    // `cargo test --benches` runs this without `--bench`: only check it starts.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return;
+    }
+    bench_envelope_open();
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    runtime().block_on(async { bench_resolve(common::sqlite().await, "sqlite").await });
+    runtime().block_on(async { bench_resolve(common::postgres().await, "postgres").await });
+}
+
 fn bench_envelope_open() {
     let key = MasterKey::generate();
     let aad = Aad {
@@ -31,18 +50,6 @@ fn bench_envelope_open() {
         "envelope open (400 B, HKDF + XChaCha20-Poly1305): {:.0}/s",
         f64::from(n) / secs
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark"]
-async fn bench_resolve_host_auth_sqlite() {
-    bench_resolve(common::sqlite().await, "sqlite").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark"]
-async fn bench_resolve_host_auth_pg() {
-    bench_resolve(common::postgres().await, "postgres").await;
 }
 
 async fn bench_resolve(store: phirepass_store::Store, backend: &str) {

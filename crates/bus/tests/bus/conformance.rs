@@ -1,13 +1,9 @@
 //! The shared Bus suite, run against both implementations.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
+use crate::nats_url;
 use phirepass_bus::{Bus, MemoryBus, NatsBus};
-
-fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
 
 mod memory {
     use super::*;

@@ -1,15 +1,11 @@
 //! The shared EventLog suite on both implementations, plus JetStream
 //! durability and the memory ring's bound.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
+use crate::nats_url;
 use bytes::Bytes;
 use phirepass_bus::{EventLog, JetStreamEventLog, MemoryEventLog, NatsBus};
-
-fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
 
 async fn jetstream(prefix: &str) -> JetStreamEventLog {
     let bus = NatsBus::connect(&nats_url()).await.unwrap();

@@ -1,34 +1,13 @@
 //! The access model tables (groups, hosts, the target namespace, grants,
 //! keys, API tokens, user removal), run against PostgreSQL and SQLite.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use phirepass_store::{
     GrantVia, HostRow, NewApiToken, NewNodeToken, PrincipalKind, SCOPE_NODE_CONNECT, Store,
     StoreError, TOKEN_KIND_API, TOKEN_KIND_NODE, TargetKind, UserKeyRow, UserRow, new_id,
     now_millis,
 };
 
-async fn postgres() -> Store {
-    Store::fresh_postgres_for_test().await.unwrap()
-}
-
-async fn sqlite() -> Store {
-    Store::memory_sqlite().await.unwrap()
-}
-
-macro_rules! store_suite {
-    ($($name:ident),* $(,)?) => {
-        mod pg {
-            $(#[tokio::test] async fn $name() { super::$name(super::postgres().await).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::sqlite().await).await; })*
-        }
-    };
-}
-
-store_suite!(
+phirepass_store::on_both_stores!(
     hosts_and_nodes_share_one_namespace,
     grants_direct_and_through_groups,
     removing_things_removes_their_grants,

@@ -1,32 +1,11 @@
 //! One suite, run against a fresh PostgreSQL database and in-memory SQLite.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use phirepass_store::{
     Backend, NewNodeToken, SCOPE_NODE_CONNECT, SessionRow, Store, StoreError, UserRow, new_id,
     now_millis,
 };
 
-async fn postgres() -> Store {
-    Store::fresh_postgres_for_test().await.unwrap()
-}
-
-async fn sqlite() -> Store {
-    Store::memory_sqlite().await.unwrap()
-}
-
-macro_rules! store_suite {
-    ($($name:ident),* $(,)?) => {
-        mod pg {
-            $(#[tokio::test] async fn $name() { super::$name(super::postgres().await).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::sqlite().await).await; })*
-        }
-    };
-}
-
-store_suite!(
+phirepass_store::on_both_stores!(
     dollar_placeholders_work,
     users_roundtrip,
     duplicate_username_is_conflict,

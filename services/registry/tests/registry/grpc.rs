@@ -1,12 +1,10 @@
 //! Registry over real gRPC, on Redis (REDIS_URL, default
 //! redis://127.0.0.1:6379, random key prefix) and on in-memory presence.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use phirepass_presence::{MemoryPresence, Presence, RedisPresence};
+use phirepass_presence::Presence;
 use phirepass_proto::registry as pb;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_registry::{RegistryConfig, RegistryDeps, serve};
@@ -14,18 +12,10 @@ use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use tokio::sync::oneshot;
 use tonic::Code;
 
+use crate::common::{self, on_both};
+
 const NODE_TTL: Duration = Duration::from_millis(1500);
 const SESSION_TTL: Duration = Duration::from_millis(1500);
-
-async fn redis() -> Arc<dyn Presence> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let prefix = format!("pp-test-{:016x}:", rand::random::<u64>());
-    Arc::new(RedisPresence::connect(&url, &prefix).await.unwrap())
-}
-
-async fn memory() -> Arc<dyn Presence> {
-    Arc::new(MemoryPresence::new())
-}
 
 struct Harness {
     url: String,
@@ -35,6 +25,12 @@ struct Harness {
 }
 
 impl Harness {
+    /// A registry on Redis presence (random prefix) if `redis`, else memory.
+    async fn on(redis: bool) -> Self {
+        let prefix = format!("pp-test-{}:", common::random_hex());
+        Self::start(common::presence(redis, &prefix).await).await
+    }
+
     async fn start(presence: Arc<dyn Presence>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -103,17 +99,6 @@ fn session(id: &str, user: &str, node: &str) -> pb::SessionPresence {
     }
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod redis {
-            $(#[tokio::test] async fn $name() { super::$name(super::Harness::start(super::redis().await).await).await; })*
-        }
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::Harness::start(super::memory().await).await).await; })*
-        }
-    };
-}
-
 on_both!(
     connect_heartbeat_list_get,
     nodes_expire_without_heartbeats,
@@ -135,7 +120,8 @@ async fn list_nodes(h: &Harness, user: Option<&str>) -> Vec<pb::NodePresence> {
         .nodes
 }
 
-async fn connect_heartbeat_list_get(h: Harness) {
+async fn connect_heartbeat_list_get(redis: bool) {
+    let h = Harness::on(redis).await;
     let mut c = h.client.clone();
     c.node_connected(node("n1", "u1", "gw-a")).await.unwrap();
     c.node_connected(node("n2", "u2", "gw-a")).await.unwrap();
@@ -193,7 +179,8 @@ async fn connect_heartbeat_list_get(h: Harness) {
     h.stop().await;
 }
 
-async fn nodes_expire_without_heartbeats(h: Harness) {
+async fn nodes_expire_without_heartbeats(redis: bool) {
+    let h = Harness::on(redis).await;
     let mut c = h.client.clone();
     c.node_connected(node("kept", "u", "gw-a")).await.unwrap();
     c.node_connected(node("dropped", "u", "gw-a"))
@@ -228,7 +215,8 @@ async fn nodes_expire_without_heartbeats(h: Harness) {
     h.stop().await;
 }
 
-async fn disconnect_by_other_gateway_is_ignored(h: Harness) {
+async fn disconnect_by_other_gateway_is_ignored(redis: bool) {
+    let h = Harness::on(redis).await;
     let mut c = h.client.clone();
     c.node_connected(node("n1", "u", "gw-a")).await.unwrap();
     // The agent reconnects through gateway B: B takes the node over.
@@ -280,7 +268,8 @@ async fn disconnect_by_other_gateway_is_ignored(h: Harness) {
     h.stop().await;
 }
 
-async fn sessions_lifecycle(h: Harness) {
+async fn sessions_lifecycle(redis: bool) {
+    let h = Harness::on(redis).await;
     let mut c = h.client.clone();
     c.session_opened(session("s1", "u1", "n1")).await.unwrap();
     c.session_opened(session("s2", "u2", "n1")).await.unwrap();
@@ -355,7 +344,8 @@ async fn sessions_lifecycle(h: Harness) {
     h.stop().await;
 }
 
-async fn bad_requests(h: Harness) {
+async fn bad_requests(redis: bool) {
+    let h = Harness::on(redis).await;
     let mut c = h.client.clone();
     let err = c.node_connected(node("", "u", "gw-a")).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -380,7 +370,7 @@ async fn bad_requests(h: Harness) {
 
 #[tokio::test]
 async fn service_token_is_required_but_health_is_open() {
-    let h = Harness::start(memory().await).await;
+    let h = Harness::on(false).await;
     let raw = tonic::transport::Endpoint::from_shared(h.url.clone())
         .unwrap()
         .connect()
@@ -408,16 +398,9 @@ async fn service_token_is_required_but_health_is_open() {
 #[tokio::test]
 async fn two_registries_on_one_redis_share_presence() {
     // Replicas behind a load balancer see the same nodes.
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let prefix = format!("pp-test-{:016x}:", rand::random::<u64>());
-    let a = Harness::start(Arc::new(
-        RedisPresence::connect(&url, &prefix).await.unwrap(),
-    ))
-    .await;
-    let b = Harness::start(Arc::new(
-        RedisPresence::connect(&url, &prefix).await.unwrap(),
-    ))
-    .await;
+    let prefix = format!("pp-test-{}:", common::random_hex());
+    let a = Harness::start(common::redis_presence(&prefix).await).await;
+    let b = Harness::start(common::redis_presence(&prefix).await).await;
     a.client
         .clone()
         .node_connected(node("n1", "u", "gw-a"))

@@ -2,20 +2,19 @@
 //! close by another session, list, and KickTunnel on the bus. On Redis +
 //! NATS (REDIS_URL / NATS_URL, random prefixes) and on memory.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use phirepass_bus::Bus;
-use phirepass_presence::{MemoryPresence, Presence, RedisPresence};
 use phirepass_proto::registry as pb;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_registry::{RegistryConfig, RegistryDeps, serve};
 use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use tokio::sync::oneshot;
 use tonic::Code;
+
+use crate::common::{self, on_both};
 
 const TUNNEL_TTL: Duration = Duration::from_millis(1500);
 
@@ -26,24 +25,10 @@ struct Harness {
     stop: oneshot::Sender<()>,
 }
 
-fn random() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 impl Harness {
     async fn start(real: bool, with_bus: bool) -> Self {
-        let prefix = format!("t{}", random());
-        let presence: Arc<dyn Presence> = if real {
-            let url =
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-            Arc::new(
-                RedisPresence::connect(&url, &format!("{prefix}:"))
-                    .await
-                    .unwrap(),
-            )
-        } else {
-            Arc::new(MemoryPresence::new())
-        };
+        let prefix = format!("t{}", common::random_hex());
+        let presence = common::presence(real, &format!("{prefix}:")).await;
         let bus = if !with_bus {
             None
         } else if real {
@@ -76,17 +61,6 @@ impl Harness {
             stop,
         }
     }
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod redis {
-            $(#[tokio::test] async fn $name() { super::$name(true).await; })*
-        }
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(false).await; })*
-        }
-    };
 }
 
 on_both!(

@@ -3,10 +3,7 @@
 //! decrypts; revocation takes effect once the short cache expires; every
 //! change is an audit event naming the token's user and no secret.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,7 +123,7 @@ fn set(host: &str, key: &str, value: &str) -> pb::SetOptionRequest {
     }
 }
 
-on_both_stores!(
+phirepass_store::on_both_stores!(
     scopes_gate_the_admin_surface,
     revocation_and_unknown_tokens,
     without_authz_api_tokens_are_refused

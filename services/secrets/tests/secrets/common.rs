@@ -1,8 +1,6 @@
 //! A real secrets server on 127.0.0.1:0 with an internal (service token)
 //! and an admin client, restartable with other keys on the same store.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
 use phirepass_proto::secrets as pb;
 use phirepass_proto::secrets::secrets_client::SecretsClient;
 use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
@@ -19,19 +17,6 @@ pub async fn postgres() -> Store {
 
 pub async fn sqlite() -> Store {
     Store::memory_sqlite().await.unwrap()
-}
-
-/// Runs one async test fn on a fresh PostgreSQL database and on SQLite.
-#[macro_export]
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod pg {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::postgres().await).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(super::common::sqlite().await).await; })*
-        }
-    };
 }
 
 pub fn raw(key: &MasterKey) -> KeySource {

@@ -2,17 +2,13 @@
 //! every entry and resumed, every entry stays readable and ends under the
 //! new key; the old key is retired only once nothing references it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{ENTRIES, Harness, raw};
+use crate::common::{self, ENTRIES, Harness, raw};
 use phirepass_proto::secrets as pb;
 use phirepass_secrets::{MasterKey, SecretsConfig, SecretsError};
 use phirepass_store::Store;
 use tonic::Code;
 
-on_both_stores!(
+phirepass_store::on_both_stores!(
     rotation_killed_after_every_entry_resumes,
     rotation_refuses_the_wrong_new_key,
 );

@@ -1,11 +1,7 @@
 //! Server-level behaviour: health and reflection answer without a token, so
 //! probes and `grpcurl` can list and describe the vault API.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{Harness, raw};
+use crate::common::{self, Harness, raw};
 use phirepass_secrets::MasterKey;
 use tonic::transport::Endpoint;
 use tonic_reflection::pb::v1::ServerReflectionRequest;

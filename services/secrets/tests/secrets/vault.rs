@@ -2,17 +2,13 @@
 //! round trips, listings without secrets, moved ciphertexts, wrong keys,
 //! and who may decrypt.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{Harness, raw};
+use crate::common::{self, Harness, raw};
 use phirepass_proto::secrets as pb;
 use phirepass_secrets::{KeySource, MasterKey, SecretsConfig, SecretsError, keys};
 use phirepass_store::Store;
 use tonic::Code;
 
-on_both_stores!(
+phirepass_store::on_both_stores!(
     round_trip_of_every_kind,
     listings_never_contain_secrets,
     credential_lifecycle,
