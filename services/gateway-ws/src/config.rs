@@ -5,7 +5,8 @@ use std::time::Duration;
 use phirepass_runtime::config::{ConfigError, env_opt, env_or};
 use phirepass_runtime::grpc::ServiceToken;
 
-/// `development` relaxes browser Origin checks and cookie `Secure`; `production` enforces them.
+/// `development` drops cookie `Secure` and defaults the public scheme to `http`; `production`
+/// requires both, and a first user. Browser Origin checks are the same in both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppMode {
     Development,

@@ -7,11 +7,13 @@ use std::time::Instant;
 use phirepass_bus::Bus;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
-use phirepass_runtime::grpc::AuthedChannel;
+use phirepass_runtime::grpc::{AuthedChannel, channel};
 use phirepass_tunnel::{StreamConfig, Subjects};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 
 use crate::config::GatewayConfig;
+use crate::error::GatewayError;
 
 pub type Authz = AuthzClient<AuthedChannel>;
 pub type Registry = RegistryClient<AuthedChannel>;
@@ -58,14 +60,25 @@ pub struct AppState {
     /// Set once authz says the first user exists, so pages stop asking.
     pub setup_done: std::sync::atomic::AtomicBool,
     /// The HTTP proxy by Host (tunnels, app ports).
-    pub proxy: crate::proxy::Proxy,
+    pub proxy: crate::proxy::shared::Proxy,
+    /// Every browser and agent WebSocket, so shutdown can wait for them to finish.
+    pub tasks: TaskTracker,
 }
 
 impl AppState {
+    /// Connects the authz and registry clients (lazily: nothing is dialled until first use).
+    pub fn connect(config: GatewayConfig, bus: Arc<dyn Bus>) -> Result<Arc<Self>, GatewayError> {
+        let startup = |e: phirepass_runtime::grpc::GrpcError| GatewayError::Startup(e.to_string());
+        let token = config.service_token.clone();
+        let authz = AuthzClient::new(channel(&config.authz_url, token.clone()).map_err(startup)?);
+        let registry = RegistryClient::new(channel(&config.registry_url, token).map_err(startup)?);
+        Ok(Arc::new(Self::new(config, bus, authz, registry)))
+    }
+
     pub fn new(config: GatewayConfig, bus: Arc<dyn Bus>, authz: Authz, registry: Registry) -> Self {
         let subjects = Subjects::new(config.subject_prefix.clone());
         Self {
-            proxy: crate::proxy::Proxy::new(&config, bus.clone(), subjects.clone()),
+            proxy: crate::proxy::shared::Proxy::new(&config, bus.clone(), subjects.clone()),
             subjects,
             stream_config: StreamConfig::default(),
             config,
@@ -77,6 +90,7 @@ impl AppState {
             web: Mutex::new(HashMap::new()),
             terminals: Mutex::new(HashMap::new()),
             setup_done: std::sync::atomic::AtomicBool::new(false),
+            tasks: TaskTracker::new(),
         }
     }
 
@@ -92,11 +106,4 @@ impl AppState {
     pub fn web(&self) -> MutexGuard<'_, HashMap<String, WebConnection>> {
         self.web.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

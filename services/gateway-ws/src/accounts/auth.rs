@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
+use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Response};
 use phirepass_proto::authz::{
     LoginRequest, LoginResponse, LogoutRequest, User, VerifySessionRequest,
@@ -15,12 +15,11 @@ use phirepass_proto::authz::{
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
-use crate::config::AppMode;
+use crate::accounts::cookie::{session_cookie, session_token};
 use crate::error::GatewayError;
-use crate::origin::client_ip;
+use crate::http::client_ip::client_ip;
 use crate::state::AppState;
 
-pub const SESSION_COOKIE: &str = "pp_session";
 /// Longest username or password the gateway forwards; anything longer is refused unread.
 const MAX_CREDENTIAL_LEN: usize = 1024;
 
@@ -63,7 +62,7 @@ pub async fn login(
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     check_credential_len(&body.username, &body.password)?;
     let ip = client_ip(&state.config, peer, &headers);
     let reply = state
@@ -99,7 +98,7 @@ pub fn start_session(
         .user
         .ok_or_else(|| GatewayError::Upstream("login without user".into()))?;
     info!(user = %user.username, admin = user.admin, "{what}");
-    let max_age = ((reply.expires_at - crate::state::now_ms()) / 1000).max(0);
+    let max_age = ((reply.expires_at - phirepass_runtime::clock::now_millis()) / 1000).max(0);
     let cookie = session_cookie(&reply.session_token, max_age, state.config.mode);
     let body = LoginReply {
         token: reply.session_token,
@@ -113,7 +112,7 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     if let Some(token) = session_token(&headers) {
         state
             .authz
@@ -169,60 +168,4 @@ pub async fn verify_session(state: &AppState, token: String) -> Result<User, Gat
         .await
         .map(|r| r.into_inner())
         .map_err(|s| GatewayError::from_status(s, "session"))
-}
-
-/// The session token from the cookie or a bearer header; never from the URL.
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim().to_string());
-    }
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| !v.is_empty())
-}
-
-fn session_cookie(token: &str, max_age: i64, mode: AppMode) -> HeaderValue {
-    let secure = if mode == AppMode::Production {
-        "; Secure"
-    } else {
-        ""
-    };
-    let value = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
-    );
-    // Tokens are hex, so the header value is always valid; fall back to clearing the cookie.
-    HeaderValue::from_str(&value)
-        .unwrap_or_else(|_| HeaderValue::from_static("pp_session=; Max-Age=0"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_from_cookie_or_bearer() {
-        let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("a=b; pp_session=abc; c=d"));
-        assert_eq!(session_token(&h).as_deref(), Some("abc"));
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer xyz"));
-        assert_eq!(session_token(&h).as_deref(), Some("xyz"));
-        assert_eq!(session_token(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn production_cookie_is_secure() {
-        let c = session_cookie("t", 10, AppMode::Production);
-        let s = c.to_str().unwrap_or_default();
-        assert!(s.contains("HttpOnly") && s.contains("Secure") && s.contains("SameSite=Strict"));
-    }
 }

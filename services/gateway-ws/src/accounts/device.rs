@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
-use crate::auth::require_user;
+use crate::accounts::auth::require_user;
 use crate::config::AppMode;
 use crate::error::GatewayError;
-use crate::origin::client_ip;
+use crate::http::client_ip::client_ip;
 use crate::state::AppState;
 
 const MAX_FIELD_LEN: usize = 256;
@@ -51,7 +51,7 @@ pub async fn start(
     headers: HeaderMap,
     Json(body): Json<StartBody>,
 ) -> Result<Json<Value>, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     too_long(&[&body.kind, &body.hostname])?;
     let ip = client_ip(&state.config, peer, &headers);
     let d = state
@@ -105,7 +105,7 @@ pub async fn poll(
     headers: HeaderMap,
     Json(body): Json<PollBody>,
 ) -> Result<Json<Value>, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     too_long(&[&body.device_code])?;
     let r = state
         .authz
@@ -138,7 +138,7 @@ pub async fn approve(
     headers: HeaderMap,
     Json(body): Json<ApproveBody>,
 ) -> Result<Json<Value>, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     too_long(&[&body.user_code, &body.node_name])?;
     let user = require_user(&state, &headers).await?;
     let r = state

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
-use crate::auth::{check_credential_len, require_admin, start_session};
+use crate::accounts::auth::{check_credential_len, require_admin, start_session};
 use crate::error::GatewayError;
-use crate::origin::client_ip;
+use crate::http::client_ip::client_ip;
 use crate::state::AppState;
 
 /// Longest invitation code accepted; real ones are far shorter.
@@ -59,7 +59,7 @@ pub async fn create(
     headers: HeaderMap,
     Json(body): Json<CreateBody>,
 ) -> Result<Json<Value>, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     let admin = require_admin(&state, &headers).await?;
     let reply = state
         .authz
@@ -109,7 +109,7 @@ pub async fn revoke(
     headers: HeaderMap,
     Json(body): Json<RevokeBody>,
 ) -> Result<Json<Value>, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     let admin = require_admin(&state, &headers).await?;
     state
         .authz
@@ -135,7 +135,7 @@ pub async fn inspect(
     headers: HeaderMap,
     Json(body): Json<InspectBody>,
 ) -> Result<Json<Value>, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     check_code(&body.code)?;
     let invitation = state
         .authz
@@ -170,7 +170,7 @@ pub async fn join(
     headers: HeaderMap,
     Json(body): Json<JoinBody>,
 ) -> Result<Response, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     check_code(&body.code)?;
     check_credential_len(&body.username, &body.password)?;
     let reply = state

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{instrument, warn};
 
-use crate::auth::{check_credential_len, start_session};
+use crate::accounts::auth::{check_credential_len, start_session};
 use crate::error::GatewayError;
-use crate::origin::client_ip;
+use crate::http::client_ip::client_ip;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -48,7 +48,7 @@ pub async fn complete(
     headers: HeaderMap,
     Json(body): Json<SetupBody>,
 ) -> Result<Response, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     check_credential_len(&body.username, &body.password)?;
     if body.code.len() > 256 {
         return Err(GatewayError::BadRequest("setup code too long".into()));

@@ -13,16 +13,19 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use phirepass_proto::authz::{AuthorizeRequest, TargetKind, User};
 use phirepass_proto::registry::SessionPresence;
+use phirepass_runtime::clock::now_millis;
 use russh::ChannelMsg;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::auth::{session_token, verify_session};
+use crate::accounts::auth::verify_session;
+use crate::accounts::cookie::session_token;
+use crate::browser::kick::{KICKED, KickSlot};
+use crate::browser::presence::SessionReporter;
+use crate::browser::terminal::{Counters, OpenFailure, Terminal, open_terminal};
 use crate::error::GatewayError;
-use crate::kick::{KICKED, KickSlot};
-use crate::origin::{client_ip, origin_allowed};
-use crate::presence::SessionReporter;
-use crate::state::{AppState, WebConnection, now_ms};
-use crate::terminal::{Counters, OpenFailure, Terminal, open_terminal};
+use crate::http::client_ip::client_ip;
+use crate::http::origin;
+use crate::state::{AppState, WebConnection};
 use phirepass_tunnel::browser_protocol::{
     ErrorKind, HEADER_LEN, MAX_PAYLOAD, WebControl, WebFrame,
 };
@@ -36,10 +39,8 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    // Development mode still refuses other sites' pages (cross-site WebSocket hijacking).
-    if !origin_allowed(&state.config, &headers)
-        || !crate::csrf::same_origin(&state.config, &headers)
-    {
+    // Every mode refuses other sites' pages (cross-site WebSocket hijacking).
+    if !origin::allowed(&state.config, &headers) {
         warn!(origin = ?headers.get("origin"), "refused browser websocket from a foreign origin");
         return GatewayError::ForeignOrigin.into_response();
     }
@@ -49,7 +50,8 @@ pub async fn upgrade(
         .max_frame_size(HEADER_LEN + MAX_PAYLOAD)
         .on_upgrade(move |socket| {
             let span = info_span!("web", client_ip = %ip, conn = tracing::field::Empty);
-            web_connection(state, socket, cookie_token, ip).instrument(span)
+            let tasks = state.tasks.clone();
+            tasks.track_future(web_connection(state, socket, cookie_token, ip).instrument(span))
         })
 }
 
@@ -97,7 +99,7 @@ async fn web_connection(
             username: user.username.clone(),
             client_ip: ip,
             node_id: None,
-            connected_at_ms: now_ms(),
+            connected_at_ms: now_millis(),
         },
     );
     info!(user = %user.username, "browser connected");

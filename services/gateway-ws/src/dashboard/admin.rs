@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::auth::require_admin;
+use crate::accounts::auth::require_admin;
+use crate::dashboard::targets::stats_json;
 use crate::error::GatewayError;
 use crate::state::AppState;
-use crate::targets::stats_json;
 
 /// `GET /api/admin/live`: `{nodes, sessions}` across every gateway.
 pub async fn live(
@@ -151,12 +151,12 @@ pub async fn kick(
     headers: HeaderMap,
     Json(body): Json<KickBody>,
 ) -> Result<Json<Value>, GatewayError> {
-    crate::csrf::check(&state.config, &headers)?;
+    crate::http::origin::check(&state.config, &headers)?;
     let admin = require_admin(&state, &headers).await?;
     if body.session_id.is_empty() || body.session_id.len() > 128 {
         return Err(GatewayError::BadRequest("bad session id".into()));
     }
-    crate::kick::publish(&state, &body.session_id).await?;
+    crate::browser::kick::publish(&state, &body.session_id).await?;
     info!(by = %admin.username, session = %body.session_id, "session kick requested");
     Ok(Json(json!({ "ok": true })))
 }

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use phirepass_proto::registry::{ListNodesRequest, ListSessionsRequest};
 use serde_json::{Value, json};
 
-use crate::auth::require_user;
+use crate::accounts::auth::require_user;
 use crate::error::GatewayError;
 use crate::state::AppState;
 

@@ -13,7 +13,7 @@ use phirepass_proto::registry::{self, NodeStats};
 use serde_json::{Value, json};
 use tracing::debug;
 
-use crate::auth::require_user;
+use crate::accounts::auth::require_user;
 use crate::error::GatewayError;
 use crate::state::AppState;
 

@@ -13,7 +13,7 @@ use phirepass_proto::registry::{ListTunnelsRequest, TunnelPresence};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::auth::require_user;
+use crate::accounts::auth::require_user;
 use crate::config::ProxyConfig;
 use crate::error::GatewayError;
 use crate::proxy::host::tunnel_label;

@@ -17,7 +17,7 @@ macro_rules! asset {
         Asset {
             name: $name,
             content_type: $type,
-            body: include_bytes!(concat!("../assets/", $name)),
+            body: include_bytes!(concat!("../../assets/", $name)),
         }
     };
 }
@@ -29,8 +29,8 @@ const ASSETS: &[Asset] = &[
     asset!("terminal.css", "text/css; charset=utf-8"),
 ];
 
-pub const INDEX_HTML: &[u8] = include_bytes!("../assets/index.html");
-pub const TERMINAL_HTML: &[u8] = include_bytes!("../assets/terminal.html");
+pub const INDEX_HTML: &[u8] = include_bytes!("../../assets/index.html");
+pub const TERMINAL_HTML: &[u8] = include_bytes!("../../assets/terminal.html");
 
 /// A version tag for caches: the build's package version plus the asset's length and a cheap
 /// checksum (FNV-1a), so a rebuilt asset gets a new tag.

@@ -1,7 +1,10 @@
-//! Cross-site request forgery guard for every state-changing call (login, setup, invitations,
-//! device approval, kicks). A browser request must come from this site (its `Origin`, or a
-//! listed one, in every mode) and, when it rides on the session cookie, carry a JSON body or the
-//! `x-phirepass` header: both are things a plain cross-site form post cannot produce.
+//! The one browser Origin rule, and the cross-site request forgery guard built on it.
+//!
+//! [`allowed`] guards the browser WebSocket; [`check`] every state-changing call (login, setup,
+//! invitations, device approval, kicks). A browser request must come from this site (its
+//! `Origin`, or a listed one) in every mode, development included: other sites' pages must not
+//! drive a logged-in browser. A call riding on the session cookie must also carry a JSON body or
+//! the `x-phirepass` header, which a plain cross-site form post cannot produce.
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN};
@@ -13,7 +16,7 @@ use crate::error::GatewayError;
 pub const CUSTOM_HEADER: &str = "x-phirepass";
 
 pub fn check(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), GatewayError> {
-    if !same_origin(config, headers) {
+    if !allowed(config, headers) {
         return Err(GatewayError::ForeignOrigin);
     }
     // Bearer clients are not browsers: nothing attaches their token to someone else's request.
@@ -29,7 +32,7 @@ pub fn check(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), GatewayE
 /// `Origin` (browsers send it on every POST) must be the gateway's own host or a listed origin.
 /// Without it, `Sec-Fetch-Site` must not say cross-site; clients that send neither are not
 /// browsers and pass.
-pub fn same_origin(config: &GatewayConfig, headers: &HeaderMap) -> bool {
+pub fn allowed(config: &GatewayConfig, headers: &HeaderMap) -> bool {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(origin) = header(ORIGIN.as_str()) else {
         return matches!(
@@ -59,10 +62,19 @@ fn is_json(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AppMode;
     use phirepass_runtime::grpc::ServiceToken;
 
     fn config() -> GatewayConfig {
         GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()))
+    }
+
+    fn prod(origins: &str) -> GatewayConfig {
+        let mut c =
+            GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
+        c.mode = AppMode::Production;
+        c.allowed_origins = crate::config::split_origins(origins);
+        c
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -122,5 +134,29 @@ mod tests {
         assert!(check(&c, &cross).is_err());
         let plain = headers(&[("content-type", "application/json")]);
         assert!(check(&c, &plain).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_foreign_origins() {
+        let c = prod("https://app.example.com");
+        assert!(allowed(
+            &c,
+            &headers(&[("origin", "https://app.example.com")])
+        ));
+        assert!(!allowed(
+            &c,
+            &headers(&[("origin", "https://evil.example")])
+        ));
+        assert!(allowed(
+            &c,
+            &headers(&[
+                ("origin", "http://gw.local:8080"),
+                ("host", "gw.local:8080")
+            ])
+        ));
+        assert!(!allowed(
+            &c,
+            &headers(&[("origin", "http://evil:8080"), ("host", "gw.local:8080")])
+        ));
     }
 }

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use phirepass_proto::authz::SetupStatusRequest;
 use tracing::debug;
 
-use crate::assets::{INDEX_HTML, TERMINAL_HTML};
-use crate::auth::require_user;
+use crate::accounts::auth::require_user;
+use crate::http::assets::{INDEX_HTML, TERMINAL_HTML};
 use crate::state::AppState;
 
 /// Scripts and styles from this site only (xterm.js sets inline styles, hence 'unsafe-inline' for

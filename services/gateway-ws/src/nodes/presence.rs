@@ -1,24 +1,19 @@
-//! Keeps the registry's view of this gateway's nodes and browser sessions fresh.
+//! Keeps the registry's view of the nodes this gateway holds fresh.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_proto::authz::Node;
-use phirepass_proto::registry::{
-    NodeDisconnectedRequest, NodePresence, SessionClosedRequest, SessionPresence,
-};
+use phirepass_proto::registry::{NodeDisconnectedRequest, NodePresence};
 use phirepass_tunnel::node_link::HostStats;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, warn};
 
-use crate::node_ws::stats_to_proto;
 use crate::state::AppState;
 
 /// Registry entries expire after ~45 s; refresh well inside that.
 const REFRESH: Duration = Duration::from_secs(15);
-/// Sessions refresh more often: the refresh carries the byte counts the dashboard shows.
-const SESSION_REFRESH: Duration = Duration::from_secs(5);
 
 /// Reports one held node: connected, refreshed with its latest stats, disconnected.
 pub struct NodePresenceReporter {
@@ -85,52 +80,16 @@ impl NodePresenceReporter {
     }
 }
 
-/// Reports one browser session (a terminal) to the registry until dropped via `close`.
-pub struct SessionReporter {
-    task: JoinHandle<()>,
-    state: Arc<AppState>,
-    session_id: String,
-}
-
-impl SessionReporter {
-    pub fn start(
-        state: Arc<AppState>,
-        session: SessionPresence,
-        counters: Arc<crate::terminal::Counters>,
-    ) -> Self {
-        let session_id = session.session_id.clone();
-        let task_state = state.clone();
-        let task = tokio::spawn(
-            async move {
-                let mut registry = task_state.registry.clone();
-                if let Err(e) = registry.session_opened(session.clone()).await {
-                    warn!(code = ?e.code(), "registry did not record the session");
-                }
-                loop {
-                    tokio::time::sleep(SESSION_REFRESH).await;
-                    let mut s = session.clone();
-                    (s.bytes_in, s.bytes_out) = counters.snapshot();
-                    if let Err(e) = registry.session_heartbeat(s).await {
-                        debug!(code = ?e.code(), "session heartbeat failed");
-                    }
-                }
-            }
-            .in_current_span(),
-        );
-        Self {
-            task,
-            state,
-            session_id,
-        }
-    }
-
-    pub async fn close(self) {
-        self.task.abort();
-        let req = SessionClosedRequest {
-            session_id: self.session_id,
-        };
-        if let Err(e) = self.state.registry.clone().session_closed(req).await {
-            debug!(code = ?e.code(), "registry did not record the session end");
-        }
+/// The registry's copy of an agent's host stats.
+fn stats_to_proto(s: &HostStats) -> phirepass_proto::registry::NodeStats {
+    phirepass_proto::registry::NodeStats {
+        hostname: s.hostname.clone(),
+        cpu_percent: f64::from(s.cpu_percent),
+        mem_total_bytes: s.mem_total_bytes,
+        mem_used_bytes: s.mem_used_bytes,
+        load1: s.load1,
+        load5: s.load5,
+        load15: s.load15,
+        uptime_secs: s.uptime_secs,
     }
 }

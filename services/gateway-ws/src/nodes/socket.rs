@@ -13,12 +13,12 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use phirepass_proto::authz::{Node, VerifyNodeTokenRequest};
 use phirepass_tunnel::frame::{self, Frame};
-use phirepass_tunnel::node_link::{HostStats, LinkMessage, NodeControl};
+use phirepass_tunnel::node_link::{LinkMessage, NodeControl};
 use phirepass_tunnel::{NodeSubject, OpenReply, OpenRequest, StreamId, valid_token};
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::presence::NodePresenceReporter;
+use crate::nodes::presence::NodePresenceReporter;
 use crate::state::{AppState, HeldNode, Kick};
 
 /// Largest message an agent may send: a tunnel frame plus headroom.
@@ -32,10 +32,13 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -
     ws.max_message_size(MAX_AGENT_MESSAGE)
         .read_buffer_size(AGENT_BUFFER)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| async move {
-            if let Err(e) = serve_agent(state, socket).await {
-                debug!(error = %e, "agent connection ended");
-            }
+        .on_upgrade(move |socket| {
+            let tasks = state.tasks.clone();
+            tasks.track_future(async move {
+                if let Err(e) = serve_agent(state, socket).await {
+                    debug!(error = %e, "agent connection ended");
+                }
+            })
         })
 }
 
@@ -355,18 +358,5 @@ async fn reset_streams(state: &AppState, routes: &Routes, reason: &str) {
         .unwrap_or_default();
         debug!(stream = %stream_id, "failing pending open");
         let _ = state.bus.publish(reply, Vec::new(), body.into()).await;
-    }
-}
-
-pub(crate) fn stats_to_proto(s: &HostStats) -> phirepass_proto::registry::NodeStats {
-    phirepass_proto::registry::NodeStats {
-        hostname: s.hostname.clone(),
-        cpu_percent: f64::from(s.cpu_percent),
-        mem_total_bytes: s.mem_total_bytes,
-        mem_used_bytes: s.mem_used_bytes,
-        load1: s.load1,
-        load5: s.load5,
-        load15: s.load15,
-        uptime_secs: s.uptime_secs,
     }
 }

@@ -4,10 +4,8 @@
 //! the app host is checked with VerifyAppToken before it is proxied, so a revoked grant stops
 //! the next request (after the at most one second the answer is cached).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
@@ -19,17 +17,15 @@ use tracing::{debug, info, warn};
 
 use super::headers::{self, APP_COOKIE, cookie};
 use super::{host, page};
-use crate::auth::require_user;
+use crate::accounts::auth::require_user;
 use crate::error::GatewayError;
-use crate::origin::client_ip;
-use crate::state::{AppState, now_ms};
+use crate::http::client_ip::client_ip;
+use crate::state::AppState;
+use phirepass_runtime::clock::now_millis;
 
 /// The app host's reserved path prefix: never proxied.
 const RESERVED: &str = "/__phirepass/";
 const CALLBACK: &str = "/__phirepass/callback";
-/// A verified token is trusted this long without asking authz again.
-const VERIFY_CACHE_TTL: Duration = Duration::from_secs(1);
-const VERIFY_CACHE_MAX: usize = 4096;
 /// Longest token looked at; real ones are 50 characters.
 const MAX_TOKEN_LEN: usize = 128;
 
@@ -42,33 +38,6 @@ pub struct OpenQuery {
 #[derive(Deserialize)]
 struct CallbackQuery {
     token: String,
-}
-
-/// (token, node, port): what one verification answered for.
-type VerifyKey = (String, String, u16);
-
-/// (token, node, port) -> (node id, when verified).
-#[derive(Default)]
-pub struct VerifyCache {
-    entries: Mutex<HashMap<VerifyKey, (String, Instant)>>,
-}
-
-impl VerifyCache {
-    fn get(&self, key: &VerifyKey) -> Option<String> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .filter(|(_, at)| at.elapsed() < VERIFY_CACHE_TTL)
-            .map(|(node, _)| node.clone())
-    }
-
-    fn put(&self, key: VerifyKey, node_id: String) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= VERIFY_CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < VERIFY_CACHE_TTL);
-        }
-        entries.insert(key, (node_id, Instant::now()));
-    }
 }
 
 /// `GET /api/apps/open?node=&port=` on the main host: 303 to the app host's callback with a
@@ -296,7 +265,7 @@ fn set_cookie(state: &AppState, response: &mut Response, token: &AppToken) {
     let max_age = if token.expires_at > 0 {
         format!(
             "; Max-Age={}",
-            ((token.expires_at - now_ms()) / 1000).max(0)
+            ((token.expires_at - now_millis()) / 1000).max(0)
         )
     } else {
         String::new()

@@ -10,9 +10,9 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::auth::SESSION_COOKIE;
+use crate::accounts::cookie::SESSION_COOKIE;
 use crate::config::{GatewayConfig, IpSource};
-use crate::origin::client_ip;
+use crate::http::client_ip::client_ip;
 
 /// The app hosts' cookie: one scoped app token.
 pub const APP_COOKIE: &str = "__phirepass_app";

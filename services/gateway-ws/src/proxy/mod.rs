@@ -8,6 +8,7 @@ mod engine;
 pub mod headers;
 pub mod host;
 mod page;
+pub mod shared;
 mod tunnel;
 
 use std::net::SocketAddr;
@@ -17,43 +18,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::HOST;
 use axum::middleware::Next;
 use axum::response::Response;
-use phirepass_bus::Bus;
-use phirepass_tunnel::{StreamConfig, Subjects};
 
-use crate::config::GatewayConfig;
 use crate::state::AppState;
-use connector::TunnelConnector;
-use engine::Engine;
-use host::{Domains, Site};
-
-/// The proxy's shared parts: the pooled client and the short-lived lookup caches.
-pub struct Proxy {
-    domains: Domains,
-    engine: Engine,
-    tunnels: tunnel::TunnelCache,
-    verified: apps::VerifyCache,
-}
-
-impl Proxy {
-    pub fn new(config: &GatewayConfig, bus: Arc<dyn Bus>, subjects: Subjects) -> Self {
-        let stream_config = StreamConfig::bulk();
-        let connector = TunnelConnector {
-            bus,
-            subjects,
-            edge_id: config.gateway_id.clone(),
-            stream_config,
-        };
-        Self {
-            domains: Domains {
-                tunnel: config.proxy.tunnel_domain.clone(),
-                apps: config.proxy.apps_domain.clone(),
-            },
-            engine: Engine::new(connector, config.proxy.response_timeout),
-            tunnels: tunnel::TunnelCache::default(),
-            verified: apps::VerifyCache::default(),
-        }
-    }
-}
+use host::Site;
 
 /// The layer in front of the dashboard's router.
 pub async fn by_host(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {

@@ -2,10 +2,6 @@
 //! `name` on port 80, found in the registry. The name is the only key: nothing else from the
 //! request chooses the upstream.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -13,44 +9,12 @@ use phirepass_proto::registry::GetTunnelRequest;
 use tracing::{debug, warn};
 
 use super::engine::Failure;
-use super::{Proxy, headers, page};
+use super::shared::Proxy;
+use super::{headers, page};
 use crate::state::AppState;
 
 /// The port a public HTTP tunnel is published on (`ssh -R [name:]80:...`).
 pub const HTTP_PORT: u16 = 80;
-/// How long a name's node stays cached: a moved tunnel is found again within this.
-const CACHE_TTL: Duration = Duration::from_secs(1);
-const CACHE_MAX: usize = 4096;
-
-/// name -> (node id, when looked up).
-#[derive(Default)]
-pub struct TunnelCache {
-    entries: Mutex<HashMap<String, (String, Instant)>>,
-}
-
-impl TunnelCache {
-    fn get(&self, name: &str) -> Option<String> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(name)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(node, _)| node.clone())
-    }
-
-    fn put(&self, name: &str, node_id: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
-        }
-        entries.insert(name.to_string(), (node_id.to_string(), Instant::now()));
-    }
-
-    fn forget(&self, name: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(name);
-    }
-}
-
 enum Lookup {
     Found(String),
     Unknown,
@@ -80,7 +44,7 @@ async fn resolve(state: &AppState, proxy: &Proxy, name: &str) -> Lookup {
                 warn!(tunnel = %name, "registry answered for another tunnel; refusing");
                 return Lookup::Failed;
             }
-            proxy.tunnels.put(name, &t.node_id);
+            proxy.tunnels.put(name.to_string(), t.node_id.clone());
             Lookup::Found(t.node_id)
         }
         Err(s) if s.code() == tonic::Code::NotFound => Lookup::Unknown,

@@ -1,0 +1,8 @@
+//! Plain HTTP around the API: the HTML pages and embedded assets, the security headers, CORS,
+//! the Origin and CSRF rules, and the client address.
+
+pub mod assets;
+pub mod client_ip;
+pub mod cors;
+pub mod origin;
+pub mod pages;

@@ -1,0 +1,158 @@
+//! The gateway's HTTP server: [`app`] is every route and layer, [`serve`] binds it to a
+//! listener with the background tasks, and on shutdown drains the WebSockets it tracks.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use phirepass_bus::Bus;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tracing::{info, warn};
+
+use crate::accounts::{auth, device, invitations, setup};
+use crate::browser::kick;
+use crate::config::{AppMode, GatewayConfig};
+use crate::dashboard::{admin, status, targets, tunnels};
+use crate::error::GatewayError;
+use crate::http::{assets, cors, pages};
+use crate::nodes::revocation;
+use crate::state::{AppState, Kick};
+use crate::{browser, nodes, proxy, startup};
+
+/// How long shutdown waits for open WebSockets to finish after agents were told to leave.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// What the gateway needs from outside: the bus its nodes are reached through.
+pub struct GatewayDeps {
+    pub bus: Arc<dyn Bus>,
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves.
+pub async fn serve(
+    config: GatewayConfig,
+    listener: TcpListener,
+    deps: GatewayDeps,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let state = AppState::connect(config, deps.bus)?;
+    if state.config.mode == AppMode::Production {
+        startup::require_users(&state.authz, state.config.first_run_setup).await?;
+    }
+    let background = [
+        tokio::spawn(revocation::watch_tokens(state.clone())),
+        tokio::spawn(log_stats(state.clone())),
+        tokio::spawn(kick::listen(state.clone())),
+    ];
+    info!(
+        addr = %listener.local_addr()?,
+        gateway = %state.config.gateway_id,
+        mode = ?state.config.mode,
+        "gateway-ws listening"
+    );
+    let make_service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, make_service)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    for task in background {
+        task.abort();
+    }
+    kick_all(&state);
+    drain(&state).await;
+    result.map_err(GatewayError::Io)
+}
+
+/// Every route, behind the Host router (tunnel and app hosts never reach the dashboard), CORS
+/// and the security headers. Handlers read the peer address from `ConnectInfo<SocketAddr>`.
+pub fn app(state: Arc<AppState>) -> Router {
+    let by_host = axum::middleware::from_fn_with_state(state.clone(), proxy::by_host);
+    // The Host router runs before routing, so it wraps the whole router as a service.
+    Router::new().fallback_service(by_host.layer(routes(state)))
+}
+
+fn routes(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/web/ws", get(browser::socket::upgrade))
+        .route("/api/nodes/ws", get(nodes::socket::upgrade))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route("/api/nodes", get(status::nodes))
+        .route("/api/connections", get(status::connections))
+        .route("/stats", get(status::stats))
+        .route("/version", get(status::version))
+        .route("/api/targets", get(targets::list))
+        .route("/api/tunnels", get(tunnels::list))
+        .route("/api/apps/open", get(proxy::apps::open))
+        .route("/api/setup/status", get(setup::status))
+        .route("/api/setup", post(setup::complete))
+        .route("/api/join/inspect", post(invitations::inspect))
+        .route("/api/join", post(invitations::join))
+        .route("/api/device/start", post(device::start))
+        .route("/api/device/poll", post(device::poll))
+        .route("/api/device/approve", post(device::approve))
+        .route("/api/admin/live", get(admin::live))
+        .route("/api/admin/directory", get(admin::directory))
+        .route("/api/admin/sessions/kick", post(admin::kick))
+        .route(
+            "/api/admin/invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route("/api/admin/invitations/revoke", post(invitations::revoke))
+        .route("/assets/{name}", get(assets::serve))
+        .route("/", get(pages::page))
+        .route("/login", get(pages::page))
+        .route("/setup", get(pages::page))
+        .route("/admin", get(pages::page))
+        .route("/activate", get(pages::page))
+        .route("/join/{code}", get(pages::page))
+        .route("/terminal/{node}", get(pages::page))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
+        ))
+        .layer(axum::middleware::from_fn(pages::security_headers))
+        .with_state(state)
+}
+
+/// On shutdown, held agents are told to reconnect (to another instance), not to give up.
+fn kick_all(state: &AppState) {
+    for held in state.nodes().values() {
+        let _ = held.kick.send(Kick {
+            reason: "gateway shutting down".into(),
+            fatal: false,
+        });
+    }
+}
+
+/// Waits, at most [`DRAIN`], for the tracked WebSockets to end (their registry entries are
+/// removed on the way out); whatever is still open after that is dropped with the runtime.
+async fn drain(state: &AppState) {
+    state.tasks.close();
+    if tokio::time::timeout(DRAIN, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            open = state.tasks.len(),
+            "connections still open after the shutdown drain"
+        );
+    }
+}
+
+async fn log_stats(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(state.config.stats_refresh_interval);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        info!(
+            nodes = state.nodes().len(),
+            connections = state.web().len(),
+            uptime_secs = state.started_at.elapsed().as_secs(),
+            "gateway stats"
+        );
+    }
+}
