@@ -36,12 +36,12 @@ pub enum AuthzError {
     /// Internal: password hashing failed or a blocking task died.
     #[error("password hashing: {0}")]
     Hash(String),
-    /// Startup/serving: the gRPC transport failed.
-    #[error("grpc transport: {0}")]
-    Transport(#[from] tonic::transport::Error),
-    /// Startup: building the reflection service failed.
-    #[error("reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
+    /// Startup: the audit event log could not be reached.
+    #[error("event log: {0}")]
+    Bus(#[from] phirepass_bus::BusError),
+    /// Startup/serving: the gRPC server failed.
+    #[error("grpc: {0}")]
+    Grpc(#[from] phirepass_runtime::grpc::GrpcError),
 }
 
 impl From<AuthzError> for Status {
@@ -59,8 +59,8 @@ impl From<AuthzError> for Status {
             | AuthzError::Presence(_)
             | AuthzError::Encode(_)
             | AuthzError::Hash(_)
-            | AuthzError::Transport(_)
-            | AuthzError::Reflection(_) => {
+            | AuthzError::Bus(_)
+            | AuthzError::Grpc(_) => {
                 // Full detail (with its source chain) stays in the logs.
                 tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
                 Status::internal("internal error")
