@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod grpc;
 pub mod health;
+pub mod services;
 pub mod shutdown;
 pub mod telemetry;
 
