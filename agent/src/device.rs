@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use phirepass_runtime::clock::now_millis;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -269,7 +270,7 @@ pub async fn start(
 pub async fn wait(url: &GatewayUrl, started: &Started) -> Result<Approved, DeviceError> {
     let mut interval = started.interval;
     loop {
-        if started.expires_at_ms > 0 && now_ms() >= started.expires_at_ms {
+        if started.expires_at_ms > 0 && now_millis() >= started.expires_at_ms {
             return Err(DeviceError::Expired);
         }
         tokio::time::sleep(interval).await;
@@ -297,13 +298,6 @@ pub async fn wait(url: &GatewayUrl, started: &Started) -> Result<Approved, Devic
             _ => return Err(refused(status, &body)),
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,22 +1,16 @@
 //! `run` against an in-process stand-in gateway: auth, ping/pong,
 //! heartbeats, refusals, reconnects, dead-link detection, fatal disconnect.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
 use phirepass_agent::{AgentConfig, AgentError, NOT_ALLOWED, run};
-use phirepass_tunnel::{LinkMessage, NodeControl, OpenRequest, StreamId, Target};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::WebSocketStream;
+use phirepass_tunnel::{NodeControl, OpenRequest, StreamId, Target};
 use tokio_tungstenite::tungstenite::Message;
 
-const TOKEN: &str =
-    "pp_node_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-const WAIT: Duration = Duration::from_secs(10);
-
-type Ws = WebSocketStream<TcpStream>;
+use crate::TOKEN;
+use crate::gateway::{WAIT, accept, authed, bind, expect, send};
 
 fn config(url: &str, extra: &[(&str, &str)]) -> AgentConfig {
     let mut vars: HashMap<String, String> =
@@ -32,72 +26,9 @@ fn config(url: &str, extra: &[(&str, &str)]) -> AgentConfig {
     AgentConfig::from_lookup(|name| vars.get(name).cloned()).unwrap()
 }
 
-async fn accept(listener: &TcpListener) -> Ws {
-    let (tcp, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
-    tokio_tungstenite::accept_async(tcp).await.unwrap()
-}
-
-async fn send(ws: &mut Ws, control: NodeControl) {
-    ws.send(Message::Binary(LinkMessage::Control(control).encode()))
-        .await
-        .unwrap();
-}
-
-/// The next control message that `keep` selects (others are skipped).
-async fn expect(ws: &mut Ws, keep: impl Fn(&NodeControl) -> bool) -> NodeControl {
-    let next = async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(b))) => {
-                    if let LinkMessage::Control(c) = LinkMessage::decode(b).unwrap()
-                        && keep(&c)
-                    {
-                        return c;
-                    }
-                }
-                Some(Ok(_)) => {}
-                other => panic!("connection ended: {other:?}"),
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, next)
-        .await
-        .expect("expected message did not arrive")
-}
-
-/// Accepts a connection, checks Auth, answers AuthOk.
-async fn authed(listener: &TcpListener) -> Ws {
-    let mut ws = accept(listener).await;
-    match expect(&mut ws, |_| true).await {
-        NodeControl::Auth { token, version } => {
-            assert_eq!(token, TOKEN);
-            assert_eq!(version, phirepass_agent::VERSION);
-        }
-        other => panic!("first message was {other:?}"),
-    }
-    send(
-        &mut ws,
-        NodeControl::AuthOk {
-            node_id: "n1".into(),
-            node_name: "node".into(),
-        },
-    )
-    .await;
-    ws
-}
-
-async fn gateway() -> (TcpListener, String) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/api/nodes/ws", listener.local_addr().unwrap());
-    (listener, url)
-}
-
 #[tokio::test]
 async fn serves_control_messages_then_reconnects_and_honours_fatal_disconnect() {
-    let (listener, url) = gateway().await;
+    let (listener, url) = bind().await;
     let agent = tokio::spawn(run(
         config(&url, &[("STATS_REFRESH_INTERVAL", "1")]),
         TOKEN.to_owned(),
@@ -151,7 +82,7 @@ async fn serves_control_messages_then_reconnects_and_honours_fatal_disconnect() 
 
 #[tokio::test]
 async fn auth_failure_ends_run_with_rejected() {
-    let (listener, url) = gateway().await;
+    let (listener, url) = bind().await;
     let agent = tokio::spawn(run(
         config(&url, &[]),
         TOKEN.to_owned(),
@@ -172,7 +103,7 @@ async fn auth_failure_ends_run_with_rejected() {
 
 #[tokio::test]
 async fn silent_gateway_is_treated_as_dead() {
-    let (listener, url) = gateway().await;
+    let (listener, url) = bind().await;
     let _agent = tokio::spawn(run(
         config(&url, &[]),
         TOKEN.to_owned(),
@@ -194,7 +125,7 @@ async fn silent_gateway_is_treated_as_dead() {
 
 #[tokio::test]
 async fn shutdown_ends_run_cleanly() {
-    let (listener, url) = gateway().await;
+    let (listener, url) = bind().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(run(config(&url, &[]), TOKEN.to_owned(), async {
         let _ = stopped.await;

@@ -1,18 +1,16 @@
 //! The `phirepass-agent` binary: login modes, token file modes, and the
 //! container recipe against a stand-in gateway that rejects the token.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use futures_util::{SinkExt as _, StreamExt as _};
-use phirepass_tunnel::{LinkMessage, NodeControl};
-use tokio_tungstenite::tungstenite::Message;
+use phirepass_tunnel::NodeControl;
 
-const TOKEN: &str =
-    "pp_node_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+use crate::TOKEN;
+use crate::gateway::{accept, expect, send};
+
 const BIN: &str = env!("CARGO_BIN_EXE_phirepass-agent");
 
 /// The agent with a clean environment (no inherited token settings).
@@ -167,21 +165,14 @@ fn help_documents_token_locations() {
 
 /// A gateway that reads Auth, checks the token and answers AuthFailed.
 async fn rejecting_gateway(listener: tokio::net::TcpListener) -> String {
-    let (tcp, _) = listener.accept().await.unwrap();
-    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-    let Some(Ok(Message::Binary(first))) = ws.next().await else {
-        panic!("no auth message")
-    };
-    let LinkMessage::Control(NodeControl::Auth { token, .. }) = LinkMessage::decode(first).unwrap()
-    else {
+    let mut ws = accept(&listener).await;
+    let NodeControl::Auth { token, .. } = expect(&mut ws, |_| true).await else {
         panic!("first message is not Auth")
     };
     let reply = NodeControl::AuthFailed {
         reason: "token revoked".to_owned(),
     };
-    ws.send(Message::Binary(LinkMessage::Control(reply).encode()))
-        .await
-        .unwrap();
+    send(&mut ws, reply).await;
     let _ = ws.close(None).await;
     token
 }

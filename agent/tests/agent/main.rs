@@ -1,0 +1,12 @@
+//! The agent's integration tests, one binary: the `phirepass-agent` command
+//! line (`login`, `start`) and the library's `run` against a stand-in
+//! gateway on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod gateway;
+mod login;
+mod session;
+
+/// A well-formed node token (`pp_node_<16 hex>_<64 hex>`).
+const TOKEN: &str =
+    "pp_node_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
