@@ -2,17 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use phirepass::stack::{Stack, loopback};
 use phirepass_runtime::config::env_opt;
 use phirepass_runtime::grpc::ServiceToken;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-
-use crate::shutdown;
 
 #[derive(Args)]
 pub struct DevArgs {
@@ -64,57 +61,43 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the bus (NATS)")?;
 
-    let authz_listener = loopback().await?;
-    let registry_listener = loopback().await?;
-    let secrets_listener = loopback().await?;
-    let ssh_edge_health_listener = loopback().await?;
     let ssh_edge_listener = bind_ssh_edge().await?;
     let ssh_addr = ssh_edge_listener.local_addr()?;
     let gateway_listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("binding the gateway on {}:{}", args.host, args.port))?;
-    let authz_url = url(&authz_listener)?;
-    let registry_url = url(&registry_listener)?;
-    let secrets_url = url(&secrets_listener)?;
     let gateway_addr = gateway_listener.local_addr()?;
 
-    let (trigger, stop) = shutdown::channel();
-    let mut services = JoinSet::new();
     // dev prints the first-run code in its own banner instead of authz's log line.
-    let authz_config = phirepass_authz::AuthzConfig {
-        issue_setup_code: false,
-        ..phirepass_authz::AuthzConfig::new(token.clone())
-    };
     let setup_code = phirepass_authz::issue_setup_code(&store)
         .await
         .context("issuing the first-run setup code")?;
-    let secrets_store = store.clone();
     // Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
     let events = phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
         .await
         .context("connecting the audit event log")?;
+
+    let mut stack = Stack::new(token.clone(), "pp");
+    let authz_config = phirepass_authz::AuthzConfig {
+        issue_setup_code: false,
+        ..phirepass_authz::AuthzConfig::new(token.clone())
+    };
     let authz_deps = phirepass_authz::AuthzDeps {
-        store,
+        store: store.clone(),
         presence: presence.clone(),
         events: events.clone(),
     };
-    let s = stop.clone();
-    services.spawn(async move {
-        phirepass_authz::serve(authz_config, authz_listener, authz_deps, s.wait())
-            .await
-            .context("authz")
-    });
-    let registry_config = phirepass_registry::RegistryConfig::new(token.clone());
+    let authz_url = stack.start_authz(authz_config, authz_deps).await?;
     let registry_deps = phirepass_registry::RegistryDeps {
         presence,
         bus: Some(bus.clone()),
     };
-    let s = stop.clone();
-    services.spawn(async move {
-        phirepass_registry::serve(registry_config, registry_listener, registry_deps, s.wait())
-            .await
-            .context("registry")
-    });
+    let registry_url = stack
+        .start_registry(
+            phirepass_registry::RegistryConfig::new(token.clone()),
+            registry_deps,
+        )
+        .await?;
     let secrets_config = phirepass_secrets::SecretsConfig {
         old_key: phirepass_secrets::KeySource::from_env(
             phirepass_secrets::keys::OLD_KEY_VAR,
@@ -123,30 +106,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         // API tokens from `phirepass admin tokens api create` work on the vault too.
         authz_url: Some(authz_url.clone()),
         ..phirepass_secrets::SecretsConfig::new(
-            token.clone(),
+            token,
             load_or_create_secrets_key(&args.data_dir.join(SECRETS_KEY_FILE))?,
         )
     };
-    let secrets_deps =
-        phirepass_secrets::SecretsDeps::new(secrets_store).with_events(events.clone());
-    let s = stop.clone();
-    services.spawn(async move {
-        phirepass_secrets::serve(secrets_config, secrets_listener, secrets_deps, s.wait())
-            .await
-            .context("secrets")
-    });
+    let secrets_deps = phirepass_secrets::SecretsDeps::new(store).with_events(events.clone());
+    let secrets_url = stack.start_secrets(secrets_config, secrets_deps).await?;
+
     let host_key = match env_opt("SSH_EDGE_HOST_KEY") {
         Some(text) => phirepass_ssh_edge::HostKeySource::Openssh(text),
         None => phirepass_ssh_edge::HostKeySource::File(args.data_dir.join(SSH_HOST_KEY_FILE)),
     };
-    let mut ssh_edge_config = phirepass_ssh_edge::SshEdgeConfig::local(
-        authz_url.clone(),
-        secrets_url.clone(),
-        registry_url.clone(),
-        token.clone(),
-        host_key,
-    );
-    ssh_edge_config.ssh_addr = ssh_addr;
+    let mut ssh_edge_config = stack.ssh_edge_config(host_key)?;
     // `*.localhost` resolves to loopback in browsers and curl, so dev tunnels work without DNS.
     ssh_edge_config.tunnel_url = env_opt("SSH_EDGE_TUNNEL_URL")
         .unwrap_or_else(|| format!("http://{{name}}.tunnel.localhost:{}", gateway_addr.port()));
@@ -159,36 +130,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         bus: bus.clone(),
         events,
     };
-    let s = stop.clone();
-    services.spawn(async move {
-        phirepass_ssh_edge::serve(
-            ssh_edge_config,
-            phirepass_ssh_edge::SshEdgeListeners {
-                health: ssh_edge_health_listener,
-                ssh: ssh_edge_listener,
-            },
-            ssh_edge_deps,
-            s.wait(),
-        )
-        .await
-        .context("ssh-edge")
-    });
-    let mut gateway_config =
-        phirepass_gateway_ws::GatewayConfig::local(authz_url.clone(), registry_url.clone(), token);
+    stack
+        .start_ssh_edge(ssh_edge_listener, ssh_edge_config, ssh_edge_deps)
+        .await?;
+    let mut gateway_config = stack.gateway_config()?;
     // App and tunnel URLs the gateway builds carry the dev port; the dashboard frames apps.
     gateway_config.proxy.public_port = Some(gateway_addr.port());
     gateway_config.proxy.main_origin = Some(format!("http://{gateway_addr}"));
-    let s = stop.clone();
-    services.spawn(async move {
-        phirepass_gateway_ws::serve(
-            gateway_config,
-            gateway_listener,
-            phirepass_gateway_ws::GatewayDeps { bus },
-            s.wait(),
-        )
-        .await
-        .context("gateway-ws")
-    });
+    let gateway_deps = phirepass_gateway_ws::GatewayDeps { bus };
+    stack.start_gateway(gateway_listener, gateway_config, gateway_deps)?;
 
     let gateway_url = format!("http://{gateway_addr}");
     let endpoints = DevEndpoints {
@@ -208,29 +158,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ssh_addr,
         setup_code.as_deref(),
     );
-
-    let outcome = tokio::select! {
-        _ = phirepass_runtime::shutdown::signal() => Ok(()),
-        Some(done) = services.join_next() => match done {
-            Ok(Ok(())) => Err(anyhow::anyhow!("a service stopped unexpectedly")),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(anyhow::anyhow!("a service panicked: {e}")),
-        },
-    };
-    trigger.fire();
-    let drain = async { while services.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
-    outcome
-}
-
-async fn loopback() -> anyhow::Result<TcpListener> {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding a loopback port")
-}
-
-fn url(listener: &TcpListener) -> anyhow::Result<String> {
-    Ok(format!("http://{}", listener.local_addr()?))
+    stack.run_until(phirepass_runtime::shutdown::signal()).await
 }
 
 /// The ssh-edge listener: `SSH_EDGE_ADDR`, else 127.0.0.1:2222, else any free loopback port.

@@ -4,7 +4,6 @@
 mod admin;
 mod dev;
 mod login;
-mod shutdown;
 
 use std::path::PathBuf;
 

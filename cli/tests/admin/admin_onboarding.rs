@@ -1,13 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `phirepass admin users --admin / set-admin` and `phirepass admin invitations`, driven as an
 //! operator would (the real binary), on the real stack (PostgreSQL + Redis + NATS) and the
 //! embedded one; each change shows up as an audit event naming who made it.
 
-mod common;
-
 use std::process::{Output, Stdio};
 
-use common::{Backend, Cluster};
+use crate::common::{Backend, Cluster};
 use phirepass_proto::authz as az;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;

@@ -1,18 +1,15 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-//! `phirepass admin tunnels` as an operator runs it: the real binary against authz and the
-//! registry served in-process (embedded: SQLite, in-memory presence and bus).
+//! `phirepass admin tunnels` as an operator runs it: the real binary against a test deployment
+//! served in-process (embedded: SQLite, in-memory presence and bus).
 
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use crate::common::{Backend, Cluster};
 use futures_util::StreamExt as _;
-use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::authz::{ClaimTunnelNameRequest, CreateUserRequest};
 use phirepass_proto::registry::TunnelPresence;
-use phirepass_proto::registry::registry_client::RegistryClient;
-use phirepass_runtime::grpc::{ServiceToken, channel};
+use phirepass_runtime::grpc::ServiceToken;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::process::Command;
 
 async fn admin(authz: &str, registry: &str, token: &ServiceToken, args: &[&str]) -> Output {
@@ -43,31 +40,11 @@ fn json(out: &Output) -> Value {
 
 #[tokio::test]
 async fn tunnels_list_kick_names_release() {
-    let token = ServiceToken::generate();
-    let authz_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let registry_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let authz_url = format!("http://{}", authz_listener.local_addr().unwrap());
-    let registry_url = format!("http://{}", registry_listener.local_addr().unwrap());
-    let presence = phirepass_presence::connect(None, "pp:").await.unwrap();
-    let bus = phirepass_bus::connect(None).await.unwrap();
-    let store = phirepass_store::Store::memory_sqlite().await.unwrap();
-    tokio::spawn(phirepass_authz::serve(
-        phirepass_authz::AuthzConfig::new(token.clone()),
-        authz_listener,
-        phirepass_authz::AuthzDeps::new(store, presence.clone()),
-        std::future::pending(),
-    ));
-    tokio::spawn(phirepass_registry::serve(
-        phirepass_registry::RegistryConfig::new(token.clone()),
-        registry_listener,
-        phirepass_registry::RegistryDeps {
-            presence,
-            bus: Some(bus.clone()),
-        },
-        std::future::pending(),
-    ));
-    let mut authz = AuthzClient::new(channel(&authz_url, token.clone()).unwrap());
-    let mut registry = RegistryClient::new(channel(&registry_url, token.clone()).unwrap());
+    let cluster = Cluster::start(Backend::Embedded, 0).await;
+    let (authz_url, registry_url) = (cluster.authz_url.clone(), cluster.registry_url.clone());
+    let (token, bus) = (cluster.token.clone(), cluster.bus());
+    let mut authz = cluster.authz();
+    let mut registry = cluster.registry();
     let mut alice = None;
     for _ in 0..100 {
         let req = CreateUserRequest {
@@ -144,7 +121,10 @@ async fn tunnels_list_kick_names_release() {
     );
     assert_eq!(none, Value::Array(vec![]));
 
-    let mut kicks = bus.subscribe("pp.control.kick").await.unwrap();
+    let mut kicks = bus
+        .subscribe(&format!("{}.control.kick", cluster.prefix))
+        .await
+        .unwrap();
     bus.flush().await.unwrap();
     let kicked = json(
         &admin(

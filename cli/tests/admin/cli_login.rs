@@ -1,14 +1,10 @@
 //! `phirepass login --device`: the real binary waits for a code, a logged-in user approves it
 //! over the gateway's API, the API token lands in a 0600 file, and `phirepass admin` uses it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Backend, Cluster};
+use crate::common::{Backend, Cluster};
 use phirepass_proto::authz::SetUserAdminRequest;
 use phirepass_testkit::browser::{http, login};
 use serde_json::json;

@@ -1,13 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `phirepass dev` on embedded defaults, driven as a user would: the admin CLI creates the user
 //! and the node token, the agent logs in from stdin and starts, a browser opens a terminal.
-
-mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{NODE, wait_node_listed, workspace_bin};
+use crate::common::{NODE, wait_node_listed, workspace_bin};
 use phirepass_gateway_ws::browser_protocol::{WebControl, WebFrame};
 use phirepass_testkit::browser::{Browser, login};
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};

@@ -5,7 +5,6 @@
 //! exposing ports.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,39 +13,25 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::routing::{any, get, post};
 use futures_util::{SinkExt, StreamExt};
-use phirepass_proto::authz::CreateUserRequest;
-use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::TunnelPresence;
-use phirepass_proto::registry::registry_client::RegistryClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use phirepass_testkit::unique;
 use phirepass_tunnel::{StreamConfig, Subjects, Target};
 use sha2::Digest;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
-use super::{Gateway, SharedBus, nats_url, redis_url};
+use super::{Backend, Cluster, Layout, SharedBus, nats_url};
 
+/// A [`Cluster`] on the real NATS, Redis and PostgreSQL whose registry and gateways each have
+/// their own NATS connection, and whose gateways build URLs pointing back at themselves.
 pub struct ProxyCluster {
-    pub authz_url: String,
-    pub registry_url: String,
-    pub token: ServiceToken,
-    pub gateways: Vec<Gateway>,
-    pub prefix: String,
-    stop: watch::Sender<bool>,
-    stop_rx: watch::Receiver<bool>,
+    cluster: Cluster,
 }
 
-impl Drop for ProxyCluster {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
+impl std::ops::Deref for ProxyCluster {
+    type Target = Cluster;
 
-fn stopper(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let mut rx = rx.clone();
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
+    fn deref(&self) -> &Cluster {
+        &self.cluster
     }
 }
 
@@ -54,134 +39,23 @@ impl ProxyCluster {
     /// `gateways` instances, each on its own NATS connection, with proxy public port = its
     /// own listening port (so URLs it builds point back at it).
     pub async fn start(gateways: usize, users: &[(&str, &str)], app_token_ttl: Duration) -> Self {
-        let _ = phirepass_runtime::telemetry::init("phirepass-tests");
-        let token = ServiceToken::generate();
-        let (stop, stop_rx) = watch::channel(false);
-        let store = phirepass_store::Store::fresh_postgres_for_test()
-            .await
-            .expect("fresh postgres database");
-        let presence = phirepass_presence::connect(Some(&redis_url()), &unique("t:"))
-            .await
-            .expect("redis");
-        let prefix = unique("t");
-        let nats = phirepass_bus::NatsBus::connect(&nats_url())
-            .await
-            .expect("nats");
-        let events: Arc<dyn phirepass_bus::EventLog> = Arc::new(
-            phirepass_bus::JetStreamEventLog::with_stream(
-                &nats,
-                &prefix,
-                &format!("PP_EVENTS_{}", prefix.to_uppercase()),
-            )
-            .await
-            .expect("jetstream"),
-        );
-        let authz_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let registry_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let authz_url = format!("http://{}", authz_listener.local_addr().expect("addr"));
-        let registry_url = format!("http://{}", registry_listener.local_addr().expect("addr"));
-        let mut authz_config = phirepass_authz::AuthzConfig::new(token.clone());
-        authz_config.audit_subject = format!("{prefix}.events.audit");
-        authz_config.app_token_ttl = app_token_ttl;
-        tokio::spawn(phirepass_authz::serve(
-            authz_config,
-            authz_listener,
-            phirepass_authz::AuthzDeps {
-                store,
-                presence: presence.clone(),
-                events,
-            },
-            stopper(&stop_rx),
-        ));
-        let registry_bus = phirepass_bus::connect(Some(&nats_url()))
-            .await
-            .expect("nats");
-        tokio::spawn(phirepass_registry::serve(
-            phirepass_registry::RegistryConfig {
-                subject_prefix: prefix.clone(),
-                ..phirepass_registry::RegistryConfig::new(token.clone())
-            },
-            registry_listener,
-            phirepass_registry::RegistryDeps {
-                presence,
-                bus: Some(registry_bus),
-            },
-            stopper(&stop_rx),
-        ));
-        let authz = AuthzClient::new(channel(&authz_url, token.clone()).expect("channel"));
-        for (username, password) in users {
-            authz
-                .clone()
-                .create_user(CreateUserRequest {
-                    username: username.to_string(),
-                    password: password.to_string(),
-                })
-                .await
-                .expect("create user");
-        }
-        let mut list = Vec::new();
-        for _ in 0..gateways {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let local = listener.local_addr().expect("addr");
-            let mut config = phirepass_gateway_ws::GatewayConfig::local(
-                authz_url.clone(),
-                registry_url.clone(),
-                token.clone(),
-            );
-            config.subject_prefix = prefix.clone();
+        let layout = Layout {
+            users,
+            own_connections: true,
+            app_token_ttl: Some(app_token_ttl),
+            ..Layout::new(Backend::Real, gateways)
+        };
+        let cluster = Cluster::start_layout(layout, |config, local| {
             config.proxy.public_port = Some(local.port());
             config.proxy.main_origin = Some(format!("http://{local}"));
-            let id = config.gateway_id.clone();
-            let bus = phirepass_bus::connect(Some(&nats_url()))
-                .await
-                .expect("nats");
-            tokio::spawn(phirepass_gateway_ws::serve(
-                config,
-                listener,
-                phirepass_gateway_ws::GatewayDeps { bus },
-                stopper(&stop_rx),
-            ));
-            list.push(Gateway {
-                addr: local.to_string(),
-                id,
-            });
-        }
-        Self {
-            authz_url,
-            registry_url,
-            token,
-            gateways: list,
-            prefix,
-            stop,
-            stop_rx,
-        }
-    }
-
-    pub fn authz(&self) -> AuthzClient<AuthedChannel> {
-        AuthzClient::new(channel(&self.authz_url, self.token.clone()).expect("channel"))
-    }
-
-    pub fn registry(&self) -> RegistryClient<AuthedChannel> {
-        RegistryClient::new(channel(&self.registry_url, self.token.clone()).expect("channel"))
+        })
+        .await;
+        Self { cluster }
     }
 
     /// Registers `node` for `user`; returns the node token.
     pub async fn node_token(&self, user: &str, node: &str) -> String {
-        self.authz()
-            .create_node_token(phirepass_proto::authz::CreateNodeTokenRequest {
-                username: user.into(),
-                node_name: node.into(),
-                expires_in_secs: None,
-            })
-            .await
-            .expect("create node token")
-            .into_inner()
-            .token
-    }
-
-    /// Waits until the registry lists node `name` as connected.
-    pub async fn wait_node_online(&self, name: &str) {
-        super::wait_node_online(self.authz(), self.registry(), name).await;
+        self.cluster.node_token(user, node).await.0
     }
 
     /// Registers HTTP tunnel `name` for node id `node_id` (nobody needs to listen on it).
@@ -402,26 +276,10 @@ pub fn start_agent_with_ports(
     token: &str,
     ports: &[u16],
 ) -> super::AgentHandle {
-    let url = format!("ws://{gateway_addr}/api/nodes/ws");
-    let list = ports
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let config = phirepass_agent::AgentConfig::from_lookup(|key| match key {
-        "SERVER_URL" => Some(url.clone()),
-        "SSH_HOST" => Some("127.0.0.1".into()),
-        "SSH_PORT" => Some("1".into()),
-        "PORT" => Some("0".into()),
-        "ALLOWED_PORTS" => Some(list.clone()),
-        _ => None,
-    })
-    .expect("agent config");
-    let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(phirepass_agent::run(
-        config,
-        token.to_string(),
-        stopper(&rx),
-    ));
-    super::AgentHandle { task, stop }
+    // No sshd behind this agent: port 1 refuses at once.
+    let ssh = SocketAddr::from(([127, 0, 0, 1], 1));
+    super::start_agent_with(
+        super::agent_config_with_ports(gateway_addr, ssh, ports),
+        token,
+    )
 }

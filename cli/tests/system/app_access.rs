@@ -1,12 +1,8 @@
 //! Agent ports in the browser (issue #5, design note 004): dashboard -> app token -> callback
 //! -> host-only cookie -> proxied requests, with a real agent exposing a real HTTP server.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::http_proxy::{
+use crate::common::http_proxy::{
     ProxyCluster, backend, start_agent_with_ports, websocket, ws_echo, ws_text,
 };
 
@@ -19,7 +15,7 @@ struct Apps {
     gw: String,
     port_a: u16,
     port_b: u16,
-    _agents: Vec<common::AgentHandle>,
+    _agents: Vec<crate::common::AgentHandle>,
 }
 
 /// alice owns node-a (exposing two backends, "app:a" and "app:b") and node-b (exposing

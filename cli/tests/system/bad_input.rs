@@ -1,13 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Malformed browser frames get a clear error and a closed connection; memory stays bounded and
 //! a terminal open on another connection keeps working.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Backend, Cluster, NODE, start_agent, wait_node_listed};
 use bytes::Bytes;
-use common::{Backend, Cluster, NODE, start_agent, wait_node_listed};
 use phirepass_gateway_ws::browser_protocol::{ErrorKind, WebControl, WebFrame};
 use phirepass_testkit::browser::{Browser, login};
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};

@@ -1,12 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The browser terminal across two gateway instances that share only NATS, Redis and PostgreSQL:
 //! the browser is on gateway A, the agent on gateway B, the target a real OpenSSH sshd.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, Cluster, NODE, start_agent, wait_node_listed};
+use crate::common::{Backend, Cluster, NODE, start_agent, wait_node_listed};
 use phirepass_gateway_ws::browser_protocol::WebControl;
 use phirepass_testkit::browser::{Browser, login};
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};

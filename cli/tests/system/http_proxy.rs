@@ -1,12 +1,8 @@
 //! The HTTP proxy by Host (issue #5): tunnels reached by name only, whatever the Host
 //! spelling; streaming both ways; WebSocket; X-Forwarded-*; 404/502 pages; two gateways.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::http_proxy::{ProxyCluster, backend, raw, websocket, ws_echo, ws_text};
+use crate::common::http_proxy::{ProxyCluster, backend, raw, websocket, ws_echo, ws_text};
 use futures_util::StreamExt;
 use sha2::Digest;
 
@@ -14,8 +10,8 @@ const TTL: Duration = Duration::from_secs(900);
 
 struct Tunnels {
     cluster: ProxyCluster,
-    _alpha: common::http_proxy::TunnelHandle,
-    _beta: common::http_proxy::TunnelHandle,
+    _alpha: crate::common::http_proxy::TunnelHandle,
+    _beta: crate::common::http_proxy::TunnelHandle,
 }
 
 async fn two_tunnels() -> Tunnels {
@@ -201,7 +197,7 @@ async fn get_upload_and_websocket_through_either_gateway() {
     for i in 0..CHUNKS {
         expected.update(chunk(i, CHUNK));
     }
-    let expected = common::http_proxy::hex_lower(&expected.finalize());
+    let expected = crate::common::http_proxy::hex_lower(&expected.finalize());
     let baseline = phirepass_testkit::rss_bytes("self");
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(baseline));
     let sampler = {

@@ -1,13 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Everything the gateway must refuse: bad node tokens, revoked agents, unknown or foreign nodes,
 //! wrong passwords, foreign browser origins in production.
-
-mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Backend, Cluster, NODE, start_agent, wait_node_listed, workspace_bin};
+use crate::common::{Backend, Cluster, NODE, start_agent, wait_node_listed, workspace_bin};
 use phirepass_gateway_ws::browser_protocol::{ErrorKind, WebControl};
 use phirepass_gateway_ws::{AppMode, GatewayConfig};
 use phirepass_proto::authz::RevokeTokenRequest;

@@ -1,14 +1,10 @@
 //! Refusals at the SSH edge: a target without a grant, an unknown target and malformed
 //! usernames each get a clear message and leave an audit event.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use russh::client;
 
 async fn events_where(

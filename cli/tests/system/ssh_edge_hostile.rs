@@ -2,13 +2,9 @@
 //! unauthenticated sockets, a target with an endless banner, a target that drops mid-transfer.
 //! Kicks end a held session.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

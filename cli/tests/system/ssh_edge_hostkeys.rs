@@ -1,11 +1,7 @@
 //! Host keys: the edge's own key survives restarts and is shared by instances; target keys are
 //! pinned per target (match, mismatch refused with both fingerprints, reject policy).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// The sshd's ed25519 key line as `ssh-keyscan` sees it.
 fn keyscan(addr: std::net::SocketAddr) -> String {

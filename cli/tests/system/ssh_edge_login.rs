@@ -2,13 +2,9 @@
 //! keyboard-interactive succeed; wrong keys, wrong passwords, unknown users, an offer without a
 //! signature and a username switched mid-authentication are refused. The management screen.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use russh::client::{self, KeyboardInteractiveAuthResponse};
 use serde_json::json;
 

@@ -3,11 +3,7 @@
 //! the real sshd; `SSH_EDGE_UNKNOWN_HOSTKEY=prompt` asks her about an unpinned host key (pinned
 //! on "yes", refused on "no"). Real OpenSSH client, real sshd targets.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER};
 
 /// A direct host on the fixture's sshd whose vault entry names the account but no secret.

@@ -1,11 +1,7 @@
 //! The SSH edge relays real OpenSSH clients (`ssh`, `scp`, `sftp`) to a direct host and to a
 //! host behind an agent held by a gateway the edge never talked to (NATS + Redis + PostgreSQL).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn sha256(path: &std::path::Path) -> String {

@@ -2,15 +2,11 @@
 //! taken, strict, another user's reserved name), bytes through a TunnelStream opened from the
 //! test like a gateway would, private aliases over `direct-tcpip`, kicks, disconnects and
 //! keepalives.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::tunnels::{BOB, Publisher, TunnelFixture, echo_server, http_server};
-use common::{ALICE, SshClient, run, text};
+use crate::common::tunnels::{BOB, Publisher, TunnelFixture, echo_server, http_server};
+use crate::common::{ALICE, SshClient, run, text};
 use tokio::io::AsyncWriteExt;
 
 fn is_random_name(name: &str) -> bool {

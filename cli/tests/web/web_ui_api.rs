@@ -1,15 +1,12 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The web UI's server side without a browser: pages and their headers, first-run redirects,
 //! CSRF and admin refusals, a dashboard kick across gateways, the device flow's HTTP API, and
 //! `GET /api/tunnels` with real `ssh -R` clients on a real ssh-edge.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::tunnels::{BOB, Publisher, TUNNEL_URL, http_server};
-use common::{
+use crate::common::tunnels::{BOB, Publisher, TUNNEL_URL, http_server};
+use crate::common::{
     ALICE, ALICE_PASSWORD, Backend, Cluster, NODE, SshClient, new_user_key, start_agent,
     wait_node_listed,
 };

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The web UI end to end in headless Chromium (issue #6, tests 1-5): a real Phirepass (authz,
 //! registry, gateway-ws on NATS, Redis and PostgreSQL), a real agent and a real OpenSSH sshd;
 //! the browser side is e2e/*.mjs (node:test + playwright-core driving /usr/bin/chromium).
@@ -10,24 +9,20 @@
 //! Needs Debian's `chromium` and `npm`; the e2e/ npm packages are installed (`npm ci`) when
 //! missing.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::tunnels::{Publisher, http_server};
-use common::{SshClient, nats_url, new_user_key, redis_url, wait_node_listed, workspace_bin};
-use phirepass_proto::authz::authz_client::AuthzClient;
+use crate::common::tunnels::{Publisher, http_server};
+use crate::common::{
+    Backend, Cluster, Layout, SshClient, agent_config_with_ports, new_user_key, start_agent_with,
+    wait_node_listed, workspace_bin,
+};
 use phirepass_proto::authz::{AddUserKeyRequest, CreateNodeTokenRequest};
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use phirepass_testkit::browser::login;
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
-use phirepass_testkit::unique;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::Command;
-use tokio::sync::watch;
 
 const T: Duration = Duration::from_secs(30);
 const ADMIN: (&str, &str) = ("root-admin", "admin-Password-1");
@@ -45,163 +40,49 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// A fresh deployment with no users, like `common::Cluster`, but keeping the database handle to
-/// issue the first-run setup code the way `phirepass dev` does (authz would only log it).
+/// A fresh deployment with no users on NATS, Redis and PostgreSQL, with the first-run setup
+/// code issued the way `phirepass dev` does (authz would only log it), and an ssh-edge whose
+/// tunnel links point at the gateway.
 struct Deployment {
+    cluster: Cluster,
     gateway: String,
     /// ssh-edge's SSH address (`ssh -R` tunnels).
     edge: std::net::SocketAddr,
-    stopped: watch::Receiver<bool>,
     /// Holds ssh-edge's host key.
     _dir: tempfile::TempDir,
-    authz: AuthzClient<AuthedChannel>,
     setup_code: String,
-    stop: watch::Sender<bool>,
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
 }
 
 async fn deploy() -> Deployment {
-    let _ = phirepass_runtime::telemetry::init("phirepass-tests");
-    let token = ServiceToken::generate();
-    let (stop, rx) = watch::channel(false);
-    let stopper = || {
-        let mut rx = rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
+    let layout = Layout {
+        setup_code: true,
+        ..Layout::new(Backend::Real, 1)
     };
-    let store = phirepass_store::Store::fresh_postgres_for_test()
-        .await
-        .expect("fresh postgres database");
-    let setup_code = phirepass_authz::issue_setup_code(&store)
-        .await
-        .expect("issue setup code")
-        .expect("a fresh database has no users");
-    let presence = phirepass_presence::connect(Some(&redis_url()), &unique("t:"))
-        .await
-        .expect("redis");
-    let bus = phirepass_bus::connect(Some(&nats_url()))
-        .await
-        .expect("nats");
-    let authz_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let registry_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let gateway_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let secrets_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let secrets_url = format!("http://{}", secrets_listener.local_addr().expect("addr"));
-    let authz_url = format!("http://{}", authz_listener.local_addr().expect("addr"));
-    let registry_url = format!("http://{}", registry_listener.local_addr().expect("addr"));
-    let gateway_addr = gateway_listener.local_addr().expect("addr");
-    let gateway = gateway_addr.to_string();
-    tokio::spawn(phirepass_secrets::serve(
-        phirepass_secrets::SecretsConfig::new(
-            token.clone(),
-            phirepass_secrets::KeySource::Raw(phirepass_secrets::MasterKey::generate()),
-        ),
-        secrets_listener,
-        phirepass_secrets::SecretsDeps::new(store.clone()),
-        stopper(),
-    ));
-    let mut authz_config = phirepass_authz::AuthzConfig::new(token.clone());
-    authz_config.issue_setup_code = false;
-    tokio::spawn(phirepass_authz::serve(
-        authz_config,
-        authz_listener,
-        phirepass_authz::AuthzDeps::new(store, presence.clone()),
-        stopper(),
-    ));
-    tokio::spawn(phirepass_registry::serve(
-        phirepass_registry::RegistryConfig::new(token.clone()),
-        registry_listener,
-        phirepass_registry::RegistryDeps {
-            presence,
-            bus: None,
-        },
-        stopper(),
-    ));
-    let prefix = unique("t");
-    let mut config = phirepass_gateway_ws::GatewayConfig::local(
-        authz_url.clone(),
-        registry_url.clone(),
-        token.clone(),
-    );
-    config.subject_prefix = prefix.clone();
     // URLs the gateway builds (tunnel links, app redirects) point back at this very gateway.
-    config.proxy.public_port = Some(gateway_addr.port());
-    tokio::spawn(phirepass_gateway_ws::serve(
-        config,
-        gateway_listener,
-        phirepass_gateway_ws::GatewayDeps { bus },
-        stopper(),
-    ));
-    let ssh = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let health = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let edge = ssh.local_addr().expect("addr");
+    let cluster = Cluster::start_layout(layout, |config, local| {
+        config.proxy.public_port = Some(local.port());
+    })
+    .await;
+    let gateway = cluster.gateways[0].addr.clone();
+    let port = gateway.rsplit(':').next().expect("port").to_owned();
     let dir = tempfile::tempdir().expect("tempdir");
-    let host_key = dir.path().join("edge_host_key");
-    let mut edge_config = phirepass_ssh_edge::SshEdgeConfig::local(
-        authz_url.clone(),
-        secrets_url,
-        registry_url,
-        token.clone(),
-        phirepass_ssh_edge::HostKeySource::File(host_key),
-    );
-    edge_config.ssh_addr = edge;
-    edge_config.subject_prefix = prefix.clone();
-    edge_config.audit_subject = format!("{prefix}.events.audit");
-    edge_config.tunnel_url = format!("http://{{name}}.tunnel.localhost:{}", gateway_addr.port());
-    tokio::spawn(phirepass_ssh_edge::serve(
-        edge_config,
-        phirepass_ssh_edge::SshEdgeListeners { health, ssh },
-        phirepass_ssh_edge::SshEdgeDeps {
-            bus: phirepass_bus::connect(Some(&nats_url()))
-                .await
-                .expect("nats"),
-            events: std::sync::Arc::new(phirepass_bus::MemoryEventLog::new()),
-        },
-        stopper(),
-    ));
+    let edge = cluster
+        .start_ssh_edge(&dir.path().join("edge_host_key"), |config| {
+            config.tunnel_url = format!("http://{{name}}.tunnel.localhost:{port}");
+        })
+        .await
+        .addr;
+    let setup_code = cluster
+        .setup_code
+        .clone()
+        .expect("a fresh database has no users");
     Deployment {
+        cluster,
         gateway,
         edge,
-        stopped: rx.clone(),
         _dir: dir,
-        authz: AuthzClient::new(channel(&authz_url, token).expect("channel")),
         setup_code,
-        stop,
     }
-}
-
-/// An in-process agent for the terminal node that also exposes `app_port` (ALLOWED_PORTS); it
-/// stops with the deployment.
-fn start_agent_with_app(
-    deployment: &Deployment,
-    token: &str,
-    ssh: std::net::SocketAddr,
-    app_port: u16,
-) -> tokio::task::JoinHandle<Result<(), phirepass_agent::AgentError>> {
-    let url = format!("ws://{}/api/nodes/ws", deployment.gateway);
-    let config = phirepass_agent::AgentConfig::from_lookup(|key| match key {
-        "SERVER_URL" => Some(url.clone()),
-        "SSH_HOST" => Some(ssh.ip().to_string()),
-        "SSH_PORT" => Some(ssh.port().to_string()),
-        "PORT" => Some("0".into()),
-        "ALLOWED_PORTS" => Some(app_port.to_string()),
-        _ => None,
-    })
-    .expect("agent config");
-    let mut rx = deployment.stopped.clone();
-    tokio::spawn(phirepass_agent::run(
-        config,
-        token.to_string(),
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ))
 }
 
 /// Chromium and the e2e npm packages, or a clear reason why not.
@@ -277,8 +158,8 @@ async fn web_ui_in_chromium() {
     // 2 + 3. Bob's node behind a real agent and sshd; terminal, resize, password, kick.
     let sshd = TestSshd::start().await.expect("sshd");
     let token = deployment
-        .authz
-        .clone()
+        .cluster
+        .authz()
         .create_node_token(CreateNodeTokenRequest {
             username: USER.0.into(),
             node_name: NODE.into(),
@@ -289,7 +170,9 @@ async fn web_ui_in_chromium() {
         .into_inner()
         .token;
     let app_port = http_server(APP_TEXT).await;
-    let _agent = start_agent_with_app(&deployment, &token, sshd.addr, app_port);
+    // The terminal's node also exposes the app port (ALLOWED_PORTS).
+    let config = agent_config_with_ports(&gateway, sshd.addr, &[app_port]);
+    let _agent = start_agent_with(config, &token);
     let session = login(&gateway, USER.0, USER.1).await.expect("login");
     assert!(
         wait_node_listed(&gateway, &session, NODE, true, T).await,
@@ -306,8 +189,8 @@ async fn web_ui_in_chromium() {
     let keys = tempfile::tempdir().expect("tempdir");
     let (key, public_key) = new_user_key(keys.path(), USER.0);
     deployment
-        .authz
-        .clone()
+        .cluster
+        .authz()
         .add_user_key(AddUserKeyRequest {
             username: USER.0.into(),
             public_key,

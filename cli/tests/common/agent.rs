@@ -1,0 +1,53 @@
+//! In-process agents for the cross-service tests: the real `phirepass_agent::run`, stopped
+//! when its handle drops.
+
+use phirepass_runtime::shutdown::{self, Trigger};
+
+/// An in-process agent; dropping the handle stops it.
+pub struct AgentHandle {
+    pub task: tokio::task::JoinHandle<Result<(), phirepass_agent::AgentError>>,
+    /// Fires (stopping the agent) when the handle drops.
+    _stop: Trigger,
+}
+
+pub fn agent_config(gateway_addr: &str, ssh: std::net::SocketAddr) -> phirepass_agent::AgentConfig {
+    agent_config_with_ports(gateway_addr, ssh, &[])
+}
+
+/// [`agent_config`] that also exposes `ports` (`ALLOWED_PORTS`).
+pub fn agent_config_with_ports(
+    gateway_addr: &str,
+    ssh: std::net::SocketAddr,
+    ports: &[u16],
+) -> phirepass_agent::AgentConfig {
+    let url = format!("ws://{gateway_addr}/api/nodes/ws");
+    let ports = ports
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    phirepass_agent::AgentConfig::from_lookup(|key| match key {
+        "SERVER_URL" => Some(url.clone()),
+        "SSH_HOST" => Some(ssh.ip().to_string()),
+        "SSH_PORT" => Some(ssh.port().to_string()),
+        "PORT" => Some("0".into()),
+        "ALLOWED_PORTS" if !ports.is_empty() => Some(ports.clone()),
+        _ => None,
+    })
+    .expect("agent config")
+}
+
+pub fn start_agent(gateway_addr: &str, token: &str, ssh: std::net::SocketAddr) -> AgentHandle {
+    start_agent_with(agent_config(gateway_addr, ssh), token)
+}
+
+/// Runs an agent with `config` and its node `token` until the handle drops.
+pub fn start_agent_with(config: phirepass_agent::AgentConfig, token: &str) -> AgentHandle {
+    let (stop, stopped) = shutdown::channel();
+    let task = tokio::spawn(phirepass_agent::run(
+        config,
+        token.to_string(),
+        stopped.wait(),
+    ));
+    AgentHandle { task, _stop: stop }
+}

@@ -1,0 +1,21 @@
+//! Cross-service tests of the data plane and the public surface: the SSH edge (logins,
+//! relays, host keys, hostile peers), `ssh -R` tunnels, the HTTP proxy and app ports, the
+//! browser terminal across gateways, and refusals of bad input. One binary: every module
+//! links the five services once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod app_access;
+mod bad_input;
+mod cross_edge_terminal;
+mod http_proxy;
+mod refusals;
+mod ssh_edge_denials;
+mod ssh_edge_hostile;
+mod ssh_edge_hostkeys;
+mod ssh_edge_login;
+mod ssh_edge_passthrough;
+mod ssh_edge_relay;
+mod ssh_tunnels;
