@@ -1,5 +1,4 @@
-//! The access decision: `Authorize` for every edge and channel type, and
-//! `ResolveNode` (the gateway's older call) on top of the same rules.
+//! The access decision: `Authorize` for every edge and channel type.
 //!
 //! Allowed: the owner of a node; a user with a direct grant; a member of a
 //! group with a grant. Denied: unknown or disabled users, users locked out
@@ -199,20 +198,5 @@ impl Inner {
             self.cache.put(key, &cached).await;
         }
         Ok(response_of(cached))
-    }
-
-    /// A node by id or name if `user_id` may reach it (owner or granted);
-    /// NOT_FOUND if there is no such node, PERMISSION_DENIED otherwise.
-    pub(crate) async fn resolve_node(&self, user_id: &str, node: &str) -> Result<pb::Node> {
-        if node.is_empty() {
-            return Err(AuthzError::InvalidArgument("node is required".into()));
-        }
-        let d = self.decide(Who::Id(user_id), node, "connect", None).await?;
-        match d.node {
-            Some(node) if d.allowed => Ok(crate::nodes::node_to_proto(&node)),
-            Some(_) => Err(AuthzError::PermissionDenied),
-            // A host of that name is not a node either.
-            None => Err(AuthzError::NotFound("node")),
-        }
     }
 }

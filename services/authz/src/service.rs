@@ -196,9 +196,6 @@ impl Authz for AuthzService {
         let invalid_token_ids = i.check_tokens(r.token_ids).await?;
         Ok(pb::CheckTokensResponse { invalid_token_ids })
     }, count = request.get_ref().token_ids.len());
-    handler!(resolve_node(request: pb::ResolveNodeRequest) -> pb::Node, Service,
-        |i, r| i.resolve_node(&r.user_id, &r.node).await,
-        user_id = %request.get_ref().user_id, node = %request.get_ref().node);
     handler!(list_nodes(request: pb::ListNodesRequest) -> pb::ListNodesResponse, Read, |i, r| {
         let nodes = i.list_nodes(r.user_id.as_deref()).await?;
         Ok(pb::ListNodesResponse { nodes })

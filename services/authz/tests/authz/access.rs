@@ -1,5 +1,4 @@
-//! The access model through the RPCs the edges use (Authorize,
-//! ResolveNode), on PostgreSQL + Redis + NATS and on the embedded stack:
+//! The access model through the RPC the edges use (Authorize), on PostgreSQL + Redis + NATS and on the embedded stack:
 //! the ACL matrix, the shared target namespace, and audit events.
 
 use crate::common::{Harness, Options, Stack};
@@ -9,7 +8,7 @@ use tonic::Code;
 on_both_stacks!(
     acl_matrix,
     hosts_and_nodes_share_one_namespace,
-    resolve_node_allows_granted_users,
+    authorize_by_user_id_allows_owners_and_granted_users,
     decisions_are_audit_events,
 );
 
@@ -247,7 +246,7 @@ async fn hosts_and_nodes_share_one_namespace(stack: Stack) {
     h.stop().await;
 }
 
-async fn resolve_node_allows_granted_users(stack: Stack) {
+async fn authorize_by_user_id_allows_owners_and_granted_users(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
     let owner = h.create_user("owner").await;
     let friend = h.create_user("friend").await;
@@ -255,28 +254,38 @@ async fn resolve_node_allows_granted_users(stack: Stack) {
     let node = h.node_token("owner", "web", None).await.unwrap();
     add_host(&h, "db").await.unwrap();
     grant(&h, pb::PrincipalKind::User, "friend", "web").await;
-    let resolve = |user_id: String, node: &'static str| {
+    let decide = |user_id: String, target: &'static str| {
         let mut c = h.client();
         async move {
-            c.resolve_node(pb::ResolveNodeRequest {
+            c.authorize(pb::AuthorizeRequest {
                 user_id,
-                node: node.into(),
+                target: target.into(),
+                action: "connect".into(),
+                ..Default::default()
             })
             .await
-            .map(tonic::Response::into_inner)
+            .unwrap()
+            .into_inner()
         }
     };
+    let d = decide(owner.id.clone(), "web").await;
+    assert!(d.allowed);
+    assert_eq!(d.target_id, node.node_id);
+    assert_eq!((d.reason.as_str(), d.username.as_str()), ("owner", "owner"));
+    let d = decide(friend.id.clone(), "web").await;
+    assert!(d.allowed);
+    assert_eq!(d.target_name, "web");
+    let d = decide(other.id.clone(), "web").await;
+    assert_eq!((d.allowed, d.reason.as_str()), (false, "no grant"));
+    let d = decide(owner.id.clone(), "nope").await;
+    assert_eq!((d.allowed, d.reason.as_str()), (false, "unknown target"));
+    let d = decide(owner.id.clone(), "db").await;
     assert_eq!(
-        resolve(owner.id.clone(), "web").await.unwrap().node_id,
-        node.node_id
+        d.target_kind(),
+        pb::TargetKind::Host,
+        "a host is not a node"
     );
-    assert_eq!(resolve(friend.id.clone(), "web").await.unwrap().name, "web");
-    let err = resolve(other.id.clone(), "web").await.unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
-    let err = resolve(owner.id.clone(), "nope").await.unwrap_err();
-    assert_eq!(err.code(), Code::NotFound);
-    let err = resolve(owner.id.clone(), "db").await.unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "a host is not a node");
+    assert!(!d.allowed);
     h.stop().await;
 }
 

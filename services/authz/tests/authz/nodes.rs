@@ -10,7 +10,6 @@ phirepass_store::on_both_stores!(
     node_token_lifecycle,
     node_token_expiry,
     check_tokens_reports_invalid,
-    resolve_node_checks_ownership,
     rotation_and_name_conflicts,
 );
 
@@ -168,47 +167,6 @@ async fn check_tokens_reports_invalid(store: Store) {
         .await;
     assert_eq!(invalid, [b.token_id.clone(), "0000000000000000".to_owned()]);
     assert!(h.invalid_tokens(&[]).await.is_empty());
-    h.stop().await;
-}
-
-async fn resolve_node_checks_ownership(store: Store) {
-    let h = Harness::start(store).await;
-    let alice = h.create_user("alice").await;
-    let bob = h.create_user("bob").await;
-    let t = h.node_token("alice", "db-1", None).await.unwrap();
-    let mut c = h.client();
-    let resolve = |user_id: &str, node: &str| pb::ResolveNodeRequest {
-        user_id: user_id.into(),
-        node: node.into(),
-    };
-
-    let by_name = c
-        .resolve_node(resolve(&alice.id, "db-1"))
-        .await
-        .unwrap()
-        .into_inner();
-    let by_id = c
-        .resolve_node(resolve(&alice.id, &t.node_id))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(by_name, by_id);
-    assert_eq!(by_name.node_id, t.node_id);
-
-    let denied = c.resolve_node(resolve(&bob.id, "db-1")).await.unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = c
-        .resolve_node(resolve(&bob.id, &t.node_id))
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let missing = c
-        .resolve_node(resolve(&alice.id, "nope"))
-        .await
-        .unwrap_err();
-    assert_eq!(missing.code(), Code::NotFound);
-    let empty = c.resolve_node(resolve(&alice.id, "")).await.unwrap_err();
-    assert_eq!(empty.code(), Code::InvalidArgument);
     h.stop().await;
 }
 
