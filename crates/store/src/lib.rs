@@ -126,13 +126,8 @@ pub fn new_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// Milliseconds since the unix epoch.
-pub fn now_millis() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
+/// Milliseconds since the unix epoch: the one clock every service stores.
+pub use phirepass_runtime::clock::now_millis;
 
 #[cfg(test)]
 mod tests {

@@ -25,12 +25,12 @@ pub enum RegistryError {
     /// Internal: a stored record could not be encoded.
     #[error("record encoding: {0}")]
     Encode(#[from] serde_json::Error),
-    /// Startup/serving: the gRPC transport failed.
-    #[error("grpc transport: {0}")]
-    Transport(#[from] tonic::transport::Error),
-    /// Startup: building the reflection service failed.
-    #[error("reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
+    /// Startup: a setting is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] phirepass_runtime::ConfigError),
+    /// Startup/serving: building or running the gRPC server failed.
+    #[error(transparent)]
+    Grpc(#[from] phirepass_runtime::GrpcError),
 }
 
 impl From<RegistryError> for Status {
@@ -43,8 +43,8 @@ impl From<RegistryError> for Status {
             RegistryError::Presence(_)
             | RegistryError::Bus(_)
             | RegistryError::Encode(_)
-            | RegistryError::Transport(_)
-            | RegistryError::Reflection(_) => {
+            | RegistryError::Config(_)
+            | RegistryError::Grpc(_) => {
                 tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
                 Status::internal("internal error")
             }

@@ -7,59 +7,25 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod error;
+mod nodes;
 mod records;
 mod service;
 mod tunnels;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
 
-use phirepass_bus::Bus;
-use phirepass_presence::Presence;
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_runtime::grpc::server::{GrpcService, serve as serve_grpc};
 use tokio::net::TcpListener;
-use tonic::transport::Server;
+use tonic::service::Routes;
 
+pub use config::{ADDR_VAR, RegistryConfig, RegistryDeps};
 pub use error::RegistryError;
 pub use service::{AuthedRegistryServer, RegistryService};
 
 /// Name reported by the health service (the gRPC service name).
 pub const SERVICE_NAME: &str = "phirepass.registry.v1.Registry";
-
-#[derive(Debug, Clone)]
-pub struct RegistryConfig {
-    pub service_token: ServiceToken,
-    /// A node disappears this long after its last heartbeat (default 45 s).
-    pub node_ttl: Duration,
-    /// A session disappears this long after its last heartbeat (default 60 s).
-    pub session_ttl: Duration,
-    /// A tunnel disappears this long after its last heartbeat (default 60 s).
-    pub tunnel_ttl: Duration,
-    /// Bus subject prefix, for the kick subject (default `pp`).
-    pub subject_prefix: String,
-}
-
-impl RegistryConfig {
-    pub fn new(service_token: ServiceToken) -> Self {
-        Self {
-            service_token,
-            node_ttl: Duration::from_secs(45),
-            session_ttl: Duration::from_secs(60),
-            tunnel_ttl: Duration::from_secs(60),
-            subject_prefix: "pp".to_owned(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct RegistryDeps {
-    pub presence: Arc<dyn Presence>,
-    /// Carries KickTunnel's kicks; without it KickTunnel fails with
-    /// FAILED_PRECONDITION.
-    pub bus: Option<Arc<dyn Bus>>,
-}
 
 /// Serves Registry (authenticated), health and reflection on `listener`
 /// until `shutdown` resolves.
@@ -70,19 +36,17 @@ pub async fn serve(
     deps: RegistryDeps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RegistryError> {
-    let service = RegistryService::new(&config, deps);
-    let (_health_reporter, health) = phirepass_runtime::health::reporter_for(SERVICE_NAME).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(phirepass_proto::FILE_DESCRIPTOR_SET)
-        .with_service_name(SERVICE_NAME)
-        .build_v1()?;
-    tracing::info!("registry serving");
-    Server::builder()
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(service.into_server(config.service_token))
-        .serve_with_incoming_shutdown(phirepass_runtime::grpc::incoming(listener), shutdown)
-        .await?;
-    tracing::info!("registry stopped");
+    let registry = RegistryService::new(&config, deps).into_server(config.service_token);
+    let service = GrpcService {
+        name: SERVICE_NAME,
+        routes: Routes::new(registry),
+    };
+    serve_grpc(
+        service,
+        phirepass_proto::FILE_DESCRIPTOR_SET,
+        listener,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }

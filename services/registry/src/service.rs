@@ -1,8 +1,10 @@
 //! The `phirepass.registry.v1.Registry` gRPC service.
 //!
-//! Nodes live under `node:<id>`, sessions under `session:<id>`, tunnels
-//! under `tunnel:<name>:<port>` (see [`crate::tunnels`]), as JSON with a TTL
-//! that heartbeats refresh: a dead edge's entries expire by themselves.
+//! Nodes live under `node:<id>`, sessions under `session:<id>` (see
+//! [`crate::nodes`]), tunnels under `tunnel:<name>:<port>` (see
+//! [`crate::tunnels`]), as JSON with a TTL that heartbeats refresh: a dead
+//! edge's entries expire by themselves. The handlers here only link the
+//! caller's trace, delegate, and convert.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +19,9 @@ use tonic::{Request, Response, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::error::{RegistryError, Result};
-use crate::records::{
-    NODE_PREFIX, NodeRecord, SESSION_PREFIX, SessionRecord, check_id, node_key, session_key,
-};
+use crate::records::{check_id, session_key};
 use crate::tunnels::{TUNNEL_PREFIX, Upsert};
 use crate::{RegistryConfig, RegistryDeps};
-
-// Compare-and-delete retries when a heartbeat rewrites the record between
-// our read and our delete.
-const DISCONNECT_ATTEMPTS: usize = 3;
 
 /// The Registry gRPC service. Cheap to clone.
 #[derive(Clone)]
@@ -52,13 +48,6 @@ impl std::fmt::Debug for RegistryService {
 /// The authenticated tonic service, ready for `Server::add_service`.
 pub type AuthedRegistryServer = InterceptedService<RegistryServer<RegistryService>, ServerAuth>;
 
-pub(crate) fn now_millis() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl RegistryService {
     pub fn new(config: &RegistryConfig, deps: RegistryDeps) -> Self {
         let kick_subject =
@@ -80,6 +69,14 @@ impl RegistryService {
         self.tunnel_ttl
     }
 
+    pub(crate) fn node_ttl(&self) -> Duration {
+        self.node_ttl
+    }
+
+    pub(crate) fn session_ttl(&self) -> Duration {
+        self.session_ttl
+    }
+
     pub(crate) fn kick_bus(&self) -> Option<(&dyn Bus, &str)> {
         self.kick
             .as_ref()
@@ -99,129 +96,6 @@ impl RegistryService {
             return Ok(None);
         };
         Ok(Some((raw.clone(), serde_json::from_str(&raw)?)))
-    }
-
-    async fn put_node(&self, record: &NodeRecord) -> Result<()> {
-        let json = serde_json::to_string(record)?;
-        self.presence
-            .put(&node_key(&record.node_id), &json, self.node_ttl)
-            .await?;
-        Ok(())
-    }
-
-    async fn node_connected(&self, presence: pb::NodePresence) -> Result<()> {
-        let mut record = NodeRecord::try_from(presence)?;
-        let now = now_millis();
-        if record.connected_at == 0 {
-            record.connected_at = now;
-        }
-        record.last_heartbeat = now;
-        self.put_node(&record).await?;
-        tracing::info!(node_id = %record.node_id, gateway_id = %record.gateway_id, "node connected");
-        Ok(())
-    }
-
-    /// Refreshes the node unless another gateway holds it now.
-    async fn node_heartbeat(&self, presence: pb::NodePresence) -> Result<bool> {
-        let mut record = NodeRecord::try_from(presence)?;
-        let existing: Option<(String, NodeRecord)> =
-            self.get_json(&node_key(&record.node_id)).await?;
-        if let Some((_, current)) = existing {
-            if current.gateway_id != record.gateway_id {
-                tracing::info!(node_id = %record.node_id, holder = %current.gateway_id, "heartbeat from a stale gateway ignored");
-                return Ok(false);
-            }
-            if record.connected_at == 0 {
-                record.connected_at = current.connected_at;
-            }
-            if record.stats.is_none() {
-                record.stats = current.stats;
-            }
-        }
-        let now = now_millis();
-        if record.connected_at == 0 {
-            record.connected_at = now;
-        }
-        record.last_heartbeat = now;
-        self.put_node(&record).await?;
-        Ok(true)
-    }
-
-    /// Removes the node only while `gateway_id` still holds it: the delete
-    /// compares against the exact record read, so a takeover in between
-    /// makes it a no-op.
-    async fn node_disconnected(&self, node_id: &str, gateway_id: &str) -> Result<bool> {
-        check_id("node_id", node_id)?;
-        let key = node_key(node_id);
-        for _ in 0..DISCONNECT_ATTEMPTS {
-            let Some((raw, current)) = self.get_json::<NodeRecord>(&key).await? else {
-                return Ok(false);
-            };
-            if current.gateway_id != gateway_id {
-                tracing::info!(node_id, holder = %current.gateway_id, "disconnect from a non-holder ignored");
-                return Ok(false);
-            }
-            if self.presence.delete_if(&key, &raw).await? {
-                tracing::info!(node_id, gateway_id, "node disconnected");
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    async fn list_nodes(&self, user_id: Option<&str>) -> Result<Vec<pb::NodePresence>> {
-        let mut out = Vec::new();
-        for (key, raw) in self.presence.list(NODE_PREFIX).await? {
-            match serde_json::from_str::<NodeRecord>(&raw) {
-                Ok(r) if user_id.is_none_or(|u| u == r.user_id) => out.push(r.into()),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%key, %error, "skipping unreadable node record"),
-            }
-        }
-        Ok(out)
-    }
-
-    async fn get_node(&self, node_id: &str) -> Result<pb::NodePresence> {
-        check_id("node_id", node_id)?;
-        let (_, record) = self
-            .get_json::<NodeRecord>(&node_key(node_id))
-            .await?
-            .ok_or(RegistryError::NotFound("node"))?;
-        Ok(record.into())
-    }
-
-    /// Opened and heartbeat are both upserts that keep the first start time.
-    async fn upsert_session(&self, presence: pb::SessionPresence) -> Result<()> {
-        let mut record = SessionRecord::try_from(presence)?;
-        let key = session_key(&record.session_id);
-        if record.started_at == 0 {
-            let existing = self.get_json::<SessionRecord>(&key).await?;
-            record.started_at = existing.map_or_else(now_millis, |(_, r)| r.started_at);
-        }
-        record.last_seen = now_millis();
-        let json = serde_json::to_string(&record)?;
-        self.presence.put(&key, &json, self.session_ttl).await?;
-        Ok(())
-    }
-
-    async fn list_sessions(
-        &self,
-        req: &pb::ListSessionsRequest,
-    ) -> Result<Vec<pb::SessionPresence>> {
-        let mut out = Vec::new();
-        for (key, raw) in self.presence.list(SESSION_PREFIX).await? {
-            match serde_json::from_str::<SessionRecord>(&raw) {
-                Ok(r)
-                    if req.user_id.as_ref().is_none_or(|u| *u == r.user_id)
-                        && req.node_id.as_ref().is_none_or(|n| *n == r.node_id) =>
-                {
-                    out.push(r.into());
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%key, %error, "skipping unreadable session record"),
-            }
-        }
-        Ok(out)
     }
 }
 

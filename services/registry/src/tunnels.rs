@@ -4,11 +4,12 @@
 
 use bytes::Bytes;
 use phirepass_proto::registry as pb;
+use phirepass_runtime::clock::now_millis;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
 use crate::records::check_id;
-use crate::service::{RegistryService, now_millis};
+use crate::service::RegistryService;
 
 pub(crate) const TUNNEL_PREFIX: &str = "tunnel:";
 

@@ -53,10 +53,9 @@ pub enum SecretsError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Grpc(#[from] GrpcError),
-    #[error("grpc transport: {0}")]
-    Transport(#[from] tonic::transport::Error),
-    #[error("reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
+    /// Startup: the audit stream could not be reached.
+    #[error("bus: {0}")]
+    Bus(#[from] phirepass_bus::BusError),
 }
 
 impl From<sqlx::Error> for SecretsError {
@@ -92,8 +91,7 @@ impl From<SecretsError> for Status {
             | SecretsError::Store(_)
             | SecretsError::Config(_)
             | SecretsError::Grpc(_)
-            | SecretsError::Transport(_)
-            | SecretsError::Reflection(_) => {
+            | SecretsError::Bus(_) => {
                 // Full detail (with its source chain) stays in the logs.
                 tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
                 Status::internal("internal error")

@@ -1,0 +1,104 @@
+//! What [`crate::serve`] is configured with, and how the binary reads it
+//! from the environment.
+//!
+//! Environment: `PHIREPASS_SERVICE_TOKEN` (required), `REGISTRY_ADDR`
+//! (default 127.0.0.1:50052), `REDIS_URL` (optional; in-memory without it,
+//! which only makes sense for a single process), `REGISTRY_NODE_TTL_SECS`
+//! (default 45), `REGISTRY_SESSION_TTL_SECS` (default 60),
+//! `REGISTRY_TUNNEL_TTL_SECS` (default 60), `NATS_URL` (optional; without it
+//! KickTunnel fails with FAILED_PRECONDITION), `PHIREPASS_SUBJECT_PREFIX`
+//! (default `pp`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use phirepass_bus::Bus;
+use phirepass_presence::Presence;
+use phirepass_runtime::config::{ConfigError, env_opt, env_or};
+use phirepass_runtime::grpc::ServiceToken;
+
+use crate::error::RegistryError;
+
+/// Environment variable for the gRPC listener address.
+pub const ADDR_VAR: &str = "REGISTRY_ADDR";
+/// Key prefix of every presence entry in Redis.
+const PRESENCE_PREFIX: &str = "pp:";
+
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Where the binary's gRPC listener binds (`REGISTRY_ADDR`).
+    pub addr: SocketAddr,
+    pub service_token: ServiceToken,
+    /// A node disappears this long after its last heartbeat (default 45 s).
+    pub node_ttl: Duration,
+    /// A session disappears this long after its last heartbeat (default 60 s).
+    pub session_ttl: Duration,
+    /// A tunnel disappears this long after its last heartbeat (default 60 s).
+    pub tunnel_ttl: Duration,
+    /// Bus subject prefix, for the kick subject (default `pp`).
+    pub subject_prefix: String,
+}
+
+impl RegistryConfig {
+    pub fn new(service_token: ServiceToken) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            service_token,
+            node_ttl: Duration::from_secs(45),
+            session_ttl: Duration::from_secs(60),
+            tunnel_ttl: Duration::from_secs(60),
+            subject_prefix: "pp".to_owned(),
+        }
+    }
+
+    /// The defaults of [`RegistryConfig::new`], overridden by the variables
+    /// listed in the module docs (all but `REDIS_URL` and `NATS_URL`, see
+    /// [`RegistryDeps::from_env`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let base = Self::new(ServiceToken::from_env()?);
+        Ok(Self {
+            addr: env_or(ADDR_VAR, base.addr)?,
+            node_ttl: secs_or("REGISTRY_NODE_TTL_SECS", base.node_ttl)?,
+            session_ttl: secs_or("REGISTRY_SESSION_TTL_SECS", base.session_ttl)?,
+            tunnel_ttl: secs_or("REGISTRY_TUNNEL_TTL_SECS", base.tunnel_ttl)?,
+            subject_prefix: env_or("PHIREPASS_SUBJECT_PREFIX", base.subject_prefix.clone())?,
+            ..base
+        })
+    }
+}
+
+fn secs_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    env_or(name, default.as_secs()).map(Duration::from_secs)
+}
+
+#[derive(Clone)]
+pub struct RegistryDeps {
+    pub presence: Arc<dyn Presence>,
+    /// Carries KickTunnel's kicks; without it KickTunnel fails with
+    /// FAILED_PRECONDITION.
+    pub bus: Option<Arc<dyn Bus>>,
+}
+
+impl RegistryDeps {
+    /// Presence on `REDIS_URL` (in memory without it) and, when `NATS_URL`
+    /// is set, the bus for kicks.
+    pub async fn from_env() -> Result<Self, RegistryError> {
+        let redis_url = env_opt("REDIS_URL");
+        if redis_url.is_none() {
+            tracing::warn!(
+                "REDIS_URL not set: presence is in memory and not shared between replicas"
+            );
+        }
+        let presence = phirepass_presence::connect(redis_url.as_deref(), PRESENCE_PREFIX).await?;
+        // Only kicks use the bus: without NATS there is no edge to reach.
+        let bus = match env_opt("NATS_URL") {
+            Some(url) => Some(phirepass_bus::connect(Some(&url)).await?),
+            None => {
+                tracing::warn!("NATS_URL not set: KickTunnel is unavailable");
+                None
+            }
+        };
+        Ok(Self { presence, bus })
+    }
+}
