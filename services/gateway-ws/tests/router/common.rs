@@ -1,0 +1,134 @@
+//! The shared harness: a gateway router backed by real authz and registry services.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response, StatusCode};
+use phirepass_authz::{AuthzConfig, AuthzDeps};
+use phirepass_gateway_ws::{AppState, GatewayConfig, app};
+use phirepass_proto::authz::CreateUserRequest;
+use phirepass_registry::{RegistryConfig, RegistryDeps};
+use phirepass_runtime::grpc::ServiceToken;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// The Host every request names unless a test says otherwise.
+pub const HOST: &str = "gw.test:8080";
+/// A peer address for `ConnectInfo`, which the real server would insert.
+const PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
+pub struct Gateway {
+    pub state: Arc<AppState>,
+}
+
+impl Gateway {
+    /// A development-mode gateway (the default of `GatewayConfig::local`), changed by `tweak`.
+    pub async fn start(tweak: impl FnOnce(&mut GatewayConfig)) -> Self {
+        let token = ServiceToken::new(format!("router-test-{:016x}", rand::random::<u64>()));
+        let bus = phirepass_bus::connect(None).await.unwrap();
+        let authz = loopback().await;
+        let authz_url = format!("http://{}", authz.local_addr().unwrap());
+        let deps = AuthzDeps {
+            store: phirepass_store::Store::memory_sqlite().await.unwrap(),
+            presence: phirepass_presence::connect(None, "pp:").await.unwrap(),
+            events: phirepass_bus::connect_events(None).await.unwrap(),
+        };
+        let mut authz_config = AuthzConfig::new(token.clone());
+        authz_config.issue_setup_code = false;
+        tokio::spawn(phirepass_authz::serve(
+            authz_config,
+            authz,
+            deps,
+            std::future::pending(),
+        ));
+        let registry = loopback().await;
+        let registry_url = format!("http://{}", registry.local_addr().unwrap());
+        let deps = RegistryDeps {
+            presence: phirepass_presence::connect(None, "pp:").await.unwrap(),
+            bus: Some(bus.clone()),
+        };
+        tokio::spawn(phirepass_registry::serve(
+            RegistryConfig::new(token.clone()),
+            registry,
+            deps,
+            std::future::pending(),
+        ));
+        let mut config = GatewayConfig::local(authz_url, registry_url, token);
+        tweak(&mut config);
+        Self {
+            state: AppState::connect(config, bus).unwrap(),
+        }
+    }
+
+    /// Sends one request through a fresh router; the peer is loopback.
+    pub async fn send(&self, mut request: Request<Body>) -> Response<Body> {
+        request.extensions_mut().insert(ConnectInfo(PEER));
+        app(self.state.clone()).oneshot(request).await.unwrap()
+    }
+
+    /// Creates a (non-admin) user in authz, logs in, and returns the session cookie pair.
+    pub async fn user(&self, username: &str) -> String {
+        let request = CreateUserRequest {
+            username: username.into(),
+            password: password(username),
+        };
+        self.state.authz.clone().create_user(request).await.unwrap();
+        let response = self.send(login(username, &password(username))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_string()
+    }
+
+    /// Serves the router on a loopback port, for requests that need a real connection.
+    pub async fn listen(&self) -> SocketAddr {
+        let listener = loopback().await;
+        let addr = listener.local_addr().unwrap();
+        let service = app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        addr
+    }
+}
+
+async fn loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+pub fn password(username: &str) -> String {
+    format!("{username}-correct-horse-battery")
+}
+
+/// `POST /api/auth/login` as the web UI sends it.
+pub fn login(username: &str, password: &str) -> Request<Body> {
+    let body = serde_json::json!({ "username": username, "password": password });
+    Request::post("/api/auth/login")
+        .header("host", HOST)
+        .header("origin", format!("http://{HOST}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// A GET from this site's pages.
+pub fn get(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header("host", HOST)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The response body as JSON.
+pub async fn json(response: Response<Body>) -> Value {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The error body every `GatewayError` produces.
+pub fn error(message: &str) -> Value {
+    serde_json::json!({ "error": message })
+}
