@@ -21,8 +21,10 @@
 #![forbid(unsafe_code)]
 
 mod api_tokens;
+mod audit;
 mod auth;
 mod config;
+mod convert;
 mod credentials;
 pub mod envelope;
 mod error;

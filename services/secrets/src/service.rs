@@ -5,21 +5,19 @@
 use phirepass_proto::secrets as pb;
 use phirepass_proto::secrets::secrets_server::{Secrets, SecretsServer};
 use phirepass_runtime::grpc::{ServiceToken, remote_context};
+use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use zeroize::Zeroizing;
-
-use std::sync::Arc;
 
 use phirepass_bus::EventLog;
 
 use crate::api_tokens::{Actor, ApiTokens, Need};
 use crate::auth::{CallerAuth, require_internal};
-use crate::credentials::{CredentialInfo, CredentialKind, NewCredential};
+use crate::convert::{credential_to_proto, reveal, status_to_proto, take_secret};
+use crate::credentials::{CredentialKind, NewCredential};
 use crate::error::{Result, SecretsError};
 use crate::resolve::AuthSource;
-use crate::rotate::RotationStatus;
 use crate::vault::Vault;
 
 /// The Secrets gRPC service. Cheap to clone.
@@ -38,20 +36,6 @@ impl std::fmt::Debug for SecretsService {
             .field("audit_subject", &self.audit_subject)
             .finish_non_exhaustive()
     }
-}
-
-/// One vault change, as published on the audit subject. Names hosts,
-/// option keys and credential names, never a value or secret.
-#[derive(serde::Serialize)]
-struct ChangeEvent<'a> {
-    /// Always "admin".
-    kind: &'static str,
-    service: &'static str,
-    ts: i64,
-    action: &'a str,
-    /// The API token's user, "admin-token" or "service".
-    actor: &'a str,
-    details: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
 /// The authenticated tonic service, ready for `Server::add_service`.
@@ -93,24 +77,14 @@ impl SecretsService {
 
     /// Publishes a change; a log failure is logged and the change stands.
     async fn audit(&self, actor: &Actor, action: &str, details: &[(&str, &str)]) {
-        let event = ChangeEvent {
-            kind: "admin",
-            service: "secrets",
-            ts: phirepass_store::now_millis(),
+        crate::audit::publish(
+            self.events.as_ref(),
+            &self.audit_subject,
+            actor.name(),
             action,
-            actor: actor.name(),
-            details: details.iter().copied().collect(),
-        };
-        let payload = match serde_json::to_vec(&event) {
-            Ok(p) => bytes::Bytes::from(p),
-            Err(error) => {
-                tracing::error!(%error, "audit event not encoded");
-                return;
-            }
-        };
-        if let Err(error) = self.events.append(&self.audit_subject, payload).await {
-            tracing::error!(%error, subject = %self.audit_subject, "audit event not stored");
-        }
+            details,
+        )
+        .await;
     }
 
     /// Wraps the service: the service token is an internal caller, the
@@ -134,55 +108,6 @@ fn link<T>(request: &Request<T>) {
 
 fn ok<T>(result: Result<T>) -> std::result::Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
-}
-
-fn kind_to_proto(kind: CredentialKind) -> pb::CredentialKind {
-    match kind {
-        CredentialKind::Password => pb::CredentialKind::Password,
-        CredentialKind::SshKey => pb::CredentialKind::SshKey,
-    }
-}
-
-fn credential_to_proto(c: CredentialInfo) -> pb::Credential {
-    pb::Credential {
-        kind: kind_to_proto(c.kind) as i32,
-        id: c.id,
-        name: c.name,
-        meta_json: c.meta_json,
-        created_at: c.created_at,
-        updated_at: c.updated_at,
-        assigned_hosts: c.assigned_hosts,
-        has_passphrase: c.has_passphrase,
-    }
-}
-
-fn status_to_proto(s: RotationStatus) -> pb::RotationStatus {
-    pb::RotationStatus {
-        current_key_id: s.current_key_id,
-        keys: s
-            .keys
-            .into_iter()
-            .map(|k| pb::KeyUsage {
-                key_id: k.key_id,
-                entries: k.entries,
-                created_at: k.created_at,
-                retired_at: k.retired_at,
-                current: k.current,
-            })
-            .collect(),
-        pending: s.pending,
-        rotated: s.rotated,
-    }
-}
-
-/// Moves a secret out of a request into zeroizing storage.
-fn take_secret(s: &mut String) -> Zeroizing<String> {
-    Zeroizing::new(std::mem::take(s))
-}
-
-/// Moves a decrypted value into the response (its last copy leaves us here).
-fn reveal(s: Option<Zeroizing<String>>) -> Option<String> {
-    s.map(|mut z| std::mem::take(&mut *z))
 }
 
 #[tonic::async_trait]
