@@ -1,6 +1,7 @@
 //! Audit events of the edge itself: logins refused before any access decision could be
 //! asked for (a malformed username). authz records every Authorize decision on its own.
 
+use phirepass_runtime::clock::now_millis;
 use serde::Serialize;
 
 use crate::edge::Edge;
@@ -29,13 +30,6 @@ pub(crate) async fn refused_login(edge: &Edge, login: &str, reason: &str, client
         client_ip,
     };
     append(edge, &event).await;
-}
-
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[derive(Serialize)]

@@ -1,6 +1,9 @@
 //! The SSH listener: a cap on unauthenticated connections, a pre-auth deadline, and one task per
-//! connection, so a stalled or hostile client only ever costs its own slot.
+//! connection, so a stalled or hostile client only ever costs its own slot. On shutdown every
+//! connection is told why and closed, and the listener waits (bounded) for their cleanup, which
+//! unregisters sessions and tunnels.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,6 +14,7 @@ use russh::server::{Config, run_stream};
 use russh::{Disconnect, MethodKind, MethodSet, Preferred, SshId, cipher, kex, mac};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::edge::{Conn, Edge};
@@ -47,6 +51,10 @@ const SERVER_MACS: &[mac::Name] = &[
 /// Matches `TargetSpec::interactive_timeout`: how long a person may take to answer.
 const INTERACTIVE_ANSWER_TIME: Duration = Duration::from_secs(120);
 
+/// How long shutdown waits for connections to finish their cleanup: under the 5 s a service set
+/// gives each service to stop.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
 pub(crate) fn russh_config(key: PrivateKey) -> Config {
     Config {
         server_id: SshId::Standard("SSH-2.0-phirepass".into()),
@@ -77,20 +85,27 @@ pub(crate) fn russh_config(key: PrivateKey) -> Config {
     }
 }
 
-pub(crate) async fn accept_loop(
+/// Accepts until `shutdown` resolves, then waits (at most [`DRAIN_TIMEOUT`]) for the
+/// connections, which see the same `shutdown` and close.
+pub(crate) async fn accept_loop<S>(
     edge: Arc<Edge>,
     listener: TcpListener,
     config: Arc<Config>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
+    shutdown: S,
+) where
+    S: Future<Output = ()> + Clone + Send + 'static,
+{
+    let connections = TaskTracker::new();
+    let stop = shutdown.clone();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let span = info_span!("ssh_conn", %peer);
-                    tokio::spawn(connection(edge.clone(), config.clone(), socket, peer).instrument(span));
+                    let task = connection(edge.clone(), config.clone(), socket, peer, shutdown.clone());
+                    connections.spawn(task.instrument(span));
                 }
                 Err(error) => {
                     // e.g. EMFILE: back off instead of spinning.
@@ -101,9 +116,26 @@ pub(crate) async fn accept_loop(
         }
     }
     info!("ssh listener stopped");
+    drop(listener);
+    connections.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            left = connections.len(),
+            "ssh connections still open after the drain timeout"
+        );
+    }
 }
 
-async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, peer: SocketAddr) {
+async fn connection(
+    edge: Arc<Edge>,
+    config: Arc<Config>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) {
     let Ok(permit) = edge.preauth.clone().try_acquire_owned() else {
         warn!(
             limit = edge.config.max_unauthenticated,
@@ -115,16 +147,23 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
     let conn = Arc::new(Conn::new(edge.clone(), peer));
     let mut deadline = Instant::now() + edge.config.auth_deadline;
     let handler = EdgeHandler::new(conn.clone(), permit);
+    tokio::pin!(shutdown);
     // The banner exchange is inside the deadline too: a client that never sends one is dropped.
-    let running = match tokio::time::timeout_at(deadline, run_stream(config, socket, handler)).await
-    {
-        Ok(Ok(running)) => running,
-        Ok(Err(error)) => {
-            debug!(%error, "ssh connection ended during the banner exchange");
-            return;
-        }
-        Err(_) => {
-            info!("no ssh banner before the authentication deadline: closed");
+    let handshake = tokio::time::timeout_at(deadline, run_stream(config, socket, handler));
+    let running = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(running)) => running,
+            Ok(Err(error)) => {
+                debug!(%error, "ssh connection ended during the banner exchange");
+                return;
+            }
+            Err(_) => {
+                info!("no ssh banner before the authentication deadline: closed");
+                return;
+            }
+        },
+        () = &mut shutdown => {
+            debug!("ssh-edge shutting down during the banner exchange: closed");
             return;
         }
     };
@@ -162,6 +201,14 @@ async fn connection(edge: Arc<Edge>, config: Arc<Config>, socket: TcpStream, pee
                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut running).await;
                     break;
                 }
+            }
+            () = &mut shutdown => {
+                info!("ssh-edge shutting down: disconnecting");
+                let _ = handle
+                    .disconnect(Disconnect::ByApplication, "phirepass: the edge is shutting down".into(), "en".into())
+                    .await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut running).await;
+                break;
             }
             _ = heartbeat.tick() => sessions::heartbeat(&conn).await,
             _ = tunnel_heartbeat.tick() => tunnels::heartbeat(&conn).await,

@@ -1,17 +1,32 @@
-//! The health service answers SERVING over a real socket while SSH listens beside it.
+//! ssh-edge's own integration tests, one binary: an edge on loopback whose gRPC services are
+//! unreachable, for what needs no login (health, the banner, shutdown). Logins and relays
+//! cross services and are tested in cli/tests.
 #![allow(clippy::unwrap_used)]
 
+mod health;
+mod shutdown;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use phirepass_runtime::grpc::ServiceToken;
-use phirepass_runtime::health::{HealthStatus, check};
 use phirepass_ssh_edge::{
-    HostKeySource, SERVICE_NAME, SshEdgeConfig, SshEdgeDeps, SshEdgeListeners, serve,
+    HostKeySource, SshEdgeConfig, SshEdgeDeps, SshEdgeError, SshEdgeListeners, serve,
 };
-use tokio::io::AsyncReadExt;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-#[tokio::test]
-async fn health_reports_serving_and_ssh_sends_its_banner() {
+/// A running edge: its addresses, its shutdown trigger and its `serve` task.
+struct Edge {
+    health_addr: SocketAddr,
+    ssh_addr: SocketAddr,
+    /// Holds the generated host key.
+    dir: tempfile::TempDir,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), SshEdgeError>>,
+}
+
+async fn start() -> Edge {
     let health = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (health_addr, ssh_addr) = (health.local_addr().unwrap(), ssh.local_addr().unwrap());
@@ -28,7 +43,7 @@ async fn health_reports_serving_and_ssh_sends_its_banner() {
         bus: phirepass_bus::connect(None).await.unwrap(),
         events: Arc::new(phirepass_bus::MemoryEventLog::new()),
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         config,
         SshEdgeListeners { health, ssh },
@@ -37,17 +52,11 @@ async fn health_reports_serving_and_ssh_sends_its_banner() {
             let _ = stopped.await;
         },
     ));
-
-    let status = check(&format!("http://{health_addr}"), SERVICE_NAME)
-        .await
-        .unwrap();
-    assert_eq!(status, HealthStatus::Serving);
-    let mut socket = tokio::net::TcpStream::connect(ssh_addr).await.unwrap();
-    let mut banner = [0u8; 17];
-    socket.read_exact(&mut banner).await.unwrap();
-    assert_eq!(&banner, b"SSH-2.0-phirepass");
-    assert!(dir.path().join("host_key").exists());
-
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    Edge {
+        health_addr,
+        ssh_addr,
+        dir,
+        stop,
+        server,
+    }
 }
