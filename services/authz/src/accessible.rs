@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use phirepass_proto::authz as pb;
 use phirepass_store::{PrincipalKind, TargetKind};
 
+use crate::authorize::Decisions;
 use crate::error::Result;
-use crate::service::Inner;
 use crate::targets::{host_to_proto, node_to_target, tunnel_to_target};
 
 /// Why a user reaches a target, strongest first: the order `Authorize`
@@ -30,7 +30,7 @@ impl Via {
     }
 }
 
-impl Inner {
+impl Decisions {
     pub(crate) async fn list_accessible_targets(
         &self,
         req: pb::ListAccessibleTargetsRequest,

@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use phirepass_proto::authz as pb;
-use phirepass_store::{SessionRow, UserRow, new_id, now_millis};
+use phirepass_store::{SessionRow, Store, UserRow, new_id, now_millis};
 
+use crate::audit::Audit;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
+use crate::limiter::LoginLimiter;
+use crate::lookup;
 use crate::validate;
 
 pub(crate) fn user_to_proto(user: &UserRow) -> pb::User {
@@ -24,7 +26,19 @@ pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl Inner {
+/// Users, passwords, sessions, SSH keys, groups, first-run setup and
+/// invitations: everything about who people are.
+pub(crate) struct Accounts {
+    pub(crate) store: Store,
+    pub(crate) limiter: LoginLimiter,
+    pub(crate) audit: Audit,
+    pub(crate) session_ttl: Duration,
+    /// Hash of a random password, verified against when a login names an
+    /// unknown user so that case costs the same as a wrong password.
+    pub(crate) dummy_hash: String,
+}
+
+impl Accounts {
     pub(crate) async fn create_user(&self, req: pb::CreateUserRequest) -> Result<pb::User> {
         validate::username(&req.username)?;
         validate::password(&req.password)?;
@@ -44,7 +58,8 @@ impl Inner {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %user.id, username = %user.username, "user created");
-        self.audit_change("user.add", &[("username", &user.username)])
+        self.audit
+            .change("user.add", &[("username", &user.username)])
             .await;
         Ok(user_to_proto(&user))
     }
@@ -64,7 +79,8 @@ impl Inner {
         } else {
             "user.enable"
         };
-        self.audit_change(action, &[("username", &user.username)])
+        self.audit
+            .change(action, &[("username", &user.username)])
             .await;
         Ok(user_to_proto(&user))
     }
@@ -77,11 +93,12 @@ impl Inner {
             .ok_or(AuthzError::NotFound("user"))?;
         tracing::info!(user_id = %user.id, admin = user.admin, "user admin flag set");
         let admin = if user.admin { "true" } else { "false" };
-        self.audit_change(
-            "user.set_admin",
-            &[("username", &user.username), ("admin", admin)],
-        )
-        .await;
+        self.audit
+            .change(
+                "user.set_admin",
+                &[("username", &user.username), ("admin", admin)],
+            )
+            .await;
         Ok(user_to_proto(&user))
     }
 
@@ -93,7 +110,8 @@ impl Inner {
             return Err(AuthzError::NotFound("user"));
         }
         tracing::info!(username = %req.username, "user removed");
-        self.audit_change("user.remove", &[("username", &req.username)])
+        self.audit
+            .change("user.remove", &[("username", &req.username)])
             .await;
         Ok(pb::RemoveUserResponse {})
     }
@@ -103,7 +121,7 @@ impl Inner {
         validate::password(&req.password)?;
         // Hash only for a user that exists, but answer NOT_FOUND either way
         // only after the lookup: this is an admin call, not a login.
-        self.user_named(&req.username).await?;
+        lookup::user_named(&self.store, &req.username).await?;
         let hash = crypto::hash_password(req.password).await?;
         let user = self
             .store
@@ -111,7 +129,8 @@ impl Inner {
             .await?
             .ok_or(AuthzError::NotFound("user"))?;
         tracing::info!(user_id = %user.id, "password changed, sessions ended");
-        self.audit_change("user.passwd", &[("username", &user.username)])
+        self.audit
+            .change("user.passwd", &[("username", &user.username)])
             .await;
         Ok(user_to_proto(&user))
     }

@@ -7,8 +7,8 @@ use phirepass_store::{NewApiToken, TOKEN_KIND_API, TokenInfo, UserRow, now_milli
 use crate::accounts::user_to_proto;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
-use crate::nodes::{MintedToken, expires_at};
-use crate::service::Inner;
+use crate::lookup;
+use crate::nodes::{MintedToken, Tokens, expires_at};
 
 /// May call every admin method.
 pub const SCOPE_ADMIN: &str = "admin";
@@ -30,7 +30,7 @@ impl ApiCaller {
     }
 }
 
-impl Inner {
+impl Tokens {
     pub(crate) async fn create_api_token(
         &self,
         req: pb::CreateApiTokenRequest,
@@ -48,7 +48,7 @@ impl Inner {
                 "scopes must be one or more of \"admin\", \"read\"".into(),
             ));
         }
-        let user = self.user_named(&req.username).await?;
+        let user = lookup::user_named(&self.store, &req.username).await?;
         let expires_at = expires_at(now_millis(), req.expires_in_secs)?;
         let token = self
             .mint_api_token(&user, req.name, scopes.clone(), expires_at)
@@ -87,15 +87,16 @@ impl Inner {
             .await?;
         tracing::info!(user_id = %user.id, token_id = %token_id, scopes = ?scopes, "api token created");
         let scopes = scopes.join(" ");
-        self.audit_change(
-            "api_token.create",
-            &[
-                ("username", &user.username),
-                ("token_id", &token_id),
-                ("scopes", &scopes),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "api_token.create",
+                &[
+                    ("username", &user.username),
+                    ("token_id", &token_id),
+                    ("scopes", &scopes),
+                ],
+            )
+            .await;
         Ok(MintedToken { token_id, secret })
     }
 

@@ -7,17 +7,20 @@
 //! Authorize (and its cache, which any admin change invalidates), so a
 //! revoke stops the next request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use phirepass_presence::Presence;
 use phirepass_proto::authz as pb;
-use phirepass_store::{TargetKind, now_millis};
+use phirepass_store::{Store, TargetKind, now_millis};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::millis;
+use crate::authorize::Decisions;
 use crate::crypto::sha256_hex;
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
 
 const APP_PREFIX: &str = "pp_app_";
 const APP_SECRET_CHARS: usize = 43;
@@ -66,11 +69,15 @@ fn check_port(port: u32) -> Result<()> {
     }
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// App tokens in presence; every verify asks [`Decisions`] again.
+pub(crate) struct AppTokens {
+    pub(crate) store: Store,
+    pub(crate) presence: Arc<dyn Presence>,
+    pub(crate) decisions: Decisions,
+    pub(crate) app_token_ttl: Duration,
 }
 
-impl Inner {
+impl AppTokens {
     fn refresh_window(&self) -> Duration {
         REFRESH_WINDOW.min(self.app_token_ttl / 3)
     }
@@ -91,6 +98,7 @@ impl Inner {
         client_ip: Option<String>,
     ) -> Result<pb::AuthorizeResponse> {
         let d = self
+            .decisions
             .authorize(pb::AuthorizeRequest {
                 user_id: user_id.to_owned(),
                 target: node_id.to_owned(),

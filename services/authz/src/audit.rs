@@ -1,13 +1,16 @@
 //! Audit events: every access decision as one JSON object on the event log
-//! (`pp.events.audit`, a JetStream stream in production).
+//! (`pp.events.audit`, a JetStream stream in production), and every admin
+//! change likewise. Publishing never invalidates anything: the handlers that
+//! change access also call `Decisions::invalidate`.
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::auth::{Actor, current_actor};
-use crate::authorize::{Decision, Who};
-use crate::decision_cache::CachedDecision;
-use crate::service::Inner;
+use std::sync::Arc;
+
+use phirepass_bus::EventLog;
+
+use crate::actor::{Actor, current_actor};
 
 /// One decision, as published. Never carries a secret.
 #[derive(Debug, Serialize)]
@@ -47,22 +50,25 @@ pub(crate) struct ChangeEvent<'a> {
     pub(crate) details: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
-impl Inner {
-    /// After an admin change: drops every cached decision, then publishes
-    /// the change with the current caller. Like decisions, a log failure is
-    /// logged and the change stands.
-    pub(crate) async fn audit_change(&self, action: &str, details: &[(&str, &str)]) {
-        self.cache.invalidate().await;
-        self.audit_event(action, details).await;
+/// Where audit events go. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Audit {
+    events: Arc<dyn EventLog>,
+    subject: String,
+}
+
+impl Audit {
+    pub(crate) fn new(events: Arc<dyn EventLog>, subject: String) -> Self {
+        Self { events, subject }
     }
 
-    /// Publishes an event in the admin shape without invalidating the
-    /// decision cache: for outcomes that change nothing (a refused claim).
-    pub(crate) async fn audit_event(&self, action: &str, details: &[(&str, &str)]) {
+    /// Publishes an admin change (or a refused claim) with the current
+    /// caller. Like decisions, a log failure is logged and the change stands.
+    pub(crate) async fn change(&self, action: &str, details: &[(&str, &str)]) {
         let actor = current_actor();
         let event = ChangeEvent {
             kind: "admin",
-            ts: phirepass_store::now_millis(),
+            ts: phirepass_runtime::clock::now_millis(),
             action,
             actor: actor.name(),
             actor_user_id: match &actor {
@@ -71,40 +77,16 @@ impl Inner {
             },
             details: details.iter().copied().collect(),
         };
-        self.publish_audit(&event).await;
+        self.publish(&event).await;
     }
 
-    /// Publishes a decision answered from the cache, like a computed one.
-    pub(crate) async fn audit_cached(
-        &self,
-        d: &CachedDecision,
-        who: Who<'_>,
-        target: &str,
-        action: &str,
-        client_ip: Option<&str>,
-    ) {
-        let event = AuthorizeEvent {
-            kind: "authorize",
-            ts: phirepass_store::now_millis(),
-            allowed: d.allowed,
-            reason: &d.reason,
-            user: match who {
-                Who::Id(id) => id,
-                Who::Name(name) => name,
-            },
-            user_id: d.user_id.as_deref(),
-            username: d.username.as_deref(),
-            target,
-            target_kind: d.target_kind.as_deref(),
-            target_id: d.target_id.as_deref(),
-            action,
-            client_ip: client_ip.filter(|ip| ip.len() <= 64),
-            cached: true,
-        };
-        self.publish_audit(&event).await;
+    /// Publishes a decision. A log failure is logged, not returned: the
+    /// decision stands (and the `warn!`/`info!` line already recorded it).
+    pub(crate) async fn decision(&self, event: &AuthorizeEvent<'_>) {
+        self.publish(event).await;
     }
 
-    async fn publish_audit(&self, event: &impl Serialize) {
+    async fn publish(&self, event: &impl Serialize) {
         let payload = match serde_json::to_vec(event) {
             Ok(payload) => Bytes::from(payload),
             Err(error) => {
@@ -112,39 +94,8 @@ impl Inner {
                 return;
             }
         };
-        if let Err(error) = self.events.append(&self.audit_subject, payload).await {
-            tracing::error!(%error, subject = %self.audit_subject, "audit event not stored");
+        if let Err(error) = self.events.append(&self.subject, payload).await {
+            tracing::error!(%error, subject = %self.subject, "audit event not stored");
         }
-    }
-
-    /// Publishes the decision. A log failure is logged, not returned: the
-    /// decision stands (and the `warn!`/`info!` line already recorded it).
-    pub(crate) async fn audit_decision(
-        &self,
-        d: &Decision,
-        who: Who<'_>,
-        target: &str,
-        action: &str,
-        client_ip: Option<&str>,
-    ) {
-        let event = AuthorizeEvent {
-            kind: "authorize",
-            ts: phirepass_store::now_millis(),
-            allowed: d.allowed,
-            reason: &d.reason,
-            user: match who {
-                Who::Id(id) => id,
-                Who::Name(name) => name,
-            },
-            user_id: d.user.as_ref().map(|u| u.id.as_str()),
-            username: d.user.as_ref().map(|u| u.username.as_str()),
-            target,
-            target_kind: d.target.as_ref().map(|t| t.kind.as_str()),
-            target_id: d.target.as_ref().map(|t| t.id.as_str()),
-            action,
-            client_ip: client_ip.filter(|ip| ip.len() <= 64),
-            cached: false,
-        };
-        self.publish_audit(&event).await;
     }
 }

@@ -1,15 +1,16 @@
 //! Who may call what. The interceptor accepts the internal service token
 //! (full access) or anything shaped like an API token; each handler then
-//! asks [`Inner::guard`] for the access it needs, which verifies an API
+//! asks [`guard`] for the access it needs, which verifies an API
 //! token against the store (the interceptor cannot: it is synchronous).
 
 use phirepass_runtime::grpc::{ServerAuth, ServiceToken};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
+use crate::actor::Actor;
 use crate::api_tokens::{SCOPE_ADMIN, SCOPE_READ};
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
+use crate::nodes::Tokens;
 
 const BEARER: &str = "bearer ";
 const API_PREFIX: &str = "pp_api_";
@@ -30,7 +31,7 @@ pub(crate) enum Access {
 #[derive(Clone)]
 pub(crate) enum Caller {
     Service,
-    /// Not verified yet: see [`Inner::guard`].
+    /// Not verified yet: see [`guard`].
     ApiToken(String),
 }
 
@@ -68,63 +69,31 @@ impl Interceptor for AdminAuth {
     }
 }
 
-/// Who is making the current call, once [`Inner::guard`] let it through:
-/// recorded in audit events and as an invitation's creator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Actor {
-    /// An internal service (the edges, the web UI, `phirepass dev`).
-    Service,
-    /// An admin client with an API token.
-    User { user_id: String, username: String },
-}
-
-impl Actor {
-    /// The name audit events record: the username, or "service".
-    pub(crate) fn name(&self) -> &str {
-        match self {
-            Self::Service => "service",
-            Self::User { username, .. } => username,
-        }
+/// Checks the caller may make a call that needs `access`; returns who
+/// they are.
+pub(crate) async fn guard<T>(
+    tokens: &Tokens,
+    request: &Request<T>,
+    access: Access,
+) -> Result<Actor> {
+    let token = match request.extensions().get::<Caller>() {
+        Some(Caller::Service) => return Ok(Actor::Service),
+        Some(Caller::ApiToken(token)) => token,
+        None => return Err(AuthzError::Unauthenticated),
+    };
+    let caller = tokens.api_caller(token).await?;
+    let allowed = match access {
+        Access::Service => false,
+        Access::Read => caller.has_scope(SCOPE_READ) || caller.has_scope(SCOPE_ADMIN),
+        Access::Admin => caller.has_scope(SCOPE_ADMIN),
+    };
+    if !allowed {
+        tracing::warn!(user_id = %caller.user.id, token_id = %caller.info.token_id, ?access, "api token lacks scope");
+        return Err(AuthzError::PermissionDenied);
     }
-}
-
-tokio::task_local! {
-    static ACTOR: Actor;
-}
-
-/// Runs `f` with `actor` as the current caller.
-pub(crate) async fn with_actor<F: std::future::Future>(actor: Actor, f: F) -> F::Output {
-    ACTOR.scope(actor, f).await
-}
-
-/// The caller of the RPC being handled ("service" outside a handler).
-pub(crate) fn current_actor() -> Actor {
-    ACTOR.try_with(Clone::clone).unwrap_or(Actor::Service)
-}
-
-impl Inner {
-    /// Checks the caller may make a call that needs `access`; returns who
-    /// they are.
-    pub(crate) async fn guard<T>(&self, request: &Request<T>, access: Access) -> Result<Actor> {
-        let token = match request.extensions().get::<Caller>() {
-            Some(Caller::Service) => return Ok(Actor::Service),
-            Some(Caller::ApiToken(token)) => token,
-            None => return Err(AuthzError::Unauthenticated),
-        };
-        let caller = self.api_caller(token).await?;
-        let allowed = match access {
-            Access::Service => false,
-            Access::Read => caller.has_scope(SCOPE_READ) || caller.has_scope(SCOPE_ADMIN),
-            Access::Admin => caller.has_scope(SCOPE_ADMIN),
-        };
-        if !allowed {
-            tracing::warn!(user_id = %caller.user.id, token_id = %caller.info.token_id, ?access, "api token lacks scope");
-            return Err(AuthzError::PermissionDenied);
-        }
-        tracing::debug!(user_id = %caller.user.id, token_id = %caller.info.token_id, "api token caller");
-        Ok(Actor::User {
-            user_id: caller.user.id,
-            username: caller.user.username,
-        })
-    }
+    tracing::debug!(user_id = %caller.user.id, token_id = %caller.info.token_id, "api token caller");
+    Ok(Actor::User {
+        user_id: caller.user.id,
+        username: caller.user.username,
+    })
 }

@@ -5,11 +5,14 @@
 //! by the login limiter, unknown targets, and everyone else.
 
 use phirepass_proto::authz as pb;
-use phirepass_store::{GrantVia, HostRow, NodeRow, TargetKind, TargetRef, TunnelNameRow, UserRow};
+use phirepass_store::{
+    GrantVia, HostRow, NodeRow, Store, TargetKind, TargetRef, TunnelNameRow, UserRow,
+};
 
-use crate::decision_cache::CachedDecision;
+use crate::audit::{Audit, AuthorizeEvent};
+use crate::decision_cache::{CachedDecision, DecisionCache, Who};
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
+use crate::limiter::LoginLimiter;
 use crate::targets::host_address;
 use crate::validate;
 
@@ -59,39 +62,95 @@ fn response_of(d: CachedDecision) -> pb::AuthorizeResponse {
     }
 }
 
-/// Who is asking: a user id or a username.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Who<'a> {
-    Id(&'a str),
-    Name(&'a str),
+/// The audit event of one decision, computed or answered from the cache.
+fn decision_event<'a>(
+    d: &'a CachedDecision,
+    who: Who<'a>,
+    question: &'a Question<'a>,
+    cached: bool,
+) -> AuthorizeEvent<'a> {
+    AuthorizeEvent {
+        kind: "authorize",
+        ts: phirepass_runtime::clock::now_millis(),
+        allowed: d.allowed,
+        reason: &d.reason,
+        user: who.as_str(),
+        user_id: d.user_id.as_deref(),
+        username: d.username.as_deref(),
+        target: question.target,
+        target_kind: d.target_kind.as_deref(),
+        target_id: d.target_id.as_deref(),
+        action: question.action,
+        client_ip: question.client_ip.filter(|ip| ip.len() <= 64),
+        cached,
+    }
 }
 
-impl Inner {
-    /// Decides, logs a denial with `warn!`, and records an audit event.
-    pub(crate) async fn decide(
-        &self,
-        who: Who<'_>,
-        target: &str,
-        action: &str,
-        client_ip: Option<&str>,
-    ) -> Result<Decision> {
-        let decision = self.evaluate(who, target).await?;
-        let (user_id, username) = decision
-            .user
-            .as_ref()
-            .map_or(("", ""), |u| (u.id.as_str(), u.username.as_str()));
-        if decision.allowed {
-            tracing::info!(user_id, username, target, action, reason = %decision.reason, "access allowed");
-        } else {
-            let who = match who {
-                Who::Id(id) => id,
-                Who::Name(name) => name,
-            };
-            tracing::warn!(user = %who, target, action, reason = %decision.reason, "access denied");
+/// What an edge asks about, besides who.
+pub(crate) struct Question<'a> {
+    pub(crate) target: &'a str,
+    pub(crate) action: &'a str,
+    pub(crate) client_ip: Option<&'a str>,
+}
+
+/// Access decisions: `Authorize`, its cache, and what makes it stale.
+/// Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Decisions {
+    pub(crate) store: Store,
+    pub(crate) limiter: LoginLimiter,
+    cache: DecisionCache,
+    audit: Audit,
+}
+
+impl Decisions {
+    pub(crate) fn new(
+        store: Store,
+        limiter: LoginLimiter,
+        cache: DecisionCache,
+        audit: Audit,
+    ) -> Self {
+        Self {
+            store,
+            limiter,
+            cache,
+            audit,
         }
-        self.audit_decision(&decision, who, target, action, client_ip)
+    }
+
+    /// Every cached decision is stale from now on: called by each handler
+    /// that changes users, groups, targets, grants or tokens.
+    pub(crate) async fn invalidate(&self) {
+        self.cache.invalidate().await;
+    }
+
+    /// Decides, logs a denial with `warn!`, and records an audit event.
+    async fn decide(&self, who: Who<'_>, question: &Question<'_>) -> Result<CachedDecision> {
+        let (target, action) = (question.target, question.action);
+        let d = self.evaluate(who, target).await?;
+        if d.allowed {
+            let (user_id, username) = d
+                .user
+                .as_ref()
+                .map_or(("", ""), |u| (u.id.as_str(), u.username.as_str()));
+            tracing::info!(user_id, username, target, action, reason = %d.reason, "access allowed");
+        } else {
+            tracing::warn!(user = %who.as_str(), target, action, reason = %d.reason, "access denied");
+        }
+        let answer = CachedDecision {
+            allowed: d.allowed,
+            reason: d.reason,
+            user_id: d.user.as_ref().map(|u| u.id.clone()),
+            username: d.user.as_ref().map(|u| u.username.clone()),
+            target_kind: d.target.as_ref().map(|t| t.kind.as_str().to_owned()),
+            target_id: d.target.as_ref().map(|t| t.id.clone()),
+            target_name: d.target.as_ref().map(|t| t.name.clone()),
+            address: d.host.as_ref().map(host_address),
+        };
+        self.audit
+            .decision(&decision_event(&answer, who, question, false))
             .await;
-        Ok(decision)
+        Ok(answer)
     }
 
     async fn evaluate(&self, who: Who<'_>, target: &str) -> Result<Decision> {
@@ -162,6 +221,11 @@ impl Inner {
                 ));
             }
         };
+        let question = Question {
+            target: &req.target,
+            action: &req.action,
+            client_ip: req.client_ip.as_deref(),
+        };
         let key = self.cache.key(who, &req.target).await;
         if let Some(key) = &key
             && let Some(hit) = self.cache.get(key).await
@@ -171,32 +235,15 @@ impl Inner {
             } else {
                 tracing::warn!(target = %req.target, action = %req.action, reason = %hit.reason, cached = true, "access denied");
             }
-            self.audit_cached(
-                &hit,
-                who,
-                &req.target,
-                &req.action,
-                req.client_ip.as_deref(),
-            )
-            .await;
+            self.audit
+                .decision(&decision_event(&hit, who, &question, true))
+                .await;
             return Ok(response_of(hit));
         }
-        let d = self
-            .decide(who, &req.target, &req.action, req.client_ip.as_deref())
-            .await?;
-        let cached = CachedDecision {
-            allowed: d.allowed,
-            reason: d.reason,
-            user_id: d.user.as_ref().map(|u| u.id.clone()),
-            username: d.user.as_ref().map(|u| u.username.clone()),
-            target_kind: d.target.as_ref().map(|t| t.kind.as_str().to_owned()),
-            target_id: d.target.as_ref().map(|t| t.id.clone()),
-            target_name: d.target.as_ref().map(|t| t.name.clone()),
-            address: d.host.as_ref().map(host_address),
-        };
+        let answer = self.decide(who, &question).await?;
         if let Some(key) = &key {
-            self.cache.put(key, &cached).await;
+            self.cache.put(key, &answer).await;
         }
-        Ok(response_of(cached))
+        Ok(response_of(answer))
     }
 }

@@ -14,14 +14,28 @@ use std::time::Duration;
 use phirepass_presence::Presence;
 use serde::{Deserialize, Serialize};
 
-use crate::authorize::Who;
-
 const GENERATION_KEY: &str = "authz:acl-generation";
 /// Far beyond any decision TTL: when the counter expires and restarts, the
 /// decisions stored under its old values are long gone.
 const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Longer names are not cached (the request is still answered).
 const MAX_KEY_PART: usize = 128;
+
+/// Who is asking: a user id or a username.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Who<'a> {
+    Id(&'a str),
+    Name(&'a str),
+}
+
+impl<'a> Who<'a> {
+    /// The id or name, as the edge sent it.
+    pub(crate) fn as_str(self) -> &'a str {
+        match self {
+            Self::Id(id) | Self::Name(id) => id,
+        }
+    }
+}
 
 /// Everything an Authorize answer says, and nothing else (no hashes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

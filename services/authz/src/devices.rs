@@ -11,15 +11,17 @@
 use std::time::Duration;
 
 use phirepass_proto::authz as pb;
-use phirepass_store::{DeviceApproval, DeviceAuthRow, StoreError, UserRow, new_id, now_millis};
+use phirepass_store::{
+    DeviceApproval, DeviceAuthRow, Store, StoreError, UserRow, new_id, now_millis,
+};
 
 use crate::accounts::millis;
 use crate::api_tokens::{MAX_NAME, SCOPE_ADMIN, SCOPE_READ};
+use crate::audit::Audit;
 use crate::codes;
 use crate::error::{AuthzError, Result};
-use crate::limiter::attempt_key;
-use crate::nodes::node_to_proto;
-use crate::service::Inner;
+use crate::limiter::{LoginLimiter, attempt_key};
+use crate::nodes::{Tokens, node_to_proto};
 use crate::validate;
 
 /// How long a device authorization can be approved, by default.
@@ -34,7 +36,17 @@ const NOT_USABLE: AuthzError = AuthzError::NotFound("device code");
 /// Starts counted per client IP over this window.
 const START_WINDOW: Duration = Duration::from_secs(60);
 
-impl Inner {
+/// Device activation; the tokens it hands out come from [`Tokens`].
+pub(crate) struct Devices {
+    pub(crate) store: Store,
+    pub(crate) limiter: LoginLimiter,
+    pub(crate) tokens: Tokens,
+    pub(crate) audit: Audit,
+    pub(crate) device_starts_per_minute: u64,
+    pub(crate) device_code_ttl: Duration,
+}
+
+impl Devices {
     pub(crate) async fn start_device_authorization(
         &self,
         req: pb::StartDeviceAuthorizationRequest,
@@ -166,7 +178,7 @@ impl Inner {
             // Another approval won the race, or the code just expired.
             return Err(NOT_USABLE);
         }
-        let (placeholder, node) = match self.mint_node_token(user, node_name, None).await {
+        let (placeholder, node) = match self.tokens.mint_node_token(user, node_name, None).await {
             Ok(minted) => minted,
             Err(e) => {
                 self.store.unapprove_device(&device.id).await?;
@@ -178,15 +190,16 @@ impl Inner {
             .revoke_token(&placeholder.token_id, now_millis())
             .await?;
         tracing::info!(device_id = %device.id, user_id = %user.id, node_id = %node.id, "agent device approved");
-        self.audit_change(
-            "device.approve",
-            &[
-                ("kind", KIND_AGENT),
-                ("username", &user.username),
-                ("node", &node.name),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "device.approve",
+                &[
+                    ("kind", KIND_AGENT),
+                    ("username", &user.username),
+                    ("node", &node.name),
+                ],
+            )
+            .await;
         Ok(pb::ApproveDeviceResponse {
             kind: KIND_AGENT.to_owned(),
             node: Some(node_to_proto(&node)),
@@ -216,15 +229,16 @@ impl Inner {
         }
         tracing::info!(device_id = %device.id, user_id = %user.id, "cli device approved");
         let scopes = scopes.join(" ");
-        self.audit_change(
-            "device.approve",
-            &[
-                ("kind", KIND_CLI),
-                ("username", &user.username),
-                ("scopes", &scopes),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "device.approve",
+                &[
+                    ("kind", KIND_CLI),
+                    ("username", &user.username),
+                    ("scopes", &scopes),
+                ],
+            )
+            .await;
         Ok(pb::ApproveDeviceResponse {
             kind: KIND_CLI.to_owned(),
             node: None,
@@ -274,7 +288,7 @@ impl Inner {
         response.username.clone_from(&user.username);
         if device.kind == KIND_AGENT {
             let node_name = device.node_name.as_deref().unwrap_or_default();
-            let (token, node) = self.mint_node_token(&user, node_name, None).await?;
+            let (token, node) = self.tokens.mint_node_token(&user, node_name, None).await?;
             response.token = Some(token.secret);
             response.node = Some(node_to_proto(&node));
         } else {
@@ -284,6 +298,7 @@ impl Inner {
                 .filter(|c| !c.is_control())
                 .collect();
             let token = self
+                .tokens
                 .mint_api_token(&user, name, device.scopes.clone(), None)
                 .await?;
             response.token = Some(token.secret);

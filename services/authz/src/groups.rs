@@ -3,9 +3,9 @@
 use phirepass_proto::authz as pb;
 use phirepass_store::{GroupRow, StoreError, new_id, now_millis};
 
-use crate::accounts::user_to_proto;
+use crate::accounts::{Accounts, user_to_proto};
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
+use crate::lookup;
 use crate::validate;
 
 fn group_to_proto(group: &GroupRow) -> pb::Group {
@@ -17,14 +17,7 @@ fn group_to_proto(group: &GroupRow) -> pb::Group {
     }
 }
 
-impl Inner {
-    pub(crate) async fn group_named(&self, name: &str) -> Result<GroupRow> {
-        self.store
-            .group_by_name(name)
-            .await?
-            .ok_or(AuthzError::NotFound("group"))
-    }
-
+impl Accounts {
     pub(crate) async fn create_group(&self, req: pb::CreateGroupRequest) -> Result<pb::Group> {
         validate::target_name(&req.name)?;
         let id = new_id();
@@ -35,7 +28,8 @@ impl Inner {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(group_id = %id, group = %req.name, "group created");
-        self.audit_change("group.add", &[("group", &req.name)])
+        self.audit
+            .change("group.add", &[("group", &req.name)])
             .await;
         Ok(pb::Group {
             id,
@@ -53,7 +47,8 @@ impl Inner {
             return Err(AuthzError::NotFound("group"));
         }
         tracing::info!(group = %req.name, "group removed");
-        self.audit_change("group.remove", &[("group", &req.name)])
+        self.audit
+            .change("group.remove", &[("group", &req.name)])
             .await;
         Ok(pb::RemoveGroupResponse {})
     }
@@ -72,17 +67,18 @@ impl Inner {
         &self,
         req: pb::AddGroupMemberRequest,
     ) -> Result<pb::AddGroupMemberResponse> {
-        let group = self.group_named(&req.group).await?;
-        let user = self.user_named(&req.username).await?;
+        let group = lookup::group_named(&self.store, &req.group).await?;
+        let user = lookup::user_named(&self.store, &req.username).await?;
         self.store
             .add_group_member(&group.id, &user.id, now_millis())
             .await?;
         tracing::info!(group = %group.name, user_id = %user.id, "group member added");
-        self.audit_change(
-            "group.member.add",
-            &[("group", &group.name), ("username", &user.username)],
-        )
-        .await;
+        self.audit
+            .change(
+                "group.member.add",
+                &[("group", &group.name), ("username", &user.username)],
+            )
+            .await;
         Ok(pb::AddGroupMemberResponse {})
     }
 
@@ -90,17 +86,18 @@ impl Inner {
         &self,
         req: pb::RemoveGroupMemberRequest,
     ) -> Result<pb::RemoveGroupMemberResponse> {
-        let group = self.group_named(&req.group).await?;
-        let user = self.user_named(&req.username).await?;
+        let group = lookup::group_named(&self.store, &req.group).await?;
+        let user = lookup::user_named(&self.store, &req.username).await?;
         if !self.store.remove_group_member(&group.id, &user.id).await? {
             return Err(AuthzError::NotFound("group member"));
         }
         tracing::info!(group = %group.name, user_id = %user.id, "group member removed");
-        self.audit_change(
-            "group.member.remove",
-            &[("group", &group.name), ("username", &user.username)],
-        )
-        .await;
+        self.audit
+            .change(
+                "group.member.remove",
+                &[("group", &group.name), ("username", &user.username)],
+            )
+            .await;
         Ok(pb::RemoveGroupMemberResponse {})
     }
 
@@ -108,7 +105,7 @@ impl Inner {
         &self,
         req: pb::ListGroupMembersRequest,
     ) -> Result<pb::ListGroupMembersResponse> {
-        let group = self.group_named(&req.group).await?;
+        let group = lookup::group_named(&self.store, &req.group).await?;
         let members = self.store.group_members(&group.id).await?;
         Ok(pb::ListGroupMembersResponse {
             members: members.iter().map(user_to_proto).collect(),

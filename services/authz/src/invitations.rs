@@ -7,13 +7,12 @@ use std::time::Duration;
 use phirepass_proto::authz as pb;
 use phirepass_store::{AcceptOutcome, InvitationRow, UserRow, new_id, now_millis};
 
-use crate::accounts::millis;
-use crate::auth::{Actor, current_actor};
+use crate::accounts::{Accounts, millis};
+use crate::actor::{Actor, current_actor};
 use crate::codes;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
 use crate::limiter::attempt_key;
-use crate::service::Inner;
 use crate::validate;
 
 const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -49,7 +48,7 @@ fn ttl(secs: Option<u64>) -> Result<Duration> {
     }
 }
 
-impl Inner {
+impl Accounts {
     /// The creator to record: an API token's user; for the service token the
     /// request's `created_by` (a username or user id, which must be an
     /// admin), or "service" when empty.
@@ -105,15 +104,16 @@ impl Inner {
         self.store.insert_invitation(&row, &hash).await?;
         tracing::info!(invitation_id = %row.id, created_by = %row.created_by, admin = row.admin, "invitation created");
         let admin = if row.admin { "true" } else { "false" };
-        self.audit_change(
-            "invitation.create",
-            &[
-                ("invitation_id", &row.id),
-                ("username", &row.username),
-                ("admin", admin),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "invitation.create",
+                &[
+                    ("invitation_id", &row.id),
+                    ("username", &row.username),
+                    ("admin", admin),
+                ],
+            )
+            .await;
         Ok(pb::CreateInvitationResponse {
             invitation: Some(to_proto(&row, now)),
             code,
@@ -136,7 +136,8 @@ impl Inner {
             return Err(AuthzError::NotFound("invitation"));
         }
         tracing::info!(invitation_id = %req.id, "invitation revoked");
-        self.audit_change("invitation.revoke", &[("invitation_id", &req.id)])
+        self.audit
+            .change("invitation.revoke", &[("invitation_id", &req.id)])
             .await;
         Ok(pb::RevokeInvitationResponse {})
     }
@@ -219,14 +220,15 @@ impl Inner {
             ..user
         };
         tracing::info!(invitation_id = %accepted.id, user_id = %user.id, username = %user.username, "invitation accepted");
-        self.audit_change(
-            "invitation.accept",
-            &[
-                ("invitation_id", &accepted.id),
-                ("username", &user.username),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "invitation.accept",
+                &[
+                    ("invitation_id", &accepted.id),
+                    ("username", &user.username),
+                ],
+            )
+            .await;
         self.new_session(&user).await
     }
 }

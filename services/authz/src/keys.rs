@@ -4,12 +4,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use phirepass_proto::authz as pb;
-use phirepass_store::{StoreError, UserKeyRow, UserRow, new_id, now_millis};
+use phirepass_store::{StoreError, UserKeyRow, new_id, now_millis};
 use sha2::{Digest as _, Sha256};
 
-use crate::accounts::user_to_proto;
+use crate::accounts::{Accounts, user_to_proto};
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
+use crate::lookup;
 
 // Key types OpenSSH accepts for user authentication.
 const ALGORITHMS: &[&str] = &[
@@ -85,16 +85,9 @@ fn key_to_proto(username: &str, key: &UserKeyRow) -> pb::UserKey {
     }
 }
 
-impl Inner {
-    pub(crate) async fn user_named(&self, username: &str) -> Result<UserRow> {
-        self.store
-            .user_by_username(username)
-            .await?
-            .ok_or(AuthzError::NotFound("user"))
-    }
-
+impl Accounts {
     pub(crate) async fn add_user_key(&self, req: pb::AddUserKeyRequest) -> Result<pb::UserKey> {
-        let user = self.user_named(&req.username).await?;
+        let user = lookup::user_named(&self.store, &req.username).await?;
         let key = parse_public_key(&req.public_key)?;
         let row = UserKeyRow {
             id: new_id(),
@@ -111,14 +104,15 @@ impl Inner {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %user.id, fingerprint = %row.fingerprint, "ssh key added");
-        self.audit_change(
-            "user.key.add",
-            &[
-                ("username", &user.username),
-                ("fingerprint", &row.fingerprint),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "user.key.add",
+                &[
+                    ("username", &user.username),
+                    ("fingerprint", &row.fingerprint),
+                ],
+            )
+            .await;
         Ok(key_to_proto(&user.username, &row))
     }
 
@@ -126,7 +120,7 @@ impl Inner {
         &self,
         req: pb::ListUserKeysRequest,
     ) -> Result<pb::ListUserKeysResponse> {
-        let user = self.user_named(&req.username).await?;
+        let user = lookup::user_named(&self.store, &req.username).await?;
         let keys = self.store.user_keys(&user.id).await?;
         Ok(pb::ListUserKeysResponse {
             keys: keys
@@ -140,7 +134,7 @@ impl Inner {
         &self,
         req: pb::RemoveUserKeyRequest,
     ) -> Result<pb::RemoveUserKeyResponse> {
-        let user = self.user_named(&req.username).await?;
+        let user = lookup::user_named(&self.store, &req.username).await?;
         if !self
             .store
             .delete_user_key(&user.id, &req.fingerprint)
@@ -149,14 +143,15 @@ impl Inner {
             return Err(AuthzError::NotFound("key"));
         }
         tracing::info!(user_id = %user.id, fingerprint = %req.fingerprint, "ssh key removed");
-        self.audit_change(
-            "user.key.remove",
-            &[
-                ("username", &user.username),
-                ("fingerprint", &req.fingerprint),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "user.key.remove",
+                &[
+                    ("username", &user.username),
+                    ("fingerprint", &req.fingerprint),
+                ],
+            )
+            .await;
         Ok(pb::RemoveUserKeyResponse {})
     }
 

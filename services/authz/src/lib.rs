@@ -12,6 +12,7 @@
 
 mod accessible;
 mod accounts;
+mod actor;
 mod api_tokens;
 mod app_tokens;
 mod audit;
@@ -27,6 +28,7 @@ mod groups;
 mod invitations;
 mod keys;
 mod limiter;
+mod lookup;
 mod nodes;
 mod service;
 mod setup;

@@ -4,13 +4,14 @@ use std::collections::HashSet;
 
 use phirepass_proto::authz as pb;
 use phirepass_store::{
-    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, StoreError, TOKEN_KIND_NODE, TokenInfo, UserRow,
-    now_millis,
+    NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, Store, StoreError, TOKEN_KIND_NODE, TokenInfo,
+    UserRow, now_millis,
 };
 
+use crate::audit::Audit;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
+use crate::limiter::LoginLimiter;
 use crate::validate;
 
 // Ten years: far beyond any sensible expiry, small enough never to overflow.
@@ -77,7 +78,15 @@ fn token_is_live(token: &TokenInfo, now: i64) -> bool {
         && token.node_id.is_some()
 }
 
-impl Inner {
+/// Node and API tokens: minting, verifying, listing and revoking.
+#[derive(Clone)]
+pub(crate) struct Tokens {
+    pub(crate) store: Store,
+    pub(crate) limiter: LoginLimiter,
+    pub(crate) audit: Audit,
+}
+
+impl Tokens {
     pub(crate) async fn create_node_token(
         &self,
         req: pb::CreateNodeTokenRequest,
@@ -127,15 +136,16 @@ impl Inner {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(user_id = %user.id, node_id = %node.id, token_id = %token_id, "node token created");
-        self.audit_change(
-            "node.token.create",
-            &[
-                ("username", &user.username),
-                ("node", &node.name),
-                ("token_id", &token_id),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "node.token.create",
+                &[
+                    ("username", &user.username),
+                    ("node", &node.name),
+                    ("token_id", &token_id),
+                ],
+            )
+            .await;
         Ok((MintedToken { token_id, secret }, node))
     }
 
@@ -159,7 +169,8 @@ impl Inner {
             return Err(AuthzError::NotFound("token"));
         }
         tracing::info!(token_id, "token revoked");
-        self.audit_change("token.revoke", &[("token_id", token_id)])
+        self.audit
+            .change("token.revoke", &[("token_id", token_id)])
             .await;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The `phirepass.authz.v1.Authz` gRPC service: handlers that record a span
-//! (parented to the caller's trace), check the caller's access and delegate
-//! to [`Inner`].
+//! (parented to the caller's trace), check the caller's access, dispatch to
+//! one component and, after a change to access, invalidate the decision
+//! cache.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,43 +19,52 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::accounts::Accounts;
+use crate::app_tokens::AppTokens;
+use crate::audit::Audit;
 use crate::auth::{Access, AdminAuth};
+use crate::authorize::Decisions;
 use crate::crypto;
 use crate::decision_cache::DecisionCache;
+use crate::devices::Devices;
 use crate::error::Result;
 use crate::limiter::{LoginLimiter, LoginLimits};
-use crate::tunnel_names::TunnelNamePolicy;
+use crate::nodes::Tokens;
+use crate::targets::Targets;
+use crate::tunnel_names::{TunnelNamePolicy, TunnelNames};
 
-/// Authz logic shared by the handlers.
-pub(crate) struct Inner {
-    pub(crate) store: Store,
-    pub(crate) limiter: LoginLimiter,
-    pub(crate) cache: DecisionCache,
-    pub(crate) events: Arc<dyn EventLog>,
-    pub(crate) audit_subject: String,
-    pub(crate) session_ttl: Duration,
-    pub(crate) device_starts_per_minute: u64,
-    pub(crate) device_code_ttl: Duration,
-    /// App tokens live here (and the decision cache and limiter).
-    pub(crate) presence: Arc<dyn Presence>,
-    pub(crate) tunnel_name_policy: TunnelNamePolicy,
-    pub(crate) tunnel_reserved_names: Vec<String>,
-    pub(crate) app_token_ttl: Duration,
-    /// Hash of a random password, verified against when a login names an
-    /// unknown user so that case costs the same as a wrong password.
-    pub(crate) dummy_hash: String,
+/// The components the handlers dispatch to; each holds only what it uses.
+pub(crate) struct Components {
+    accounts: Accounts,
+    decisions: Decisions,
+    tokens: Tokens,
+    targets: Targets,
+    devices: Devices,
+    tunnel_names: TunnelNames,
+    app_tokens: AppTokens,
+}
+
+impl Components {
+    /// After a call that changes users, groups, targets, grants or tokens:
+    /// on success every cached decision is dropped.
+    async fn changed<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_ok() {
+            self.decisions.invalidate().await;
+        }
+        result
+    }
 }
 
 /// The Authz gRPC service. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthzService {
-    inner: Arc<Inner>,
+    components: Arc<Components>,
 }
 
 impl std::fmt::Debug for AuthzService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthzService")
-            .field("session_ttl", &self.inner.session_ttl)
+            .field("session_ttl", &self.components.accounts.session_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -83,22 +93,52 @@ pub struct ServiceParts {
 impl AuthzService {
     pub async fn new(store: Store, parts: ServiceParts) -> Result<Self> {
         let dummy_hash = crypto::hash_password(crypto::new_session_token()).await?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                store,
-                cache: DecisionCache::new(parts.presence.clone(), parts.decision_cache_ttl),
-                limiter: LoginLimiter::new(parts.presence.clone(), parts.limits),
-                presence: parts.presence,
-                tunnel_name_policy: parts.tunnel_name_policy,
-                tunnel_reserved_names: parts.tunnel_reserved_names,
-                app_token_ttl: parts.app_token_ttl,
-                events: parts.events,
-                audit_subject: parts.audit_subject,
+        let limiter = LoginLimiter::new(parts.presence.clone(), parts.limits);
+        let audit = Audit::new(parts.events, parts.audit_subject);
+        let cache = DecisionCache::new(parts.presence.clone(), parts.decision_cache_ttl);
+        let decisions = Decisions::new(store.clone(), limiter.clone(), cache, audit.clone());
+        let tokens = Tokens {
+            store: store.clone(),
+            limiter: limiter.clone(),
+            audit: audit.clone(),
+        };
+        let components = Components {
+            accounts: Accounts {
+                store: store.clone(),
+                limiter: limiter.clone(),
+                audit: audit.clone(),
                 session_ttl: parts.session_ttl,
+                dummy_hash,
+            },
+            targets: Targets {
+                store: store.clone(),
+                audit: audit.clone(),
+            },
+            devices: Devices {
+                store: store.clone(),
+                limiter,
+                tokens: tokens.clone(),
+                audit: audit.clone(),
                 device_starts_per_minute: parts.device_starts_per_minute,
                 device_code_ttl: parts.device_code_ttl,
-                dummy_hash,
-            }),
+            },
+            tunnel_names: TunnelNames {
+                store: store.clone(),
+                audit,
+                tunnel_name_policy: parts.tunnel_name_policy,
+                tunnel_reserved_names: parts.tunnel_reserved_names,
+            },
+            app_tokens: AppTokens {
+                store,
+                presence: parts.presence,
+                decisions: decisions.clone(),
+                app_token_ttl: parts.app_token_ttl,
+            },
+            decisions,
+            tokens,
+        };
+        Ok(Self {
+            components: Arc::new(components),
         })
     }
 
@@ -109,7 +149,7 @@ impl AuthzService {
     }
 
     pub(crate) fn store(&self) -> &Store {
-        &self.inner.store
+        &self.components.accounts.store
     }
 
     /// Links the span, checks access, runs `f`.
@@ -120,12 +160,12 @@ impl AuthzService {
         f: F,
     ) -> Reply<Resp>
     where
-        F: FnOnce(Arc<Inner>, Req) -> Fut,
+        F: FnOnce(Arc<Components>, Req) -> Fut,
         Fut: Future<Output = Result<Resp>>,
     {
         let _ = tracing::Span::current().set_parent(remote_context(&request));
-        let actor = self.inner.guard(&request, access).await?;
-        crate::auth::with_actor(actor, f(self.inner.clone(), request.into_inner()))
+        let actor = crate::auth::guard(&self.components.tokens, &request, access).await?;
+        crate::actor::with_actor(actor, f(self.components.clone(), request.into_inner()))
             .await
             .map(Response::new)
             .map_err(Status::from)
@@ -151,7 +191,7 @@ macro_rules! handler {
             let span = tracing::info_span!(concat!("authz.", stringify!($method)) $(, $($field)*)?);
             Box::pin(
                 async move {
-                    self.run($request, Access::$access, |$i: Arc<Inner>, $r: $req| async move { $body })
+                    self.run($request, Access::$access, |$i: Arc<Components>, $r: $req| async move { $body })
                         .await
                 }
                 .instrument(span),
@@ -162,146 +202,160 @@ macro_rules! handler {
 
 impl Authz for AuthzService {
     handler!(create_user(request: pb::CreateUserRequest) -> pb::User, Admin,
-        |i, r| i.create_user(r).await, username = %request.get_ref().username);
-    handler!(list_users(request: pb::ListUsersRequest) -> pb::ListUsersResponse, Read, |i, _r| {
-        let users = i.store.list_users().await?;
+        |c, r| c.changed(c.accounts.create_user(r).await).await, username = %request.get_ref().username);
+    handler!(list_users(request: pb::ListUsersRequest) -> pb::ListUsersResponse, Read, |c, _r| {
+        let users = c.accounts.store.list_users().await?;
         Ok(pb::ListUsersResponse {
             users: users.iter().map(crate::accounts::user_to_proto).collect(),
         })
     });
     handler!(set_user_disabled(request: pb::SetUserDisabledRequest) -> pb::User, Admin,
-        |i, r| i.set_user_disabled(r).await,
+        |c, r| c.changed(c.accounts.set_user_disabled(r).await).await,
         username = %request.get_ref().username, disabled = request.get_ref().disabled);
     handler!(login(request: pb::LoginRequest) -> pb::LoginResponse, Service,
-        |i, r| i.login(r).await,
+        |c, r| c.accounts.login(r).await,
         username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
     handler!(verify_session(request: pb::VerifySessionRequest) -> pb::User, Service,
-        |i, r| i.verify_session(&r.session_token).await);
-    handler!(logout(request: pb::LogoutRequest) -> pb::LogoutResponse, Service, |i, r| {
-        i.logout(&r.session_token).await.map(|()| pb::LogoutResponse {})
+        |c, r| c.accounts.verify_session(&r.session_token).await);
+    handler!(logout(request: pb::LogoutRequest) -> pb::LogoutResponse, Service, |c, r| {
+        c.accounts.logout(&r.session_token).await.map(|()| pb::LogoutResponse {})
     });
     handler!(create_node_token(request: pb::CreateNodeTokenRequest) -> pb::CreateNodeTokenResponse, Admin,
-        |i, r| i.create_node_token(r).await,
+        |c, r| c.changed(c.tokens.create_node_token(r).await).await,
         username = %request.get_ref().username, node = %request.get_ref().node_name);
-    handler!(list_tokens(request: pb::ListTokensRequest) -> pb::ListTokensResponse, Read, |i, r| {
-        let tokens = i.list_tokens(r.username.as_deref()).await?;
+    handler!(list_tokens(request: pb::ListTokensRequest) -> pb::ListTokensResponse, Read, |c, r| {
+        let tokens = c.tokens.list_tokens(r.username.as_deref()).await?;
         Ok(pb::ListTokensResponse { tokens })
     }, username = ?request.get_ref().username);
-    handler!(revoke_token(request: pb::RevokeTokenRequest) -> pb::RevokeTokenResponse, Admin, |i, r| {
-        i.revoke_token(&r.token_id).await.map(|()| pb::RevokeTokenResponse {})
+    handler!(revoke_token(request: pb::RevokeTokenRequest) -> pb::RevokeTokenResponse, Admin, |c, r| {
+        let revoked = c.tokens.revoke_token(&r.token_id).await;
+        c.changed(revoked).await.map(|()| pb::RevokeTokenResponse {})
     }, token_id = %request.get_ref().token_id);
     handler!(verify_node_token(request: pb::VerifyNodeTokenRequest) -> pb::Node, Service,
-        |i, r| i.verify_node_token(&r.token).await);
-    handler!(check_tokens(request: pb::CheckTokensRequest) -> pb::CheckTokensResponse, Service, |i, r| {
-        let invalid_token_ids = i.check_tokens(r.token_ids).await?;
+        |c, r| c.tokens.verify_node_token(&r.token).await);
+    handler!(check_tokens(request: pb::CheckTokensRequest) -> pb::CheckTokensResponse, Service, |c, r| {
+        let invalid_token_ids = c.tokens.check_tokens(r.token_ids).await?;
         Ok(pb::CheckTokensResponse { invalid_token_ids })
     }, count = request.get_ref().token_ids.len());
-    handler!(list_nodes(request: pb::ListNodesRequest) -> pb::ListNodesResponse, Read, |i, r| {
-        let nodes = i.list_nodes(r.user_id.as_deref()).await?;
+    handler!(list_nodes(request: pb::ListNodesRequest) -> pb::ListNodesResponse, Read, |c, r| {
+        let nodes = c.tokens.list_nodes(r.user_id.as_deref()).await?;
         Ok(pb::ListNodesResponse { nodes })
     }, user_id = ?request.get_ref().user_id);
-    handler!(count_users(request: pb::CountUsersRequest) -> pb::CountUsersResponse, Read, |i, _r| {
-        let count = i.store.count_users().await?;
+    handler!(count_users(request: pb::CountUsersRequest) -> pb::CountUsersResponse, Read, |c, _r| {
+        let count = c.accounts.store.count_users().await?;
         Ok(pb::CountUsersResponse { count })
     });
 
     handler!(remove_user(request: pb::RemoveUserRequest) -> pb::RemoveUserResponse, Admin,
-        |i, r| i.remove_user(r).await, username = %request.get_ref().username);
+        |c, r| c.changed(c.accounts.remove_user(r).await).await, username = %request.get_ref().username);
     handler!(set_password(request: pb::SetPasswordRequest) -> pb::User, Admin,
-        |i, r| i.set_password(r).await, username = %request.get_ref().username);
+        |c, r| c.changed(c.accounts.set_password(r).await).await, username = %request.get_ref().username);
     handler!(add_user_key(request: pb::AddUserKeyRequest) -> pb::UserKey, Admin,
-        |i, r| i.add_user_key(r).await, username = %request.get_ref().username);
+        |c, r| c.changed(c.accounts.add_user_key(r).await).await, username = %request.get_ref().username);
     handler!(list_user_keys(request: pb::ListUserKeysRequest) -> pb::ListUserKeysResponse, Read,
-        |i, r| i.list_user_keys(r).await, username = %request.get_ref().username);
+        |c, r| c.accounts.list_user_keys(r).await, username = %request.get_ref().username);
     handler!(remove_user_key(request: pb::RemoveUserKeyRequest) -> pb::RemoveUserKeyResponse, Admin,
-        |i, r| i.remove_user_key(r).await,
+        |c, r| c.changed(c.accounts.remove_user_key(r).await).await,
         username = %request.get_ref().username, fingerprint = %request.get_ref().fingerprint);
     handler!(verify_user_key(request: pb::VerifyUserKeyRequest) -> pb::VerifyUserKeyResponse, Service,
-        |i, r| i.verify_user_key(r).await, username = %request.get_ref().username);
+        |c, r| c.accounts.verify_user_key(r).await, username = %request.get_ref().username);
 
     handler!(create_group(request: pb::CreateGroupRequest) -> pb::Group, Admin,
-        |i, r| i.create_group(r).await, group = %request.get_ref().name);
+        |c, r| c.changed(c.accounts.create_group(r).await).await, group = %request.get_ref().name);
     handler!(remove_group(request: pb::RemoveGroupRequest) -> pb::RemoveGroupResponse, Admin,
-        |i, r| i.remove_group(r).await, group = %request.get_ref().name);
+        |c, r| c.changed(c.accounts.remove_group(r).await).await, group = %request.get_ref().name);
     handler!(list_groups(request: pb::ListGroupsRequest) -> pb::ListGroupsResponse, Read,
-        |i, r| i.list_groups(r).await);
+        |c, r| c.accounts.list_groups(r).await);
     handler!(add_group_member(request: pb::AddGroupMemberRequest) -> pb::AddGroupMemberResponse, Admin,
-        |i, r| i.add_group_member(r).await,
+        |c, r| c.changed(c.accounts.add_group_member(r).await).await,
         group = %request.get_ref().group, username = %request.get_ref().username);
     handler!(remove_group_member(request: pb::RemoveGroupMemberRequest) -> pb::RemoveGroupMemberResponse, Admin,
-        |i, r| i.remove_group_member(r).await,
+        |c, r| c.changed(c.accounts.remove_group_member(r).await).await,
         group = %request.get_ref().group, username = %request.get_ref().username);
     handler!(list_group_members(request: pb::ListGroupMembersRequest) -> pb::ListGroupMembersResponse, Read,
-        |i, r| i.list_group_members(r).await, group = %request.get_ref().group);
+        |c, r| c.accounts.list_group_members(r).await, group = %request.get_ref().group);
 
     handler!(add_host(request: pb::AddHostRequest) -> pb::Target, Admin,
-        |i, r| i.add_host(r).await, host = %request.get_ref().name);
+        |c, r| c.changed(c.targets.add_host(r).await).await, host = %request.get_ref().name);
     handler!(remove_host(request: pb::RemoveHostRequest) -> pb::RemoveHostResponse, Admin,
-        |i, r| i.remove_host(r).await, host = %request.get_ref().name);
+        |c, r| c.changed(c.targets.remove_host(r).await).await, host = %request.get_ref().name);
     handler!(list_targets(request: pb::ListTargetsRequest) -> pb::ListTargetsResponse, Read,
-        |i, r| i.list_targets(r).await);
+        |c, r| c.targets.list_targets(r).await);
     handler!(grant(request: pb::GrantRequest) -> pb::GrantEntry, Admin,
-        |i, r| i.grant(r).await,
+        |c, r| c.changed(c.targets.grant(r).await).await,
         principal = %request.get_ref().principal, target = %request.get_ref().target);
     handler!(revoke(request: pb::RevokeRequest) -> pb::RevokeResponse, Admin,
-        |i, r| i.revoke(r).await,
+        |c, r| c.changed(c.targets.revoke(r).await).await,
         principal = %request.get_ref().principal, target = %request.get_ref().target);
     handler!(list_grants(request: pb::ListGrantsRequest) -> pb::ListGrantsResponse, Read,
-        |i, r| i.list_grants(r).await);
+        |c, r| c.targets.list_grants(r).await);
     handler!(authorize(request: pb::AuthorizeRequest) -> pb::AuthorizeResponse, Service,
-        |i, r| i.authorize(r).await,
+        |c, r| c.decisions.authorize(r).await,
         target = %request.get_ref().target, action = %request.get_ref().action);
 
     handler!(create_api_token(request: pb::CreateApiTokenRequest) -> pb::CreateApiTokenResponse, Admin,
-        |i, r| i.create_api_token(r).await, username = %request.get_ref().username);
+        |c, r| c.changed(c.tokens.create_api_token(r).await).await, username = %request.get_ref().username);
     handler!(verify_api_token(request: pb::VerifyApiTokenRequest) -> pb::VerifyApiTokenResponse, Service,
-        |i, r| i.verify_api_token(r).await);
+        |c, r| c.tokens.verify_api_token(r).await);
 
     handler!(verify_password(request: pb::VerifyPasswordRequest) -> pb::User, Service,
-        |i, r| i.verify_password(r).await,
+        |c, r| c.accounts.verify_password(r).await,
         username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
     handler!(list_accessible_targets(request: pb::ListAccessibleTargetsRequest) -> pb::ListAccessibleTargetsResponse, Service,
-        |i, r| i.list_accessible_targets(r).await, username = %request.get_ref().username);
+        |c, r| c.decisions.list_accessible_targets(r).await, username = %request.get_ref().username);
     handler!(set_user_admin(request: pb::SetUserAdminRequest) -> pb::User, Admin,
-        |i, r| i.set_user_admin(r).await,
+        |c, r| c.changed(c.accounts.set_user_admin(r).await).await,
         username = %request.get_ref().username, admin = request.get_ref().admin);
 
     handler!(setup_status(request: pb::SetupStatusRequest) -> pb::SetupStatusResponse, Service,
-        |i, _r| i.setup_status().await);
+        |c, _r| c.accounts.setup_status().await);
     handler!(complete_setup(request: pb::CompleteSetupRequest) -> pb::LoginResponse, Service,
-        |i, r| i.complete_setup(r).await,
+        |c, r| c.changed(c.accounts.complete_setup(r).await).await,
         username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
     handler!(create_invitation(request: pb::CreateInvitationRequest) -> pb::CreateInvitationResponse, Admin,
-        |i, r| i.create_invitation(r).await, admin = request.get_ref().admin);
+        |c, r| c.changed(c.accounts.create_invitation(r).await).await, admin = request.get_ref().admin);
     handler!(list_invitations(request: pb::ListInvitationsRequest) -> pb::ListInvitationsResponse, Read,
-        |i, _r| i.list_invitations().await);
+        |c, _r| c.accounts.list_invitations().await);
     handler!(revoke_invitation(request: pb::RevokeInvitationRequest) -> pb::RevokeInvitationResponse, Admin,
-        |i, r| i.revoke_invitation(r).await, invitation_id = %request.get_ref().id);
+        |c, r| c.changed(c.accounts.revoke_invitation(r).await).await, invitation_id = %request.get_ref().id);
     handler!(inspect_invitation(request: pb::InspectInvitationRequest) -> pb::Invitation, Service,
-        |i, r| i.inspect_invitation(r).await);
+        |c, r| c.accounts.inspect_invitation(r).await);
     handler!(accept_invitation(request: pb::AcceptInvitationRequest) -> pb::LoginResponse, Service,
-        |i, r| i.accept_invitation(r).await,
+        |c, r| c.changed(c.accounts.accept_invitation(r).await).await,
         username = %request.get_ref().username, client_ip = ?request.get_ref().client_ip);
     handler!(start_device_authorization(request: pb::StartDeviceAuthorizationRequest) -> pb::DeviceAuthorization, Service,
-        |i, r| i.start_device_authorization(r).await,
+        |c, r| c.devices.start_device_authorization(r).await,
         kind = %request.get_ref().kind, client_ip = ?request.get_ref().client_ip);
     handler!(approve_device(request: pb::ApproveDeviceRequest) -> pb::ApproveDeviceResponse, Service,
-        |i, r| i.approve_device(r).await,
+        |c, r| c.changed(c.devices.approve_device(r).await).await,
         user_id = %request.get_ref().user_id, node = %request.get_ref().node_name);
     handler!(poll_device_authorization(request: pb::PollDeviceAuthorizationRequest) -> pb::PollDeviceAuthorizationResponse, Service,
-        |i, r| i.poll_device_authorization(r).await);
+    |c, r| {
+        let polled = c.devices.poll_device_authorization(r).await?;
+        // Handing out a token created or re-keyed a node or API token.
+        if polled.token.is_some() {
+            c.decisions.invalidate().await;
+        }
+        Ok(polled)
+    });
 
     handler!(claim_tunnel_name(request: pb::ClaimTunnelNameRequest) -> pb::ClaimTunnelNameResponse, Admin,
-        |i, r| i.claim_tunnel_name(r).await,
+        |c, r| {
+            let claim = c.tunnel_names.claim_tunnel_name(r).await?;
+            if claim.reserved {
+                c.decisions.invalidate().await;
+            }
+            Ok(claim.reply)
+        },
         user_id = %request.get_ref().user_id, name = %request.get_ref().name, reserve = request.get_ref().reserve);
     handler!(list_tunnel_names(request: pb::ListTunnelNamesRequest) -> pb::ListTunnelNamesResponse, Read,
-        |i, r| i.list_tunnel_names(r).await, user_id = ?request.get_ref().user_id);
+        |c, r| c.tunnel_names.list_tunnel_names(r).await, user_id = ?request.get_ref().user_id);
     handler!(release_tunnel_name(request: pb::ReleaseTunnelNameRequest) -> pb::ReleaseTunnelNameResponse, Admin,
-        |i, r| i.release_tunnel_name(r).await, name = %request.get_ref().name);
+        |c, r| c.changed(c.tunnel_names.release_tunnel_name(r).await).await, name = %request.get_ref().name);
     handler!(create_app_token(request: pb::CreateAppTokenRequest) -> pb::AppToken, Service,
-        |i, r| i.create_app_token(r).await,
+        |c, r| c.app_tokens.create_app_token(r).await,
         user_id = %request.get_ref().user_id, node = %request.get_ref().node, port = request.get_ref().port);
     handler!(verify_app_token(request: pb::VerifyAppTokenRequest) -> pb::VerifyAppTokenResponse, Service,
-        |i, r| i.verify_app_token(r).await,
+        |c, r| c.app_tokens.verify_app_token(r).await,
         node = %request.get_ref().node, port = request.get_ref().port);
 }

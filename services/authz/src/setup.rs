@@ -6,12 +6,11 @@ use std::time::Duration;
 use phirepass_proto::authz as pb;
 use phirepass_store::{SetupOutcome, Store, UserRow, new_id, now_millis};
 
-use crate::accounts::millis;
+use crate::accounts::{Accounts, millis};
 use crate::codes;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
 use crate::limiter::attempt_key;
-use crate::service::Inner;
 use crate::validate;
 
 /// How long a setup code stays valid.
@@ -42,7 +41,7 @@ pub async fn issue_setup_code(store: &Store) -> Result<Option<String>> {
     Ok(Some(code))
 }
 
-impl Inner {
+impl Accounts {
     pub(crate) async fn setup_status(&self) -> Result<pb::SetupStatusResponse> {
         Ok(pb::SetupStatusResponse {
             needs_setup: self.store.count_users().await? == 0,
@@ -115,7 +114,8 @@ impl Inner {
             }
         }
         tracing::info!(user_id = %user.id, username = %user.username, "first run: admin created");
-        self.audit_change("setup.complete", &[("username", &user.username)])
+        self.audit
+            .change("setup.complete", &[("username", &user.username)])
             .await;
         self.new_session(&user).await
     }

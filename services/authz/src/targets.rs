@@ -3,12 +3,13 @@
 
 use phirepass_proto::authz as pb;
 use phirepass_store::{
-    GrantRow, HostRow, NodeRow, PrincipalKind, StoreError, TargetKind, TargetRef, TunnelNameRow,
+    GrantRow, HostRow, NodeRow, PrincipalKind, Store, StoreError, TargetKind, TunnelNameRow,
     new_id, now_millis,
 };
 
+use crate::audit::Audit;
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
+use crate::lookup;
 use crate::validate;
 
 pub(crate) fn kind_to_proto(kind: TargetKind) -> pb::TargetKind {
@@ -82,7 +83,14 @@ pub(crate) fn host_address(host: &HostRow) -> String {
     }
 }
 
-impl Inner {
+/// Hosts and grants (nodes and tunnel names are targets too, created by
+/// their own calls).
+pub(crate) struct Targets {
+    pub(crate) store: Store,
+    pub(crate) audit: Audit,
+}
+
+impl Targets {
     pub(crate) async fn add_host(&self, req: pb::AddHostRequest) -> Result<pb::Target> {
         validate::target_name(&req.name)?;
         let port = validate::host_address(&req.ip, req.port)?;
@@ -100,7 +108,8 @@ impl Inner {
         }
         tracing::info!(host_id = %host.id, host = %host.name, "host added");
         let address = host_address(&host);
-        self.audit_change("host.add", &[("host", &host.name), ("address", &address)])
+        self.audit
+            .change("host.add", &[("host", &host.name), ("address", &address)])
             .await;
         Ok(host_to_proto(&host))
     }
@@ -113,7 +122,8 @@ impl Inner {
             return Err(AuthzError::NotFound("host"));
         }
         tracing::info!(host = %req.name, "host removed");
-        self.audit_change("host.remove", &[("host", &req.name)])
+        self.audit
+            .change("host.remove", &[("host", &req.name)])
             .await;
         Ok(pb::RemoveHostResponse {})
     }
@@ -153,22 +163,17 @@ impl Inner {
         Ok(pb::ListTargetsResponse { targets })
     }
 
-    pub(crate) async fn target_named(&self, name: &str) -> Result<TargetRef> {
-        self.store
-            .target_by_name(name)
-            .await?
-            .ok_or(AuthzError::NotFound("target"))
-    }
-
     /// The principal's kind and id, from the request's kind and name.
     async fn principal(&self, kind: i32, name: &str) -> Result<(PrincipalKind, String)> {
         match pb::PrincipalKind::try_from(kind) {
-            Ok(pb::PrincipalKind::User) => {
-                Ok((PrincipalKind::User, self.user_named(name).await?.id))
-            }
-            Ok(pb::PrincipalKind::Group) => {
-                Ok((PrincipalKind::Group, self.group_named(name).await?.id))
-            }
+            Ok(pb::PrincipalKind::User) => Ok((
+                PrincipalKind::User,
+                lookup::user_named(&self.store, name).await?.id,
+            )),
+            Ok(pb::PrincipalKind::Group) => Ok((
+                PrincipalKind::Group,
+                lookup::group_named(&self.store, name).await?.id,
+            )),
             _ => Err(AuthzError::InvalidArgument(
                 "principal_kind must be USER or GROUP".into(),
             )),
@@ -177,27 +182,28 @@ impl Inner {
 
     pub(crate) async fn grant(&self, req: pb::GrantRequest) -> Result<pb::GrantEntry> {
         let (kind, id) = self.principal(req.principal_kind, &req.principal).await?;
-        let target = self.target_named(&req.target).await?;
+        let target = lookup::target_named(&self.store, &req.target).await?;
         let grant = self
             .store
             .insert_grant((kind, &id), (target.kind, &target.id), now_millis())
             .await?;
         tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, "access granted");
-        self.audit_change(
-            "grant",
-            &[
-                ("principal_kind", kind.as_str()),
-                ("principal", &req.principal),
-                ("target", &target.name),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "grant",
+                &[
+                    ("principal_kind", kind.as_str()),
+                    ("principal", &req.principal),
+                    ("target", &target.name),
+                ],
+            )
+            .await;
         Ok(grant_to_proto(&grant))
     }
 
     pub(crate) async fn revoke(&self, req: pb::RevokeRequest) -> Result<pb::RevokeResponse> {
         let (kind, id) = self.principal(req.principal_kind, &req.principal).await?;
-        let target = self.target_named(&req.target).await?;
+        let target = lookup::target_named(&self.store, &req.target).await?;
         if !self
             .store
             .delete_grant((kind, &id), (target.kind, &target.id))
@@ -206,15 +212,16 @@ impl Inner {
             return Err(AuthzError::NotFound("grant"));
         }
         tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, "access revoked");
-        self.audit_change(
-            "revoke",
-            &[
-                ("principal_kind", kind.as_str()),
-                ("principal", &req.principal),
-                ("target", &target.name),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "revoke",
+                &[
+                    ("principal_kind", kind.as_str()),
+                    ("principal", &req.principal),
+                    ("target", &target.name),
+                ],
+            )
+            .await;
         Ok(pb::RevokeResponse {})
     }
 
@@ -232,7 +239,7 @@ impl Inner {
             }
         };
         let target = match req.target.as_deref() {
-            Some(name) => Some(self.target_named(name).await?),
+            Some(name) => Some(lookup::target_named(&self.store, name).await?),
             None => None,
         };
         let grants = self

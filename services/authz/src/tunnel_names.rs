@@ -5,10 +5,10 @@
 use std::str::FromStr;
 
 use phirepass_proto::authz as pb;
-use phirepass_store::{StoreError, TunnelNameRow, UserRow, new_id, now_millis};
+use phirepass_store::{Store, StoreError, TunnelNameRow, UserRow, new_id, now_millis};
 
+use crate::audit::Audit;
 use crate::error::{AuthzError, Result};
-use crate::service::Inner;
 
 /// Names no user may claim: they would shadow the service's own hosts.
 pub const BUILTIN_RESERVED_TUNNEL_NAMES: &[&str] = &[
@@ -88,7 +88,22 @@ fn answer(allowed: bool, reason: impl Into<String>) -> pb::ClaimTunnelNameRespon
     }
 }
 
-impl Inner {
+/// Tunnel name claims, reservations and releases.
+pub(crate) struct TunnelNames {
+    pub(crate) store: Store,
+    pub(crate) audit: Audit,
+    pub(crate) tunnel_name_policy: TunnelNamePolicy,
+    pub(crate) tunnel_reserved_names: Vec<String>,
+}
+
+/// A claim's answer, and whether it stored a new reservation (a new target:
+/// cached "unknown target" decisions are stale).
+pub(crate) struct ClaimOutcome {
+    pub(crate) reply: pb::ClaimTunnelNameResponse,
+    pub(crate) reserved: bool,
+}
+
+impl TunnelNames {
     pub(crate) fn is_operator_reserved(&self, name: &str) -> bool {
         BUILTIN_RESERVED_TUNNEL_NAMES.contains(&name)
             || self.tunnel_reserved_names.iter().any(|n| n == name)
@@ -98,7 +113,7 @@ impl Inner {
     pub(crate) async fn claim_tunnel_name(
         &self,
         req: pb::ClaimTunnelNameRequest,
-    ) -> Result<pb::ClaimTunnelNameResponse> {
+    ) -> Result<ClaimOutcome> {
         if req.user_id.is_empty() {
             return Err(AuthzError::InvalidArgument("user_id is required".into()));
         }
@@ -114,13 +129,16 @@ impl Inner {
             ("allowed", if reply.allowed { "true" } else { "false" }),
             ("reason", reply.reason.as_str()),
         ];
-        if stored {
-            // A new target exists: cached "unknown target" answers are stale.
-            self.audit_change("tunnel_name.reserve", &details).await;
+        let action = if stored {
+            "tunnel_name.reserve"
         } else {
-            self.audit_event("tunnel_name.claim", &details).await;
-        }
-        Ok(reply)
+            "tunnel_name.claim"
+        };
+        self.audit.change(action, &details).await;
+        Ok(ClaimOutcome {
+            reply,
+            reserved: stored,
+        })
     }
 
     async fn evaluate_claim(
@@ -215,15 +233,16 @@ impl Inner {
             .as_ref()
             .map_or(("", ""), |o| (o.user_id.as_str(), o.username.as_str()));
         tracing::info!(name = %req.name, %user_id, "tunnel name released");
-        self.audit_change(
-            "tunnel_name.release",
-            &[
-                ("name", req.name.as_str()),
-                ("user_id", user_id),
-                ("username", username),
-            ],
-        )
-        .await;
+        self.audit
+            .change(
+                "tunnel_name.release",
+                &[
+                    ("name", req.name.as_str()),
+                    ("user_id", user_id),
+                    ("username", username),
+                ],
+            )
+            .await;
         Ok(pb::ReleaseTunnelNameResponse {})
     }
 }
