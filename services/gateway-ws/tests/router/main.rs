@@ -3,6 +3,9 @@
 //! in-memory presence and bus). WebSocket upgrades need a real connection, so those tests
 //! serve the same router on a loopback port.
 
+// Test helpers outside #[test] functions: a failed setup step should panic the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod cors;
 mod csrf;
