@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::millis;
 use crate::authorize::Decisions;
 use crate::crypto::sha256_hex;
+use crate::decision_cache::CachedDecision;
 use crate::error::{AuthzError, Result};
+use crate::requests::{AccessQuery, Subject};
 
 const APP_PREFIX: &str = "pp_app_";
 const APP_SECRET_CHARS: usize = 43;
@@ -91,22 +93,20 @@ impl AppTokens {
     }
 
     /// Authorize (with its cache) for action "http"; the response on allow.
+    /// Authorize (with its cache) for action "http"; the decision on allow.
     async fn authorize_app(
         &self,
         user_id: &str,
         node_id: &str,
         client_ip: Option<String>,
-    ) -> Result<pb::AuthorizeResponse> {
-        let d = self
-            .decisions
-            .authorize(pb::AuthorizeRequest {
-                user_id: user_id.to_owned(),
-                target: node_id.to_owned(),
-                action: ACTION.to_owned(),
-                client_ip,
-                ..Default::default()
-            })
-            .await?;
+    ) -> Result<CachedDecision> {
+        let query = AccessQuery {
+            subject: Subject::Id(user_id.to_owned()),
+            target: node_id.to_owned(),
+            action: ACTION.to_owned(),
+            client_ip,
+        };
+        let d = self.decisions.authorize(&query).await?;
         if d.allowed {
             Ok(d)
         } else {
@@ -187,7 +187,7 @@ impl AppTokens {
         };
         Ok(pb::VerifyAppTokenResponse {
             user_id: scope.user_id,
-            username: d.username,
+            username: d.username.unwrap_or_default(),
             node_id: scope.node_id,
             expires_at: scope.expires_at,
             refreshed,

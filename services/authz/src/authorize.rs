@@ -11,10 +11,10 @@ use phirepass_store::{
 
 use crate::audit::{Audit, AuthorizeEvent};
 use crate::decision_cache::{CachedDecision, DecisionCache, Who};
-use crate::error::{AuthzError, Result};
+use crate::error::Result;
 use crate::limiter::LoginLimiter;
+use crate::requests::AccessQuery;
 use crate::targets::host_address;
-use crate::validate;
 
 /// One decision and what it was about.
 #[derive(Debug)]
@@ -43,30 +43,31 @@ impl Decision {
     }
 }
 
-fn response_of(d: CachedDecision) -> pb::AuthorizeResponse {
-    let target_kind = match d.target_kind.as_deref() {
-        Some("node") => pb::TargetKind::Node,
-        Some("host") => pb::TargetKind::Host,
-        Some("tunnel") => pb::TargetKind::Tunnel,
-        _ => pb::TargetKind::Unspecified,
-    };
-    pb::AuthorizeResponse {
-        allowed: d.allowed,
-        reason: d.reason,
-        target_kind: target_kind.into(),
-        target_id: d.target_id.unwrap_or_default(),
-        target_name: d.target_name.unwrap_or_default(),
-        address: d.address.unwrap_or_default(),
-        user_id: d.user_id.unwrap_or_default(),
-        username: d.username.unwrap_or_default(),
+impl From<CachedDecision> for pb::AuthorizeResponse {
+    fn from(d: CachedDecision) -> Self {
+        let target_kind = match d.target_kind.as_deref() {
+            Some("node") => pb::TargetKind::Node,
+            Some("host") => pb::TargetKind::Host,
+            Some("tunnel") => pb::TargetKind::Tunnel,
+            _ => pb::TargetKind::Unspecified,
+        };
+        pb::AuthorizeResponse {
+            allowed: d.allowed,
+            reason: d.reason,
+            target_kind: target_kind.into(),
+            target_id: d.target_id.unwrap_or_default(),
+            target_name: d.target_name.unwrap_or_default(),
+            address: d.address.unwrap_or_default(),
+            user_id: d.user_id.unwrap_or_default(),
+            username: d.username.unwrap_or_default(),
+        }
     }
 }
 
 /// The audit event of one decision, computed or answered from the cache.
 fn decision_event<'a>(
     d: &'a CachedDecision,
-    who: Who<'a>,
-    question: &'a Question<'a>,
+    query: &'a AccessQuery,
     cached: bool,
 ) -> AuthorizeEvent<'a> {
     AuthorizeEvent {
@@ -74,23 +75,16 @@ fn decision_event<'a>(
         ts: phirepass_runtime::clock::now_millis(),
         allowed: d.allowed,
         reason: &d.reason,
-        user: who.as_str(),
+        user: query.who().as_str(),
         user_id: d.user_id.as_deref(),
         username: d.username.as_deref(),
-        target: question.target,
+        target: &query.target,
         target_kind: d.target_kind.as_deref(),
         target_id: d.target_id.as_deref(),
-        action: question.action,
-        client_ip: question.client_ip.filter(|ip| ip.len() <= 64),
+        action: &query.action,
+        client_ip: query.client_ip.as_deref().filter(|ip| ip.len() <= 64),
         cached,
     }
-}
-
-/// What an edge asks about, besides who.
-pub(crate) struct Question<'a> {
-    pub(crate) target: &'a str,
-    pub(crate) action: &'a str,
-    pub(crate) client_ip: Option<&'a str>,
 }
 
 /// Access decisions: `Authorize`, its cache, and what makes it stale.
@@ -125,8 +119,8 @@ impl Decisions {
     }
 
     /// Decides, logs a denial with `warn!`, and records an audit event.
-    async fn decide(&self, who: Who<'_>, question: &Question<'_>) -> Result<CachedDecision> {
-        let (target, action) = (question.target, question.action);
+    async fn decide(&self, query: &AccessQuery) -> Result<CachedDecision> {
+        let (who, target, action) = (query.who(), query.target.as_str(), query.action.as_str());
         let d = self.evaluate(who, target).await?;
         if d.allowed {
             let (user_id, username) = d
@@ -148,7 +142,7 @@ impl Decisions {
             address: d.host.as_ref().map(host_address),
         };
         self.audit
-            .decision(&decision_event(&answer, who, question, false))
+            .decision(&decision_event(&answer, query, false))
             .await;
         Ok(answer)
     }
@@ -204,46 +198,27 @@ impl Decisions {
         Ok(d)
     }
 
-    pub(crate) async fn authorize(
-        &self,
-        req: pb::AuthorizeRequest,
-    ) -> Result<pb::AuthorizeResponse> {
-        validate::action(&req.action)?;
-        if req.target.is_empty() {
-            return Err(AuthzError::InvalidArgument("target is required".into()));
-        }
-        let who = match (req.user_id.is_empty(), req.username.is_empty()) {
-            (false, true) => Who::Id(&req.user_id),
-            (true, false) => Who::Name(&req.username),
-            _ => {
-                return Err(AuthzError::InvalidArgument(
-                    "exactly one of user_id and username is required".into(),
-                ));
-            }
-        };
-        let question = Question {
-            target: &req.target,
-            action: &req.action,
-            client_ip: req.client_ip.as_deref(),
-        };
-        let key = self.cache.key(who, &req.target).await;
+    /// The answer to `query`, from the cache when it holds one.
+    pub(crate) async fn authorize(&self, query: &AccessQuery) -> Result<CachedDecision> {
+        let key = self.cache.key(query.who(), &query.target).await;
         if let Some(key) = &key
             && let Some(hit) = self.cache.get(key).await
         {
+            let (target, action) = (&query.target, &query.action);
             if hit.allowed {
-                tracing::info!(user_id = ?hit.user_id, target = %req.target, action = %req.action, reason = %hit.reason, cached = true, "access allowed");
+                tracing::info!(user_id = ?hit.user_id, %target, %action, reason = %hit.reason, cached = true, "access allowed");
             } else {
-                tracing::warn!(target = %req.target, action = %req.action, reason = %hit.reason, cached = true, "access denied");
+                tracing::warn!(%target, %action, reason = %hit.reason, cached = true, "access denied");
             }
             self.audit
-                .decision(&decision_event(&hit, who, &question, true))
+                .decision(&decision_event(&hit, query, true))
                 .await;
-            return Ok(response_of(hit));
+            return Ok(hit);
         }
-        let answer = self.decide(who, &question).await?;
+        let answer = self.decide(query).await?;
         if let Some(key) = &key {
             self.cache.put(key, &answer).await;
         }
-        Ok(response_of(answer))
+        Ok(answer)
     }
 }

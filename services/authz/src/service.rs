@@ -282,15 +282,15 @@ impl Authz for AuthzService {
     handler!(list_targets(request: pb::ListTargetsRequest) -> pb::ListTargetsResponse, Read,
         |c, r| c.targets.list_targets(r).await);
     handler!(grant(request: pb::GrantRequest) -> pb::GrantEntry, Admin,
-        |c, r| c.changed(c.targets.grant(r).await).await,
+        |c, r| c.changed(c.targets.grant(r.try_into()?).await).await,
         principal = %request.get_ref().principal, target = %request.get_ref().target);
     handler!(revoke(request: pb::RevokeRequest) -> pb::RevokeResponse, Admin,
-        |c, r| c.changed(c.targets.revoke(r).await).await,
+        |c, r| c.changed(c.targets.revoke(r.try_into()?).await).await,
         principal = %request.get_ref().principal, target = %request.get_ref().target);
     handler!(list_grants(request: pb::ListGrantsRequest) -> pb::ListGrantsResponse, Read,
         |c, r| c.targets.list_grants(r).await);
     handler!(authorize(request: pb::AuthorizeRequest) -> pb::AuthorizeResponse, Service,
-        |c, r| c.decisions.authorize(r).await,
+        |c, r| Ok(c.decisions.authorize(&r.try_into()?).await?.into()),
         target = %request.get_ref().target, action = %request.get_ref().action);
 
     handler!(create_api_token(request: pb::CreateApiTokenRequest) -> pb::CreateApiTokenResponse, Admin,

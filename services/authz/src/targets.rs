@@ -10,6 +10,7 @@ use phirepass_store::{
 use crate::audit::Audit;
 use crate::error::{AuthzError, Result};
 use crate::lookup;
+use crate::requests::{GrantChange, principal_kind};
 use crate::validate;
 
 pub(crate) fn kind_to_proto(kind: TargetKind) -> pb::TargetKind {
@@ -163,25 +164,17 @@ impl Targets {
         Ok(pb::ListTargetsResponse { targets })
     }
 
-    /// The principal's kind and id, from the request's kind and name.
-    async fn principal(&self, kind: i32, name: &str) -> Result<(PrincipalKind, String)> {
-        match pb::PrincipalKind::try_from(kind) {
-            Ok(pb::PrincipalKind::User) => Ok((
-                PrincipalKind::User,
-                lookup::user_named(&self.store, name).await?.id,
-            )),
-            Ok(pb::PrincipalKind::Group) => Ok((
-                PrincipalKind::Group,
-                lookup::group_named(&self.store, name).await?.id,
-            )),
-            _ => Err(AuthzError::InvalidArgument(
-                "principal_kind must be USER or GROUP".into(),
-            )),
-        }
+    /// The principal's id, by kind and name.
+    async fn principal_id(&self, kind: PrincipalKind, name: &str) -> Result<String> {
+        Ok(match kind {
+            PrincipalKind::User => lookup::user_named(&self.store, name).await?.id,
+            PrincipalKind::Group => lookup::group_named(&self.store, name).await?.id,
+        })
     }
 
-    pub(crate) async fn grant(&self, req: pb::GrantRequest) -> Result<pb::GrantEntry> {
-        let (kind, id) = self.principal(req.principal_kind, &req.principal).await?;
+    pub(crate) async fn grant(&self, req: GrantChange) -> Result<pb::GrantEntry> {
+        let kind = req.principal_kind;
+        let id = self.principal_id(kind, &req.principal).await?;
         let target = lookup::target_named(&self.store, &req.target).await?;
         let grant = self
             .store
@@ -201,8 +194,9 @@ impl Targets {
         Ok(grant_to_proto(&grant))
     }
 
-    pub(crate) async fn revoke(&self, req: pb::RevokeRequest) -> Result<pb::RevokeResponse> {
-        let (kind, id) = self.principal(req.principal_kind, &req.principal).await?;
+    pub(crate) async fn revoke(&self, req: GrantChange) -> Result<pb::RevokeResponse> {
+        let kind = req.principal_kind;
+        let id = self.principal_id(kind, &req.principal).await?;
         let target = lookup::target_named(&self.store, &req.target).await?;
         if !self
             .store
@@ -230,7 +224,10 @@ impl Targets {
         req: pb::ListGrantsRequest,
     ) -> Result<pb::ListGrantsResponse> {
         let principal = match (req.principal_kind, req.principal.as_deref()) {
-            (Some(kind), Some(name)) => Some(self.principal(kind, name).await?),
+            (Some(kind), Some(name)) => {
+                let kind = principal_kind(kind)?;
+                Some((kind, self.principal_id(kind, name).await?))
+            }
             (None, None) => None,
             _ => {
                 return Err(AuthzError::InvalidArgument(
