@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::task::TaskTracker;
 
 use crate::AgentError;
 use crate::config::AgentConfig;
@@ -112,6 +113,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
         streams: streams.clone(),
         tx: tx.clone(),
         stream_cfg: config.stream.clone(),
+        tasks: TaskTracker::new(),
     };
     let version = env!("CARGO_PKG_VERSION").to_owned();
     let _ = send_control(
@@ -143,8 +145,11 @@ pub(crate) async fn run<F: Future<Output = ()>>(
             () = &mut shutdown => {
                 streams.close_all("agent shutting down");
                 let _ = tx.send(Outbound::Close);
-                // Give the close frame a moment to leave.
-                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                // Give the close frame a moment to leave, and the reset streams a moment to
+                // close their local connections.
+                ctx.tasks.close();
+                let drained = async { tokio::join!(&mut writer, ctx.tasks.wait()) };
+                let _ = tokio::time::timeout(Duration::from_secs(1), drained).await;
                 return Ok(SessionEnd::Shutdown);
             }
             res = &mut writer => {

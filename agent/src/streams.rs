@@ -13,6 +13,7 @@ use phirepass_tunnel::{
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::config::AgentConfig;
@@ -163,6 +164,8 @@ pub(crate) struct OpenCtx {
     pub streams: Arc<Streams>,
     pub tx: LinkTx,
     pub stream_cfg: StreamConfig,
+    /// The stream tasks, so shutdown can wait for them to let go of their connections.
+    pub tasks: TaskTracker,
 }
 
 /// Answers an `Open`: refuses at once, or spawns the stream's task, which
@@ -174,7 +177,8 @@ pub(crate) fn open(ctx: &OpenCtx, request: OpenRequest) {
             Ok(()) => {
                 let span =
                     tracing::info_span!("stream", stream_id = %id, edge_id = %request.edge_id);
-                tokio::spawn(run_stream(ctx.clone(), id, addr).instrument(span));
+                ctx.tasks
+                    .spawn(run_stream(ctx.clone(), id, addr).instrument(span));
                 return;
             }
             Err(reason) => reason,

@@ -20,6 +20,7 @@ fn ctx(config: AgentConfig) -> (OpenCtx, mpsc::UnboundedReceiver<Outbound>) {
         streams: Arc::new(Streams::default()),
         tx,
         stream_cfg: StreamConfig::default(),
+        tasks: TaskTracker::new(),
     };
     (ctx, rx)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use phirepass_agent::{AgentConfig, AgentError, NOT_ALLOWED, run};
 use phirepass_tunnel::{NodeControl, OpenRequest, StreamId, Target};
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::TOKEN;
@@ -149,6 +150,55 @@ async fn shutdown_ends_run_cleanly() {
         }
     });
     closed.await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_streams_to_close_their_connections() {
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    let (listener, url) = bind().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let allowed = port.to_string();
+    let agent = tokio::spawn(run(
+        config(&url, &[("ALLOWED_PORTS", allowed.as_str())]),
+        TOKEN.to_owned(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut ws = authed(&listener).await;
+    let request = OpenRequest {
+        stream_id: StreamId(7),
+        edge_id: "gw-1".into(),
+        target: Target::Port { port },
+        window: 65536,
+    };
+    send(&mut ws, NodeControl::Open { request }).await;
+    let (local, _) = tokio::time::timeout(WAIT, target.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let result = expect(&mut ws, |c| matches!(c, NodeControl::OpenResult { .. })).await;
+    assert_eq!(
+        result,
+        NodeControl::OpenResult {
+            stream_id: StreamId(7),
+            error: None
+        }
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, agent)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // By the time `run` returns, the stream has closed its local connection: EOF is already
+    // there, without waiting for it.
+    let local = local.into_std().unwrap();
+    local.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(std::io::Read::read(&mut &local, &mut buf).unwrap(), 0);
 }
 
 #[tokio::test]
