@@ -1,7 +1,8 @@
 //! Relational storage for Phirepass: one `sqlx::AnyPool` over PostgreSQL
 //! (production) or SQLite (embedded default), with embedded migrations and
 //! typed queries for users, SSH keys, groups, targets (nodes and hosts),
-//! grants, node and API tokens and login sessions.
+//! grants, node and API tokens, login sessions and the credential vault's
+//! sealed rows.
 //!
 //! SQL is written once for both backends: `$N` placeholders (the SQLite
 //! driver accepts them), TEXT ids, BIGINT unix-millis timestamps.
@@ -23,6 +24,7 @@ mod targets;
 mod testing;
 mod tunnel_names;
 mod users;
+mod vault;
 
 use std::time::Duration;
 
@@ -43,6 +45,7 @@ pub use setup_codes::SetupOutcome;
 pub use targets::{HostRow, TargetKind, TargetRef};
 pub use tunnel_names::TunnelNameRow;
 pub use users::UserRow;
+pub use vault::{RelayCredentialRow, RelayOptionRow, VaultKeyRow};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,3 +5,4 @@
 
 mod access;
 mod suite;
+mod vault;
