@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod device;
+mod error;
 pub mod http;
 mod session;
 pub mod stats;
@@ -18,30 +19,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use config::{AgentConfig, AppMode, SshAuthMethod};
+pub use error::AgentError;
 pub use http::VERSION;
 pub use streams::{MAX_STREAMS, NOT_ALLOWED, resolve};
 
 use backoff::Backoff;
 use session::SessionEnd;
 use stats::StatsSampler;
-
-/// Why the agent stopped (shutdown is not an error).
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    /// The gateway refused the node token (`AuthFailed`); retrying is
-    /// pointless until the token is replaced.
-    #[error("the gateway rejected the node token: {0}")]
-    Rejected(String),
-    /// The gateway disconnected the node for good (e.g. token revoked).
-    #[error("the gateway disconnected this node: {0}")]
-    Disconnected(String),
-    #[error(transparent)]
-    Token(#[from] token::TokenError),
-    #[error(transparent)]
-    Config(#[from] phirepass_runtime::ConfigError),
-    #[error("cannot start the http server: {0}")]
-    Http(std::io::Error),
-}
 
 /// Connects to the gateway and serves until `shutdown` resolves (`Ok`), the
 /// token is rejected or the node is disconnected for good (`Err`). Lost

@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::task::TaskTracker;
 
-use crate::AgentError;
 use crate::config::AgentConfig;
+use crate::error::AgentError;
 use crate::stats::StatsSampler;
 use crate::streams::{OpenCtx, Outbound, Streams, send_control};
 

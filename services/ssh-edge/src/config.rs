@@ -90,6 +90,10 @@ pub struct SshEdgeConfig {
     pub max_forwards: usize,
 }
 
+/// Environment variable for the health listener address.
+pub const HEALTH_ADDR_VAR: &str = "SSH_EDGE_HEALTH_ADDR";
+/// Default health listener address.
+pub const DEFAULT_HEALTH_ADDR: &str = "127.0.0.1:50054";
 pub const DEFAULT_SSH_ADDR: &str = "127.0.0.1:2222";
 pub const DEFAULT_HOST_KEY_FILE: &str = "ssh_edge_host_ed25519";
 pub const DEFAULT_TUNNEL_URL: &str = "http://{name}.tunnel.localhost";
@@ -142,7 +146,7 @@ impl SshEdgeConfig {
             ServiceToken::from_env()?,
             host_key,
         );
-        c.health_addr = env_or(crate::HEALTH_ADDR_VAR, c.health_addr)?;
+        c.health_addr = env_or(HEALTH_ADDR_VAR, c.health_addr)?;
         c.ssh_addr = env_or("SSH_EDGE_ADDR", c.ssh_addr)?;
         c.edge_id = env_opt("SSH_EDGE_ID").unwrap_or(c.edge_id);
         c.audit_subject = format!("{prefix}.events.audit");

@@ -43,14 +43,12 @@ use phirepass_tunnel::{StreamConfig, Subjects};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use config::{HostKeySource, SshEdgeConfig, UnknownHostKey};
+pub use config::{
+    DEFAULT_HEALTH_ADDR, HEALTH_ADDR_VAR, HostKeySource, SshEdgeConfig, UnknownHostKey,
+};
 
 /// The name the health service reports as `SERVING`.
 pub const SERVICE_NAME: &str = "phirepass-ssh-edge";
-/// Environment variable for the health listener address.
-pub const HEALTH_ADDR_VAR: &str = "SSH_EDGE_HEALTH_ADDR";
-/// Default health listener address.
-pub const DEFAULT_HEALTH_ADDR: &str = "127.0.0.1:50054";
 
 /// Errors of the ssh-edge service.
 #[derive(Debug, thiserror::Error)]
