@@ -26,6 +26,26 @@ pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A CreateUser request with a valid username and password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewUser {
+    pub(crate) username: String,
+    pub(crate) password: String,
+}
+
+impl TryFrom<pb::CreateUserRequest> for NewUser {
+    type Error = AuthzError;
+
+    fn try_from(req: pb::CreateUserRequest) -> Result<Self> {
+        validate::username(&req.username)?;
+        validate::password(&req.password)?;
+        Ok(Self {
+            username: req.username,
+            password: req.password,
+        })
+    }
+}
+
 /// Users, passwords, sessions, SSH keys, groups, first-run setup and
 /// invitations: everything about who people are.
 pub(crate) struct Accounts {
@@ -39,9 +59,7 @@ pub(crate) struct Accounts {
 }
 
 impl Accounts {
-    pub(crate) async fn create_user(&self, req: pb::CreateUserRequest) -> Result<pb::User> {
-        validate::username(&req.username)?;
-        validate::password(&req.password)?;
+    pub(crate) async fn create_user(&self, req: NewUser) -> Result<pb::User> {
         let user = UserRow {
             id: new_id(),
             username: req.username,

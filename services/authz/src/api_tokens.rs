@@ -30,11 +30,21 @@ impl ApiCaller {
     }
 }
 
-impl Tokens {
-    pub(crate) async fn create_api_token(
-        &self,
-        req: pb::CreateApiTokenRequest,
-    ) -> Result<pb::CreateApiTokenResponse> {
+/// A CreateApiToken request with its name and scopes checked; the scopes
+/// sorted and without duplicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiTokenRequest {
+    pub(crate) username: String,
+    pub(crate) name: String,
+    pub(crate) scopes: Vec<String>,
+    /// Checked after the user is found, as it always was.
+    pub(crate) expires_in_secs: Option<u64>,
+}
+
+impl TryFrom<pb::CreateApiTokenRequest> for ApiTokenRequest {
+    type Error = AuthzError;
+
+    fn try_from(req: pb::CreateApiTokenRequest) -> Result<Self> {
         if req.name.len() > MAX_NAME || req.name.chars().any(char::is_control) {
             return Err(AuthzError::InvalidArgument(format!(
                 "name must be at most {MAX_NAME} printable characters"
@@ -48,6 +58,21 @@ impl Tokens {
                 "scopes must be one or more of \"admin\", \"read\"".into(),
             ));
         }
+        Ok(Self {
+            username: req.username,
+            name: req.name,
+            scopes,
+            expires_in_secs: req.expires_in_secs,
+        })
+    }
+}
+
+impl Tokens {
+    pub(crate) async fn create_api_token(
+        &self,
+        req: ApiTokenRequest,
+    ) -> Result<pb::CreateApiTokenResponse> {
+        let scopes = req.scopes;
         let user = lookup::user_named(&self.store, &req.username).await?;
         let expires_at = expires_at(now_millis(), req.expires_in_secs)?;
         let token = self

@@ -202,7 +202,7 @@ macro_rules! handler {
 
 impl Authz for AuthzService {
     handler!(create_user(request: pb::CreateUserRequest) -> pb::User, Admin,
-        |c, r| c.changed(c.accounts.create_user(r).await).await, username = %request.get_ref().username);
+        |c, r| c.changed(c.accounts.create_user(r.try_into()?).await).await, username = %request.get_ref().username);
     handler!(list_users(request: pb::ListUsersRequest) -> pb::ListUsersResponse, Read, |c, _r| {
         let users = c.accounts.store.list_users().await?;
         Ok(pb::ListUsersResponse {
@@ -294,7 +294,7 @@ impl Authz for AuthzService {
         target = %request.get_ref().target, action = %request.get_ref().action);
 
     handler!(create_api_token(request: pb::CreateApiTokenRequest) -> pb::CreateApiTokenResponse, Admin,
-        |c, r| c.changed(c.tokens.create_api_token(r).await).await, username = %request.get_ref().username);
+        |c, r| c.changed(c.tokens.create_api_token(r.try_into()?).await).await, username = %request.get_ref().username);
     handler!(verify_api_token(request: pb::VerifyApiTokenRequest) -> pb::VerifyApiTokenResponse, Service,
         |c, r| c.tokens.verify_api_token(r).await);
 
