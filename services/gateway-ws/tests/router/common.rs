@@ -7,12 +7,14 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode};
 use phirepass_authz::{AuthzConfig, AuthzDeps};
-use phirepass_gateway_ws::{AppState, GatewayConfig, app};
+use phirepass_gateway_ws::{AppState, GatewayConfig, GatewayDeps, GatewayError, app, serve};
 use phirepass_proto::authz::CreateUserRequest;
 use phirepass_registry::{RegistryConfig, RegistryDeps};
 use phirepass_runtime::grpc::ServiceToken;
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 /// The Host every request names unless a test says otherwise.
@@ -90,6 +92,30 @@ impl Gateway {
         let service = app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, service).await });
         addr
+    }
+}
+
+/// A gateway run by `serve` itself (with its background tasks and shutdown drain), on the
+/// same configuration and bus, until the returned sender fires.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub stop: oneshot::Sender<()>,
+    pub done: JoinHandle<Result<(), GatewayError>>,
+}
+
+impl Gateway {
+    pub async fn serve(&self) -> Served {
+        let listener = loopback().await;
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let deps = GatewayDeps {
+            bus: self.state.bus.clone(),
+        };
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let done = tokio::spawn(serve(self.state.config.clone(), listener, deps, shutdown));
+        Served { addr, stop, done }
     }
 }
 

@@ -11,4 +11,5 @@ mod cors;
 mod csrf;
 mod hosts;
 mod sessions;
+mod shutdown;
 mod websocket;
