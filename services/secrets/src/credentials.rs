@@ -1,9 +1,7 @@
 //! Shared relay credentials: created sealed, listed as metadata only,
 //! assigned to hosts through their `auth.source` / `auth.id` options.
 
-use phirepass_store::{new_id, now_millis};
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
+use phirepass_store::{RelayCredentialRow, StoreError, new_id, now_millis};
 use zeroize::Zeroizing;
 
 use crate::envelope::Aad;
@@ -76,22 +74,21 @@ pub(crate) fn aad<'a>(id: &'a str, field: &'a str) -> Aad<'a> {
     }
 }
 
-fn info(row: &AnyRow, assigned_hosts: Vec<String>) -> Result<CredentialInfo> {
-    let passphrase: Option<String> = row.try_get("passphrase_envelope")?;
+fn info(row: RelayCredentialRow, assigned_hosts: Vec<String>) -> Result<CredentialInfo> {
     Ok(CredentialInfo {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        kind: CredentialKind::parse(&row.try_get::<String, _>("kind")?)?,
-        meta_json: row.try_get("meta")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        kind: CredentialKind::parse(&row.kind)?,
+        has_passphrase: row.passphrase_envelope.is_some(),
+        id: row.id,
+        name: row.name,
+        meta_json: row.meta,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
         assigned_hosts,
-        has_passphrase: passphrase.is_some(),
     })
 }
 
-const COLUMNS: &str =
-    "id, name, kind, secret_envelope, passphrase_envelope, meta, created_at, updated_at";
+/// The options that assign a credential to a host.
+const ASSIGNMENT_KEYS: &[&str] = &[AUTH_SOURCE, AUTH_ID];
 
 impl Vault {
     #[tracing::instrument(skip(self, new), fields(name = %new.name, kind = new.kind.as_str()))]
@@ -124,26 +121,24 @@ impl Vault {
             _ => None,
         };
         let now = now_millis();
-        sqlx::query(
-            "INSERT INTO relay_credentials (id, name, kind, secret_envelope, passphrase_envelope, \
-             key_id, meta, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(&id)
-        .bind(&new.name)
-        .bind(new.kind.as_str())
-        .bind(secret)
-        .bind(passphrase.clone())
-        .bind(self.current_key_id())
-        .bind(meta_json)
-        .bind(now)
-        .execute(self.store.pool())
-        .await
-        .map_err(|e| match SecretsError::from(e) {
-            SecretsError::Store(phirepass_store::StoreError::Conflict) => {
-                SecretsError::AlreadyExists("credential")
-            }
-            other => other,
-        })?;
+        let row = RelayCredentialRow {
+            id: id.clone(),
+            name: new.name.clone(),
+            kind: new.kind.as_str().to_owned(),
+            secret_envelope: secret,
+            passphrase_envelope: passphrase.clone(),
+            key_id: self.current_key_id().to_owned(),
+            meta: meta_json.to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_relay_credential(&row)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => SecretsError::AlreadyExists("credential"),
+                other => SecretsError::Store(other),
+            })?;
         tracing::info!(credential_id = %id, "credential created");
         Ok(CredentialInfo {
             id,
@@ -161,35 +156,27 @@ impl Vault {
     #[tracing::instrument(skip(self))]
     pub async fn list_credentials(&self) -> Result<Vec<CredentialInfo>> {
         let assignments = self.assignments().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM relay_credentials ORDER BY name"
-        ))
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter()
+        let rows = self.store.relay_credentials().await?;
+        rows.into_iter()
             .map(|row| {
-                let id: String = row.try_get("id")?;
-                let hosts = hosts_of(&assignments, &id);
+                let hosts = hosts_of(&assignments, &row.id);
                 info(row, hosts)
             })
             .collect()
     }
 
-    async fn credential_row(&self, name: &str) -> Result<AnyRow> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM relay_credentials WHERE name = $1"
-        ))
-        .bind(name)
-        .fetch_optional(self.store.pool())
-        .await?
-        .ok_or(SecretsError::NotFound("credential"))
+    async fn credential_row(&self, name: &str) -> Result<RelayCredentialRow> {
+        self.store
+            .relay_credential_by_name(name)
+            .await?
+            .ok_or(SecretsError::NotFound("credential"))
     }
 
     /// Deletes a credential; refuses while assigned unless `force`, which
     /// unassigns those hosts first. Returns the hosts unassigned.
     #[tracing::instrument(skip(self))]
     pub async fn delete_credential(&self, name: &str, force: bool) -> Result<Vec<String>> {
-        let id: String = self.credential_row(name).await?.try_get("id")?;
+        let id = self.credential_row(name).await?.id;
         let hosts = hosts_of(&self.assignments().await?, &id);
         if !hosts.is_empty() && !force {
             return Err(SecretsError::FailedPrecondition(format!(
@@ -198,15 +185,9 @@ impl Vault {
                 hosts.join(", ")
             )));
         }
-        let mut tx = self.store.pool().begin().await?;
-        for host in &hosts {
-            clear_assignment(&mut tx, host).await?;
-        }
-        sqlx::query("DELETE FROM relay_credentials WHERE id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
+        self.store
+            .delete_relay_credential(&id, &hosts, ASSIGNMENT_KEYS)
             .await?;
-        tx.commit().await?;
         tracing::info!(credential_id = %id, unassigned = hosts.len(), "credential deleted");
         Ok(hosts)
     }
@@ -214,44 +195,36 @@ impl Vault {
     #[tracing::instrument(skip(self))]
     pub async fn assign_credential(&self, host: &str, name: &str) -> Result<()> {
         check_name("host", host)?;
-        let id: String = self.credential_row(name).await?.try_get("id")?;
-        let mut tx = self.store.pool().begin().await?;
-        self.put_option(&mut *tx, host, AUTH_SOURCE, "credential")
-            .await?;
-        self.put_option(&mut *tx, host, AUTH_ID, &id).await?;
-        tx.commit().await?;
+        let id = self.credential_row(name).await?.id;
+        let source = self.sealed_option(host, AUTH_SOURCE, "credential")?;
+        let assigned = self.sealed_option(host, AUTH_ID, &id)?;
+        // Both options or neither: one transaction.
+        self.store.put_relay_options(&[source, assigned]).await?;
         Ok(())
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn unassign_credential(&self, host: &str) -> Result<bool> {
-        let mut tx = self.store.pool().begin().await?;
-        let removed = clear_assignment(&mut tx, host).await?;
-        tx.commit().await?;
-        Ok(removed)
+        Ok(self
+            .store
+            .clear_relay_options(host, ASSIGNMENT_KEYS)
+            .await?)
     }
 
     /// Loads and decrypts a credential by id.
     pub(crate) async fn open_credential(&self, id: &str) -> Result<Option<OpenCredential>> {
-        let Some(row) = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM relay_credentials WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?
-        else {
+        let Some(row) = self.store.relay_credential_by_id(id).await? else {
             return Ok(None);
         };
-        let secret: String = row.try_get("secret_envelope")?;
-        let passphrase: Option<String> = row.try_get("passphrase_envelope")?;
         Ok(Some(OpenCredential {
-            name: row.try_get("name")?,
-            kind: CredentialKind::parse(&row.try_get::<String, _>("kind")?)?,
-            secret: self.open_text(aad(id, "secret"), &secret)?,
-            passphrase: passphrase
+            kind: CredentialKind::parse(&row.kind)?,
+            secret: self.open_text(aad(id, "secret"), &row.secret_envelope)?,
+            passphrase: row
+                .passphrase_envelope
                 .map(|p| self.open_text(aad(id, "passphrase"), &p))
                 .transpose()?,
-            meta_json: row.try_get("meta")?,
+            name: row.name,
+            meta_json: row.meta,
         }))
     }
 }
@@ -262,14 +235,4 @@ fn hosts_of(assignments: &[(String, Zeroizing<String>)], id: &str) -> Vec<String
         .filter(|(_, assigned)| assigned.as_str() == id)
         .map(|(host, _)| host.clone())
         .collect()
-}
-
-async fn clear_assignment(tx: &mut sqlx::Transaction<'_, sqlx::Any>, host: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM relay_host_options WHERE host = $1 AND key IN ($2, $3)")
-        .bind(host)
-        .bind(AUTH_SOURCE)
-        .bind(AUTH_ID)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected() > 0)
 }

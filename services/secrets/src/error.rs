@@ -58,12 +58,6 @@ pub enum SecretsError {
     Bus(#[from] phirepass_bus::BusError),
 }
 
-impl From<sqlx::Error> for SecretsError {
-    fn from(err: sqlx::Error) -> Self {
-        Self::Store(StoreError::from(err))
-    }
-}
-
 impl From<SecretsError> for Status {
     fn from(err: SecretsError) -> Self {
         match err {

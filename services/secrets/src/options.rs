@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use phirepass_store::now_millis;
-use sqlx::Row as _;
+use phirepass_store::{RelayOptionRow, now_millis};
 use zeroize::Zeroizing;
 
 use crate::envelope::Aad;
@@ -42,7 +41,7 @@ pub fn is_secret(key: &str) -> bool {
     SECRET_KEYS.contains(&key)
 }
 
-fn aad<'a>(host: &'a str, key: &'a str) -> Aad<'a> {
+pub(crate) fn aad<'a>(host: &'a str, key: &'a str) -> Aad<'a> {
     Aad {
         table: OPTIONS_TABLE,
         row: host,
@@ -78,82 +77,60 @@ impl Vault {
             )));
         }
         check_value(key, value)?;
-        self.put_option(self.store.pool(), host, key, value).await
+        self.put_option(host, key, value).await
     }
 
-    /// Seals and upserts without validation (also used for auth.source/id).
-    pub(crate) async fn put_option<'e, E>(
+    /// Seals and upserts without validation.
+    async fn put_option(&self, host: &str, key: &str, value: &str) -> Result<()> {
+        let row = self.sealed_option(host, key, value)?;
+        Ok(self.store.put_relay_options(&[row]).await?)
+    }
+
+    /// Seals `value` as option `key` of `host` (also for auth.source/id).
+    pub(crate) fn sealed_option(
         &self,
-        executor: E,
         host: &str,
         key: &str,
         value: &str,
-    ) -> Result<()>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
-        let sealed = self.seal(aad(host, key), value.as_bytes())?;
-        sqlx::query(
-            "INSERT INTO relay_host_options (host, key, value_envelope, key_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (host, key) DO UPDATE SET value_envelope = excluded.value_envelope, \
-             key_id = excluded.key_id, updated_at = excluded.updated_at",
-        )
-        .bind(host)
-        .bind(key)
-        .bind(sealed)
-        .bind(self.current_key_id())
-        .bind(now_millis())
-        .execute(executor)
-        .await?;
-        Ok(())
+    ) -> Result<RelayOptionRow> {
+        Ok(RelayOptionRow {
+            host: host.to_owned(),
+            key: key.to_owned(),
+            value_envelope: self.seal(aad(host, key), value.as_bytes())?,
+            key_id: self.current_key_id().to_owned(),
+            updated_at: now_millis(),
+        })
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn unset_option(&self, host: &str, key: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM relay_host_options WHERE host = $1 AND key = $2")
-            .bind(host)
-            .bind(key)
-            .execute(self.store.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.store.delete_relay_option(host, key).await?)
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn delete_host_options(&self, host: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM relay_host_options WHERE host = $1")
-            .bind(host)
-            .execute(self.store.pool())
-            .await?;
-        Ok(done.rows_affected())
+        Ok(self.store.delete_relay_options(host).await?)
     }
 
     /// ListOptions: non-secret values in clear, secret ones as `<set>` (and
     /// never decrypted).
     #[tracing::instrument(skip(self))]
     pub async fn list_options(&self, host: &str) -> Result<Vec<ListedOption>> {
-        let rows = sqlx::query(
-            "SELECT key, value_envelope, updated_at FROM relay_host_options \
-             WHERE host = $1 ORDER BY key",
-        )
-        .bind(host)
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = self.store.relay_options(host).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let key: String = row.try_get("key")?;
-            let secret = is_secret(&key);
+            let secret = is_secret(&row.key);
             let value = if secret {
                 REDACTED.to_owned()
             } else {
-                let sealed: String = row.try_get("value_envelope")?;
-                self.open_text(aad(host, &key), &sealed)?.to_string()
+                self.open_text(aad(host, &row.key), &row.value_envelope)?
+                    .to_string()
             };
             out.push(ListedOption {
-                key,
+                key: row.key,
                 value,
                 secret,
-                updated_at: row.try_get("updated_at")?,
+                updated_at: row.updated_at,
             });
         }
         Ok(out)
@@ -164,35 +141,21 @@ impl Vault {
         &self,
         host: &str,
     ) -> Result<BTreeMap<String, Zeroizing<String>>> {
-        let rows =
-            sqlx::query("SELECT key, value_envelope FROM relay_host_options WHERE host = $1")
-                .bind(host)
-                .fetch_all(self.store.pool())
-                .await?;
         let mut out = BTreeMap::new();
-        for row in rows {
-            let key: String = row.try_get("key")?;
-            let sealed: String = row.try_get("value_envelope")?;
-            let value = self.open_text(aad(host, &key), &sealed)?;
-            out.insert(key, value);
+        for row in self.store.relay_options(host).await? {
+            let value = self.open_text(aad(host, &row.key), &row.value_envelope)?;
+            out.insert(row.key, value);
         }
         Ok(out)
     }
 
     /// Host name -> assigned credential id, for every assigned host.
     pub(crate) async fn assignments(&self) -> Result<Vec<(String, Zeroizing<String>)>> {
-        let rows = sqlx::query(
-            "SELECT host, value_envelope FROM relay_host_options WHERE key = $1 ORDER BY host",
-        )
-        .bind(AUTH_ID)
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter()
+        let rows = self.store.relay_options_with_key(AUTH_ID).await?;
+        rows.into_iter()
             .map(|row| {
-                let host: String = row.try_get("host")?;
-                let sealed: String = row.try_get("value_envelope")?;
-                let id = self.open_text(aad(&host, AUTH_ID), &sealed)?;
-                Ok((host, id))
+                let id = self.open_text(aad(&row.host, AUTH_ID), &row.value_envelope)?;
+                Ok((row.host, id))
             })
             .collect()
     }

@@ -8,12 +8,11 @@
 //! write makes the swap miss; the entry is then already current.
 
 use phirepass_store::now_millis;
-use sqlx::Row as _;
 
 use crate::credentials;
-use crate::envelope::Aad;
 use crate::error::{Result, SecretsError};
-use crate::vault::{OPTIONS_TABLE, Vault};
+use crate::options;
+use crate::vault::Vault;
 
 /// Entries fetched per round trip.
 const BATCH: i64 = 64;
@@ -72,38 +71,19 @@ impl Vault {
     }
 
     async fn rotate_options(&self, budget: u64) -> Result<u64> {
-        let rows = sqlx::query(
-            "SELECT host, key, value_envelope FROM relay_host_options WHERE key_id <> $1 \
-             ORDER BY host, key LIMIT $2",
-        )
-        .bind(self.current_key_id())
-        .bind(BATCH.min(i64::try_from(budget).unwrap_or(BATCH)))
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = self
+            .store
+            .relay_options_not_under(self.current_key_id(), batch(budget))
+            .await?;
         let mut done = 0;
         for row in rows {
-            let host: String = row.try_get("host")?;
-            let key: String = row.try_get("key")?;
-            let old: String = row.try_get("value_envelope")?;
-            let aad = Aad {
-                table: OPTIONS_TABLE,
-                row: &host,
-                field: &key,
-            };
-            let plain = self.open_text(aad, &old)?;
+            let aad = options::aad(&row.host, &row.key);
+            let plain = self.open_text(aad, &row.value_envelope)?;
             let sealed = self.seal(aad, plain.as_bytes())?;
-            sqlx::query(
-                "UPDATE relay_host_options SET value_envelope = $1, key_id = $2, updated_at = $3 \
-                 WHERE host = $4 AND key = $5 AND value_envelope = $6",
-            )
-            .bind(sealed)
-            .bind(self.current_key_id())
-            .bind(now_millis())
-            .bind(&host)
-            .bind(&key)
-            .bind(&old)
-            .execute(self.store.pool())
-            .await?;
+            // A miss means a concurrent write: the entry is already current.
+            self.store
+                .reseal_relay_option(&row, &sealed, self.current_key_id(), now_millis())
+                .await?;
             done += 1;
         }
         Ok(done)
@@ -113,41 +93,32 @@ impl Vault {
         if budget == 0 {
             return Ok(0);
         }
-        let rows = sqlx::query(
-            "SELECT id, secret_envelope, passphrase_envelope FROM relay_credentials \
-             WHERE key_id <> $1 ORDER BY id LIMIT $2",
-        )
-        .bind(self.current_key_id())
-        .bind(BATCH.min(i64::try_from(budget).unwrap_or(BATCH)))
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = self
+            .store
+            .relay_credentials_not_under(self.current_key_id(), batch(budget))
+            .await?;
         let mut done = 0;
         for row in rows {
-            let id: String = row.try_get("id")?;
-            let old_secret: String = row.try_get("secret_envelope")?;
-            let old_pass: Option<String> = row.try_get("passphrase_envelope")?;
-            let secret = self.open_text(credentials::aad(&id, "secret"), &old_secret)?;
-            let secret = self.seal(credentials::aad(&id, "secret"), secret.as_bytes())?;
-            let pass = match &old_pass {
+            let id = row.id.as_str();
+            let secret = self.open_text(credentials::aad(id, "secret"), &row.secret_envelope)?;
+            let secret = self.seal(credentials::aad(id, "secret"), secret.as_bytes())?;
+            let pass = match &row.passphrase_envelope {
                 Some(p) => {
-                    let plain = self.open_text(credentials::aad(&id, "passphrase"), p)?;
-                    Some(self.seal(credentials::aad(&id, "passphrase"), plain.as_bytes())?)
+                    let plain = self.open_text(credentials::aad(id, "passphrase"), p)?;
+                    Some(self.seal(credentials::aad(id, "passphrase"), plain.as_bytes())?)
                 }
                 None => None,
             };
             // Secret and passphrase change together: one row, one statement.
-            sqlx::query(
-                "UPDATE relay_credentials SET secret_envelope = $1, passphrase_envelope = $2, \
-                 key_id = $3, updated_at = $4 WHERE id = $5 AND secret_envelope = $6",
-            )
-            .bind(secret)
-            .bind(pass)
-            .bind(self.current_key_id())
-            .bind(now_millis())
-            .bind(&id)
-            .bind(&old_secret)
-            .execute(self.store.pool())
-            .await?;
+            self.store
+                .reseal_relay_credential(
+                    &row,
+                    &secret,
+                    pass.as_deref(),
+                    self.current_key_id(),
+                    now_millis(),
+                )
+                .await?;
             done += 1;
         }
         Ok(done)
@@ -156,18 +127,13 @@ impl Vault {
     /// Retires every non-current key that no entry references.
     async fn retire_unused(&self) -> Result<()> {
         let in_use = self.key_ids_in_use().await?;
-        let rows = sqlx::query("SELECT key_id FROM vault_keys WHERE retired_at IS NULL")
-            .fetch_all(self.store.pool())
-            .await?;
-        for row in rows {
-            let key_id: String = row.try_get("key_id")?;
-            if key_id != self.current_key_id() && !in_use.contains(&key_id) {
-                sqlx::query("UPDATE vault_keys SET retired_at = $1 WHERE key_id = $2")
-                    .bind(now_millis())
-                    .bind(&key_id)
-                    .execute(self.store.pool())
+        for key in self.store.vault_keys().await? {
+            let unused = key.key_id != self.current_key_id() && !in_use.contains(&key.key_id);
+            if key.retired_at.is_none() && unused {
+                self.store
+                    .retire_vault_key(&key.key_id, now_millis())
                     .await?;
-                tracing::info!(key_id = %key_id, "master key retired");
+                tracing::info!(key_id = %key.key_id, "master key retired");
             }
         }
         Ok(())
@@ -176,40 +142,27 @@ impl Vault {
     /// Key ids, how many entries each seals, and what is left to rotate.
     #[tracing::instrument(skip(self))]
     pub async fn rotation_status(&self) -> Result<RotationStatus> {
-        let counts = sqlx::query(
-            "SELECT key_id, COUNT(*) AS n FROM (SELECT key_id FROM relay_host_options \
-             UNION ALL SELECT key_id FROM relay_credentials) AS e GROUP BY key_id",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        let count_of = |id: &str| -> Result<u64> {
-            for row in &counts {
-                if row.try_get::<String, _>("key_id")? == id {
-                    return Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0));
-                }
-            }
-            Ok(0)
+        let counts = self.store.vault_entries_per_key().await?;
+        let count_of = |id: &str| {
+            counts
+                .iter()
+                .find(|(key_id, _)| key_id == id)
+                .map_or(0, |(_, n)| *n)
         };
-        let rows = sqlx::query(
-            "SELECT key_id, created_at, retired_at FROM vault_keys ORDER BY created_at, key_id",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        let mut keys = Vec::with_capacity(rows.len());
+        let mut keys = Vec::new();
         let mut pending = 0;
-        for row in rows {
-            let key_id: String = row.try_get("key_id")?;
-            let entries = count_of(&key_id)?;
-            let current = key_id == self.current_key_id();
+        for key in self.store.vault_keys().await? {
+            let entries = count_of(&key.key_id);
+            let current = key.key_id == self.current_key_id();
             if !current {
                 pending += entries;
             }
             keys.push(KeyUsage {
                 entries,
-                created_at: row.try_get("created_at")?,
-                retired_at: row.try_get("retired_at")?,
+                created_at: key.created_at,
+                retired_at: key.retired_at,
                 current,
-                key_id,
+                key_id: key.key_id,
             });
         }
         Ok(RotationStatus {
@@ -219,4 +172,9 @@ impl Vault {
             rotated: 0,
         })
     }
+}
+
+/// Entries to fetch: a batch, or fewer when the budget is smaller.
+fn batch(budget: u64) -> i64 {
+    BATCH.min(i64::try_from(budget).unwrap_or(BATCH))
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use phirepass_store::{Store, now_millis};
-use sqlx::Row as _;
 use zeroize::Zeroizing;
 
 use crate::envelope::{self, Aad};
@@ -88,32 +87,14 @@ impl Vault {
 
     /// Distinct key ids referenced by any entry.
     pub(crate) async fn key_ids_in_use(&self) -> Result<BTreeSet<String>> {
-        let rows = sqlx::query(
-            "SELECT key_id FROM relay_host_options UNION SELECT key_id FROM relay_credentials",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        rows.iter()
-            .map(|row| Ok(row.try_get::<String, _>("key_id")?))
-            .collect()
+        Ok(self.store.vault_key_ids_in_use().await?)
     }
 
     async fn register_keys(&self) -> Result<()> {
-        let now = now_millis();
-        for key in self.ring.all() {
-            sqlx::query(
-                "INSERT INTO vault_keys (key_id, created_at) VALUES ($1, $2) \
-                 ON CONFLICT (key_id) DO NOTHING",
-            )
-            .bind(key.id())
-            .bind(now)
-            .execute(self.store.pool())
-            .await?;
-        }
-        // A key that comes back into use is no longer retired.
-        sqlx::query("UPDATE vault_keys SET retired_at = NULL WHERE key_id = $1")
-            .bind(self.ring.current.id())
-            .execute(self.store.pool())
+        let ring = self.ring.all();
+        let ids: Vec<&str> = ring.iter().map(|key| key.id()).collect();
+        self.store
+            .register_vault_keys(&ids, self.ring.current.id(), now_millis())
             .await?;
         Ok(())
     }
@@ -121,18 +102,8 @@ impl Vault {
 
 /// The Argon2id salt for passphrase keys: created once, then stable.
 async fn kdf_salt(store: &Store) -> Result<Vec<u8>> {
-    sqlx::query(
-        "INSERT INTO vault_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(KDF_SALT)
-    .bind(hex::encode(rand::random::<[u8; 16]>()))
-    .execute(store.pool())
-    .await?;
-    let row = sqlx::query("SELECT value FROM vault_settings WHERE name = $1")
-        .bind(KDF_SALT)
-        .fetch_one(store.pool())
-        .await?;
-    let value: String = row.try_get("value")?;
+    let candidate = hex::encode(rand::random::<[u8; 16]>());
+    let value = store.vault_setting_or_insert(KDF_SALT, &candidate).await?;
     hex::decode(value).map_err(|_| SecretsError::FailedPrecondition("corrupt kdf salt".into()))
 }
 

@@ -181,7 +181,7 @@ async fn credential_reseal_is_compare_and_swap(store: Store) {
     let current = credential("current", "k2");
     store.insert_relay_credential(&current).await.unwrap();
     let stale = store.relay_credentials_not_under("k2", 10).await.unwrap();
-    assert_eq!(stale, [old.clone()]);
+    assert_eq!(stale, std::slice::from_ref(&old));
 
     assert!(
         store
