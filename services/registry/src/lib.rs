@@ -12,6 +12,7 @@ mod error;
 mod nodes;
 mod records;
 mod service;
+mod state;
 mod tunnels;
 
 use std::future::Future;

@@ -9,7 +9,7 @@ use crate::error::{RegistryError, Result};
 use crate::records::{
     NODE_PREFIX, NodeRecord, SESSION_PREFIX, SessionRecord, check_id, node_key, session_key,
 };
-use crate::service::RegistryService;
+use crate::state::RegistryService;
 
 // Compare-and-delete retries when a heartbeat rewrites the record between
 // our read and our delete.

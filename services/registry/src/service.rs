@@ -6,11 +6,6 @@
 //! edge's entries expire by themselves. The handlers here only link the
 //! caller's trace, delegate, and convert.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use phirepass_bus::Bus;
-use phirepass_presence::Presence;
 use phirepass_proto::registry as pb;
 use phirepass_proto::registry::registry_server::{Registry, RegistryServer};
 use phirepass_runtime::grpc::{ServerAuth, ServiceToken, remote_context};
@@ -20,82 +15,16 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::error::{RegistryError, Result};
 use crate::records::{check_id, session_key};
+pub use crate::state::RegistryService;
 use crate::tunnels::{TUNNEL_PREFIX, Upsert};
-use crate::{RegistryConfig, RegistryDeps};
-
-/// The Registry gRPC service. Cheap to clone.
-#[derive(Clone)]
-pub struct RegistryService {
-    presence: Arc<dyn Presence>,
-    node_ttl: Duration,
-    session_ttl: Duration,
-    tunnel_ttl: Duration,
-    /// The bus and kick subject, when the registry can kick sessions.
-    kick: Option<(Arc<dyn Bus>, String)>,
-}
-
-impl std::fmt::Debug for RegistryService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryService")
-            .field("node_ttl", &self.node_ttl)
-            .field("session_ttl", &self.session_ttl)
-            .field("tunnel_ttl", &self.tunnel_ttl)
-            .field("kick", &self.kick.as_ref().map(|(_, subject)| subject))
-            .finish_non_exhaustive()
-    }
-}
 
 /// The authenticated tonic service, ready for `Server::add_service`.
 pub type AuthedRegistryServer = InterceptedService<RegistryServer<RegistryService>, ServerAuth>;
 
 impl RegistryService {
-    pub fn new(config: &RegistryConfig, deps: RegistryDeps) -> Self {
-        let kick_subject =
-            phirepass_tunnel::Subjects::new(config.subject_prefix.clone()).session_kick();
-        Self {
-            presence: deps.presence,
-            node_ttl: config.node_ttl,
-            session_ttl: config.session_ttl,
-            tunnel_ttl: config.tunnel_ttl,
-            kick: deps.bus.map(|bus| (bus, kick_subject)),
-        }
-    }
-
-    pub(crate) fn presence(&self) -> &dyn Presence {
-        self.presence.as_ref()
-    }
-
-    pub(crate) fn tunnel_ttl(&self) -> Duration {
-        self.tunnel_ttl
-    }
-
-    pub(crate) fn node_ttl(&self) -> Duration {
-        self.node_ttl
-    }
-
-    pub(crate) fn session_ttl(&self) -> Duration {
-        self.session_ttl
-    }
-
-    pub(crate) fn kick_bus(&self) -> Option<(&dyn Bus, &str)> {
-        self.kick
-            .as_ref()
-            .map(|(bus, subject)| (bus.as_ref(), subject.as_str()))
-    }
-
     /// Wraps the service so every call must carry the service token.
     pub fn into_server(self, token: ServiceToken) -> AuthedRegistryServer {
         RegistryServer::with_interceptor(self, ServerAuth::new(token))
-    }
-
-    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &str,
-    ) -> Result<Option<(String, T)>> {
-        let Some(raw) = self.presence.get(key).await? else {
-            return Ok(None);
-        };
-        Ok(Some((raw.clone(), serde_json::from_str(&raw)?)))
     }
 }
 

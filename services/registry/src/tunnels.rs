@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
 use crate::records::check_id;
-use crate::service::RegistryService;
+use crate::state::RegistryService;
 
 pub(crate) const TUNNEL_PREFIX: &str = "tunnel:";
 

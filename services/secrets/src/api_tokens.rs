@@ -14,11 +14,9 @@ use phirepass_runtime::grpc::{AuthedChannel, ServiceToken};
 use sha2::{Digest, Sha256};
 use tonic::Request;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, PresentedApiToken};
 use crate::error::SecretsError;
 
-/// The prefix that marks an authz API token.
-pub(crate) const API_PREFIX: &str = "pp_api_";
 const SCOPE_ADMIN: &str = "admin";
 const SCOPE_READ: &str = "read";
 /// Bounds the cache; past it, the oldest half is dropped.
@@ -32,10 +30,6 @@ pub(crate) enum Need {
     /// Changes: an API token with `admin`.
     Admin,
 }
-
-/// An API token as presented, not verified yet (request extension).
-#[derive(Clone)]
-pub(crate) struct PresentedApiToken(pub(crate) String);
 
 /// Who made an allowed call, for logs and audit events.
 #[derive(Debug, Clone, PartialEq, Eq)]

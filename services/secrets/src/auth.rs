@@ -11,6 +11,13 @@ use subtle::ConstantTimeEq as _;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
+/// The prefix that marks an authz API token.
+pub(crate) const API_PREFIX: &str = "pp_api_";
+
+/// An API token as presented, not verified yet (request extension).
+#[derive(Clone)]
+pub(crate) struct PresentedApiToken(pub(crate) String);
+
 /// The kind of caller, stored in request extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -52,9 +59,7 @@ impl CallerAuth {
             .get(..7)
             .filter(|s| s.eq_ignore_ascii_case("bearer "))
             .and(value.get(7..))?;
-        token
-            .starts_with(crate::api_tokens::API_PREFIX)
-            .then(|| token.to_owned())
+        token.starts_with(API_PREFIX).then(|| token.to_owned())
     }
 
     fn is_admin(&self, request: &Request<()>) -> bool {
@@ -81,9 +86,7 @@ impl Interceptor for CallerAuth {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(token) = self.api_token(&request) {
             let mut request = request;
-            request
-                .extensions_mut()
-                .insert(crate::api_tokens::PresentedApiToken(token));
+            request.extensions_mut().insert(PresentedApiToken(token));
             return Ok(request);
         }
         if self.is_admin(&request) {
