@@ -117,7 +117,7 @@ impl Registry for RegistryService {
         let session_id = &request.get_ref().session_id;
         let removed = async {
             check_id("session_id", session_id)?;
-            Ok(self.presence.delete(&session_key(session_id)).await?)
+            Ok(self.presence().delete(&session_key(session_id)).await?)
         }
         .await;
         ok(removed.map(|removed| pb::SessionClosedResponse { removed }))
