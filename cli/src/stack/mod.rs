@@ -50,14 +50,6 @@ impl Stack {
         }
     }
 
-    pub fn token(&self) -> &ServiceToken {
-        &self.token
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// Where services publish audit events: `<prefix>.events.audit`.
     pub fn audit_subject(&self) -> String {
         format!("{}.events.audit", self.prefix)
@@ -208,10 +200,5 @@ impl Stack {
             .run_until(signal)
             .await
             .map_err(|failure| anyhow::anyhow!("{failure}"))
-    }
-
-    /// Stops every service and waits for them (bounded).
-    pub async fn stop(&mut self) {
-        self.services.stop().await;
     }
 }

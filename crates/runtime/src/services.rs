@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::shutdown::{self, Shutdown, Trigger};
 
-/// How long [`ServiceSet::stop`] waits for services to drain.
+/// How long [`ServiceSet::run_until`] waits for services to drain.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a service stopped while the set was running.
@@ -100,28 +100,20 @@ impl ServiceSet {
         mut self,
         signal: impl Future<Output = ()>,
     ) -> Result<(), ServiceFailure> {
-        let mut tasks = std::mem::take(self.tasks.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let tasks = self.tasks.get_mut().unwrap_or_else(|p| p.into_inner());
         tokio::pin!(signal);
         loop {
             tokio::select! {
                 () = &mut signal => break,
                 done = tasks.join_next() => {
-                    if done.is_none() || self.failure().is_some() {
+                    // A task ends only when its service failed (or the set is empty).
+                    if done.is_none() || self.failure.lock().is_ok_and(|f| f.is_some()) {
                         break;
                     }
                 }
             }
         }
-        *self.tasks.get_mut().unwrap_or_else(|p| p.into_inner()) = tasks;
-        let failure = self.failure();
-        self.stop().await;
-        failure.map_or(Ok(()), Err)
-    }
-
-    /// Fires the shutdown and waits for every service, at most [`DRAIN_TIMEOUT`].
-    pub async fn stop(&mut self) {
         self.trigger.fire();
-        let tasks = self.tasks.get_mut().unwrap_or_else(|p| p.into_inner());
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
             tracing::warn!(
@@ -129,6 +121,7 @@ impl ServiceSet {
                 "services still running after the drain timeout"
             );
         }
+        self.failure().map_or(Ok(()), Err)
     }
 }
 

@@ -22,11 +22,6 @@ impl Trigger {
     pub fn fire(&self) {
         let _ = self.0.send(true);
     }
-
-    /// Another handle that waits for this trigger.
-    pub fn subscribe(&self) -> Shutdown {
-        Shutdown(self.0.subscribe())
-    }
 }
 
 impl Shutdown {
@@ -81,7 +76,7 @@ mod tests {
     #[tokio::test]
     async fn every_clone_wakes_when_the_trigger_fires_or_drops() {
         let (trigger, shutdown) = channel();
-        let other = trigger.subscribe();
+        let other = shutdown.clone();
         assert!(!shutdown.fired());
         let waiter = tokio::spawn(shutdown.clone().wait());
         trigger.fire();
