@@ -31,7 +31,8 @@ const START_HELP: &str = "\
 Environment (defaults):
   PAT_TOKEN                 node token; overrides the token file when set
   APP_MODE=development      development | production
-  HOST=0.0.0.0, PORT=8081   local GET /version server; PORT empty or 0 disables it
+  AGENT_HTTP_ADDR           IP:PORT of a local GET /version server (e.g. 127.0.0.1:8081);
+                            off when unset. HOST and PORT are no longer read.
   STATS_REFRESH_INTERVAL=15 seconds between heartbeats with host stats
   PING_INTERVAL=30          seconds between pings; 3 silent intervals = reconnect
   SERVER_HOST=127.0.0.1, SERVER_PORT=8080
@@ -41,6 +42,7 @@ Environment (defaults):
                             the SSH server tunnels to this node reach
   SSH_AUTH_METHOD=credentials_prompt
   ALLOWED_PORTS             comma list of extra ports on 127.0.0.1 tunnels may reach
+                            (logged at start and reported to the gateway)
   RUST_LOG=info             log filter; OTEL_EXPORTER_OTLP_ENDPOINT enables trace export";
 
 /// Phirepass node agent: connects this host to a Phirepass gateway.
@@ -187,5 +189,6 @@ mod tests {
     fn env_var_names_are_documented() {
         assert!(AFTER_HELP.contains(TOKEN_FILE_VAR));
         assert!(START_HELP.contains(PAT_TOKEN_VAR));
+        assert!(START_HELP.contains(crate::config::HTTP_ADDR_VAR));
     }
 }

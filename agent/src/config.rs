@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,6 +11,14 @@ use phirepass_tunnel::StreamConfig;
 
 /// The gateway's agent endpoint path.
 pub const NODE_WS_PATH: &str = "/api/nodes/ws";
+
+/// `AGENT_HTTP_ADDR`: where the optional local `/version` server listens (off when unset).
+pub const HTTP_ADDR_VAR: &str = "AGENT_HTTP_ADDR";
+
+/// Variables older agents read for the `/version` server. They are generic names other
+/// programs set too (a `PORT` exported for `phirepass dev` made the agent bind it), so they
+/// are no longer read; `start` says so when one is set.
+pub const RETIRED_HTTP_VARS: [&str; 2] = ["HOST", "PORT"];
 
 /// `APP_MODE`: development or production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,9 +69,12 @@ impl fmt::Display for SshAuthMethod {
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     pub mode: AppMode,
-    /// `HOST:PORT` of the local `/version` server; `None` when `PORT` is
-    /// empty or 0.
+    /// `AGENT_HTTP_ADDR`: the local `/version` server's address; `None` (the default)
+    /// turns it off.
     pub http_addr: Option<SocketAddr>,
+    /// Retired variables (`HOST`, `PORT`) that are set while `AGENT_HTTP_ADDR` is not:
+    /// `start` warns that they no longer turn the server on.
+    pub retired_http_vars: Vec<&'static str>,
     /// `STATS_REFRESH_INTERVAL` (seconds): how often a heartbeat is sent.
     pub stats_refresh_interval: Duration,
     /// `PING_INTERVAL` (seconds); 3 intervals of silence = dead link.
@@ -89,7 +100,7 @@ impl AgentConfig {
     /// Reads settings through `lookup` (raw values: `Some("")` means set
     /// but empty), so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        // Unset and empty mean "default" for everything except PORT.
+        // Unset and empty both mean "default".
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let parsed = |name: &str| get(name).map(|v| (name.to_owned(), v));
         fn or<T: FromStr>(v: Option<(String, String)>, default: T) -> Result<T, ConfigError>
@@ -103,14 +114,22 @@ impl AgentConfig {
         }
 
         let mode = or(parsed("APP_MODE"), AppMode::Development)?;
-        let host: IpAddr = or(parsed("HOST"), IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
-        let http_addr = match lookup("PORT") {
-            None => Some(SocketAddr::new(host, 8081)),
-            Some(raw) if raw.trim().is_empty() => None,
-            Some(raw) => match parse::<u16>("PORT", raw.trim())? {
-                0 => None,
-                port => Some(SocketAddr::new(host, port)),
-            },
+        let http_addr = match get(HTTP_ADDR_VAR) {
+            None => None,
+            Some(raw) => Some(raw.trim().parse::<SocketAddr>().map_err(|_| {
+                ConfigError::invalid(
+                    HTTP_ADDR_VAR,
+                    format!("{raw:?} is not IP:PORT (e.g. 127.0.0.1:8081); unset it to turn the /version server off"),
+                )
+            })?),
+        };
+        let retired_http_vars = if http_addr.is_none() {
+            RETIRED_HTTP_VARS
+                .into_iter()
+                .filter(|name| get(name).is_some())
+                .collect()
+        } else {
+            Vec::new()
         };
         let stats_refresh_interval = seconds(
             "STATS_REFRESH_INTERVAL",
@@ -136,6 +155,7 @@ impl AgentConfig {
         Ok(Self {
             mode,
             http_addr,
+            retired_http_vars,
             stats_refresh_interval,
             ping_interval,
             server_url,

@@ -14,7 +14,7 @@ fn config(vars: &[(&str, &str)]) -> Result<AgentConfig, ConfigError> {
 fn defaults() {
     let c = config(&[]).unwrap();
     assert_eq!(c.mode, AppMode::Development);
-    assert_eq!(c.http_addr, Some("0.0.0.0:8081".parse().unwrap()));
+    assert_eq!(c.http_addr, None, "the /version server is off by default");
     assert_eq!(c.stats_refresh_interval, Duration::from_secs(15));
     assert_eq!(c.ping_interval, Duration::from_secs(30));
     assert_eq!(c.server_url, "ws://127.0.0.1:8080/api/nodes/ws");
@@ -28,8 +28,7 @@ fn defaults() {
 fn explicit_values() {
     let c = config(&[
         ("APP_MODE", "production"),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "9000"),
+        ("AGENT_HTTP_ADDR", "127.0.0.1:9000"),
         ("STATS_REFRESH_INTERVAL", "5"),
         ("PING_INTERVAL", "7"),
         ("SERVER_HOST", "gateway"),
@@ -53,9 +52,27 @@ fn explicit_values() {
 }
 
 #[test]
-fn port_empty_or_zero_disables_http() {
-    assert_eq!(config(&[("PORT", "")]).unwrap().http_addr, None);
-    assert_eq!(config(&[("PORT", "0")]).unwrap().http_addr, None);
+fn generic_host_and_port_no_longer_start_the_http_server() {
+    // A `PORT` exported for another program (e.g. `phirepass dev`) must not make the
+    // agent bind it.
+    let c = config(&[("HOST", "0.0.0.0"), ("PORT", "8081")]).unwrap();
+    assert_eq!(c.http_addr, None);
+    assert_eq!(c.retired_http_vars, ["HOST", "PORT"]);
+    let c = config(&[("PORT", "8081"), ("AGENT_HTTP_ADDR", "127.0.0.1:8082")]).unwrap();
+    assert_eq!(c.http_addr, Some("127.0.0.1:8082".parse().unwrap()));
+    assert!(c.retired_http_vars.is_empty());
+    assert_eq!(config(&[("AGENT_HTTP_ADDR", " ")]).unwrap().http_addr, None);
+}
+
+#[test]
+fn a_bad_http_addr_names_the_variable_and_an_example() {
+    let err = config(&[("AGENT_HTTP_ADDR", "8081")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("AGENT_HTTP_ADDR") && err.contains("127.0.0.1:8081"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -82,8 +99,7 @@ fn ipv6_server_host_is_bracketed() {
 fn invalid_values_name_the_variable() {
     let cases: &[(&str, &str)] = &[
         ("APP_MODE", "staging"),
-        ("HOST", "not-an-ip"),
-        ("PORT", "http"),
+        ("AGENT_HTTP_ADDR", "not-an-addr"),
         ("STATS_REFRESH_INTERVAL", "0"),
         ("PING_INTERVAL", "-1"),
         ("SERVER_URL", "http://gw:8080"),

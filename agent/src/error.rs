@@ -16,6 +16,6 @@ pub enum AgentError {
     Token(#[from] token::TokenError),
     #[error(transparent)]
     Config(#[from] phirepass_runtime::ConfigError),
-    #[error("cannot start the http server: {0}")]
-    Http(std::io::Error),
+    #[error(transparent)]
+    Http(#[from] crate::http::BindError),
 }

@@ -11,6 +11,7 @@ pub mod device;
 mod error;
 pub mod http;
 mod session;
+pub mod ssh_check;
 pub mod stats;
 mod streams;
 pub mod token;
@@ -40,17 +41,40 @@ pub async fn run(
     // is already installed, which is fine).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _http = match config.http_addr {
-        Some(addr) => Some(http::spawn(addr).await.map_err(AgentError::Http)?),
+        Some(addr) => Some(http::spawn(addr).await?),
         None => None,
     };
+    log_settings(&config);
+    let (ssh_status, ssh_rx) = tokio::sync::watch::channel(None);
+    let _ssh_check = http::AbortOnDrop(tokio::spawn(ssh_check::watch(
+        config.ssh_host.clone(),
+        config.ssh_port,
+        ssh_status,
+    )));
 
     let config = Arc::new(config);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Backoff::default();
     let mut sampler = StatsSampler::new();
     loop {
-        match session::run(&config, &token, &mut sampler, shutdown.as_mut()).await? {
+        let mut ssh = ssh_rx.clone();
+        let session = session::run(&config, &token, &mut sampler, &mut ssh, shutdown.as_mut());
+        match session.await? {
             SessionEnd::Shutdown => return Ok(()),
+            SessionEnd::Refused {
+                reason,
+                retry_after,
+            } => {
+                // Not a hot loop, and never a kick of the connection that holds the node.
+                tracing::warn!(
+                    "the gateway refused this connection: {reason} (trying again in {} s)",
+                    retry_after.as_secs()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(retry_after) => {}
+                    () = &mut shutdown => return Ok(()),
+                }
+            }
             SessionEnd::Lost { reason, stable } => {
                 if stable {
                     backoff.reset();
@@ -63,5 +87,28 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// What an operator needs to know at start: the ports tunnels may reach, and retired
+/// variables that no longer do what they did.
+fn log_settings(config: &AgentConfig) {
+    if config.allowed_ports.is_empty() {
+        tracing::info!(
+            "tunnels may reach SSH_HOST:SSH_PORT only; set ALLOWED_PORTS (e.g. ALLOWED_PORTS=3000,8080) to let users open local ports"
+        );
+    } else {
+        let ports: Vec<String> = config.allowed_ports.iter().map(u16::to_string).collect();
+        tracing::info!(
+            "tunnels may reach SSH_HOST:SSH_PORT and 127.0.0.1 ports {} (ALLOWED_PORTS)",
+            ports.join(", ")
+        );
+    }
+    if !config.retired_http_vars.is_empty() {
+        tracing::warn!(
+            "{} no longer configure the agent's /version server (it is off); set {}=127.0.0.1:8081 to turn it on",
+            config.retired_http_vars.join(" and "),
+            config::HTTP_ADDR_VAR
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use phirepass_tunnel::{LinkMessage, NodeControl};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -33,7 +33,27 @@ const WRITE_BATCH: usize = 64;
 #[derive(Debug)]
 pub(crate) enum SessionEnd {
     Shutdown,
-    Lost { reason: String, stable: bool },
+    Lost {
+        reason: String,
+        stable: bool,
+    },
+    /// Another live connection holds this node: wait `retry_after`, do not reconnect now.
+    Refused {
+        reason: String,
+        retry_after: Duration,
+    },
+}
+
+/// The shortest and longest wait after a refusal, whatever the gateway asks.
+const REFUSED_RETRY_MIN: Duration = Duration::from_secs(5);
+const REFUSED_RETRY_MAX: Duration = Duration::from_secs(600);
+
+/// A heartbeat: host stats, the ports tunnels may reach, and the last SSH check.
+fn heartbeat(config: &AgentConfig, sampler: &mut StatsSampler, ssh: Option<bool>) -> NodeControl {
+    let mut stats = sampler.sample();
+    stats.allowed_ports = Some(config.allowed_ports.iter().copied().collect());
+    stats.ssh_reachable = ssh;
+    NodeControl::Heartbeat { stats }
 }
 
 fn ws_config() -> WebSocketConfig {
@@ -67,6 +87,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
     config: &Arc<AgentConfig>,
     token: &str,
     sampler: &mut StatsSampler,
+    ssh: &mut watch::Receiver<Option<bool>>,
     mut shutdown: Pin<&mut F>,
 ) -> Result<SessionEnd, AgentError> {
     let connect = tokio_tungstenite::connect_async_with_config(
@@ -139,6 +160,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
     tokio::pin!(auth_deadline);
     let mut authed_at: Option<Instant> = None;
     let mut nonce = 0u64;
+    let mut ssh_checks = true;
 
     loop {
         tokio::select! {
@@ -166,8 +188,17 @@ pub(crate) async fn run<F: Future<Output = ()>>(
                 return lost(format!("no traffic from the gateway for {}s", silence_limit.as_secs()), authed_at);
             }
             _ = heartbeat.tick(), if authed_at.is_some() => {
-                let _ = send_control(&tx, NodeControl::Heartbeat { stats: sampler.sample() });
+                let _ = send_control(&tx, self::heartbeat(config, sampler, *ssh.borrow()));
                 tracing::debug!(streams = streams.len(), "heartbeat sent");
+            }
+            // A changed SSH check is reported at once, not at the next heartbeat.
+            changed = ssh.changed(), if authed_at.is_some() && ssh_checks => {
+                match changed {
+                    Ok(()) => {
+                        let _ = send_control(&tx, self::heartbeat(config, sampler, *ssh.borrow_and_update()));
+                    }
+                    Err(_) => ssh_checks = false,
+                }
             }
             _ = ping.tick() => {
                 nonce = nonce.wrapping_add(1);
@@ -186,7 +217,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
                     // WebSocket pings are answered by tungstenite itself.
                     Some(Ok(_)) => continue,
                 };
-                if let Some(end) = on_message(bytes, &ctx, &mut authed_at, sampler)? {
+                if let Some(end) = on_message(bytes, &ctx, &mut authed_at, sampler, ssh)? {
                     return Ok(end);
                 }
             }
@@ -200,6 +231,7 @@ fn on_message(
     ctx: &OpenCtx,
     authed_at: &mut Option<Instant>,
     sampler: &mut StatsSampler,
+    ssh: &mut watch::Receiver<Option<bool>>,
 ) -> Result<Option<SessionEnd>, AgentError> {
     let control = match LinkMessage::decode(bytes) {
         Ok(LinkMessage::Frame { stream_id, frame }) => {
@@ -218,14 +250,21 @@ fn on_message(
         NodeControl::AuthOk { node_id, node_name } => {
             tracing::info!(%node_id, %node_name, "authenticated with the gateway");
             *authed_at = Some(Instant::now());
-            let _ = send_control(
-                &ctx.tx,
-                NodeControl::Heartbeat {
-                    stats: sampler.sample(),
-                },
-            );
+            let ssh = *ssh.borrow_and_update();
+            let _ = send_control(&ctx.tx, heartbeat(&ctx.config, sampler, ssh));
         }
         NodeControl::AuthFailed { reason } => return Err(AgentError::Rejected(reason)),
+        NodeControl::Refused {
+            reason,
+            retry_after_secs,
+        } => {
+            let retry_after =
+                Duration::from_secs(retry_after_secs).clamp(REFUSED_RETRY_MIN, REFUSED_RETRY_MAX);
+            return Ok(Some(SessionEnd::Refused {
+                reason,
+                retry_after,
+            }));
+        }
         NodeControl::Disconnect {
             reason,
             fatal: true,

@@ -1,6 +1,7 @@
 //! Host statistics from `/proc` (Linux); zeros elsewhere.
 
 use std::fs;
+use std::time::{Duration, Instant};
 
 use phirepass_tunnel::HostStats;
 
@@ -90,29 +91,44 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Samples host statistics; CPU use is measured since the previous sample.
+/// The shortest span a CPU figure covers: closer samples differ by a jiffy or two, so
+/// their "0 %" or "100 %" would mean nothing.
+pub const MIN_CPU_WINDOW: Duration = Duration::from_secs(1);
+
+/// Samples host statistics; CPU use is measured between samples at least
+/// [`MIN_CPU_WINDOW`] apart, and is reported unmeasured until there are two.
 #[derive(Debug, Default)]
 pub struct StatsSampler {
-    prev_cpu: Option<CpuTimes>,
+    prev_cpu: Option<(CpuTimes, Instant)>,
+    last_percent: Option<f32>,
 }
 
 impl StatsSampler {
-    /// Takes a first CPU sample so the first report has a baseline.
+    /// Takes a first CPU sample as the baseline of the first figure.
     pub fn new() -> Self {
         Self {
-            prev_cpu: read("/proc/stat").as_deref().and_then(parse_cpu),
+            prev_cpu: read("/proc/stat")
+                .as_deref()
+                .and_then(parse_cpu)
+                .map(|cpu| (cpu, Instant::now())),
+            last_percent: None,
         }
     }
 
-    /// Reads `/proc`; fields that cannot be read are zero.
+    /// Reads `/proc`; fields that cannot be read are zero. A sample taken too soon after
+    /// the previous one repeats the last CPU figure (none yet: unmeasured).
     pub fn sample(&mut self) -> HostStats {
-        let cpu = read("/proc/stat").as_deref().and_then(parse_cpu);
-        let cpu_percent = match (self.prev_cpu, cpu) {
-            (Some(prev), Some(now)) => cpu_percent(prev, now),
-            _ => 0.0,
-        };
-        if cpu.is_some() {
-            self.prev_cpu = cpu;
+        let now = Instant::now();
+        match (
+            self.prev_cpu,
+            read("/proc/stat").as_deref().and_then(parse_cpu),
+        ) {
+            (Some((prev, at)), Some(cpu)) if now.duration_since(at) >= MIN_CPU_WINDOW => {
+                self.last_percent = Some(cpu_percent(prev, cpu));
+                self.prev_cpu = Some((cpu, now));
+            }
+            (None, Some(cpu)) => self.prev_cpu = Some((cpu, now)),
+            _ => {}
         }
         let (mem_total_bytes, mem_used_bytes) = read("/proc/meminfo")
             .as_deref()
@@ -124,7 +140,8 @@ impl StatsSampler {
             .unwrap_or_default();
         HostStats {
             hostname: hostname(),
-            cpu_percent,
+            cpu_percent: self.last_percent.unwrap_or(0.0),
+            cpu_measured: self.last_percent.is_some(),
             mem_total_bytes,
             mem_used_bytes,
             load1,
@@ -134,6 +151,9 @@ impl StatsSampler {
                 .as_deref()
                 .and_then(parse_uptime)
                 .unwrap_or(0),
+            // Filled in by the session, which knows the configuration.
+            allowed_ports: None,
+            ssh_reachable: None,
         }
     }
 }
@@ -195,5 +215,21 @@ mod tests {
         assert!(stats.mem_used_bytes <= stats.mem_total_bytes);
         assert!((0.0..=100.0).contains(&stats.cpu_percent));
         assert!(stats.uptime_secs > 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn no_cpu_figure_until_two_samples_a_second_apart() {
+        let mut sampler = StatsSampler::new();
+        // The first heartbeat follows the start closely: no figure, not "0 %".
+        assert_eq!(sampler.sample().cpu(), None);
+        std::thread::sleep(MIN_CPU_WINDOW + Duration::from_millis(100));
+        let measured = sampler.sample().cpu();
+        assert!(
+            measured.is_some_and(|p| (0.0..=100.0).contains(&p)),
+            "{measured:?}"
+        );
+        // Too soon after: the last figure again, never back to unmeasured.
+        assert_eq!(sampler.sample().cpu(), measured);
     }
 }

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod gateway;
+mod http_server;
 mod login;
 mod session;
+mod ssh_check;
 
 /// A well-formed node token (`pp_node_<16 hex>_<64 hex>`).
 const TOKEN: &str =

@@ -211,3 +211,51 @@ async fn malformed_token_is_refused_before_dialing() {
     .await;
     assert!(matches!(result, Err(AgentError::Token(_))));
 }
+
+#[tokio::test]
+async fn first_heartbeat_reports_ports_and_no_cpu_figure_yet() {
+    let (listener, url) = bind().await;
+    let _agent = tokio::spawn(run(
+        config(&url, &[("ALLOWED_PORTS", "9090,8080")]),
+        TOKEN.to_owned(),
+        std::future::pending(),
+    ));
+    let mut ws = authed(&listener).await;
+    let NodeControl::Heartbeat { stats } =
+        expect(&mut ws, |c| matches!(c, NodeControl::Heartbeat { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(stats.allowed_ports, Some(vec![8080, 9090]));
+    assert_eq!(stats.cpu(), None, "one sample is no CPU figure: {stats:?}");
+}
+
+#[tokio::test]
+async fn a_refused_agent_waits_before_trying_again() {
+    let (listener, url) = bind().await;
+    let _agent = tokio::spawn(run(
+        config(&url, &[]),
+        TOKEN.to_owned(),
+        std::future::pending(),
+    ));
+    let mut ws = accept(&listener).await;
+    expect(&mut ws, |c| matches!(c, NodeControl::Auth { .. })).await;
+    let refused_at = tokio::time::Instant::now();
+    let reason = "a node with this token is already connected".to_owned();
+    send(
+        &mut ws,
+        NodeControl::Refused {
+            reason,
+            retry_after_secs: 6,
+        },
+    )
+    .await;
+    drop(ws);
+    // The next attempt comes after the wait the gateway asked for, not a backoff step.
+    let _again = accept(&listener).await;
+    assert!(
+        refused_at.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        refused_at.elapsed()
+    );
+}

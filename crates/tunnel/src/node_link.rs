@@ -65,6 +65,13 @@ pub enum NodeControl {
         stream_id: StreamId,
         error: Option<String>,
     },
+    /// Gateway -> agent, instead of `AuthOk`: another live connection already holds this
+    /// node (same token). `reason` says from where and since when; the agent logs it and
+    /// tries again after `retry_after_secs`, so the first connection is never kicked.
+    Refused {
+        reason: String,
+        retry_after_secs: u64,
+    },
     /// Gateway -> agent. `fatal` (e.g. token revoked): the agent exits
     /// non-zero instead of reconnecting.
     Disconnect {
@@ -74,16 +81,43 @@ pub enum NodeControl {
     },
 }
 
+/// What an agent reports in each heartbeat. Fields added after the first release are
+/// optional on the wire, so older agents keep working (absent = unknown).
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct HostStats {
     pub hostname: String,
+    /// CPU use since the previous sample; meaningful only when `cpu_measured`.
+    /// Kept a plain number (0 when unmeasured) so gateways that predate
+    /// `cpu_measured` still decode new agents' heartbeats.
     pub cpu_percent: f32,
+    /// False until the agent has two CPU samples at least a second apart (its first
+    /// heartbeat). Agents that predate the field always measured: true.
+    #[serde(default = "measured_by_default")]
+    pub cpu_measured: bool,
     pub mem_total_bytes: u64,
     pub mem_used_bytes: u64,
     pub load1: f64,
     pub load5: f64,
     pub load15: f64,
     pub uptime_secs: u64,
+    /// The local ports `ALLOWED_PORTS` lets tunnels reach; `None` from older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ports: Option<Vec<u16>>,
+    /// Whether `SSH_HOST:SSH_PORT` answered as an SSH server at the agent's last check;
+    /// `None` before the first check and from older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_reachable: Option<bool>,
+}
+
+fn measured_by_default() -> bool {
+    true
+}
+
+impl HostStats {
+    /// CPU use in percent, `None` until the agent has measured it.
+    pub fn cpu(&self) -> Option<f32> {
+        self.cpu_measured.then_some(self.cpu_percent)
+    }
 }
 
 impl LinkMessage {

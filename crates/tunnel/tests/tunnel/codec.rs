@@ -113,6 +113,19 @@ fn all_link_messages() -> Vec<LinkMessage> {
                 ..Default::default()
             },
         },
+        NodeControl::Heartbeat {
+            stats: HostStats {
+                hostname: "h".into(),
+                cpu_measured: true,
+                allowed_ports: Some(vec![8080, 9090]),
+                ssh_reachable: Some(false),
+                ..Default::default()
+            },
+        },
+        NodeControl::Refused {
+            reason: "already connected".into(),
+            retry_after_secs: 60,
+        },
         NodeControl::Ping { nonce: 1 },
         NodeControl::Pong { nonce: 2 },
         NodeControl::Open { request },
@@ -139,6 +152,32 @@ fn all_link_messages() -> Vec<LinkMessage> {
         frame: Bytes::from(vec![1u8; 33_000]),
     });
     all
+}
+
+#[test]
+fn heartbeats_of_older_agents_decode_with_unknown_new_fields() {
+    let old = br#"{"type":"heartbeat","stats":{"hostname":"h","cpu_percent":12.5,"mem_total_bytes":1,"mem_used_bytes":0,"load1":0.0,"load5":0.0,"load15":0.0,"uptime_secs":3}}"#;
+    let mut raw = vec![0u8];
+    raw.extend_from_slice(old);
+    let LinkMessage::Control(NodeControl::Heartbeat { stats }) =
+        LinkMessage::decode(Bytes::from(raw)).unwrap()
+    else {
+        panic!("not a heartbeat");
+    };
+    assert_eq!(stats.cpu(), Some(12.5));
+    assert_eq!(stats.allowed_ports, None);
+    assert_eq!(stats.ssh_reachable, None);
+    // A first sample: no CPU figure, but still a number on the wire for older gateways.
+    let first = HostStats::default();
+    assert_eq!(first.cpu(), None);
+    let json = String::from_utf8(
+        LinkMessage::Control(NodeControl::Heartbeat { stats: first })
+            .encode()
+            .slice(1..)
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(json.contains(r#""cpu_percent":0.0"#), "{json}");
 }
 
 #[test]
