@@ -11,15 +11,20 @@ use super::output::{Out, status, time};
 
 #[derive(Subcommand)]
 pub enum AccessCommand {
-    /// Let a user or a group reach a target (granting twice is not an error).
+    /// Let a user or a group reach a target, as the accounts listed with --login (granting
+    /// again replaces the list).
     #[command(
         after_help = "Examples:\n  phirepass admin access grant --user alice --host db-1\n  \
-        phirepass admin access grant --group ops --host db-1"
+        phirepass admin access grant --group ops --host db-1\n  \
+        phirepass admin access grant --user alice --node web-1 --login deploy --login root\n\n\
+        Without --login the user gets the target's default account: the one its vault login\n\
+        names (auth.username), else her own name. With logins, `ssh alice:web-1:root@edge`\n\
+        picks one, `ssh alice:web-1@edge` uses the vault's account if listed, else the first."
     )]
     Grant(GrantArgs),
     /// Remove a grant.
     #[command(after_help = "Example:\n  phirepass admin access revoke --user alice --host db-1")]
-    Revoke(GrantArgs),
+    Revoke(TargetArgs),
     /// List grants, optionally of one target, user or group.
     #[command(after_help = "Examples:\n  phirepass admin access list\n  \
         phirepass admin access list --host db-1\n  phirepass admin access list --group ops")]
@@ -33,12 +38,22 @@ pub enum AccessCommand {
 }
 
 #[derive(Args)]
-pub struct GrantArgs {
+pub struct TargetArgs {
     #[command(flatten)]
     principal: RequiredPrincipal,
     /// The target: a host, node or reserved tunnel name.
-    #[arg(long, visible_alias = "target")]
+    #[arg(long, visible_aliases = ["target", "node"])]
     host: String,
+}
+
+#[derive(Args)]
+pub struct GrantArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// An account on the target the principal may log in as (repeat for more; the first is
+    /// the default when the vault names no account).
+    #[arg(long = "login", value_name = "ACCOUNT")]
+    logins: Vec<String>,
 }
 
 #[derive(Args)]
@@ -75,7 +90,7 @@ pub async fn run(cmd: AccessCommand, g: &Global, out: Out) -> anyhow::Result<()>
     let mut authz = g.authz()?;
     let st = |s| status("authz", s);
     match cmd {
-        AccessCommand::Grant(a) => {
+        AccessCommand::Grant(GrantArgs { target: a, logins }) => {
             let (kind, who) = principal(a.principal.user, a.principal.group)
                 .ok_or_else(|| super::output::usage("--user or --group is needed"))?;
             let e = authz
@@ -83,16 +98,18 @@ pub async fn run(cmd: AccessCommand, g: &Global, out: Out) -> anyhow::Result<()>
                     principal_kind: kind as i32,
                     principal: who,
                     target: a.host,
+                    logins,
                 })
                 .await
                 .map_err(st)?
                 .into_inner();
             out.done(
                 &format!(
-                    "{} {} may reach {}",
+                    "{} {} may reach {} {}",
                     kind_name(e.principal_kind()),
                     e.principal,
-                    e.target
+                    e.target,
+                    logins_text(&e.logins)
                 ),
                 grant_json(&e),
             );
@@ -136,13 +153,25 @@ pub async fn run(cmd: AccessCommand, g: &Global, out: Out) -> anyhow::Result<()>
                         target_kind(e.target_kind()).into(),
                         kind_name(e.principal_kind()).into(),
                         e.principal.clone(),
+                        if e.logins.is_empty() {
+                            "(default)".into()
+                        } else {
+                            e.logins.join(",")
+                        },
                         time(e.created_at),
                     ]
                 })
                 .collect();
             let items = grants.iter().map(grant_json).collect();
             out.list(
-                &["TARGET", "KIND", "PRINCIPAL TYPE", "PRINCIPAL", "GRANTED"],
+                &[
+                    "TARGET",
+                    "KIND",
+                    "PRINCIPAL TYPE",
+                    "PRINCIPAL",
+                    "LOGINS",
+                    "GRANTED",
+                ],
                 rows,
                 items,
             );
@@ -175,6 +204,16 @@ fn grant_json(e: &GrantEntry) -> serde_json::Value {
         "principal": e.principal,
         "target": e.target,
         "target_kind": target_kind(e.target_kind()),
+        "logins": e.logins,
         "created_at": e.created_at,
     })
+}
+
+/// How the grant's accounts read after "alice may reach web-1".
+fn logins_text(logins: &[String]) -> String {
+    match logins {
+        [] => "as its default account".into(),
+        [one] => format!("as {one}"),
+        many => format!("as {}", many.join(", ")),
+    }
 }

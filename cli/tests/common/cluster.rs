@@ -389,6 +389,7 @@ impl Cluster {
                 principal_kind: phirepass_proto::authz::PrincipalKind::User as i32,
                 principal: user.into(),
                 target: target.into(),
+                ..Default::default()
             })
             .await
             .expect("grant");

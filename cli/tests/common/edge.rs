@@ -49,6 +49,7 @@ impl EdgeFixture {
                 principal_kind: PrincipalKind::User as i32,
                 principal: ALICE.into(),
                 target: HOST.into(),
+                ..Default::default()
             })
             .await
             .expect("grant");

@@ -37,6 +37,7 @@ async fn apps(ttl: Duration) -> Apps {
             principal_kind: phirepass_proto::authz::PrincipalKind::User as i32,
             principal: BOB.into(),
             target: "node-a".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

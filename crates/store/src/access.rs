@@ -51,6 +51,9 @@ pub struct GrantRow {
     pub target_kind: TargetKind,
     pub target_id: String,
     pub target_name: String,
+    /// Accounts on the target this grant allows, in the order given; empty: the target's
+    /// default account only.
+    pub logins: Vec<String>,
     pub created_at: i64,
 }
 
@@ -68,7 +71,7 @@ const GROUP_SELECT: &str = "SELECT g.id, g.name, g.created_at, \
 // Names are joined from whichever table the kinds point at.
 const GRANT_SELECT: &str = "SELECT gr.id, gr.principal_kind, gr.principal_id, \
      COALESCE(u.username, g.name, '') AS principal_name, gr.target_kind, gr.target_id, \
-     COALESCE(t.name, '') AS target_name, gr.created_at \
+     COALESCE(t.name, '') AS target_name, gr.logins, gr.created_at \
      FROM grants gr \
      LEFT JOIN users u ON gr.principal_kind = 'user' AND u.id = gr.principal_id \
      LEFT JOIN user_groups g ON gr.principal_kind = 'group' AND g.id = gr.principal_id \
@@ -95,8 +98,29 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRow, sqlx::Error> {
         target_kind: TargetKind::parse(&target_kind)?,
         target_id: row.try_get("target_id")?,
         target_name: row.try_get("target_name")?,
+        logins: split_logins(&row.try_get::<String, _>("logins")?),
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Logins are stored comma-separated (an account name never holds a comma).
+fn split_logins(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The logins every grant reaching one user gives on one target, strongest grant first
+/// (a direct grant, then groups by name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantLogins {
+    pub via: GrantVia,
+    /// Every listed login, strongest grant first, each once.
+    pub listed: Vec<String>,
+    /// Some grant lists no login: the target's default account is allowed too.
+    pub default_allowed: bool,
 }
 
 impl Store {
@@ -207,29 +231,46 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Idempotent: granting twice returns the existing grant.
+    /// Idempotent: granting twice returns the existing grant, with its logins replaced by
+    /// `logins` (accounts must not contain a comma; the caller validates them).
     #[tracing::instrument(skip(self))]
     pub async fn insert_grant(
         &self,
         principal: (PrincipalKind, &str),
         target: (TargetKind, &str),
+        logins: &[String],
         now: i64,
     ) -> Result<GrantRow, StoreError> {
+        let stored = logins.join(",");
         let inserted = sqlx::query(
-            "INSERT INTO grants (id, principal_kind, principal_id, target_kind, target_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO grants (id, principal_kind, principal_id, target_kind, target_id, logins, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(crate::new_id())
         .bind(principal.0.as_str())
         .bind(principal.1)
         .bind(target.0.as_str())
         .bind(target.1)
+        .bind(&stored)
         .bind(now)
         .execute(&self.pool)
         .await
         .map_err(StoreError::from);
         match inserted {
-            Ok(_) | Err(StoreError::Conflict) => {}
+            Ok(_) => {}
+            Err(StoreError::Conflict) => {
+                sqlx::query(
+                    "UPDATE grants SET logins = $1 WHERE principal_kind = $2 AND principal_id = $3 \
+                     AND target_kind = $4 AND target_id = $5",
+                )
+                .bind(&stored)
+                .bind(principal.0.as_str())
+                .bind(principal.1)
+                .bind(target.0.as_str())
+                .bind(target.1)
+                .execute(&self.pool)
+                .await?;
+            }
             Err(e) => return Err(e),
         }
         let sql = format!(
@@ -359,5 +400,61 @@ impl Store {
             .map(|row| row.try_get::<String, _>("name"))
             .transpose()?
             .map(GrantVia::Group))
+    }
+
+    /// The logins `user_id` may use on the target through grants, if any grant reaches it.
+    #[tracing::instrument(skip(self))]
+    pub async fn grant_logins(
+        &self,
+        user_id: &str,
+        target: (TargetKind, &str),
+    ) -> Result<Option<GrantLogins>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT gr.principal_kind, COALESCE(g.name, '') AS group_name, gr.logins FROM grants gr \
+             LEFT JOIN user_groups g ON gr.principal_kind = 'group' AND g.id = gr.principal_id \
+             WHERE gr.target_kind = $1 AND gr.target_id = $2 AND \
+             ((gr.principal_kind = 'user' AND gr.principal_id = $3) OR \
+              (gr.principal_kind = 'group' AND gr.principal_id IN \
+                 (SELECT m.group_id FROM group_members m WHERE m.user_id = $4)))",
+        )
+        .bind(target.0.as_str())
+        .bind(target.1)
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind: String = row.try_get("principal_kind")?;
+            let via = match PrincipalKind::parse(&kind)? {
+                PrincipalKind::User => GrantVia::User,
+                PrincipalKind::Group => GrantVia::Group(row.try_get("group_name")?),
+            };
+            grants.push((via, split_logins(&row.try_get::<String, _>("logins")?)));
+        }
+        // The direct grant first, then groups by name: the order Authorize reports.
+        grants.sort_by(|(a, _), (b, _)| match (a, b) {
+            (GrantVia::User, GrantVia::User) => std::cmp::Ordering::Equal,
+            (GrantVia::User, _) => std::cmp::Ordering::Less,
+            (_, GrantVia::User) => std::cmp::Ordering::Greater,
+            (GrantVia::Group(a), GrantVia::Group(b)) => a.cmp(b),
+        });
+        let Some((via, _)) = grants.first() else {
+            return Ok(None);
+        };
+        let mut answer = GrantLogins {
+            via: via.clone(),
+            listed: Vec::new(),
+            default_allowed: false,
+        };
+        for (_, logins) in &grants {
+            answer.default_allowed |= logins.is_empty();
+            for login in logins {
+                if !answer.listed.contains(login) {
+                    answer.listed.push(login.clone());
+                }
+            }
+        }
+        Ok(Some(answer))
     }
 }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-pub use access::{GrantRow, GrantVia, GroupRow, PrincipalKind};
+pub use access::{GrantLogins, GrantRow, GrantVia, GroupRow, PrincipalKind};
 pub use api_tokens::NewApiToken;
 pub use devices::{DeviceApproval, DeviceAuthRow};
 pub use error::StoreError;

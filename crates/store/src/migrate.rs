@@ -47,6 +47,11 @@ const POSTGRES: &[Script] = &[
         "tunnel names",
         include_str!("../migrations/postgres/0007_tunnel_names.sql"),
     ),
+    (
+        8,
+        "grant logins",
+        include_str!("../migrations/postgres/0008_grant_logins.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -84,6 +89,11 @@ const SQLITE: &[Script] = &[
         7,
         "tunnel names",
         include_str!("../migrations/sqlite/0007_tunnel_names.sql"),
+    ),
+    (
+        8,
+        "grant logins",
+        include_str!("../migrations/sqlite/0008_grant_logins.sql"),
     ),
 ];
 

@@ -72,6 +72,7 @@ async fn bench(stack: Stack, label: &str, cache: Duration) {
         principal_kind: pb::PrincipalKind::Group as i32,
         principal: "ops".into(),
         target: "db-1".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -81,6 +82,7 @@ async fn bench(stack: Stack, label: &str, cache: Duration) {
         target: "db-1".into(),
         action: "shell".into(),
         client_ip: Some("127.0.0.1".into()),
+        ..Default::default()
     };
     for _ in 0..100 {
         assert!(c.authorize(request()).await.unwrap().into_inner().allowed);

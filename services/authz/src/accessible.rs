@@ -1,6 +1,7 @@
 //! `ListAccessibleTargets`: what the SSH edge offers a user in its target
 //! menu. Built from the same facts as `Authorize` (ownership, user grants,
-//! group grants, and the same user checks), with the same reason per target.
+//! group grants, and the same user checks), with the same reason per target
+//! and the accounts the grants list (so the menu can ask which one).
 
 use std::collections::HashMap;
 
@@ -59,13 +60,33 @@ impl Decisions {
         for tunnel in self.store.list_tunnel_names(Some(&user.id)).await? {
             offer(TargetKind::Tunnel, &tunnel.id, Via::Owner);
         }
+        // (kind, id) -> each grant's logins with its strength, to list strongest first.
+        let mut listed: HashMap<(TargetKind, String), Vec<GrantedLogins>> = HashMap::new();
         for grant in self.store.grants_reaching_user(&user.id).await? {
             let via = match grant.principal_kind {
                 PrincipalKind::User => Via::UserGrant,
                 PrincipalKind::Group => Via::Group(grant.principal_name),
             };
-            offer(grant.target_kind, &grant.target_id, via);
+            offer(grant.target_kind, &grant.target_id, via.clone());
+            listed
+                .entry((grant.target_kind, grant.target_id))
+                .or_default()
+                .push((via, grant.logins));
         }
+        let logins = |kind: TargetKind, id: &str| -> Vec<String> {
+            let mut grants = listed
+                .get(&(kind, id.to_owned()))
+                .cloned()
+                .unwrap_or_default();
+            grants.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out: Vec<String> = Vec::new();
+            for login in grants.into_iter().flat_map(|(_, l)| l) {
+                if !out.contains(&login) {
+                    out.push(login);
+                }
+            }
+            out
+        };
         if reach.is_empty() {
             return Ok(empty);
         }
@@ -78,6 +99,7 @@ impl Decisions {
                     targets.push(pb::AccessibleTarget {
                         target: Some(host_to_proto(&host)),
                         reason: via.reason(),
+                        logins: logins(TargetKind::Host, &host.id),
                     });
                 }
             }
@@ -88,6 +110,7 @@ impl Decisions {
                     targets.push(pb::AccessibleTarget {
                         target: Some(tunnel_to_target(&tunnel)),
                         reason: via.reason(),
+                        logins: Vec::new(),
                     });
                 }
             }
@@ -103,9 +126,16 @@ impl Decisions {
         };
         for node in nodes {
             if let Some(via) = reach.get(&(TargetKind::Node, node.id.clone())) {
+                // An owner may use any account: nothing to list.
+                let logins = if *via == Via::Owner {
+                    Vec::new()
+                } else {
+                    logins(TargetKind::Node, &node.id)
+                };
                 targets.push(pb::AccessibleTarget {
                     target: Some(node_to_target(&node)),
                     reason: via.reason(),
+                    logins,
                 });
             }
         }
@@ -114,6 +144,9 @@ impl Decisions {
         Ok(pb::ListAccessibleTargetsResponse { targets })
     }
 }
+
+/// One grant's strength and the logins it lists.
+type GrantedLogins = (Via, Vec<String>);
 
 fn target_name(t: &pb::AccessibleTarget) -> &str {
     t.target.as_ref().map_or("", |t| t.name.as_str())

@@ -105,6 +105,8 @@ impl AppTokens {
             target: node_id.to_owned(),
             action: ACTION.to_owned(),
             client_ip,
+            login: None,
+            configured_login: String::new(),
         };
         let d = self.decisions.authorize(&query).await?;
         if d.allowed {

@@ -30,6 +30,9 @@ pub(crate) struct AuthorizeEvent<'a> {
     pub(crate) target_kind: Option<&'a str>,
     pub(crate) target_id: Option<&'a str>,
     pub(crate) action: &'a str,
+    /// The account on the target that was checked, when the edge named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) login: Option<&'a str>,
     pub(crate) client_ip: Option<&'a str>,
     /// Answered from the decision cache.
     pub(crate) cached: bool,

@@ -3,11 +3,19 @@
 //! Allowed: the owner of a node; a user with a direct grant; a member of a
 //! group with a grant. Denied: unknown or disabled users, users locked out
 //! by the login limiter, unknown targets, and everyone else.
+//!
+//! When the edge names the account it will log in as (ssh-edge relays), the
+//! account is checked too ([`resolve_login`]): a node's owner may use any; a
+//! grant allows the logins it lists, or, listing none, the target's default
+//! account (the one its vault login names, else the user's own name).
 
 use phirepass_proto::authz as pb;
 use phirepass_store::{
     GrantVia, HostRow, NodeRow, Store, TargetKind, TargetRef, TunnelNameRow, UserRow,
 };
+
+/// The reason of a refusal for the account alone (the target is reachable).
+pub(crate) const LOGIN_NOT_ALLOWED: &str = "login not allowed";
 
 use crate::audit::{Audit, AuthorizeEvent};
 use crate::decision_cache::{CachedDecision, DecisionCache, Who};
@@ -27,6 +35,9 @@ pub(crate) struct Decision {
     pub(crate) host: Option<HostRow>,
     pub(crate) node: Option<NodeRow>,
     pub(crate) tunnel: Option<TunnelNameRow>,
+    pub(crate) any_login: bool,
+    pub(crate) logins: Vec<String>,
+    pub(crate) default_allowed: bool,
 }
 
 impl Decision {
@@ -39,6 +50,9 @@ impl Decision {
             host: None,
             node: None,
             tunnel: None,
+            any_login: false,
+            logins: Vec::new(),
+            default_allowed: false,
         }
     }
 }
@@ -60,6 +74,9 @@ impl From<CachedDecision> for pb::AuthorizeResponse {
             address: d.address.unwrap_or_default(),
             user_id: d.user_id.unwrap_or_default(),
             username: d.username.unwrap_or_default(),
+            login: d.login.unwrap_or_default(),
+            logins: d.logins,
+            any_login: d.any_login,
         }
     }
 }
@@ -82,6 +99,7 @@ fn decision_event<'a>(
         target_kind: d.target_kind.as_deref(),
         target_id: d.target_id.as_deref(),
         action: &query.action,
+        login: d.login.as_deref(),
         client_ip: query.client_ip.as_deref().filter(|ip| ip.len() <= 64),
         cached,
     }
@@ -118,7 +136,7 @@ impl Decisions {
         self.cache.invalidate().await;
     }
 
-    /// Decides, logs a denial with `warn!`, and records an audit event.
+    /// Decides about the user and target (not the account), and logs a denial with `warn!`.
     async fn decide(&self, query: &AccessQuery) -> Result<CachedDecision> {
         let (who, target, action) = (query.who(), query.target.as_str(), query.action.as_str());
         let d = self.evaluate(who, target).await?;
@@ -140,10 +158,11 @@ impl Decisions {
             target_id: d.target.as_ref().map(|t| t.id.clone()),
             target_name: d.target.as_ref().map(|t| t.name.clone()),
             address: d.host.as_ref().map(host_address),
+            any_login: d.any_login,
+            logins: d.logins,
+            default_allowed: d.default_allowed,
+            login: None,
         };
-        self.audit
-            .decision(&decision_event(&answer, query, false))
-            .await;
         Ok(answer)
     }
 
@@ -184,41 +203,98 @@ impl Decisions {
         {
             d.allowed = true;
             d.reason = "owner".to_owned();
+            d.any_login = true;
             return Ok(d);
         }
-        (d.allowed, d.reason) = match self
+        let Some(grants) = self
             .store
-            .grant_via(&user.id, (found.kind, &found.id))
+            .grant_logins(&user.id, (found.kind, &found.id))
             .await?
-        {
-            Some(GrantVia::User) => (true, "user grant".to_owned()),
-            Some(GrantVia::Group(group)) => (true, format!("group grant: {group}")),
-            None => (false, "no grant".to_owned()),
+        else {
+            d.reason = "no grant".to_owned();
+            return Ok(d);
         };
+        d.allowed = true;
+        d.reason = match grants.via {
+            GrantVia::User => "user grant".to_owned(),
+            GrantVia::Group(group) => format!("group grant: {group}"),
+        };
+        d.logins = grants.listed;
+        d.default_allowed = grants.default_allowed;
         Ok(d)
     }
 
-    /// The answer to `query`, from the cache when it holds one.
+    /// The answer to `query` (the user and target from the cache when it holds
+    /// them, the account checked per request), recorded as one audit event.
     pub(crate) async fn authorize(&self, query: &AccessQuery) -> Result<CachedDecision> {
         let key = self.cache.key(query.who(), &query.target).await;
-        if let Some(key) = &key
-            && let Some(hit) = self.cache.get(key).await
-        {
-            let (target, action) = (&query.target, &query.action);
-            if hit.allowed {
-                tracing::info!(user_id = ?hit.user_id, %target, %action, reason = %hit.reason, cached = true, "access allowed");
-            } else {
-                tracing::warn!(%target, %action, reason = %hit.reason, cached = true, "access denied");
+        let hit = match &key {
+            Some(key) => self.cache.get(key).await,
+            None => None,
+        };
+        let cached = hit.is_some();
+        let mut answer = match hit {
+            Some(hit) => {
+                let (target, action) = (&query.target, &query.action);
+                if hit.allowed {
+                    tracing::info!(user_id = ?hit.user_id, %target, %action, reason = %hit.reason, cached = true, "access allowed");
+                } else {
+                    tracing::warn!(%target, %action, reason = %hit.reason, cached = true, "access denied");
+                }
+                hit
             }
-            self.audit
-                .decision(&decision_event(&hit, query, true))
-                .await;
-            return Ok(hit);
-        }
-        let answer = self.decide(query).await?;
-        if let Some(key) = &key {
-            self.cache.put(key, &answer).await;
-        }
+            None => {
+                let answer = self.decide(query).await?;
+                if let Some(key) = &key {
+                    self.cache.put(key, &answer).await;
+                }
+                answer
+            }
+        };
+        resolve_login(&mut answer, query);
+        self.audit
+            .decision(&decision_event(&answer, query, cached))
+            .await;
         Ok(answer)
     }
+}
+
+/// Checks the account the query names (none: nothing to check). An empty
+/// login asks for the default: the configured account when allowed, else the
+/// first login of the strongest grant that lists logins, else the user's own
+/// name. A refused account turns the answer into a denial ("login not
+/// allowed") that still names the target and the allowed logins.
+pub(crate) fn resolve_login(d: &mut CachedDecision, query: &AccessQuery) {
+    let Some(requested) = query.login.as_deref() else {
+        return;
+    };
+    if !d.allowed {
+        return;
+    }
+    let default_account = if query.configured_login.is_empty() {
+        d.username.clone().unwrap_or_default()
+    } else {
+        query.configured_login.clone()
+    };
+    let allowed = |account: &str| {
+        d.any_login
+            || d.logins.iter().any(|l| l == account)
+            || (d.default_allowed && account == default_account)
+    };
+    let login = if !requested.is_empty() {
+        requested.to_owned()
+    } else if allowed(&default_account) {
+        default_account.clone()
+    } else {
+        d.logins
+            .first()
+            .cloned()
+            .unwrap_or_else(|| default_account.clone())
+    };
+    if !allowed(&login) {
+        tracing::warn!(target = %query.target, login, allowed = ?d.logins, "access denied: login not allowed");
+        d.allowed = false;
+        d.reason = LOGIN_NOT_ALLOWED.to_owned();
+    }
+    d.login = Some(login);
 }

@@ -48,6 +48,18 @@ pub(crate) struct CachedDecision {
     pub(crate) target_id: Option<String>,
     pub(crate) target_name: Option<String>,
     pub(crate) address: Option<String>,
+    /// The user owns the node: any account on it.
+    #[serde(default)]
+    pub(crate) any_login: bool,
+    /// The accounts the user's grants list, strongest grant first.
+    #[serde(default)]
+    pub(crate) logins: Vec<String>,
+    /// Some grant lists no account: the target's default account is allowed.
+    #[serde(default)]
+    pub(crate) default_allowed: bool,
+    /// The account checked for this request (never cached: set per request).
+    #[serde(default, skip_serializing)]
+    pub(crate) login: Option<String>,
 }
 
 /// Bumps the generation: every cached decision is stale from now on.
@@ -139,6 +151,10 @@ mod tests {
             target_id: Some("n".into()),
             target_name: Some("web".into()),
             address: None,
+            any_login: true,
+            logins: vec![],
+            default_allowed: false,
+            login: None,
         }
     }
 

@@ -24,6 +24,11 @@ pub(crate) struct AccessQuery {
     pub(crate) target: String,
     pub(crate) action: String,
     pub(crate) client_ip: Option<String>,
+    /// The account the caller will log in as: `None` checks none, `Some("")` asks for the
+    /// default one (see `authorize::resolve_login`).
+    pub(crate) login: Option<String>,
+    /// The account the target's stored login names; empty when none.
+    pub(crate) configured_login: String,
 }
 
 impl AccessQuery {
@@ -52,11 +57,22 @@ impl TryFrom<pb::AuthorizeRequest> for AccessQuery {
                 ));
             }
         };
+        if let Some(login) = req.login.as_deref().filter(|l| !l.is_empty()) {
+            validate::account(login)?;
+        }
+        // The vault's account is compared, never parsed: only its size is bounded.
+        if req.configured_login.len() > 256 {
+            return Err(AuthzError::InvalidArgument(
+                "configured_login is longer than 256 bytes".into(),
+            ));
+        }
         Ok(Self {
             subject,
             target: req.target,
             action: req.action,
             client_ip: req.client_ip,
+            login: req.login,
+            configured_login: req.configured_login,
         })
     }
 }
@@ -67,7 +83,12 @@ pub(crate) struct GrantChange {
     pub(crate) principal_kind: PrincipalKind,
     pub(crate) principal: String,
     pub(crate) target: String,
+    /// Accounts on the target, in the order given, each once (grants only).
+    pub(crate) logins: Vec<String>,
 }
+
+/// Most logins one grant lists.
+const MAX_GRANT_LOGINS: usize = 16;
 
 /// USER or GROUP; anything else is refused.
 pub(crate) fn principal_kind(kind: i32) -> Result<PrincipalKind> {
@@ -84,10 +105,23 @@ impl TryFrom<pb::GrantRequest> for GrantChange {
     type Error = AuthzError;
 
     fn try_from(req: pb::GrantRequest) -> Result<Self> {
+        let mut logins: Vec<String> = Vec::with_capacity(req.logins.len());
+        for login in req.logins {
+            validate::account(&login)?;
+            if !logins.contains(&login) {
+                logins.push(login);
+            }
+        }
+        if logins.len() > MAX_GRANT_LOGINS {
+            return Err(AuthzError::InvalidArgument(format!(
+                "a grant lists at most {MAX_GRANT_LOGINS} logins"
+            )));
+        }
         Ok(Self {
             principal_kind: principal_kind(req.principal_kind)?,
             principal: req.principal,
             target: req.target,
+            logins,
         })
     }
 }
@@ -100,6 +134,7 @@ impl TryFrom<pb::RevokeRequest> for GrantChange {
             principal_kind: principal_kind(req.principal_kind)?,
             principal: req.principal,
             target: req.target,
+            logins: Vec::new(),
         })
     }
 }
@@ -116,6 +151,7 @@ mod tests {
             target: "web".into(),
             action: "ssh".into(),
             client_ip: None,
+            ..Default::default()
         };
         let query = AccessQuery::try_from(req("u1", "")).ok();
         assert_eq!(query.map(|q| q.subject), Some(Subject::Id("u1".into())));
@@ -134,9 +170,31 @@ mod tests {
             principal_kind: kind.into(),
             principal: "ops".into(),
             target: "db".into(),
+            ..Default::default()
         };
         let change = GrantChange::try_from(req(pb::PrincipalKind::Group)).ok();
         assert_eq!(change.map(|c| c.principal_kind), Some(PrincipalKind::Group));
         assert!(GrantChange::try_from(req(pb::PrincipalKind::Unspecified)).is_err());
+    }
+
+    #[test]
+    fn grant_logins_are_account_names_each_once() {
+        let req = |logins: &[&str]| pb::GrantRequest {
+            principal_kind: pb::PrincipalKind::User.into(),
+            principal: "alice".into(),
+            target: "db".into(),
+            logins: logins.iter().map(|l| l.to_string()).collect(),
+        };
+        let change = GrantChange::try_from(req(&["deploy", "root", "deploy"])).ok();
+        assert_eq!(
+            change.map(|c| c.logins),
+            Some(vec!["deploy".into(), "root".into()])
+        );
+        for bad in ["", "-root", "ro ot", "a,b", "root@x", &"r".repeat(33)] {
+            assert!(GrantChange::try_from(req(&[bad])).is_err(), "{bad:?}");
+        }
+        let many: Vec<String> = (0..17).map(|i| format!("u{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(GrantChange::try_from(req(&many)).is_err());
     }
 }

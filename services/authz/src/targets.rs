@@ -72,6 +72,7 @@ fn grant_to_proto(grant: &GrantRow) -> pb::GrantEntry {
         target: grant.target_name.clone(),
         target_kind: kind_to_proto(grant.target_kind).into(),
         created_at: grant.created_at,
+        logins: grant.logins.clone(),
     }
 }
 
@@ -178,9 +179,15 @@ impl Targets {
         let target = lookup::target_named(&self.store, &req.target).await?;
         let grant = self
             .store
-            .insert_grant((kind, &id), (target.kind, &target.id), now_millis())
+            .insert_grant(
+                (kind, &id),
+                (target.kind, &target.id),
+                &req.logins,
+                now_millis(),
+            )
             .await?;
-        tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, "access granted");
+        let logins = req.logins.join(",");
+        tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, logins, "access granted");
         self.audit
             .change(
                 "grant",
@@ -188,6 +195,7 @@ impl Targets {
                     ("principal_kind", kind.as_str()),
                     ("principal", &req.principal),
                     ("target", &target.name),
+                    ("logins", &logins),
                 ],
             )
             .await;

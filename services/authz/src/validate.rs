@@ -52,6 +52,27 @@ pub(crate) fn node_name(name: &str) -> Result<()> {
     }
 }
 
+/// An account on a target (a grant's login, a requested login):
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}`, the rule of ssh-edge's `USER:TARGET:ACCOUNT`.
+pub(crate) fn account(name: &str) -> Result<()> {
+    let ok = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthzError::InvalidArgument(format!(
+            "login {:?} is not an account name: 1-32 characters of A-Z, a-z, 0-9, '_', '.', '-', starting with a letter, a digit or '_'",
+            name.chars().take(40).collect::<String>()
+        )))
+    }
+}
+
 /// Group and host names follow node names: hosts share the target
 /// namespace with nodes, and one rule keeps `user:name@` logins simple.
 pub(crate) fn target_name(name: &str) -> Result<()> {

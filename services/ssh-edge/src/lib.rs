@@ -22,6 +22,7 @@ mod edge;
 mod handler;
 pub mod host_key;
 mod menu;
+mod menu_pick;
 mod menu_prompts;
 mod relay;
 mod server;

@@ -1,8 +1,9 @@
 //! `alice@edge`: the management screen. Lists the targets alice may reach (online/offline from
-//! the registry), connects to the one she picks through the same relay path as `alice:t@edge`;
-//! a target whose login is not stored asks its questions on this terminal (`menu_prompts`).
-//! Plain ANSI: works in 80x24, redraws on resize, `q` quits. Without a terminal it prints the
-//! list and exits.
+//! the registry), connects to the one she picks through the same relay path as `alice:t@edge`
+//! (`menu_pick`: which account, then the target's own questions on this terminal). A pick that
+//! fails (a refused account, an unreachable target, a wrong password) comes back here with
+//! the reason shown above the list. Plain ANSI: works in 80x24, redraws on resize, `q` quits.
+//! Without a terminal it prints the list and exits.
 
 use std::sync::Arc;
 
@@ -11,16 +12,22 @@ use phirepass_proto::registry::GetNodeRequest;
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::io::AsyncWriteExt;
+use tracing::Instrument;
 
 use crate::edge::Conn;
-use crate::relay::{ChannelSetup, Start, relay};
+use crate::relay::{ChannelSetup, Start};
 
 #[derive(Clone, Debug)]
-struct Row {
-    name: String,
-    kind: &'static str,
-    status: &'static str,
+pub(crate) struct Row {
+    pub name: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    /// The accounts her grants list on the target (the menu asks when there are several).
+    pub logins: Vec<String>,
 }
+
+/// Most lines a notice (the reason a pick failed) takes above the list.
+const NOTICE_LINES: usize = 4;
 
 async fn load(conn: &Conn, username: &str) -> Result<Vec<Row>, String> {
     let edge = &conn.edge;
@@ -38,7 +45,10 @@ async fn load(conn: &Conn, username: &str) -> Result<Vec<Row>, String> {
         .into_inner()
         .targets;
     let mut rows = Vec::new();
-    for t in targets.into_iter().filter_map(|a| a.target) {
+    for (t, logins) in targets
+        .into_iter()
+        .filter_map(|a| a.target.map(|t| (t, a.logins)))
+    {
         let (kind, status) = if t.kind == TargetKind::Node as i32 {
             let online = edge
                 .registry
@@ -56,20 +66,39 @@ async fn load(conn: &Conn, username: &str) -> Result<Vec<Row>, String> {
             name: t.name,
             kind,
             status,
+            logins,
         });
     }
     Ok(rows)
 }
 
-/// The screen as text for a `cols` x `rows` terminal; `selected` is highlighted.
-fn render(user: &str, list: &[Row], selected: usize, cols: usize, rows: usize) -> String {
+/// The screen as text for a `cols` x `rows` terminal; `selected` is highlighted, `notice`
+/// (why the last pick failed) is wrapped above the list.
+fn render(
+    user: &str,
+    list: &[Row],
+    selected: usize,
+    cols: usize,
+    rows: usize,
+    notice: Option<&str>,
+) -> String {
     let cols = cols.clamp(20, 500);
-    let rows = rows.clamp(6, 500);
+    let rows = rows.clamp(6 + NOTICE_LINES, 500);
     let fit = |s: String| -> String { s.chars().take(cols).collect() };
     let mut out = String::from("\x1b[H\x1b[2J");
     out.push_str(&fit(format!("phirepass - {user} - pick a target")));
     out.push_str("\r\n\r\n");
-    let visible = rows - 4;
+    let mut visible = rows - 4;
+    if let Some(notice) = notice {
+        let chars: Vec<char> = format!("! {notice}").chars().collect();
+        for line in chars.chunks(cols).take(NOTICE_LINES) {
+            out.push_str(&line.iter().collect::<String>());
+            out.push_str("\r\n");
+            visible -= 1;
+        }
+        out.push_str("\r\n");
+        visible -= 1;
+    }
     let first = selected.saturating_sub(visible.saturating_sub(1));
     if list.is_empty() {
         out.push_str(&fit(
@@ -144,7 +173,7 @@ pub(crate) async fn serve_channel(
             Some(_) => {}
         }
     };
-    let list = match load(&conn, &username).await {
+    let mut list = match load(&conn, &username).await {
         Ok(list) => list,
         Err(message) => return crate::relay::fail(&tx, &message).await,
     };
@@ -168,34 +197,41 @@ pub(crate) async fn serve_channel(
             .await;
         }
     }
-    if let Some(target) = interact(&conn, &username, &mut rx, &tx, &mut setup, list).await {
-        let _ = tx
-            .make_writer()
-            .write_all(format!("\x1b[H\x1b[2Jconnecting to {target}...\r\n").as_bytes())
+    let mut notice: Option<String> = None;
+    while let Some(row) = interact(
+        &conn,
+        &username,
+        &mut rx,
+        &tx,
+        &mut setup,
+        &list,
+        notice.take(),
+    )
+    .await
+    {
+        let span = tracing::info_span!("relay", session = %conn.id, user = %username, target = %row.name, action = "shell", channel = %id);
+        let picked = crate::menu_pick::pick(&conn, &username, &row, &mut rx, &tx, &mut setup)
+            .instrument(span.clone())
             .await;
-        if let Err(message) =
-            crate::menu_prompts::connect(&conn, &target, &mut rx, &tx, &mut setup).await
-        {
-            return crate::relay::fail(&tx, &message).await;
+        match picked {
+            Ok(ready) => {
+                return crate::relay::run(conn, id, rx, tx, handle, ready)
+                    .instrument(span)
+                    .await;
+            }
+            Err(message) => {
+                tracing::info!(user = %username, target = %row.name, reason = %message, "menu pick failed: back to the menu");
+                notice = Some(message);
+                if let Ok(fresh) = load(&conn, &username).await {
+                    list = fresh;
+                }
+            }
         }
-        relay(
-            conn,
-            username,
-            target,
-            id,
-            rx,
-            tx,
-            handle,
-            setup,
-            Start::Shell,
-        )
-        .await;
-    } else {
-        let _ = tx.make_writer().write_all(b"\x1b[H\x1b[2J").await;
-        let _ = tx.exit_status(0).await;
-        let _ = tx.eof().await;
-        let _ = tx.close().await;
     }
+    let _ = tx.make_writer().write_all(b"\x1b[H\x1b[2J").await;
+    let _ = tx.exit_status(0).await;
+    let _ = tx.eof().await;
+    let _ = tx.close().await;
 }
 
 /// Runs the screen until a target is picked (`Some`) or the user quits (`None`).
@@ -205,8 +241,10 @@ async fn interact(
     rx: &mut ChannelReadHalf,
     tx: &ChannelWriteHalf<Msg>,
     setup: &mut ChannelSetup,
-    mut list: Vec<Row>,
-) -> Option<String> {
+    list: &[Row],
+    notice: Option<String>,
+) -> Option<Row> {
+    let mut list = list.to_vec();
     let mut selected = 0usize;
     let mut out = tx.make_writer();
     let size = |s: &ChannelSetup| {
@@ -217,7 +255,7 @@ async fn interact(
     loop {
         let (cols, rows) = size(setup);
         if out
-            .write_all(render(username, &list, selected, cols, rows).as_bytes())
+            .write_all(render(username, &list, selected, cols, rows, notice.as_deref()).as_bytes())
             .await
             .is_err()
         {
@@ -249,7 +287,7 @@ async fn interact(
                         }
                         Key::Enter => {
                             if let Some(row) = list.get(selected) {
-                                return Some(row.name.clone());
+                                return Some(row.clone());
                             }
                         }
                         Key::Digit(d) => {
@@ -312,13 +350,14 @@ mod tests {
                 name: format!("target-{i}"),
                 kind: "node",
                 status: if i % 2 == 0 { "online" } else { "offline" },
+                logins: Vec::new(),
             })
             .collect()
     }
 
     #[test]
     fn fits_80x24_and_scrolls_to_the_selection() {
-        let screen = render("alice", &rows(50), 40, 80, 24);
+        let screen = render("alice", &rows(50), 40, 80, 24, None);
         let lines: Vec<&str> = screen.split("\r\n").collect();
         assert!(lines.len() <= 24, "{}", lines.len());
         assert!(screen.contains("target-40"));

@@ -16,12 +16,28 @@ use crate::relay::{ChannelSetup, Next, Passthrough};
 /// Longest answer kept; more typing is ignored.
 const MAX_ANSWER: usize = 1024;
 
-/// Connects to `target` for the menu's channel, asking its questions on the terminal when the
-/// vault cannot answer them. `Ok` when the relay may go on (with the link made here, or to make
-/// its own with stored credentials); `Err` is a message for the user.
+/// Asks one line on the menu's terminal (echoed); `Ok(None)` when the user cancels.
+pub(crate) async fn ask_line(
+    prompt: &str,
+    rx: &mut ChannelReadHalf,
+    tx: &ChannelWriteHalf<Msg>,
+    setup: &mut ChannelSetup,
+) -> Result<Option<String>, String> {
+    let mut out = tx.make_writer();
+    write(&mut out, prompt).await?;
+    LineReader::default()
+        .read_line(rx, &mut out, true, setup)
+        .await
+}
+
+/// Connects to `target` as `account` (`None`: the default one) for the menu's channel, asking
+/// its questions on the terminal when the vault cannot answer them. `Ok` when the relay may go
+/// on (with the link made here, or to make its own with stored credentials); `Err` is a
+/// message for the user.
 pub(crate) async fn connect(
     conn: &Arc<Conn>,
     target: &str,
+    account: Option<&str>,
     rx: &mut ChannelReadHalf,
     tx: &ChannelWriteHalf<Msg>,
     setup: &mut ChannelSetup,
@@ -33,7 +49,7 @@ pub(crate) async fn connect(
         return Ok(());
     };
     // None: nothing to ask (stored login), or a denial the relay reports with its audit event.
-    let Some(mut passthrough) = Passthrough::start(conn, authed, target).await else {
+    let Some(mut passthrough) = Passthrough::start(conn, authed, target, account).await else {
         return Ok(());
     };
     let mut out = tx.make_writer();

@@ -2,14 +2,15 @@
 //! keys, API tokens, user removal), run against PostgreSQL and SQLite.
 
 use phirepass_store::{
-    GrantVia, HostRow, NewApiToken, NewNodeToken, PrincipalKind, SCOPE_NODE_CONNECT, Store,
-    StoreError, TOKEN_KIND_API, TOKEN_KIND_NODE, TargetKind, UserKeyRow, UserRow, new_id,
+    GrantLogins, GrantVia, HostRow, NewApiToken, NewNodeToken, PrincipalKind, SCOPE_NODE_CONNECT,
+    Store, StoreError, TOKEN_KIND_API, TOKEN_KIND_NODE, TargetKind, UserKeyRow, UserRow, new_id,
     now_millis,
 };
 
 phirepass_store::on_both_stores!(
     hosts_and_nodes_share_one_namespace,
     grants_direct_and_through_groups,
+    grant_logins_are_replaced_and_merged,
     removing_things_removes_their_grants,
     keys_roundtrip,
     api_tokens_are_listed_with_their_kind,
@@ -100,14 +101,14 @@ async fn grants_direct_and_through_groups(store: Store) {
 
     assert_eq!(store.grant_via(&alice.id, target).await.unwrap(), None);
     let g = store
-        .insert_grant((PrincipalKind::User, &alice.id), target, now_millis())
+        .insert_grant((PrincipalKind::User, &alice.id), target, &[], now_millis())
         .await
         .unwrap();
     assert_eq!(g.principal_name, "alice");
     assert_eq!(g.target_name, "db");
     // Idempotent.
     let again = store
-        .insert_grant((PrincipalKind::User, &alice.id), target, now_millis())
+        .insert_grant((PrincipalKind::User, &alice.id), target, &[], now_millis())
         .await
         .unwrap();
     assert_eq!(again.id, g.id);
@@ -141,7 +142,7 @@ async fn grants_direct_and_through_groups(store: Store) {
     );
     assert_eq!(store.grant_via(&bob.id, target).await.unwrap(), None);
     store
-        .insert_grant((PrincipalKind::Group, &gid), target, now_millis())
+        .insert_grant((PrincipalKind::Group, &gid), target, &[], now_millis())
         .await
         .unwrap();
     assert_eq!(
@@ -192,11 +193,11 @@ async fn removing_things_removes_their_grants(store: Store) {
         .unwrap();
     let web = (TargetKind::Node, node_id.as_str());
     store
-        .insert_grant((PrincipalKind::Group, &gid), web, now_millis())
+        .insert_grant((PrincipalKind::Group, &gid), web, &[], now_millis())
         .await
         .unwrap();
     store
-        .insert_grant((PrincipalKind::User, &bob.id), web, now_millis())
+        .insert_grant((PrincipalKind::User, &bob.id), web, &[], now_millis())
         .await
         .unwrap();
     assert!(store.remove_group("ops").await.unwrap());
@@ -292,4 +293,77 @@ async fn api_tokens_are_listed_with_their_kind(store: Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn grant_logins_are_replaced_and_merged(store: Store) {
+    let alice = user(&store, "alice").await;
+    store.insert_host(&host("db")).await.unwrap();
+    let db = store.target_by_name("db").await.unwrap().unwrap();
+    let target = (TargetKind::Host, db.id.as_str());
+    let logins = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(store.grant_logins(&alice.id, target).await.unwrap(), None);
+
+    let g = store
+        .insert_grant(
+            (PrincipalKind::User, &alice.id),
+            target,
+            &logins(&["deploy", "root"]),
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.logins, logins(&["deploy", "root"]));
+    // Granting again replaces the list (here: no list, the default account only).
+    let again = store
+        .insert_grant((PrincipalKind::User, &alice.id), target, &[], now_millis())
+        .await
+        .unwrap();
+    assert_eq!((again.id.as_str(), again.logins.len()), (g.id.as_str(), 0));
+    assert_eq!(
+        store.grant_logins(&alice.id, target).await.unwrap(),
+        Some(GrantLogins {
+            via: GrantVia::User,
+            listed: vec![],
+            default_allowed: true,
+        })
+    );
+
+    // A group grant adds its logins after the direct grant's.
+    let gid = new_id();
+    store.insert_group(&gid, "ops", now_millis()).await.unwrap();
+    store
+        .add_group_member(&gid, &alice.id, now_millis())
+        .await
+        .unwrap();
+    store
+        .insert_grant(
+            (PrincipalKind::Group, &gid),
+            target,
+            &logins(&["ops", "deploy"]),
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_grant(
+            (PrincipalKind::User, &alice.id),
+            target,
+            &logins(&["deploy"]),
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grant_logins(&alice.id, target).await.unwrap(),
+        Some(GrantLogins {
+            via: GrantVia::User,
+            listed: logins(&["deploy", "ops"]),
+            default_allowed: false,
+        })
+    );
+    let listed = store
+        .list_grants(Some((PrincipalKind::Group, &gid)), None)
+        .await
+        .unwrap();
+    assert_eq!(listed[0].logins, logins(&["ops", "deploy"]));
 }

@@ -31,6 +31,7 @@ async fn grant(h: &Harness, kind: pb::PrincipalKind, principal: &str, target: &s
             principal_kind: kind.into(),
             principal: principal.into(),
             target: target.into(),
+            ..Default::default()
         })
         .await
         .unwrap();

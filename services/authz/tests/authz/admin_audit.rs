@@ -80,6 +80,7 @@ async fn every_admin_change_is_audited(stack: Stack) {
         principal_kind: pb::PrincipalKind::Group.into(),
         principal: "ops".into(),
         target: "db".into(),
+        ..Default::default()
     };
     c.grant(grant.clone()).await.unwrap();
     c.revoke(pb::RevokeRequest {

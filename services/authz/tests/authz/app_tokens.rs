@@ -124,6 +124,7 @@ async fn create_checks_the_grant(stack: Stack) {
             principal_kind: pb::PrincipalKind::User.into(),
             principal: "bob".into(),
             target: "web".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -155,6 +156,7 @@ async fn revoked_grant_denies_the_next_verify(stack: Stack) {
         principal_kind: pb::PrincipalKind::User.into(),
         principal: "bob".into(),
         target: "web".into(),
+        ..Default::default()
     };
     c.grant(grant.clone()).await.unwrap();
     let t = create(&h, &bob.id, "web", 3000).await.unwrap();

@@ -50,6 +50,7 @@ async fn world(h: &Harness) {
         principal_kind: pb::PrincipalKind::User.into(),
         principal: "alice".into(),
         target: "db".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -91,6 +92,7 @@ async fn cached_answers_are_audited_and_changes_apply_at_once(stack: Stack) {
         principal_kind: pb::PrincipalKind::Group.into(),
         principal: "ops".into(),
         target: "db".into(),
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -184,6 +184,7 @@ async fn accessible_targets_agree_with_authorize(stack: Stack) {
             principal_kind: kind.into(),
             principal: principal.into(),
             target: target.into(),
+            ..Default::default()
         })
         .await
         .unwrap();

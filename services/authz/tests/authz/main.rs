@@ -18,6 +18,7 @@ mod devices;
 mod edge;
 mod first_run;
 mod invitations;
+mod logins;
 mod nodes;
 mod server;
 mod tunnel_names;

@@ -238,6 +238,7 @@ async fn reserved_names_are_targets_with_grants(stack: Stack) {
             principal_kind: pb::PrincipalKind::User.into(),
             principal: "bob".into(),
             target: "pg".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -257,6 +258,7 @@ async fn reserved_names_are_targets_with_grants(stack: Stack) {
         principal_kind: pb::PrincipalKind::Group.into(),
         principal: "ops".into(),
         target: "pg".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -328,6 +330,7 @@ async fn release_frees_the_name_and_drops_grants(stack: Stack) {
         principal_kind: pb::PrincipalKind::User.into(),
         principal: "bob".into(),
         target: "shop".into(),
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -216,6 +216,7 @@ async fn authorize_node(
         target: node.to_string(),
         action: "shell".into(),
         client_ip,
+        ..Default::default()
     };
     let message = match state.authz.clone().authorize(req).await {
         Ok(reply) => {

@@ -102,7 +102,9 @@ impl EdgeHandler {
         };
         if let Login::Relay { target, .. } = &authed.login {
             let target = target.clone();
-            if let Some(passthrough) = Passthrough::start(&self.conn, authed.clone(), &target).await
+            let account = authed.login.account().map(str::to_owned);
+            if let Some(passthrough) =
+                Passthrough::start(&self.conn, authed.clone(), &target, account.as_deref()).await
             {
                 info!(peer = %self.conn.peer, user = %authed.username, target, method, "user verified: continuing with the target's prompts");
                 self.passthrough = Some(passthrough);

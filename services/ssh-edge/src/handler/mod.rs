@@ -208,11 +208,14 @@ impl Handler for EdgeHandler {
         let conn = self.conn.clone();
         let handle = session.handle();
         match authed.login {
-            Login::Relay { target, .. } => {
+            Login::Relay {
+                target, account, ..
+            } => {
                 tokio::spawn(crate::relay::serve_channel(
                     conn,
                     authed.username,
                     target,
+                    account,
                     channel,
                     handle,
                 ));

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use phirepass_proto::authz::{AuthorizeRequest, AuthorizeResponse};
+use phirepass_proto::authz::AuthorizeResponse;
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Pty};
 use tokio::io::AsyncWriteExt;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 use crate::edge::Conn;
+use crate::relay::access::{LoginAsk, authorize};
 use crate::relay::link;
 
 /// What the client asked the channel to run.
@@ -26,7 +27,7 @@ pub(crate) enum Start {
 
 impl Start {
     /// The Authorize action.
-    fn action(&self) -> &'static str {
+    pub(crate) fn action(&self) -> &'static str {
         match self {
             Start::Shell => "shell",
             Start::Exec(_) => "exec",
@@ -67,6 +68,7 @@ pub(crate) async fn serve_channel(
     conn: Arc<Conn>,
     username: String,
     target: String,
+    account: Option<String>,
     channel: Channel<Msg>,
     handle: Handle,
 ) {
@@ -120,40 +122,10 @@ pub(crate) async fn serve_channel(
             Some(_) => {}
         }
     };
-    relay(conn, username, target, id, rx, tx, handle, setup, start).await;
-}
-
-pub(crate) async fn authorize(
-    conn: &Conn,
-    username: &str,
-    target: &str,
-    action: &str,
-) -> Result<AuthorizeResponse, String> {
-    let request = AuthorizeRequest {
-        user_id: String::new(),
-        username: username.to_owned(),
-        target: target.to_owned(),
-        action: action.to_owned(),
-        client_ip: Some(conn.client_ip()),
-    };
-    match conn.edge.authz.clone().authorize(request).await {
-        Ok(reply) => {
-            let decision = reply.into_inner();
-            if decision.allowed {
-                Ok(decision)
-            } else {
-                info!(user = username, target, action, reason = %decision.reason, "relay denied");
-                // One answer for unknown and forbidden targets: names are not revealed.
-                Err(format!(
-                    "target {target} does not exist or you may not reach it"
-                ))
-            }
-        }
-        Err(status) => {
-            warn!(error = %status.message(), "authorize failed");
-            Err("the access service is unavailable; try again later".into())
-        }
-    }
+    relay(
+        conn, username, target, account, id, rx, tx, handle, setup, start,
+    )
+    .await;
 }
 
 /// Reports a failure on the client channel's stderr, with exit status 1, and closes it.
@@ -167,13 +139,14 @@ pub(crate) async fn fail(tx: &ChannelWriteHalf<Msg>, message: &str) {
     let _ = tx.close().await;
 }
 
-/// Authorises `start` (and the PTY), opens the target channel, and bridges until either side
-/// ends.
+/// Authorises `start` (and the PTY) as `account` (`None`: the default one), opens the target
+/// channel, and bridges until either side ends; a failure is reported on the channel.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn relay(
     conn: Arc<Conn>,
     username: String,
     target: String,
+    account: Option<String>,
     id: ChannelId,
     rx: ChannelReadHalf,
     tx: ChannelWriteHalf<Msg>,
@@ -183,44 +156,90 @@ pub(crate) async fn relay(
 ) {
     let span = info_span!("relay", session = %conn.id, user = %username, target = %target, action = start.action(), channel = %id);
     async move {
-        let main = authorize(&conn, &username, &target, start.action());
-        let decision = if setup.pty.is_some() {
-            let (main, pty) = tokio::join!(main, authorize(&conn, &username, &target, "pty"));
-            pty.and(main)
-        } else {
-            main.await
-        };
-        let decision = match decision {
-            Ok(d) => d,
-            Err(message) => return fail(&tx, &message).await,
-        };
-        let link = match conn
-            .link
-            .get_or_try_init(|| link::open(&conn, &decision))
-            .await
+        match prepare(
+            &conn,
+            &username,
+            &target,
+            account.as_deref(),
+            &setup,
+            &start,
+        )
+        .await
         {
-            Ok(link) if link.name == decision.target_name => link.clone(),
-            Ok(_) => {
-                return fail(&tx, "this connection is already relaying to another target").await;
-            }
-            Err(message) => return fail(&tx, &message).await,
-        };
-        crate::sessions::opened(&conn, &decision).await;
-        let notice = link.notice.lock().ok().and_then(|mut n| n.take());
-        if let Some(notice) = notice {
-            let _ = tx
-                .make_writer_ext(Some(1))
-                .write_all(notice.as_bytes())
-                .await;
+            Ok(ready) => run(conn, id, rx, tx, handle, ready).await,
+            Err(message) => fail(&tx, &message).await,
         }
-        let target_channel = match open_target_channel(&link, &setup, &start).await {
-            Ok(c) => c,
-            Err(message) => return fail(&tx, &message).await,
-        };
-        bridge(conn, id, rx, tx, handle, target_channel, link).await;
     }
     .instrument(span)
     .await
+}
+
+/// A target channel started and ready to bridge.
+pub(crate) struct Ready {
+    link: Arc<link::TargetLink>,
+    channel: Channel<russh::client::Msg>,
+    decision: AuthorizeResponse,
+}
+
+/// Everything before the bridge: authorise, reach and log in to the target, start the
+/// channel. `Err` is a message for the user; nothing has been written to the client yet.
+pub(crate) async fn prepare(
+    conn: &Arc<Conn>,
+    username: &str,
+    target: &str,
+    account: Option<&str>,
+    setup: &ChannelSetup,
+    start: &Start,
+) -> Result<Ready, String> {
+    let ask = match conn.link.get() {
+        Some(link) => LoginAsk {
+            requested: link.account.clone(),
+            configured: link.configured.clone(),
+        },
+        None => LoginAsk::for_target(conn, username, target, account).await?,
+    };
+    let main = authorize(conn, username, target, start.action(), &ask);
+    let decision = if setup.pty.is_some() {
+        let (main, pty) = tokio::join!(main, authorize(conn, username, target, "pty", &ask));
+        pty.and(main)
+    } else {
+        main.await
+    }?;
+    let link = match conn
+        .link
+        .get_or_try_init(|| link::open(conn, &decision))
+        .await
+    {
+        Ok(link) if link.name == decision.target_name => link.clone(),
+        Ok(_) => return Err("this connection is already relaying to another target".into()),
+        Err(message) => return Err(message),
+    };
+    let channel = open_target_channel(&link, setup, start).await?;
+    Ok(Ready {
+        link,
+        channel,
+        decision,
+    })
+}
+
+/// Registers the session, tells the user a pending notice, and bridges.
+pub(crate) async fn run(
+    conn: Arc<Conn>,
+    id: ChannelId,
+    rx: ChannelReadHalf,
+    tx: ChannelWriteHalf<Msg>,
+    handle: Handle,
+    ready: Ready,
+) {
+    crate::sessions::opened(&conn, &ready.decision).await;
+    let notice = ready.link.notice.lock().ok().and_then(|mut n| n.take());
+    if let Some(notice) = notice {
+        let _ = tx
+            .make_writer_ext(Some(1))
+            .write_all(notice.as_bytes())
+            .await;
+    }
+    bridge(conn, id, rx, tx, handle, ready.channel, ready.link).await;
 }
 
 async fn open_target_channel(

@@ -2,6 +2,8 @@
 //! TunnelStream for an agent node (held by whichever gateway), then host-key policy and login.
 //! [`plan`] reads the vault; [`connect_link`] connects with a finished [`TargetSpec`], so the
 //! login-time passthrough (`relay::passthrough`) can supply the user's answers instead.
+//! The vault's login is used only for the account it belongs to ([`Plan::as_account`]): any
+//! other account the user types the target's own password for.
 
 use std::sync::Arc;
 
@@ -21,6 +23,10 @@ use crate::edge::Conn;
 /// An authenticated connection to a target, shared by the channels of one client connection.
 pub(crate) struct TargetLink {
     pub name: String,
+    /// The account on the target this link is logged in as.
+    pub account: String,
+    /// The account the vault names for the target (empty: none), for later Authorize calls.
+    pub configured: String,
     pub session: TargetSession,
     /// Told to the user on the first channel (e.g. a host key accepted and pinned).
     pub notice: std::sync::Mutex<Option<String>>,
@@ -31,7 +37,10 @@ const HOSTKEY_OPTION: &str = "hostkey.openssh";
 /// What the vault holds for logging in to one target.
 pub(crate) struct Plan {
     pub name: String,
+    /// The account to log in as; the stored credentials, if any, belong to it.
     pub username: String,
+    /// The account the vault names (`auth.username`), if any.
+    pub configured: Option<String>,
     /// `None`: nothing stored, the user has to answer the target's prompts.
     pub credentials: Option<Credentials>,
     pub pinned_host_key: Option<String>,
@@ -40,6 +49,20 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The plan for `account`: the stored credentials stay only if they are that account's.
+    pub fn for_account(mut self, account: &str) -> Self {
+        if !account.is_empty() && account != self.username {
+            self.username = account.to_owned();
+            self.credentials = None;
+        }
+        self
+    }
+
+    /// The vault's account for Authorize (`configured_login`); empty when none.
+    pub fn configured_login(&self) -> String {
+        self.configured.clone().unwrap_or_default()
+    }
+
     /// The user must be asked something before the target can be used.
     pub fn needs_user(&self, policy: UnknownHostKey) -> bool {
         self.credentials.is_none()
@@ -78,6 +101,7 @@ pub(crate) async fn plan(conn: &Conn, target: &str, user: &str) -> Result<Plan, 
     let Some(auth) = auth else {
         return Ok(Plan {
             username: user.to_owned(),
+            configured: None,
             name,
             credentials: None,
             pinned_host_key: None,
@@ -98,14 +122,13 @@ pub(crate) async fn plan(conn: &Conn, target: &str, user: &str) -> Result<Plan, 
         (None, None) => None,
     };
     // The vault's account, else the user's own phirepass username.
-    let username = auth
-        .username
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| user.to_owned());
+    let configured = auth.username.filter(|u| !u.is_empty());
+    let username = configured.clone().unwrap_or_else(|| user.to_owned());
     let option = |key: &str| auth.options.get(key).map(String::as_str);
     Ok(Plan {
         name,
         username,
+        configured,
         credentials,
         pinned_host_key: option(HOSTKEY_OPTION)
             .filter(|p| !p.trim().is_empty())
@@ -130,11 +153,15 @@ pub(crate) async fn open(
     decision: &AuthorizeResponse,
 ) -> Result<Arc<TargetLink>, String> {
     let user = own_username(conn);
-    let plan = plan(conn, &decision.target_name, &user).await?;
+    let plan = plan(conn, &decision.target_name, &user)
+        .await?
+        .for_account(&decision.login);
     let name = &plan.name;
     let Some(credentials) = plan.credentials.clone() else {
+        let account = &plan.username;
         return Err(format!(
-            "no login is stored for {name}: connect with `ssh {user}:{name}@<edge>` to type its password, or an administrator must store its credentials in the vault"
+            "no login is stored for {account} on {name}: log in as `{}` to type its password, or an administrator must store its credentials in the vault",
+            crate::username::relay_login(&user, name, Some(account))
         ));
     };
     let (policy, prompt) = match conn.edge.config.unknown_host_key {
@@ -143,7 +170,10 @@ pub(crate) async fn open(
         UnknownHostKey::Prompt => (HostKeyPolicy::Reject, true),
     };
     let spec = plan.spec(conn, credentials, policy);
-    connect_link(conn, decision, &spec).await.map_err(|e| match e {
+    let configured = plan.configured_login();
+    connect_link(conn, decision, &spec, &configured)
+        .await
+        .map_err(|e| match e {
         LinkError::Target(TargetError::HostKey(unknown @ HostKeyError::Unknown { .. }))
             if prompt =>
         {
@@ -151,8 +181,38 @@ pub(crate) async fn open(
                 "{unknown}. This session cannot ask you to confirm it: connect with `ssh {user}:{name}@<edge>` to answer the prompt, or an administrator must pin hostkey.openssh or set SSH_EDGE_UNKNOWN_HOSTKEY=accept-once"
             )
         }
-        other => other.to_string(),
+        other => describe(other, &user, decision),
     })
+}
+
+/// The user's message for a failed link: a refused account says which account was tried and
+/// the exact login that picks another.
+pub(crate) fn describe(error: LinkError, user: &str, decision: &AuthorizeResponse) -> String {
+    let LinkError::Target(TargetError::AuthRejected {
+        target,
+        username,
+        method,
+    }) = &error
+    else {
+        return error.to_string();
+    };
+    let others: Vec<&String> = decision.logins.iter().filter(|l| *l != username).collect();
+    let choose = match others.first() {
+        Some(first) => format!(
+            "to log in as another account your grants allow ({}), log in as `{}`",
+            others
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::username::relay_login(user, target, Some(first))
+        ),
+        None => format!(
+            "to log in as another account, log in as `{}` (USER:TARGET:ACCOUNT; a grant must allow it)",
+            crate::username::relay_login(user, target, Some("ACCOUNT"))
+        ),
+    };
+    format!("{target} refused the {method} login as {username:?}; {choose}")
 }
 
 /// Why a link could not be opened; shown to the user.
@@ -171,6 +231,7 @@ pub(crate) async fn connect_link(
     conn: &Conn,
     decision: &AuthorizeResponse,
     spec: &TargetSpec,
+    configured: &str,
 ) -> Result<Arc<TargetLink>, LinkError> {
     let edge = &conn.edge;
     let name = spec.name.clone();
@@ -259,6 +320,8 @@ pub(crate) async fn connect_link(
     info!(host_key = %session.host_key, "relay link open");
     Ok(Arc::new(TargetLink {
         name,
+        account: spec.username.clone(),
+        configured: configured.to_owned(),
         session,
         notice: std::sync::Mutex::new(notice),
     }))

@@ -19,7 +19,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::UnknownHostKey;
 use crate::edge::{Authed, Conn};
-use crate::relay::bridge::authorize;
+use crate::relay::access::{LoginAsk, authorize};
 use crate::relay::link::{self, TargetLink};
 
 /// What the connecting task needs from the user, or how it ended.
@@ -170,14 +170,22 @@ impl Drop for Passthrough {
 }
 
 impl Passthrough {
-    /// Decides, for a verified relay login, whether the user must answer something before the
-    /// target can be used; if so, starts connecting. `None`: log in as usual (a denial or a
-    /// vault failure is then reported on the channel, with the usual message and audit).
-    pub(crate) async fn start(conn: &Arc<Conn>, authed: Authed, target: &str) -> Option<Self> {
+    /// Decides, for a verified relay login as `account` (`None`: the default one), whether
+    /// the user must answer something before the target can be used; if so, starts
+    /// connecting. `None`: log in as usual (a denial or a vault failure is then reported on
+    /// the channel, with the usual message and audit).
+    pub(crate) async fn start(
+        conn: &Arc<Conn>,
+        authed: Authed,
+        target: &str,
+        account: Option<&str>,
+    ) -> Option<Self> {
         // The common case costs one vault read: a stored login needs nobody's answers. The
         // vault's answer is never shown, so reading it before authorising reveals nothing.
         let policy = conn.edge.config.unknown_host_key;
         let plan = link::plan(conn, target, &authed.username).await.ok()?;
+        let configured = plan.configured_login();
+        let plan = plan.for_account(account.unwrap_or_default());
         if !plan.needs_user(policy) {
             return None;
         }
@@ -186,7 +194,11 @@ impl Passthrough {
         if !may_reach(conn, &authed.username, target).await {
             return None;
         }
-        let decision = authorize(conn, &authed.username, target, "login")
+        let ask = LoginAsk {
+            requested: account.unwrap_or_default().to_owned(),
+            configured,
+        };
+        let decision = authorize(conn, &authed.username, target, "login", &ask)
             .await
             .ok()?;
         let plan = if decision.target_name == plan.name {
@@ -195,7 +207,8 @@ impl Passthrough {
             link::plan(conn, &decision.target_name, &authed.username)
                 .await
                 .ok()?
-        };
+        }
+        .for_account(&decision.login);
         if !plan.needs_user(policy) {
             return None;
         }
@@ -217,11 +230,12 @@ impl Passthrough {
         info!(session = %conn.id, user = %authed.username, target = %plan.name, method = spec.credentials.method(), "login needs the user's answers for the target");
         let span = info_span!("passthrough", session = %conn.id, user = %authed.username, target = %plan.name);
         let conn = conn.clone();
+        let (user, configured) = (authed.username.clone(), ask.configured);
         let task = tokio::spawn(
             async move {
-                let result = link::connect_link(&conn, &decision, &spec)
+                let result = link::connect_link(&conn, &decision, &spec, &configured)
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| link::describe(e, &user, &decision));
                 let _ = tx.send(Step::Done(result)).await;
             }
             .instrument(span),

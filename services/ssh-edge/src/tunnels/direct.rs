@@ -127,6 +127,7 @@ async fn decide(
         target: name,
         action: "tcp".into(),
         client_ip: Some(conn.client_ip()),
+        ..Default::default()
     };
     match conn.edge.authz.clone().authorize(request).await {
         Ok(reply) => {
