@@ -20,16 +20,22 @@ pub const SETUP_CODE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// once at WARN (the one secret authz ever logs: the operator must see it)
 /// and returns it. `None` once the instance has a user.
 ///
+/// Only the newest code is valid: every earlier one is dropped first, so the
+/// code printed by the last start is the one to type (an older code from a
+/// scrolled-away console or an earlier run is refused as wrong).
+///
 /// [`crate::serve`] calls this at start unless
 /// `AuthzConfig::issue_setup_code` is off; `phirepass dev` turns that off
 /// and calls it itself to print the code in its banner.
 #[tracing::instrument(name = "authz.issue_setup_code", skip_all)]
 pub async fn issue_setup_code(store: &Store) -> Result<Option<String>> {
     let now = now_millis();
-    store.delete_expired_setup_codes(now).await?;
     if store.count_users().await? > 0 {
+        store.delete_expired_setup_codes(now).await?;
         return Ok(None);
     }
+    // Every stored code counts as expired from now on: only the one issued below is valid.
+    store.delete_expired_setup_codes(i64::MAX).await?;
     let code = codes::new_setup_code();
     let Some(hash) = codes::setup_code_hash(&code) else {
         return Err(AuthzError::Hash("setup code does not parse".into()));

@@ -15,6 +15,7 @@ on_both_stacks!(
     wrong_codes_are_limited_per_ip,
     expired_codes_are_refused,
     concurrent_setups_create_one_user,
+    only_the_newest_code_is_valid,
     no_code_once_a_user_exists,
 );
 
@@ -197,16 +198,12 @@ async fn expired_codes_are_refused(stack: Stack) {
 
 async fn concurrent_setups_create_one_user(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
-    // Two replicas started: two live codes, either works.
-    let first = h.setup_code.clone().unwrap();
-    let second = phirepass_authz::issue_setup_code(&h.store)
-        .await
-        .unwrap()
-        .unwrap();
+    // Two people with the code at once: one admin, the other is told setup is done.
+    let code = h.setup_code.clone().unwrap();
     let (mut a, mut b) = (h.client(), h.client());
     let (ra, rb) = tokio::join!(
-        a.complete_setup(setup(&first, "alice", "192.0.2.1")),
-        b.complete_setup(setup(&second, "bob", "192.0.2.2")),
+        a.complete_setup(setup(&code, "alice", "192.0.2.1")),
+        b.complete_setup(setup(&code, "bob", "192.0.2.2")),
     );
     let oks = [ra.is_ok(), rb.is_ok()].iter().filter(|ok| **ok).count();
     assert_eq!(oks, 1, "{ra:?} {rb:?}");
@@ -224,6 +221,29 @@ async fn concurrent_setups_create_one_user(stack: Stack) {
         .users;
     assert_eq!(users.len(), 1);
     assert!(users[0].admin);
+    h.stop().await;
+}
+
+async fn only_the_newest_code_is_valid(stack: Stack) {
+    let h = Harness::on(stack, Options::default()).await;
+    // A restart issues a new code: the one printed before it is refused from then on.
+    let first = h.setup_code.clone().unwrap();
+    let newest = phirepass_authz::issue_setup_code(&h.store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(first, newest);
+    let err = h
+        .client()
+        .complete_setup(setup(&first, "root", "192.0.2.1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert!(needs_setup(&h).await);
+    h.client()
+        .complete_setup(setup(&newest, "root", "192.0.2.1"))
+        .await
+        .unwrap();
     h.stop().await;
 }
 
