@@ -1,21 +1,27 @@
 //! `phirepass dev`: authz, registry, secrets, ssh-edge and gateway-ws in one process.
 
+pub mod data_dir;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use phirepass::stack::{Stack, loopback};
-use phirepass_runtime::config::env_opt;
+use phirepass_runtime::config::{env_opt, env_or};
 use phirepass_runtime::grpc::ServiceToken;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+use data_dir::{DataDir, Origin};
+
 #[derive(Args)]
 pub struct DevArgs {
-    /// Data directory: SQLite database, service token, endpoints file.
-    #[arg(long, env = "PHIREPASS_DATA_DIR", default_value = ".phirepass")]
-    data_dir: PathBuf,
+    /// Data directory: SQLite database, service token, vault key, endpoints file [default:
+    /// ./.phirepass if it exists, else $XDG_DATA_HOME/phirepass, else
+    /// ~/.local/share/phirepass].
+    #[arg(long, env = "PHIREPASS_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Address the gateway (browser and agent WebSockets) listens on.
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     host: String,
@@ -42,13 +48,15 @@ pub const SSH_HOST_KEY_FILE: &str = "ssh_host_ed25519";
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let _telemetry = phirepass_runtime::telemetry::init("phirepass-dev");
-    create_private_dir(&args.data_dir)?;
-    let token = load_or_create_token(&args.data_dir.join(SERVICE_TOKEN_FILE))?;
+    let data = DataDir::from_env(args.data_dir.as_deref()).map_err(anyhow::Error::msg)?;
+    let data_dir = data.path.as_path();
+    create_private_dir(data_dir)?;
+    let token = load_or_create_token(&data_dir.join(SERVICE_TOKEN_FILE))?;
 
     let database_url = env_opt("DATABASE_URL").unwrap_or_else(|| {
         format!(
             "sqlite://{}?mode=rwc",
-            args.data_dir.join("phirepass.db").display()
+            data_dir.join("phirepass.db").display()
         )
     });
     let store = phirepass_store::Store::connect(&database_url)
@@ -107,7 +115,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         authz_url: Some(authz_url.clone()),
         ..phirepass_secrets::SecretsConfig::new(
             token,
-            load_or_create_secrets_key(&args.data_dir.join(SECRETS_KEY_FILE))?,
+            load_or_create_secrets_key(&data_dir.join(SECRETS_KEY_FILE))?,
         )
     };
     let secrets_deps = phirepass_secrets::SecretsDeps::new(store).with_events(events.clone());
@@ -115,7 +123,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let host_key = match env_opt("SSH_EDGE_HOST_KEY") {
         Some(text) => phirepass_ssh_edge::HostKeySource::Openssh(text),
-        None => phirepass_ssh_edge::HostKeySource::File(args.data_dir.join(SSH_HOST_KEY_FILE)),
+        None => phirepass_ssh_edge::HostKeySource::File(data_dir.join(SSH_HOST_KEY_FILE)),
     };
     let mut ssh_edge_config = stack.ssh_edge_config(host_key)?;
     // `*.localhost` resolves to loopback in browsers and curl, so dev tunnels work without DNS.
@@ -137,6 +145,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // App and tunnel URLs the gateway builds carry the dev port; the dashboard frames apps.
     gateway_config.proxy.public_port = Some(gateway_addr.port());
     gateway_config.proxy.main_origin = Some(format!("http://{gateway_addr}"));
+    // As the gateway binary reads it; a stats line is INFO only when the counts changed.
+    let stats_secs = env_or("STATS_REFRESH_INTERVAL", 15u64)?;
+    gateway_config.stats_refresh_interval = std::time::Duration::from_secs(stats_secs.max(1));
     let gateway_deps = phirepass_gateway_ws::GatewayDeps { bus };
     stack.start_gateway(gateway_listener, gateway_config, gateway_deps)?;
 
@@ -148,11 +159,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         gateway_url: gateway_url.clone(),
     };
     write_private(
-        &args.data_dir.join(ENDPOINTS_FILE),
+        &data_dir.join(ENDPOINTS_FILE),
         &serde_json::to_vec_pretty(&endpoints)?,
     )?;
     print_next_steps(
-        &args.data_dir,
+        &data,
         &gateway_url,
         gateway_addr,
         ssh_addr,
@@ -175,13 +186,12 @@ async fn bind_ssh_edge() -> anyhow::Result<TcpListener> {
 }
 
 fn print_next_steps(
-    data_dir: &Path,
+    data: &DataDir,
     gateway_url: &str,
     addr: SocketAddr,
     ssh: SocketAddr,
     setup_code: Option<&str>,
 ) {
-    let dir = data_dir.display();
     println!("phirepass dev is running");
     println!(
         "  gateway: {gateway_url} (agents: ws://{addr}/api/nodes/ws, browsers: ws://{addr}/api/web/ws)"
@@ -203,7 +213,7 @@ fn print_next_steps(
         "  apps:    http://PORT-NODE.apps.localhost:{}/ (agent ALLOWED_PORTS, opened from {gateway_url}/api/apps/open?node=NODE&port=PORT)",
         addr.port()
     );
-    println!("  data:    {dir}");
+    println!("  data:    {data}");
     println!();
     if let Some(code) = setup_code {
         // Shown to whoever runs `phirepass dev`, and nowhere else: it claims the instance.
@@ -211,7 +221,15 @@ fn print_next_steps(
         println!("  (or skip the browser: phirepass admin users add alice --admin)");
         println!();
     }
-    println!("next steps (in another terminal, same directory):");
+    match data.origin {
+        Origin::PerUser => println!("next steps (in another terminal, any directory):"),
+        Origin::Given => println!(
+            "next steps (in another terminal, with {}={}):",
+            data_dir::DATA_DIR_VAR,
+            data.path.display()
+        ),
+        Origin::Legacy => println!("next steps (in another terminal, this directory):"),
+    }
     println!("  phirepass admin users add alice");
     println!("  phirepass admin node token create --user alice --name web-1");
     println!("  phirepass-agent login --from-stdin <<< \"<token printed above>\"");
@@ -227,6 +245,7 @@ fn print_next_steps(
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    // Parents (~/.local/share) keep their usual mode; only the data dir itself is private.
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     #[cfg(unix)]
     {

@@ -1,5 +1,6 @@
 //! Finding the services and the credential to present: flags, then environment, then the
-//! running `phirepass dev` (its `dev.json` and `service.token`).
+//! running `phirepass dev` (its `dev.json` and `service.token`, in the data dir that `dev`
+//! chose by the same rule: see `dev::data_dir`).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
 use serde::Deserialize;
 
 use super::output::{Exit, fail, usage};
+use crate::dev::data_dir::DataDir;
 use crate::dev::{ENDPOINTS_FILE, SERVICE_TOKEN_FILE};
 
 // Flags every `phirepass admin` subcommand accepts (global: they may follow the subcommand).
@@ -38,15 +40,11 @@ pub struct Global {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
-    /// Data directory of `phirepass dev` (dev.json and service.token).
-    #[arg(
-        long,
-        env = "PHIREPASS_DATA_DIR",
-        default_value = ".phirepass",
-        global = true,
-        value_name = "DIR"
-    )]
-    pub data_dir: PathBuf,
+    /// Data directory of `phirepass dev` (dev.json and service.token) [default: as dev chooses
+    /// it: ./.phirepass if it exists, else $XDG_DATA_HOME/phirepass, else
+    /// ~/.local/share/phirepass].
+    #[arg(long, env = "PHIREPASS_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The subset of `dev.json` the CLI reads; unknown keys are ignored.
@@ -87,16 +85,19 @@ impl Global {
     pub fn secrets_channel(&self) -> anyhow::Result<AuthedChannel> {
         let url = match &self.secrets_url {
             Some(u) => u.clone(),
-            None => self.dev_file("secrets_url")?.secrets_url.ok_or_else(|| {
-                fail(
-                    Exit::Failure,
-                    format!(
-                        "no secrets endpoint: pass --secrets-url or set SECRETS_URL \
-                         ({} has no secrets_url)",
-                        self.data_dir.join(ENDPOINTS_FILE).display()
-                    ),
-                )
-            })?,
+            None => {
+                let endpoints = self.dev_path(ENDPOINTS_FILE)?;
+                self.dev_file("secrets_url")?.secrets_url.ok_or_else(|| {
+                    fail(
+                        Exit::Failure,
+                        format!(
+                            "no secrets endpoint: pass --secrets-url or set SECRETS_URL \
+                             ({} has no secrets_url)",
+                            endpoints.display()
+                        ),
+                    )
+                })?
+            }
         };
         self.channel(&url)
     }
@@ -105,14 +106,21 @@ impl Global {
         channel(url, self.credential()?).map_err(|e| usage(e.to_string()))
     }
 
+    /// A file in the running dev's data dir.
+    fn dev_path(&self, file: &str) -> anyhow::Result<PathBuf> {
+        let dir = DataDir::from_env(self.data_dir.as_deref()).map_err(usage)?;
+        Ok(dir.path.join(file))
+    }
+
     fn dev_file(&self, key: &str) -> anyhow::Result<DevFile> {
-        let path = self.data_dir.join(ENDPOINTS_FILE);
+        let path = self.dev_path(ENDPOINTS_FILE)?;
         let raw = std::fs::read(&path).map_err(|_| {
             fail(
                 Exit::Unavailable,
                 format!(
                     "no {key} given (--{} flag or env) and no running `phirepass dev` found \
-                     ({} missing)",
+                     ({} missing; if dev runs with another data dir, pass the same --data-dir \
+                     or PHIREPASS_DATA_DIR)",
                     key.replace('_', "-"),
                     path.display()
                 ),
@@ -136,7 +144,7 @@ impl Global {
         {
             return read_token_file(&login);
         }
-        read_token_file(&self.data_dir.join(SERVICE_TOKEN_FILE))
+        read_token_file(&self.dev_path(SERVICE_TOKEN_FILE)?)
     }
 }
 
@@ -147,7 +155,7 @@ fn read_token_file(path: &Path) -> anyhow::Result<ServiceToken> {
             Exit::Denied,
             format!(
                 "no credential: pass --token (or PHIREPASS_TOKEN), set PHIREPASS_SERVICE_TOKEN, \
-                 or run next to `phirepass dev` ({} not readable)",
+                 or run `phirepass dev` with the same data dir ({} not readable)",
                 path.display()
             ),
         )),

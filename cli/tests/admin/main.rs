@@ -9,4 +9,5 @@ mod admin_cli;
 mod admin_onboarding;
 mod admin_tunnels;
 mod cli_login;
+mod dev_data_dir;
 mod dev_flow;
