@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use phirepass_bus::Bus;
 use tokio::net::TcpListener;
 use tower::Layer;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::accounts::{auth, device, invitations, setup};
 use crate::browser::kick;
@@ -143,16 +143,22 @@ async fn drain(state: &AppState) {
     }
 }
 
+/// Every interval: INFO when the node or connection count changed since the last line, DEBUG
+/// otherwise, so an idle gateway (and `phirepass dev`'s banner) is not buried in repeats.
 async fn log_stats(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(state.config.stats_refresh_interval);
     tick.tick().await;
+    let mut last = (0, 0);
     loop {
         tick.tick().await;
-        info!(
-            nodes = state.nodes().len(),
-            connections = state.web().len(),
-            uptime_secs = state.started_at.elapsed().as_secs(),
-            "gateway stats"
-        );
+        let counts = (state.nodes().len(), state.web().len());
+        let uptime_secs = state.started_at.elapsed().as_secs();
+        let (nodes, connections) = counts;
+        if counts != last {
+            info!(nodes, connections, uptime_secs, "gateway stats");
+        } else {
+            debug!(nodes, connections, uptime_secs, "gateway stats");
+        }
+        last = counts;
     }
 }
