@@ -32,6 +32,17 @@ pub struct HeldNode {
     pub conn_id: u64,
     pub token_id: String,
     pub kick: mpsc::UnboundedSender<Kick>,
+    /// Where the agent connected from, and when (unix ms): told to a refused second agent.
+    pub agent_addr: String,
+    pub connected_at_ms: i64,
+    /// When the agent last sent anything (unix ms), updated by the connection's read loop.
+    pub last_seen_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl HeldNode {
+    pub fn last_heard(&self) -> i64 {
+        self.last_seen_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// A browser connection this instance serves.

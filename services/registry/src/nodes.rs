@@ -14,6 +14,16 @@ use crate::state::RegistryService;
 // Compare-and-delete retries when a heartbeat rewrites the record between
 // our read and our delete.
 const DISCONNECT_ATTEMPTS: usize = 3;
+// Compare-and-set retries of a claim when the record changes under it.
+const CLAIM_ATTEMPTS: usize = 5;
+
+/// What [`RegistryService::claim_node`] decided.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    Granted,
+    /// Another live connection holds the node: this record.
+    Held(Box<NodeRecord>),
+}
 
 impl RegistryService {
     async fn put_node(&self, record: &NodeRecord) -> Result<()> {
@@ -36,13 +46,71 @@ impl RegistryService {
         Ok(())
     }
 
-    /// Refreshes the node unless another gateway holds it now.
+    /// Claims the node for `presence.conn_id` unless another connection holds it and was
+    /// heard from less than `takeover_after_ms` ago (see the proto for the rule).
+    pub(crate) async fn claim_node(
+        &self,
+        presence: pb::NodePresence,
+        takeover_after_ms: i64,
+    ) -> Result<Claim> {
+        let mut record = NodeRecord::try_from(presence)?;
+        let key = node_key(&record.node_id);
+        let mut last_holder = None;
+        for _ in 0..CLAIM_ATTEMPTS {
+            let now = now_millis();
+            record.last_heartbeat = now;
+            if record.agent_seen_at == 0 {
+                record.agent_seen_at = now;
+            }
+            let Some((raw, current)) = self.get_json::<NodeRecord>(&key).await? else {
+                if record.connected_at == 0 {
+                    record.connected_at = now;
+                }
+                let json = serde_json::to_string(&record)?;
+                if self
+                    .presence()
+                    .put_if_absent(&key, &json, self.node_ttl())
+                    .await?
+                {
+                    tracing::info!(node_id = %record.node_id, gateway_id = %record.gateway_id, "node claimed");
+                    return Ok(Claim::Granted);
+                }
+                continue;
+            };
+            let silent_for = now - current.last_heard();
+            if current.other_connection(&record) {
+                if silent_for < takeover_after_ms {
+                    return Ok(Claim::Held(Box::new(current)));
+                }
+                tracing::info!(node_id = %record.node_id, holder = %current.gateway_id, silent_for_ms = silent_for, "silent node connection taken over");
+                record.connected_at = now;
+            } else if record.connected_at == 0 {
+                record.connected_at = current.connected_at;
+            }
+            let json = serde_json::to_string(&record)?;
+            if self
+                .presence()
+                .replace_if(&key, &raw, &json, self.node_ttl())
+                .await?
+            {
+                return Ok(Claim::Granted);
+            }
+            last_holder = Some(current);
+        }
+        // Only when the record keeps changing under us: report it held rather than guess.
+        match last_holder {
+            Some(holder) => Ok(Claim::Held(Box::new(holder))),
+            None => Err(RegistryError::AlreadyExists("node")),
+        }
+    }
+
+    /// Refreshes the node unless another gateway (or connection) holds it now.
     pub(crate) async fn node_heartbeat(&self, presence: pb::NodePresence) -> Result<bool> {
         let mut record = NodeRecord::try_from(presence)?;
         let existing: Option<(String, NodeRecord)> =
             self.get_json(&node_key(&record.node_id)).await?;
         if let Some((_, current)) = existing {
-            if current.gateway_id != record.gateway_id {
+            if current.other_connection(&record) {
                 tracing::info!(node_id = %record.node_id, holder = %current.gateway_id, "heartbeat from a stale gateway ignored");
                 return Ok(false);
             }

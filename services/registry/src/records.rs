@@ -12,13 +12,55 @@ pub(crate) const SESSION_PREFIX: &str = "session:";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub(crate) struct Stats {
     pub hostname: String,
-    pub cpu_percent: f64,
+    /// `None` until the agent has measured it (records written before this was optional
+    /// hold a number, which still reads).
+    #[serde(default)]
+    pub cpu_percent: Option<f64>,
     pub mem_total_bytes: u64,
     pub mem_used_bytes: u64,
     pub load1: f64,
     pub load5: f64,
     pub load15: f64,
     pub uptime_secs: u64,
+    // Added after the first release: older records and agents lack them (unknown).
+    #[serde(default)]
+    pub allowed_ports: Option<Vec<u32>>,
+    #[serde(default)]
+    pub ssh_reachable: Option<bool>,
+}
+
+impl From<pb::NodeStats> for Stats {
+    fn from(s: pb::NodeStats) -> Self {
+        Self {
+            hostname: s.hostname,
+            cpu_percent: s.cpu_percent,
+            mem_total_bytes: s.mem_total_bytes,
+            mem_used_bytes: s.mem_used_bytes,
+            load1: s.load1,
+            load5: s.load5,
+            load15: s.load15,
+            uptime_secs: s.uptime_secs,
+            allowed_ports: s.allowed_ports.map(|p| p.ports),
+            ssh_reachable: s.ssh_reachable,
+        }
+    }
+}
+
+impl From<Stats> for pb::NodeStats {
+    fn from(s: Stats) -> Self {
+        Self {
+            hostname: s.hostname,
+            cpu_percent: s.cpu_percent,
+            mem_total_bytes: s.mem_total_bytes,
+            mem_used_bytes: s.mem_used_bytes,
+            load1: s.load1,
+            load5: s.load5,
+            load15: s.load15,
+            uptime_secs: s.uptime_secs,
+            allowed_ports: s.allowed_ports.map(|ports| pb::AllowedPorts { ports }),
+            ssh_reachable: s.ssh_reachable,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +73,33 @@ pub(crate) struct NodeRecord {
     pub last_heartbeat: i64,
     #[serde(default)]
     pub stats: Option<Stats>,
+    // Added with ClaimNode; records from older gateways lack them.
+    #[serde(default)]
+    pub agent_addr: String,
+    #[serde(default)]
+    pub conn_id: String,
+    #[serde(default)]
+    pub agent_seen_at: i64,
+}
+
+impl NodeRecord {
+    /// Whether `other` is a different agent connection than this record's: another gateway,
+    /// or (when both carry one) another connection id.
+    pub(crate) fn other_connection(&self, other: &NodeRecord) -> bool {
+        self.gateway_id != other.gateway_id
+            || (!self.conn_id.is_empty()
+                && !other.conn_id.is_empty()
+                && self.conn_id != other.conn_id)
+    }
+
+    /// When the holder's agent was last heard from.
+    pub(crate) fn last_heard(&self) -> i64 {
+        if self.agent_seen_at > 0 {
+            self.agent_seen_at
+        } else {
+            self.last_heartbeat
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,16 +159,10 @@ impl TryFrom<pb::NodePresence> for NodeRecord {
             gateway_id: p.gateway_id,
             connected_at: p.connected_at,
             last_heartbeat: p.last_heartbeat,
-            stats: p.stats.map(|s| Stats {
-                hostname: s.hostname,
-                cpu_percent: s.cpu_percent,
-                mem_total_bytes: s.mem_total_bytes,
-                mem_used_bytes: s.mem_used_bytes,
-                load1: s.load1,
-                load5: s.load5,
-                load15: s.load15,
-                uptime_secs: s.uptime_secs,
-            }),
+            stats: p.stats.map(Stats::from),
+            agent_addr: p.agent_addr,
+            conn_id: p.conn_id,
+            agent_seen_at: p.agent_seen_at,
         })
     }
 }
@@ -113,16 +176,10 @@ impl From<NodeRecord> for pb::NodePresence {
             gateway_id: r.gateway_id,
             connected_at: r.connected_at,
             last_heartbeat: r.last_heartbeat,
-            stats: r.stats.map(|s| pb::NodeStats {
-                hostname: s.hostname,
-                cpu_percent: s.cpu_percent,
-                mem_total_bytes: s.mem_total_bytes,
-                mem_used_bytes: s.mem_used_bytes,
-                load1: s.load1,
-                load5: s.load5,
-                load15: s.load15,
-                uptime_secs: s.uptime_secs,
-            }),
+            stats: r.stats.map(pb::NodeStats::from),
+            agent_addr: r.agent_addr,
+            conn_id: r.conn_id,
+            agent_seen_at: r.agent_seen_at,
         }
     }
 }
@@ -194,12 +251,27 @@ mod tests {
             stats: Some(pb::NodeStats {
                 hostname: "h".into(),
                 load1: 0.5,
+                allowed_ports: Some(pb::AllowedPorts { ports: vec![8080] }),
+                ssh_reachable: Some(true),
                 ..Default::default()
             }),
+            agent_addr: "10.0.0.5:41000".into(),
+            conn_id: "c1".into(),
+            agent_seen_at: 2,
         };
         let record = NodeRecord::try_from(p.clone()).unwrap();
         let json = serde_json::to_string(&record).unwrap();
         let back: NodeRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(pb::NodePresence::from(back), p);
+    }
+
+    #[test]
+    fn records_of_older_releases_still_read() {
+        let old = r#"{"node_id":"n1","name":"web","user_id":"u1","gateway_id":"gw","connected_at":1,"last_heartbeat":2,"stats":{"hostname":"h","cpu_percent":3.5,"mem_total_bytes":0,"mem_used_bytes":0,"load1":0.0,"load5":0.0,"load15":0.0,"uptime_secs":0}}"#;
+        let record: NodeRecord = serde_json::from_str(old).unwrap();
+        let stats = record.stats.clone().unwrap();
+        assert_eq!(stats.cpu_percent, Some(3.5));
+        assert_eq!((stats.allowed_ports, stats.ssh_reachable), (None, None));
+        assert_eq!((record.conn_id.as_str(), record.last_heard()), ("", 2));
     }
 }

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::error::{RegistryError, Result};
+use crate::nodes::Claim;
 use crate::records::{check_id, session_key};
 pub use crate::state::RegistryService;
 use crate::tunnels::{TUNNEL_PREFIX, Upsert};
@@ -56,6 +57,29 @@ impl Registry for RegistryService {
         link(&request);
         let accepted = RegistryService::node_heartbeat(self, request.into_inner()).await;
         ok(accepted.map(|accepted| pb::NodeHeartbeatResponse { accepted }))
+    }
+
+    #[tracing::instrument(name = "registry.claim_node", skip_all, fields(node_id = ?request.get_ref().presence.as_ref().map(|p| &p.node_id)))]
+    async fn claim_node(
+        &self,
+        request: Request<pb::ClaimNodeRequest>,
+    ) -> std::result::Result<Response<pb::ClaimNodeResponse>, Status> {
+        link(&request);
+        let req = request.into_inner();
+        let presence = req
+            .presence
+            .ok_or_else(|| Status::invalid_argument("presence is required"))?;
+        let claim = RegistryService::claim_node(self, presence, req.takeover_after_ms).await;
+        ok(claim.map(|claim| match claim {
+            Claim::Granted => pb::ClaimNodeResponse {
+                granted: true,
+                holder: None,
+            },
+            Claim::Held(holder) => pb::ClaimNodeResponse {
+                granted: false,
+                holder: Some((*holder).into()),
+            },
+        }))
     }
 
     #[tracing::instrument(name = "registry.node_disconnected", skip_all, fields(node_id = %request.get_ref().node_id, gateway_id = %request.get_ref().gateway_id))]

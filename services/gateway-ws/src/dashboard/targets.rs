@@ -17,6 +17,9 @@ use crate::accounts::auth::require_user;
 use crate::error::GatewayError;
 use crate::state::AppState;
 
+/// A node's last heartbeat. `cpu_percent` is null until the agent has two samples;
+/// `allowed_ports` (the agent's ALLOWED_PORTS) and `ssh_reachable` (its last check of
+/// SSH_HOST:SSH_PORT) are null from agents too old to report them.
 pub fn stats_json(s: NodeStats) -> Value {
     json!({
         "hostname": s.hostname,
@@ -25,6 +28,8 @@ pub fn stats_json(s: NodeStats) -> Value {
         "mem_used_bytes": s.mem_used_bytes,
         "load": [s.load1, s.load5, s.load15],
         "uptime_secs": s.uptime_secs,
+        "allowed_ports": s.allowed_ports.map(|a| a.ports),
+        "ssh_reachable": s.ssh_reachable,
     })
 }
 

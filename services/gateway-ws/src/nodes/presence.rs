@@ -1,19 +1,30 @@
 //! Keeps the registry's view of the nodes this gateway holds fresh.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use phirepass_proto::authz::Node;
-use phirepass_proto::registry::{NodeDisconnectedRequest, NodePresence};
+use phirepass_proto::registry::{AllowedPorts, NodeDisconnectedRequest, NodePresence};
 use phirepass_tunnel::node_link::HostStats;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, warn};
 
-use crate::state::AppState;
+use crate::state::{AppState, Kick};
 
 /// Registry entries expire after ~45 s; refresh well inside that.
 const REFRESH: Duration = Duration::from_secs(15);
+
+/// Which agent connection the reports are about.
+pub struct Identity {
+    pub conn_id: String,
+    pub agent_addr: String,
+    /// When the agent last sent anything (unix ms): the registry's takeover rule reads it.
+    pub last_seen: Arc<AtomicI64>,
+    /// Drops the connection when the registry says another one holds the node now.
+    pub kick: mpsc::UnboundedSender<Kick>,
+}
 
 /// Reports one held node: connected, refreshed with its latest stats, disconnected.
 pub struct NodePresenceReporter {
@@ -24,7 +35,7 @@ pub struct NodePresenceReporter {
 }
 
 impl NodePresenceReporter {
-    pub fn start(state: Arc<AppState>, node: Node) -> Self {
+    pub fn start(state: Arc<AppState>, node: Node, me: Identity) -> Self {
         let (tx, mut rx) = watch::channel::<Option<HostStats>>(None);
         let task_state = state.clone();
         let node_id = node.node_id.clone();
@@ -39,18 +50,33 @@ impl NodePresenceReporter {
                     connected_at: 0,
                     last_heartbeat: 0,
                     stats: stats.map(stats_to_proto),
+                    agent_addr: me.agent_addr.clone(),
+                    conn_id: me.conn_id.clone(),
+                    agent_seen_at: me.last_seen.load(Ordering::Relaxed),
                 };
-                if let Err(e) = registry.node_connected(presence(None)).await {
-                    warn!(code = ?e.code(), "registry did not record the node");
-                }
+                // The claim recorded the node; this refresh re-creates it if the registry
+                // was unreachable then.
+                let mut first = true;
                 loop {
-                    tokio::select! {
-                        changed = rx.changed() => if changed.is_err() { break },
-                        _ = tokio::time::sleep(REFRESH) => {}
+                    if !first {
+                        tokio::select! {
+                            changed = rx.changed() => if changed.is_err() { break },
+                            _ = tokio::time::sleep(REFRESH) => {}
+                        }
                     }
+                    first = false;
                     let current = rx.borrow_and_update().clone();
-                    if let Err(e) = registry.node_heartbeat(presence(current.as_ref())).await {
-                        debug!(code = ?e.code(), "registry heartbeat failed");
+                    match registry.node_heartbeat(presence(current.as_ref())).await {
+                        Ok(reply) if !reply.get_ref().accepted => {
+                            warn!("another connection holds this node now; dropping this one");
+                            let _ = me.kick.send(Kick {
+                                reason: "another connection of this node took over after this one was silent".into(),
+                                fatal: false,
+                            });
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => debug!(code = ?e.code(), "registry heartbeat failed"),
                     }
                 }
             }
@@ -84,12 +110,16 @@ impl NodePresenceReporter {
 fn stats_to_proto(s: &HostStats) -> phirepass_proto::registry::NodeStats {
     phirepass_proto::registry::NodeStats {
         hostname: s.hostname.clone(),
-        cpu_percent: f64::from(s.cpu_percent),
+        cpu_percent: s.cpu().map(f64::from),
         mem_total_bytes: s.mem_total_bytes,
         mem_used_bytes: s.mem_used_bytes,
         load1: s.load1,
         load5: s.load5,
         load15: s.load15,
         uptime_secs: s.uptime_secs,
+        allowed_ports: s.allowed_ports.as_ref().map(|ports| AllowedPorts {
+            ports: ports.iter().copied().map(u32::from).collect(),
+        }),
+        ssh_reachable: s.ssh_reachable,
     }
 }

@@ -3,22 +3,28 @@
 //! any edge can reach the node. Sequencing and credit are end to end (edge <-> agent).
 
 use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use phirepass_proto::authz::{Node, VerifyNodeTokenRequest};
+use phirepass_runtime::clock::now_millis;
 use phirepass_tunnel::frame::{self, Frame};
 use phirepass_tunnel::node_link::{LinkMessage, NodeControl};
 use phirepass_tunnel::{NodeSubject, OpenReply, OpenRequest, StreamId, valid_token};
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::nodes::presence::NodePresenceReporter;
+use crate::http::client_ip::client_ip;
+use crate::nodes::claim::{self, Claimant, REFUSED_RETRY};
+use crate::nodes::presence::{Identity, NodePresenceReporter};
 use crate::state::{AppState, HeldNode, Kick};
 
 /// Largest message an agent may send: a tunnel frame plus headroom.
@@ -28,14 +34,26 @@ const AGENT_BUFFER: usize = 4 * 1024;
 /// An agent that sends nothing (not even a ping) for this long is considered gone.
 const AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(95);
 
-pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // ip:port when the peer is the agent itself, the forwarded ip behind a trusted proxy.
+    let ip = client_ip(&state.config, peer, &headers);
+    let agent_addr = if ip == peer.ip().to_string() {
+        peer.to_string()
+    } else {
+        ip
+    };
     ws.max_message_size(MAX_AGENT_MESSAGE)
         .read_buffer_size(AGENT_BUFFER)
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
             tasks.track_future(async move {
-                if let Err(e) = serve_agent(state, socket).await {
+                if let Err(e) = serve_agent(state, socket, agent_addr).await {
                     debug!(error = %e, "agent connection ended");
                 }
             })
@@ -49,7 +67,18 @@ fn send(outbox: &Outbox, msg: LinkMessage) {
     let _ = outbox.send(Message::Binary(msg.encode()));
 }
 
-async fn serve_agent(state: Arc<AppState>, socket: WebSocket) -> Result<(), String> {
+/// The per-connection facts `relay` records for this agent.
+struct Connection {
+    node: Node,
+    conn_id: u64,
+    agent_addr: String,
+}
+
+async fn serve_agent(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    agent_addr: String,
+) -> Result<(), String> {
     let (mut sink, mut stream) = socket.split();
     let node = match tokio::time::timeout(
         state.config.auth_deadline,
@@ -68,6 +97,22 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) -> Result<(), Stri
         }
         Err(_) => return Err("agent did not authenticate in time".into()),
     };
+    let conn_id = rand::random::<u64>();
+    let claimant = Claimant {
+        node: &node,
+        conn_id: &format!("{conn_id:016x}"),
+        agent_addr: &agent_addr,
+    };
+    if let Err(reason) = claim::claim(&state, &claimant).await {
+        info!(node = %node.name, from = %agent_addr, "second connection for a connected node refused");
+        let msg = LinkMessage::Control(NodeControl::Refused {
+            reason: reason.clone(),
+            retry_after_secs: REFUSED_RETRY.as_secs(),
+        });
+        let _ = sink.send(Message::Binary(msg.encode())).await;
+        let _ = sink.close().await;
+        return Err(reason);
+    }
     let span = info_span!("agent", node = %node.name, node_id = %node.node_id, gateway = %state.config.gateway_id);
     async move {
         let (outbox, mut outgoing) = mpsc::unbounded_channel::<Message>();
@@ -86,7 +131,12 @@ async fn serve_agent(state: Arc<AppState>, socket: WebSocket) -> Result<(), Stri
                 node_name: node.name.clone(),
             }),
         );
-        let result = relay(&state, &node, &outbox, &mut stream).await;
+        let conn = Connection {
+            node,
+            conn_id,
+            agent_addr,
+        };
+        let result = relay(&state, &conn, &outbox, &mut stream).await;
         drop(outbox);
         let _ = writer.await;
         result
@@ -180,10 +230,11 @@ impl Routes {
 
 async fn relay(
     state: &Arc<AppState>,
-    node: &Node,
+    conn: &Connection,
     outbox: &Outbox,
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
 ) -> Result<(), String> {
+    let (node, conn_id) = (&conn.node, conn.conn_id);
     let subjects = &state.subjects;
     let mut bus_rx = state
         .bus
@@ -191,22 +242,39 @@ async fn relay(
         .await
         .map_err(|e| format!("bus subscribe failed: {e}"))?;
     let (kick_tx, mut kick_rx) = mpsc::unbounded_channel::<Kick>();
-    let conn_id = rand::random::<u64>();
+    let last_seen = Arc::new(AtomicI64::new(now_millis()));
     let replaced = state.nodes().insert(
         node.node_id.clone(),
         HeldNode {
             conn_id,
             token_id: node.token_id.clone(),
-            kick: kick_tx,
+            kick: kick_tx.clone(),
+            agent_addr: conn.agent_addr.clone(),
+            connected_at_ms: now_millis(),
+            last_seen_ms: last_seen.clone(),
         },
     );
+    // Only a connection silent past the takeover time is replaced (see `claim`).
     if let Some(old) = replaced {
+        let silent = Duration::from_millis((now_millis() - old.last_heard()).max(0) as u64);
         let _ = old.kick.send(Kick {
-            reason: "node connected again".into(),
+            reason: format!(
+                "another agent with this node's token connected after this connection was silent for {} s",
+                silent.as_secs()
+            ),
             fatal: false,
         });
     }
-    let reporter = NodePresenceReporter::start(state.clone(), node.clone());
+    let reporter = NodePresenceReporter::start(
+        state.clone(),
+        node.clone(),
+        Identity {
+            conn_id: format!("{conn_id:016x}"),
+            agent_addr: conn.agent_addr.clone(),
+            last_seen: last_seen.clone(),
+            kick: kick_tx,
+        },
+    );
     info!("agent connected");
 
     let mut routes = Routes::default();
@@ -215,6 +283,7 @@ async fn relay(
         tokio::select! {
             msg = stream.next() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + AGENT_IDLE_TIMEOUT);
+                last_seen.store(now_millis(), Ordering::Relaxed);
                 match msg {
                     Some(Ok(Message::Binary(b))) => {
                         if let Err(e) = from_agent(state, b, outbox, &mut routes, &reporter).await {

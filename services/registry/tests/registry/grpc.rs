@@ -81,10 +81,11 @@ fn node(id: &str, user: &str, gateway: &str) -> pb::NodePresence {
         last_heartbeat: 0,
         stats: Some(pb::NodeStats {
             hostname: format!("host-{id}"),
-            cpu_percent: 12.5,
+            cpu_percent: Some(12.5),
             mem_total_bytes: 1 << 30,
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
@@ -103,6 +104,7 @@ on_both!(
     connect_heartbeat_list_get,
     nodes_expire_without_heartbeats,
     disconnect_by_other_gateway_is_ignored,
+    a_live_node_is_not_claimed_by_a_second_connection,
     sessions_lifecycle,
     bad_requests,
 );
@@ -153,7 +155,7 @@ async fn connect_heartbeat_list_get(redis: bool) {
 
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut beat = node("n1", "u1", "gw-a");
-    beat.stats.as_mut().unwrap().cpu_percent = 99.0;
+    beat.stats.as_mut().unwrap().cpu_percent = Some(99.0);
     assert!(c.node_heartbeat(beat).await.unwrap().into_inner().accepted);
     let after = c
         .get_node(pb::GetNodeRequest {
@@ -167,7 +169,7 @@ async fn connect_heartbeat_list_get(redis: bool) {
         "heartbeat keeps connected_at"
     );
     assert!(after.last_heartbeat > got.last_heartbeat);
-    assert_eq!(after.stats.unwrap().cpu_percent, 99.0);
+    assert_eq!(after.stats.unwrap().cpu_percent, Some(99.0));
 
     let missing = c
         .get_node(pb::GetNodeRequest {
@@ -409,4 +411,83 @@ async fn two_registries_on_one_redis_share_presence() {
     assert_eq!(list_nodes(&b, None).await.len(), 1);
     a.stop().await;
     b.stop().await;
+}
+
+fn claim(gateway: &str, conn: &str, addr: &str, takeover_after_ms: i64) -> pb::ClaimNodeRequest {
+    pb::ClaimNodeRequest {
+        presence: Some(pb::NodePresence {
+            conn_id: conn.into(),
+            agent_addr: addr.into(),
+            ..node("n1", "u", gateway)
+        }),
+        takeover_after_ms,
+    }
+}
+
+async fn a_live_node_is_not_claimed_by_a_second_connection(redis: bool) {
+    let h = Harness::on(redis).await;
+    let mut c = h.client.clone();
+    let first = c
+        .claim_node(claim("gw-a", "c1", "10.0.0.1:4000", 45_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.granted);
+    // The same connection claiming again (a retry) is fine.
+    assert!(
+        c.claim_node(claim("gw-a", "c1", "10.0.0.1:4000", 45_000))
+            .await
+            .unwrap()
+            .into_inner()
+            .granted
+    );
+    // A second agent with the same token, on the same or another gateway: refused, with
+    // the holder's address, and the holder keeps the node.
+    for gateway in ["gw-a", "gw-b"] {
+        let second = c
+            .claim_node(claim(gateway, "c2", "10.0.0.2:5000", 45_000))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!second.granted, "{gateway}");
+        let holder = second.holder.unwrap();
+        assert_eq!(
+            (holder.agent_addr.as_str(), holder.conn_id.as_str()),
+            ("10.0.0.1:4000", "c1")
+        );
+        assert!(holder.connected_at > 0);
+    }
+    let beat = pb::NodePresence {
+        conn_id: "c1".into(),
+        ..node("n1", "u", "gw-a")
+    };
+    assert!(
+        c.node_heartbeat(beat.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .accepted
+    );
+    // A holder silent past the takeover time (here: any silence) loses the node, and its
+    // next heartbeat is refused so its gateway drops it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let takeover = c
+        .claim_node(claim("gw-b", "c2", "10.0.0.2:5000", 10))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(takeover.granted);
+    assert!(!c.node_heartbeat(beat).await.unwrap().into_inner().accepted);
+    let held = c
+        .get_node(pb::GetNodeRequest {
+            node_id: "n1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (held.gateway_id.as_str(), held.conn_id.as_str()),
+        ("gw-b", "c2")
+    );
+    h.stop().await;
 }
