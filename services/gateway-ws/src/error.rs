@@ -9,6 +9,10 @@ use tracing::warn;
 pub enum GatewayError {
     #[error("not logged in")]
     Unauthenticated,
+    /// A login refused by authz: one answer for an unknown user, a wrong password, a disabled
+    /// account, so names cannot be probed.
+    #[error("wrong username or password")]
+    WrongCredentials,
     #[error("access denied")]
     Forbidden,
     #[error("{0} not found")]
@@ -60,7 +64,7 @@ impl GatewayError {
 
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

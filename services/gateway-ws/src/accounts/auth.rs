@@ -74,7 +74,10 @@ pub async fn login(
             client_ip: Some(ip),
         })
         .await
-        .map_err(|s| GatewayError::from_status(s, "user"))?
+        .map_err(|s| match s.code() {
+            tonic::Code::Unauthenticated => GatewayError::WrongCredentials,
+            _ => GatewayError::from_status(s, "user"),
+        })?
         .into_inner();
     start_session(&state, reply, "user logged in")
 }

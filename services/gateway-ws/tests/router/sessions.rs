@@ -62,12 +62,18 @@ async fn login_sets_an_http_only_strict_cookie_that_me_accepts() {
 }
 
 #[tokio::test]
-async fn a_wrong_password_is_401_without_detail() {
+async fn a_wrong_password_or_unknown_user_is_401_wrong_username_or_password() {
     let gw = Gateway::start(|_| {}).await;
     gw.user("bob").await;
-    let response = gw.send(login("bob", "not-bobs-password-at-all")).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(json(response).await, error("not logged in"));
+    // One answer for both, so the login page cannot be used to find which names exist.
+    for (user, pass) in [
+        ("bob", "not-bobs-password-at-all"),
+        ("nobody", "whatever-pw-1"),
+    ] {
+        let response = gw.send(login(user, pass)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(json(response).await, error("wrong username or password"));
+    }
 }
 
 #[tokio::test]
