@@ -21,7 +21,9 @@ use crate::accounts::auth::verify_session;
 use crate::accounts::cookie::session_token;
 use crate::browser::kick::{KICKED, KickSlot};
 use crate::browser::presence::SessionReporter;
-use crate::browser::terminal::{Counters, OpenFailure, Terminal, open_terminal};
+use crate::browser::terminal::{
+    Checked, Counters, OpenFailure, Terminal, ask_for_password, check_node, open_terminal,
+};
 use crate::error::GatewayError;
 use crate::http::client_ip::client_ip;
 use crate::http::origin;
@@ -147,6 +149,8 @@ async fn control_loop(
     tx: &mut WsTx,
     rx: &mut WsRx,
 ) -> Result<(), String> {
+    // A node checked by an `open_tunnel` without a password, kept for the login that follows.
+    let mut checked: Option<Checked> = None;
     while let Some(frame) = next_frame(rx).await {
         match frame? {
             WebFrame::Control(WebControl::Heartbeat) => {
@@ -164,27 +168,32 @@ async fn control_loop(
                 else {
                     continue;
                 };
-                match open_terminal(
-                    state,
-                    &node_id,
-                    &node_name,
-                    &username,
-                    password.as_deref(),
-                    (cols, rows),
-                )
-                .await
+                // The node is checked live (online, sshd answering, SSH handshake) before the
+                // browser asks for a password; that connection then carries the login.
+                let node_check = match checked.take().filter(|c| c.usable_for(&node_id)) {
+                    Some(c) => c,
+                    None => match check_node(state, &node_id, &node_name).await {
+                        Ok(c) => c,
+                        Err(failure) => {
+                            refuse(tx, &node_name, failure).await;
+                            continue;
+                        }
+                    },
+                };
+                let Some(password) = password.filter(|p| !p.is_empty()) else {
+                    checked = Some(node_check);
+                    let ask = ask_for_password(&node_name, &username);
+                    send(tx, WebFrame::error(ErrorKind::RequiresPassword, ask)).await;
+                    continue;
+                };
+                match open_terminal(node_check, &node_name, &username, &password, (cols, rows))
+                    .await
                 {
                     Ok(terminal) => {
                         let node = (node_id.as_str(), node_name.as_str());
                         run_terminal(state, user, conn_id, node, terminal, tx, rx).await?
                     }
-                    Err(OpenFailure::RequiresPassword(m)) => {
-                        send(tx, WebFrame::error(ErrorKind::RequiresPassword, m)).await;
-                    }
-                    Err(OpenFailure::Other(m)) => {
-                        warn!(node = %node_name, reason = %m, "terminal open failed");
-                        send(tx, WebFrame::error(ErrorKind::Generic, m)).await;
-                    }
+                    Err(failure) => refuse(tx, &node_name, failure).await,
                 }
             }
             WebFrame::Control(WebControl::TunnelClosed { .. }) => {}
@@ -238,6 +247,19 @@ async fn authorize_node(
     warn!(user = %user.username, node = %node, reason = %message, "terminal refused");
     send(tx, WebFrame::error(ErrorKind::Generic, message)).await;
     None
+}
+
+/// Tells the browser why no terminal opened: `requires_password` asks again.
+async fn refuse(tx: &mut WsTx, node_name: &str, failure: OpenFailure) {
+    match failure {
+        OpenFailure::RequiresPassword(m) => {
+            send(tx, WebFrame::error(ErrorKind::RequiresPassword, m)).await;
+        }
+        OpenFailure::Other(m) => {
+            warn!(node = %node_name, reason = %m, "terminal open failed");
+            send(tx, WebFrame::error(ErrorKind::Generic, m)).await;
+        }
+    }
 }
 
 fn control_name(msg: &WebControl) -> &'static str {

@@ -89,20 +89,29 @@ fn ssh_config() -> client::Config {
     }
 }
 
-#[instrument(skip(state, password), fields(gateway = %state.config.gateway_id))]
-pub async fn open_terminal(
+/// A live SSH connection to a node's sshd, handshake done, nobody logged in yet: what the
+/// browser's first `open_tunnel` (without a password) checks before anyone types a password.
+pub struct Checked {
+    pub node_id: String,
+    handle: client::Handle<TargetHostKey>,
+}
+
+impl Checked {
+    /// Still usable for a login to `node_id` (sshd closes a connection nobody logged in on
+    /// after its LoginGraceTime).
+    pub fn usable_for(&self, node_id: &str) -> bool {
+        self.node_id == node_id && !self.handle.is_closed()
+    }
+}
+
+/// Opens a stream to the node's SSH target and completes the SSH handshake: proves the node is
+/// online, its agent reaches its sshd, and that what answers speaks SSH.
+#[instrument(skip(state), fields(gateway = %state.config.gateway_id))]
+pub async fn check_node(
     state: &AppState,
     node_id: &str,
     node_name: &str,
-    username: &str,
-    password: Option<&str>,
-    size: (u32, u32),
-) -> Result<Terminal, OpenFailure> {
-    let Some(password) = password.filter(|p| !p.is_empty()) else {
-        return Err(OpenFailure::RequiresPassword(format!(
-            "password required for {username} on {node_name}"
-        )));
-    };
+) -> Result<Checked, OpenFailure> {
     let mut headers = Vec::new();
     phirepass_runtime::telemetry::inject(&mut headers);
     let stream = phirepass_tunnel::open(
@@ -115,25 +124,64 @@ pub async fn open_terminal(
         &state.stream_config,
     )
     .await
-    .map_err(|e| {
-        OpenFailure::Other(match e {
-            OpenError::NodeOffline => format!("node {node_name} is offline"),
-            OpenError::Refused(reason) => {
-                format!("node {node_name} refused the connection: {reason}")
-            }
-            OpenError::Timeout => format!("node {node_name} did not answer in time"),
-            other => format!("could not reach node {node_name}: {other}"),
-        })
-    })?;
+    .map_err(|e| OpenFailure::Other(open_error(node_name, e)))?;
     let handler = TargetHostKey {
         node: node_name.to_string(),
     };
+    let handshake = client::connect_stream(Arc::new(ssh_config()), stream, handler);
+    let handle = tokio::time::timeout(SSH_SETUP_TIMEOUT, handshake)
+        .await
+        .map_err(|_| OpenFailure::Other(format!("ssh handshake with {node_name} timed out")))?
+        .map_err(|e| {
+            OpenFailure::Other(format!(
+                "ssh handshake with {node_name} failed: {e} (is an SSH server listening at the \
+                 agent's SSH_HOST:SSH_PORT?)"
+            ))
+        })?;
+    Ok(Checked {
+        node_id: node_id.to_string(),
+        handle,
+    })
+}
+
+/// Words for a failed stream open: which node, and what to do about it.
+fn open_error(node_name: &str, e: OpenError) -> String {
+    match e {
+        OpenError::NodeOffline => {
+            format!("node {node_name} is offline: its agent is not connected to Phirepass")
+        }
+        OpenError::Refused(reason) => format!(
+            "node {node_name} has no SSH server answering ({reason}): start sshd on it, or point \
+             the agent's SSH_HOST and SSH_PORT at one"
+        ),
+        OpenError::Timeout => format!("node {node_name} did not answer in time"),
+        other => format!("could not reach node {node_name}: {other}"),
+    }
+}
+
+/// What the password dialog says once the node answered.
+pub fn ask_for_password(node_name: &str, username: &str) -> String {
+    if username.is_empty() {
+        format!(
+            "{node_name} is online and its SSH server answers. Log in with an account on that host."
+        )
+    } else {
+        format!("password required for {username} on {node_name}")
+    }
+}
+
+/// Logs in on a checked connection and starts a shell in a pty of `size`. A wrong password is
+/// `RequiresPassword`, so the browser asks again (on a new connection: OpenSSH refuses another
+/// account on the same one).
+pub async fn open_terminal(
+    mut checked: Checked,
+    node_name: &str,
+    username: &str,
+    password: &str,
+    size: (u32, u32),
+) -> Result<Terminal, OpenFailure> {
     let setup = async {
-        let mut handle = client::connect_stream(Arc::new(ssh_config()), stream, handler)
-            .await
-            .map_err(|e| {
-                OpenFailure::Other(format!("ssh handshake with {node_name} failed: {e}"))
-            })?;
+        let handle = &mut checked.handle;
         let auth = handle
             .authenticate_password(username, password)
             .await
@@ -155,14 +203,14 @@ pub async fn open_terminal(
             .request_shell(false)
             .await
             .map_err(|e| OpenFailure::Other(format!("shell request failed: {e}")))?;
-        let (reader, writer) = channel.split();
-        Ok(Terminal {
-            handle,
-            reader,
-            writer,
-        })
+        Ok(channel.split())
     };
-    tokio::time::timeout(SSH_SETUP_TIMEOUT, setup)
+    let (reader, writer) = tokio::time::timeout(SSH_SETUP_TIMEOUT, setup)
         .await
-        .map_err(|_| OpenFailure::Other(format!("ssh setup with {node_name} timed out")))?
+        .map_err(|_| OpenFailure::Other(format!("ssh setup with {node_name} timed out")))??;
+    Ok(Terminal {
+        handle: checked.handle,
+        reader,
+        writer,
+    })
 }
