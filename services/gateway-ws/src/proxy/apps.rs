@@ -77,6 +77,9 @@ pub async fn open(
             return GatewayError::from_status(s, "node").into_response();
         }
     };
+    if let Some(refusal) = port_not_allowed(&state, &token).await {
+        return refusal;
+    }
     if !host::node_label(&token.node_name) {
         return GatewayError::BadRequest(format!(
             "node name {:?} cannot be a host name label (it contains '.')",
@@ -97,6 +100,47 @@ pub async fn open(
         encode(&token.token)
     );
     see_other(&url)
+}
+
+/// A page instead of the redirect when the node's agent reports its allowed ports and this one is
+/// not among them (it would refuse the stream: a 502 on the app host). Unknown (offline, or an
+/// agent that does not report them): the redirect goes ahead and the agent decides.
+async fn port_not_allowed(state: &AppState, token: &AppToken) -> Option<Response> {
+    let presence = state
+        .registry
+        .clone()
+        .get_node(phirepass_proto::registry::GetNodeRequest {
+            node_id: token.node_id.clone(),
+        })
+        .await
+        .ok()?
+        .into_inner();
+    let allowed = presence.stats?.allowed_ports?.ports;
+    if allowed.contains(&token.port) {
+        return None;
+    }
+    let node = &token.node_name;
+    let port = token.port;
+    let message = if allowed.is_empty() {
+        format!(
+            "node {node} allows no ports: start its agent with ALLOWED_PORTS={port} to open port \
+             {port} here"
+        )
+    } else {
+        let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
+        format!(
+            "node {node} does not allow port {port}; it allows {}. To open {port}, add it to the \
+             agent's ALLOWED_PORTS (ALLOWED_PORTS={},{port}) and restart the agent",
+            list.join(", "),
+            list.join(",")
+        )
+    };
+    info!(node = %node, port, "app port refused: not in the agent's ALLOWED_PORTS");
+    Some(page::page(
+        StatusCode::FORBIDDEN,
+        &message,
+        Some(("/", "Back to your nodes")),
+    ))
 }
 
 /// Everything on an app host `<port>-<node>.<APPS_DOMAIN>`.

@@ -6,6 +6,7 @@
 // Test helpers outside #[test] functions: a failed setup step should panic the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod apps_open;
 mod common;
 mod cors;
 mod csrf;
