@@ -23,6 +23,8 @@ pub struct Stack {
     authz_url: Option<String>,
     registry_url: Option<String>,
     secrets_url: Option<String>,
+    /// The ssh-edge started last, for the commands the gateway's dashboard shows.
+    ssh_edge_addr: std::sync::Mutex<Option<SocketAddr>>,
     services: ServiceSet,
 }
 
@@ -46,6 +48,7 @@ impl Stack {
             authz_url: None,
             registry_url: None,
             secrets_url: None,
+            ssh_edge_addr: std::sync::Mutex::new(None),
             services: ServiceSet::new(),
         }
     }
@@ -135,6 +138,10 @@ impl Stack {
             self.token.clone(),
         );
         config.subject_prefix = self.prefix.clone();
+        // A gateway started after the edge names it in the dashboard's `ssh` commands.
+        if let Some(addr) = *self.ssh_edge_addr.lock().unwrap_or_else(|e| e.into_inner()) {
+            config.proxy.ssh_edge_addr = Some(addr.to_string());
+        }
         Ok(config)
     }
 
@@ -181,6 +188,7 @@ impl Stack {
     ) -> anyhow::Result<SocketAddr> {
         let addr = ssh.local_addr()?;
         config.ssh_addr = addr;
+        *self.ssh_edge_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
         let listeners = phirepass_ssh_edge::SshEdgeListeners {
             health: loopback().await?,
             ssh,

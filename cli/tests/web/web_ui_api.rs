@@ -408,6 +408,7 @@ async fn tunnels_api_lists_the_callers_own_tunnels() {
         |c| {
             c.proxy.tunnel_domain = Some("tunnel.test".into());
             c.proxy.public_port = Some(8080);
+            c.proxy.ssh_edge_addr = Some("edge.test:2222".into());
             // The second gateway's registry is a closed port.
             if started.fetch_add(1, Ordering::SeqCst) == 1 {
                 c.registry_url = "http://127.0.0.1:1".into();
@@ -443,6 +444,11 @@ async fn tunnels_api_lists_the_callers_own_tunnels() {
     let empty = json_of(&get(addr, "/api/tunnels", Some(&alice)).await);
     assert_eq!(empty["tunnels"], json!([]));
     assert_eq!(empty["tunnel_domain"], "tunnel.test");
+    // The hint's command is the one to type, not a `<ssh-edge host>` placeholder.
+    assert_eq!(
+        empty["ssh_command"],
+        "ssh -p 2222 -R 80:localhost:3000 alice@edge.test"
+    );
 
     let port = http_server("alice's site").await;
     let client = |user: &str| SshClient::with_key(edge.addr.port(), &keys.path().join(user));

@@ -93,6 +93,9 @@ pub struct ProxyConfig {
     pub frame_ancestors: Option<String>,
     /// `PROXY_RESPONSE_TIMEOUT` (seconds): how long an upstream may take to answer a head.
     pub response_timeout: Duration,
+    /// `SSH_EDGE_PUBLIC_ADDR`: how users reach ssh-edge (`edge.example.com:2222`), so the
+    /// dashboard shows commands to copy as they are; `phirepass dev` sets its own.
+    pub ssh_edge_addr: Option<String>,
 }
 
 impl ProxyConfig {
@@ -120,6 +123,9 @@ impl ProxyConfig {
                 .or_else(|| origins.first().cloned()),
             frame_ancestors: env_opt("PROXY_FRAME_ANCESTORS").filter(|v| !v.trim().is_empty()),
             response_timeout: Duration::from_secs(env_or("PROXY_RESPONSE_TIMEOUT", 60u64)?),
+            ssh_edge_addr: env_opt("SSH_EDGE_PUBLIC_ADDR")
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty()),
         })
     }
 
@@ -134,6 +140,7 @@ impl ProxyConfig {
             main_origin: None,
             frame_ancestors: None,
             response_timeout: Duration::from_secs(60),
+            ssh_edge_addr: None,
         }
     }
 

@@ -78,6 +78,7 @@ pub async fn list(
     Ok(Json(json!({
         "tunnels": tunnels,
         "tunnel_domain": proxy.tunnel_domain,
+        "ssh_command": publish_command(&user.username, proxy),
     })))
 }
 
@@ -147,6 +148,27 @@ pub fn public_url(name: &str, proxy: &ProxyConfig) -> Option<String> {
     Some(format!("{}://{name}.{domain}{port}/", proxy.public_scheme))
 }
 
+/// The exact command that publishes a local web server on port 3000 through this deployment's
+/// ssh-edge; none when the gateway was not told where ssh-edge is (`SSH_EDGE_PUBLIC_ADDR`).
+pub fn publish_command(username: &str, proxy: &ProxyConfig) -> Option<String> {
+    let addr = proxy.ssh_edge_addr.as_deref()?;
+    // host:port, [v6]:port, or a bare host (port 22).
+    let (host, port) = match addr.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty() && port.parse::<u16>().is_ok() && !port.is_empty() =>
+        {
+            (host.trim_start_matches('[').trim_end_matches(']'), port)
+        }
+        _ => (addr, "22"),
+    };
+    let port = if port == "22" {
+        String::new()
+    } else {
+        format!("-p {port} ")
+    };
+    Some(format!("ssh {port}-R 80:localhost:3000 {username}@{host}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +199,32 @@ mod tests {
         assert_eq!(public_url("Not.A.Label", &proxy), None);
         proxy.tunnel_domain = None;
         assert_eq!(public_url("myapp", &proxy), None);
+    }
+
+    #[test]
+    fn the_publish_command_names_the_edge() {
+        let mut proxy = ProxyConfig::local();
+        assert_eq!(publish_command("bob", &proxy), None);
+        proxy.ssh_edge_addr = Some("127.0.0.1:2222".into());
+        assert_eq!(
+            publish_command("bob", &proxy).as_deref(),
+            Some("ssh -p 2222 -R 80:localhost:3000 bob@127.0.0.1")
+        );
+        proxy.ssh_edge_addr = Some("edge.example.com:22".into());
+        assert_eq!(
+            publish_command("bob", &proxy).as_deref(),
+            Some("ssh -R 80:localhost:3000 bob@edge.example.com")
+        );
+        proxy.ssh_edge_addr = Some("edge.example.com".into());
+        assert_eq!(
+            publish_command("bob", &proxy).as_deref(),
+            Some("ssh -R 80:localhost:3000 bob@edge.example.com")
+        );
+        proxy.ssh_edge_addr = Some("[::1]:2222".into());
+        assert_eq!(
+            publish_command("bob", &proxy).as_deref(),
+            Some("ssh -p 2222 -R 80:localhost:3000 bob@::1")
+        );
     }
 
     #[test]
