@@ -360,6 +360,7 @@ async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {
                 username: "fleet".into(),
                 node_name: format!("idle-{i}"),
                 expires_in_secs: None,
+                rotate: false,
             })
             .await?
             .into_inner();

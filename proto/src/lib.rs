@@ -60,6 +60,7 @@ mod tests {
             username: "alice".into(),
             node_name: "n1".into(),
             expires_in_secs: None,
+            rotate: false,
         };
         assert!(req.expires_in_secs.is_none());
         let stats = registry::NodePresence::default().stats;

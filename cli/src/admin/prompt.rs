@@ -22,13 +22,25 @@ pub fn secret(prompt: &str) -> anyhow::Result<String> {
 
 /// A new secret, asked twice; it must match and must not be empty.
 pub fn new_secret(what: &str) -> anyhow::Result<String> {
+    new_secret_checked(what, |_| Ok(()))
+}
+
+/// [`new_secret`] with a rule (e.g. a length) checked on the first entry, before asking
+/// again: nobody should type a password twice to learn it is too short.
+pub fn new_secret_checked(
+    what: &str,
+    rule: impl Fn(&str) -> Result<(), String>,
+) -> anyhow::Result<String> {
     let first = secret(&format!("{what}: "))?;
     if first.is_empty() {
         return Err(usage(format!("the {what} must not be empty")));
     }
+    rule(&first).map_err(usage)?;
     let second = secret(&format!("{what} (again): "))?;
     if first != second {
-        return Err(usage(format!("the two {what}s do not match")));
+        return Err(usage(format!(
+            "the two entries of the {what} do not match: type it the same way twice"
+        )));
     }
     Ok(first)
 }

@@ -53,9 +53,12 @@ pub enum NodeCommand {
 
 #[derive(Subcommand)]
 pub enum NodeTokenCommand {
-    /// Register node NAME for USER and print its token (shown once).
+    /// Register node NAME for USER and print its token (shown once). An existing node is
+    /// refused unless --rotate: rotation replaces its token, and the agent connected with the
+    /// old one is disconnected and must log in with the new one.
     #[command(
-        after_help = "Example:\n  phirepass admin node token create --user alice --name web-1"
+        after_help = "Examples:\n  phirepass admin node token create --user alice --name web-1\n  \
+        phirepass admin node token create --user alice --name web-1 --rotate   # new token, old agent dropped"
     )]
     Create(NodeTokenArgs),
 }
@@ -69,6 +72,10 @@ pub struct NodeTokenArgs {
     /// Lifetime in seconds; no expiry when absent.
     #[arg(long, value_name = "SECONDS")]
     expires_in: Option<u64>,
+    /// Replace the token of existing node NAME: the old token stops working, and the agent
+    /// connected with it is disconnected until it logs in with the new one.
+    #[arg(long)]
+    rotate: bool,
 }
 
 #[derive(Subcommand)]
@@ -205,6 +212,7 @@ async fn create_node_token(a: NodeTokenArgs, g: &Global, out: Out) -> anyhow::Re
             username: a.user.clone(),
             node_name: a.name.clone(),
             expires_in_secs: a.expires_in,
+            rotate: a.rotate,
         })
         .await
         .map_err(|s| status("authz", s))?
@@ -213,8 +221,17 @@ async fn create_node_token(a: NodeTokenArgs, g: &Global, out: Out) -> anyhow::Re
         out.done(
             "",
             json!({"token": r.token, "token_id": r.token_id, "node_id": r.node_id,
-                   "node": a.name, "username": a.user, "expires_at": r.expires_at}),
+                   "node": a.name, "username": a.user, "expires_at": r.expires_at,
+                   "rotated": a.rotate}),
         );
+    } else if a.rotate {
+        eprintln!(
+            "node {}'s token rotated (token id {}): the old token no longer works, and an agent \
+             connected with it is disconnected within seconds; log it in with the new token \
+             (phirepass-agent login). The token is shown once:",
+            a.name, r.token_id
+        );
+        println!("{}", r.token);
     } else {
         eprintln!(
             "node {} registered (id {}, token id {}); the token is shown once:",

@@ -138,7 +138,7 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
                     username: user.clone(),
                 })
                 .await
-                .map_err(st)?;
+                .map_err(|s| about(&user, s))?;
             out.done(&format!("user {user} removed"), json!({"removed": user}));
         }
         UsersCommand::List => {
@@ -174,11 +174,11 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
             let password = new_password(&user, None, password_stdin)?;
             let u = authz
                 .set_password(SetPasswordRequest {
-                    username: user,
+                    username: user.clone(),
                     password,
                 })
                 .await
-                .map_err(st)?
+                .map_err(|s| about(&user, s))?
                 .into_inner();
             out.done(
                 &format!("password of {} changed", u.username),
@@ -190,11 +190,11 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
         UsersCommand::SetAdmin { user, off } => {
             let u = authz
                 .set_user_admin(SetUserAdminRequest {
-                    username: user,
+                    username: user.clone(),
                     admin: !off,
                 })
                 .await
-                .map_err(st)?
+                .map_err(|s| about(&user, s))?
                 .into_inner();
             let what = if u.admin {
                 "is now an admin"
@@ -225,7 +225,7 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
                         public_key,
                     })
                     .await
-                    .map_err(st)?
+                    .map_err(|s| about(&user, s))?
                     .into_inner();
                 if !out.json {
                     println!("key {} ({}) added to {}", k.fingerprint, k.algorithm, user);
@@ -238,9 +238,11 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
         }
         UsersCommand::Keys(KeysCommand::List { user }) => {
             let keys = authz
-                .list_user_keys(ListUserKeysRequest { username: user })
+                .list_user_keys(ListUserKeysRequest {
+                    username: user.clone(),
+                })
                 .await
-                .map_err(st)?
+                .map_err(|s| about(&user, s))?
                 .into_inner()
                 .keys;
             let rows = keys
@@ -268,7 +270,7 @@ pub async fn run(cmd: UsersCommand, g: &Global, out: Out) -> anyhow::Result<()> 
                     fingerprint: fingerprint.clone(),
                 })
                 .await
-                .map_err(st)?;
+                .map_err(|s| about(&user, s))?;
             out.done(
                 &format!("key {fingerprint} removed from {user}"),
                 json!({"username": user, "removed": fingerprint}),
@@ -286,21 +288,53 @@ async fn set_disabled(
 ) -> anyhow::Result<()> {
     let u = g
         .authz()?
-        .set_user_disabled(SetUserDisabledRequest { username, disabled })
+        .set_user_disabled(SetUserDisabledRequest {
+            username: username.clone(),
+            disabled,
+        })
         .await
-        .map_err(|s| status("authz", s))?
+        .map_err(|s| about(&username, s))?
         .into_inner();
     out.done(&format!("user {} {}", u.username, state(&u)), user_json(&u));
     Ok(())
 }
 
+/// The server's password rule (authz `validate::password`), checked here too so a short
+/// password is refused before it is typed a second time.
+const PASSWORD_MIN: usize = 8;
+const PASSWORD_MAX: usize = 1024;
+
+fn password_rule(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if (PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters (this one has {n})"
+        ))
+    }
+}
+
 /// The password from --password, stdin, or a double no-echo prompt.
 fn new_password(user: &str, given: Option<String>, from_stdin: bool) -> anyhow::Result<String> {
-    match given {
-        Some(p) => Ok(p),
-        None if from_stdin => prompt::stdin_secret(),
-        None => prompt::new_secret(&format!("password for {user}")),
+    let password = match given {
+        Some(p) => p,
+        None if from_stdin => prompt::stdin_secret()?,
+        None => return prompt::new_secret_checked(&format!("password for {user}"), password_rule),
+    };
+    password_rule(&password).map_err(usage)?;
+    Ok(password)
+}
+
+/// A gRPC failure of a call about `user`: "user not found" names the user and the fix.
+fn about(user: &str, s: tonic::Status) -> anyhow::Error {
+    if s.code() == tonic::Code::NotFound && s.message() == "user not found" {
+        return super::output::fail(
+            super::output::Exit::NotFound,
+            format!("user {user} not found (`phirepass admin users list` shows who exists)"),
+        );
     }
+    status("authz", s)
 }
 
 fn state(u: &User) -> &'static str {

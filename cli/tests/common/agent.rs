@@ -30,7 +30,6 @@ pub fn agent_config_with_ports(
         "SERVER_URL" => Some(url.clone()),
         "SSH_HOST" => Some(ssh.ip().to_string()),
         "SSH_PORT" => Some(ssh.port().to_string()),
-        "PORT" => Some("0".into()),
         "ALLOWED_PORTS" if !ports.is_empty() => Some(ports.clone()),
         _ => None,
     })

@@ -345,6 +345,7 @@ impl Cluster {
                 username: user.into(),
                 node_name: node.into(),
                 expires_in_secs: None,
+                rotate: false,
             })
             .await
             .expect("create node token")

@@ -20,6 +20,11 @@ pub enum AuthzError {
     AlreadyExists(&'static str),
     #[error("{0}")]
     FailedPrecondition(&'static str),
+    /// Like `AlreadyExists`/`NotFound`, with a message that names the object and the fix.
+    #[error("{0}")]
+    Exists(String),
+    #[error("{0}")]
+    Missing(String),
     #[error("permission denied")]
     PermissionDenied,
     #[error("too many failed attempts, try again later")]
@@ -52,6 +57,8 @@ impl From<AuthzError> for Status {
             AuthzError::NotFound(_) => Status::not_found(err.to_string()),
             AuthzError::AlreadyExists(_) => Status::already_exists(err.to_string()),
             AuthzError::FailedPrecondition(msg) => Status::failed_precondition(msg),
+            AuthzError::Exists(msg) => Status::already_exists(msg),
+            AuthzError::Missing(msg) => Status::not_found(msg),
             AuthzError::PermissionDenied => Status::permission_denied("permission denied"),
             AuthzError::RateLimited => Status::resource_exhausted(err.to_string()),
             AuthzError::Store(StoreError::Conflict) => Status::already_exists("already exists"),

@@ -96,8 +96,29 @@ impl Tokens {
             .store
             .user_by_username(&req.username)
             .await?
-            .ok_or(AuthzError::NotFound("user"))?;
+            .ok_or_else(|| AuthzError::Missing(format!("user {} not found", req.username)))?;
         let expires_at = expires_at(now_millis(), req.expires_in_secs)?;
+        // Re-issuing a token replaces the old one and drops the agent using it: only when
+        // asked. (Two racing creates of a new name may still both succeed; the second then
+        // rotates, as it always did.)
+        let existing = self.store.node_by_name(&req.node_name).await?;
+        match (existing, req.rotate) {
+            (Some(node), false) => {
+                return Err(AuthzError::Exists(format!(
+                    "node {} already exists (owned by {}). Creating a token for it again replaces its token: \
+                     the agent connected with the current token is disconnected and must log in with the new one. \
+                     To do that, pass --rotate; to register another node, choose another name",
+                    node.name, node.username
+                )));
+            }
+            (None, true) => {
+                return Err(AuthzError::Missing(format!(
+                    "node {} does not exist, so it has no token to rotate: create it without --rotate",
+                    req.node_name
+                )));
+            }
+            _ => {}
+        }
         let (token, node) = self
             .mint_node_token(&user, &req.node_name, expires_at)
             .await?;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod hosts;
+mod node_tokens;
 mod tokens;
 mod vault;
 

@@ -95,6 +95,7 @@ async fn every_admin_change_is_audited(stack: Stack) {
             username: "alice".into(),
             node_name: "web".into(),
             expires_in_secs: None,
+            rotate: false,
         })
         .await
         .unwrap()

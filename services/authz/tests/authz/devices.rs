@@ -350,7 +350,7 @@ async fn taken_node_name_can_be_retried(stack: Stack) {
     assert_eq!(node.name, "alices-box");
     // Re-activating a node alice owns re-keys it: the old token stops.
     let old = h
-        .node_token("alice", "alices-box", None)
+        .rotate_node_token("alice", "alices-box")
         .await
         .unwrap()
         .token;

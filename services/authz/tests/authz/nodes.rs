@@ -175,8 +175,29 @@ async fn rotation_and_name_conflicts(store: Store) {
     h.create_user("alice").await;
     h.create_user("bob").await;
     let first = h.node_token("alice", "web", None).await.unwrap();
-    // Re-issuing for the same node keeps the node and retires the old token.
-    let second = h.node_token("alice", "web", None).await.unwrap();
+    // Creating it again is refused: it would silently replace the token of a running agent.
+    let again = h.node_token("alice", "web", None).await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    for needle in ["node web already exists", "--rotate", "disconnected"] {
+        assert!(
+            again.message().contains(needle),
+            "{needle}: {}",
+            again.message()
+        );
+    }
+    assert!(
+        h.verify_node(&first.token).await.is_ok(),
+        "the old token still works"
+    );
+    let missing = h.rotate_node_token("alice", "nope").await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert!(
+        missing.message().contains("without --rotate"),
+        "{}",
+        missing.message()
+    );
+    // Rotation, asked for, keeps the node and retires the old token.
+    let second = h.rotate_node_token("alice", "web").await.unwrap();
     assert_eq!(first.node_id, second.node_id);
     assert_ne!(first.token_id, second.token_id);
     assert_eq!(
@@ -194,8 +215,11 @@ async fn rotation_and_name_conflicts(store: Store) {
 
     let taken = h.node_token("bob", "web", None).await.unwrap_err();
     assert_eq!(taken.code(), Code::AlreadyExists);
+    let taken = h.rotate_node_token("bob", "web").await.unwrap_err();
+    assert_eq!(taken.code(), Code::AlreadyExists);
     let unknown = h.node_token("ghost", "ghost-node", None).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
+    assert!(unknown.message().contains("ghost"), "{}", unknown.message());
     let bad = h.node_token("alice", "Bad Name", None).await.unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
     h.stop().await;

@@ -277,6 +277,24 @@ impl Harness {
                 username: username.into(),
                 node_name: node.into(),
                 expires_in_secs,
+                rotate: false,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Replaces the token of `user`'s existing node `node`.
+    pub async fn rotate_node_token(
+        &self,
+        username: &str,
+        node: &str,
+    ) -> Result<pb::CreateNodeTokenResponse, tonic::Status> {
+        self.client()
+            .create_node_token(pb::CreateNodeTokenRequest {
+                username: username.into(),
+                node_name: node.into(),
+                expires_in_secs: None,
+                rotate: true,
             })
             .await
             .map(tonic::Response::into_inner)
