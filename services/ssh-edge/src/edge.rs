@@ -56,6 +56,8 @@ pub(crate) struct Conn {
     pub interactive: AtomicBool,
     /// The connection to the target, shared by all channels of a relay login.
     pub link: OnceCell<Arc<TargetLink>>,
+    /// Why the target of a relay login cannot be used, found while she logged in.
+    pub link_error: OnceLock<String>,
     pub bytes_to_target: AtomicU64,
     pub bytes_to_client: AtomicU64,
     /// Set once the session is registered (first relayed channel).
@@ -74,6 +76,7 @@ impl Conn {
             authed: OnceLock::new(),
             interactive: AtomicBool::new(false),
             link: OnceCell::new(),
+            link_error: OnceLock::new(),
             bytes_to_target: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),
             presence: OnceLock::new(),

@@ -49,9 +49,10 @@ pub(crate) async fn connect(
         return Ok(());
     };
     // None: nothing to ask (stored login), or a denial the relay reports with its audit event.
-    let Some(mut passthrough) = Passthrough::start(conn, authed, target, account).await else {
+    let Some(started) = Passthrough::start(conn, authed, target, account).await else {
         return Ok(());
     };
+    let mut passthrough = started?;
     let mut out = tx.make_writer();
     let mut keys = LineReader::default();
     loop {

@@ -103,9 +103,15 @@ impl EdgeHandler {
         if let Login::Relay { target, .. } = &authed.login {
             let target = target.clone();
             let account = authed.login.account().map(str::to_owned);
-            if let Some(passthrough) =
-                Passthrough::start(&self.conn, authed.clone(), &target, account.as_deref()).await
-            {
+            let started =
+                Passthrough::start(&self.conn, authed.clone(), &target, account.as_deref()).await;
+            if let Some(Err(message)) = started {
+                // Found before any question: the login completes and every channel reports it
+                // (stderr, exit status 1), which a disconnect message racing the client's
+                // "Permission denied" cannot promise.
+                info!(peer = %self.conn.peer, user = %authed.username, target, error = %message, "target unusable: reported on the channel");
+                let _ = self.conn.link_error.set(message);
+            } else if let Some(Ok(passthrough)) = started {
                 info!(peer = %self.conn.peer, user = %authed.username, target, method, "user verified: continuing with the target's prompts");
                 self.passthrough = Some(passthrough);
                 self.conn

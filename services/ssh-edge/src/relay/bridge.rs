@@ -191,6 +191,9 @@ pub(crate) async fn prepare(
     setup: &ChannelSetup,
     start: &Start,
 ) -> Result<Ready, String> {
+    if let Some(message) = conn.link_error.get() {
+        return Err(message.clone());
+    }
     let ask = match conn.link.get() {
         Some(link) => LoginAsk {
             requested: link.account.clone(),

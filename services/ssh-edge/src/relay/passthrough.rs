@@ -159,6 +159,8 @@ pub(crate) struct Passthrough {
     /// Who to let in once the target accepts.
     pub authed: Authed,
     steps: mpsc::Receiver<Step>,
+    /// The first question, asked only once the target was reached and its handshake done.
+    first: Option<Step>,
     pending: Option<oneshot::Sender<Vec<String>>>,
     task: JoinHandle<()>,
 }
@@ -171,15 +173,17 @@ impl Drop for Passthrough {
 
 impl Passthrough {
     /// Decides, for a verified relay login as `account` (`None`: the default one), whether
-    /// the user must answer something before the target can be used; if so, starts
-    /// connecting. `None`: log in as usual (a denial or a vault failure is then reported on
-    /// the channel, with the usual message and audit).
+    /// the user must answer something before the target can be used; if so, connects and
+    /// returns once the target asks its first question. `None`: log in as usual (a denial or
+    /// a vault failure is then reported on the channel, with the usual message and audit).
+    /// `Some(Err)`: the target cannot be used (unknown to the agent, offline, nothing
+    /// listening, a refused handshake), found before anything was asked.
     pub(crate) async fn start(
         conn: &Arc<Conn>,
         authed: Authed,
         target: &str,
         account: Option<&str>,
-    ) -> Option<Self> {
+    ) -> Option<Result<Self, String>> {
         // The common case costs one vault read: a stored login needs nobody's answers. The
         // vault's answer is never shown, so reading it before authorising reveals nothing.
         let policy = conn.edge.config.unknown_host_key;
@@ -229,6 +233,8 @@ impl Passthrough {
         let spec = plan.spec(conn, credentials, policy);
         info!(session = %conn.id, user = %authed.username, target = %plan.name, method = spec.credentials.method(), "login needs the user's answers for the target");
         let span = info_span!("passthrough", session = %conn.id, user = %authed.username, target = %plan.name);
+        conn.interactive
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let conn = conn.clone();
         let (user, configured) = (authed.username.clone(), ask.configured);
         let task = tokio::spawn(
@@ -240,12 +246,21 @@ impl Passthrough {
             }
             .instrument(span),
         );
-        Some(Self {
+        // Reach the target and finish its handshake before the user is asked anything (the
+        // flag above gives her login the time the target allows meanwhile).
+        let mut steps = steps;
+        let first = match steps.recv().await {
+            Some(Step::Done(Err(message))) => return Some(Err(message)),
+            Some(step) => step,
+            None => return Some(Err("the connection to the target ended".into())),
+        };
+        Some(Ok(Self {
             authed,
             steps,
+            first: Some(first),
             pending: None,
             task,
-        })
+        }))
     }
 
     /// Hands the user's answers to the waiting prompt.
@@ -257,7 +272,11 @@ impl Passthrough {
 
     /// Waits for the next question or the end (bounded by the target timeouts).
     pub(crate) async fn next(&mut self) -> Next {
-        match self.steps.recv().await {
+        let step = match self.first.take() {
+            Some(step) => Some(step),
+            None => self.steps.recv().await,
+        };
+        match step {
             Some(Step::Ask {
                 instructions,
                 prompts,
