@@ -2,7 +2,8 @@
 //!
 //! * `alice@edge` opens the management screen (targets alice may reach, online or not);
 //! * `alice:web-1@edge` relays to target `web-1`: a direct host over TCP from the edge, or an
-//!   agent node over a TunnelStream (whichever gateway holds it);
+//!   agent node over a TunnelStream (whichever gateway holds it), as its default account;
+//!   `alice:web-1:root@edge` as `root`, when a grant lists that login;
 //! * `ssh -R [name:]port:host:port alice@edge` publishes a tunnel: port 80 as
 //!   `http://<name>.<tunnel domain>`, other ports as private aliases reached with
 //!   `ssh -J alice@edge -W name:port` (see `tunnels`).
