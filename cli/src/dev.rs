@@ -230,12 +230,17 @@ fn print_next_steps(
         ),
         Origin::Legacy => println!("next steps (in another terminal, this directory):"),
     }
-    println!("  phirepass admin users add alice");
+    if setup_code.is_none() {
+        println!("  phirepass admin users add alice               # unless alice exists");
+    }
     println!("  phirepass admin node token create --user alice --name web-1");
-    println!("  phirepass-agent login --from-stdin <<< \"<token printed above>\"");
+    println!("  phirepass-agent login                            # paste the token it printed");
     println!("  SERVER_URL=ws://{addr}/api/nodes/ws phirepass-agent start");
     println!(
-        "then log in at {gateway_url}/ and open a terminal on web-1, or: ssh -p {} alice:web-1@{}",
+        "then log in at {gateway_url}/ and open a terminal on web-1 (it asks the account there),"
+    );
+    println!(
+        "or: ssh -p {} alice:web-1:ACCOUNT@{} (README.md: the first hour, step by step)",
         ssh.port(),
         ssh.ip()
     );
