@@ -229,3 +229,59 @@ async fn options_set_unset_list_never_show_secrets() {
         .await;
     assert_eq!(v["removed"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_grant_logins_are_listed_replaced_and_checked() {
+    let d = Deployment::start().await;
+    d.ok(
+        &["users", "add", "alice", "--password-stdin"],
+        "alice-pass-1",
+    )
+    .await;
+    d.ok(
+        &[
+            "hosts",
+            "add",
+            "10.0.0.5:22",
+            "--name",
+            "web-1",
+            "--no-hostkey",
+        ],
+        "",
+    )
+    .await;
+    let said = d
+        .ok(
+            &[
+                "access", "grant", "--user", "alice", "--node", "web-1", "--login", "deploy",
+                "--login", "root",
+            ],
+            "",
+        )
+        .await;
+    assert!(said.contains("as deploy, root"), "{said}");
+    let table = d.ok(&["access", "list", "--host", "web-1"], "").await;
+    assert!(
+        table.contains("LOGINS") && table.contains("deploy,root"),
+        "{table}"
+    );
+    // Granting again replaces the list; without --login: the default account only.
+    d.ok(
+        &["access", "grant", "--user", "alice", "--host", "web-1"],
+        "",
+    )
+    .await;
+    let v = d.json(&["access", "list", "--user", "alice"], "").await;
+    assert_eq!(v[0]["logins"], serde_json::json!([]), "{v}");
+    let table = d.ok(&["access", "list"], "").await;
+    assert!(table.contains("(default)"), "{table}");
+    // Not an account name: refused with the rule.
+    d.fails(
+        &[
+            "access", "grant", "--user", "alice", "--host", "web-1", "--login", "ro ot",
+        ],
+        "",
+        2,
+    )
+    .await;
+}
