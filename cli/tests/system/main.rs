@@ -11,6 +11,7 @@ mod app_access;
 mod bad_input;
 mod cross_edge_terminal;
 mod http_proxy;
+mod node_presence;
 mod refusals;
 mod ssh_edge_accounts;
 mod ssh_edge_denials;
