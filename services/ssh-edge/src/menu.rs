@@ -371,6 +371,23 @@ mod tests {
     }
 
     #[test]
+    fn a_notice_is_wrapped_above_the_list_and_the_screen_still_fits() {
+        let notice = format!(
+            "web-1 refused the password login as \"root\"; {}",
+            "x".repeat(200)
+        );
+        let screen = render("alice", &rows(50), 0, 80, 24, Some(&notice));
+        let lines: Vec<&str> = screen.split("\r\n").collect();
+        assert!(lines.len() <= 24, "{}", lines.len());
+        assert!(lines[2].starts_with("! web-1 refused"), "{lines:?}");
+        assert!(lines[3].starts_with("xxx"), "wrapped, not cut: {lines:?}");
+        assert!(screen.contains("target-0"), "the list follows");
+        for line in &lines[2..6] {
+            assert!(line.chars().count() <= 80, "{line:?}");
+        }
+    }
+
+    #[test]
     fn keys_decode_arrows_and_letters() {
         assert_eq!(
             keys(b"\x1b[A\x1b[Bjk\r3q"),
