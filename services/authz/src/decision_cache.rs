@@ -54,12 +54,17 @@ pub(crate) struct CachedDecision {
     /// The accounts the user's grants list, strongest grant first.
     #[serde(default)]
     pub(crate) logins: Vec<String>,
-    /// Some grant lists no account: the target's default account is allowed.
-    #[serde(default)]
+    /// Some grant lists no account: the target's default account is allowed. A decision
+    /// cached by an older replica has no such field: it meant the default account only.
+    #[serde(default = "default_account_allowed")]
     pub(crate) default_allowed: bool,
     /// The account checked for this request (never cached: set per request).
     #[serde(default, skip_serializing)]
     pub(crate) login: Option<String>,
+}
+
+fn default_account_allowed() -> bool {
+    true
 }
 
 /// Bumps the generation: every cached decision is stale from now on.
@@ -177,6 +182,13 @@ mod tests {
             cache.key(Who::Id("alice"), "web").await,
             cache.key(Who::Name("alice"), "web").await
         );
+    }
+
+    #[test]
+    fn decisions_cached_before_logins_allow_the_default_account() {
+        let old = r#"{"allowed":true,"reason":"user grant","user_id":"u","username":"alice","target_kind":"host","target_id":"h","target_name":"db","address":"10.0.0.5:22"}"#;
+        let d: CachedDecision = serde_json::from_str(old).unwrap();
+        assert!(d.default_allowed && !d.any_login && d.logins.is_empty());
     }
 
     #[tokio::test]
