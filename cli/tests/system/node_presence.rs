@@ -208,3 +208,65 @@ async fn targets_show_allowed_ports_ssh_reachability_and_no_cpu_before_two_sampl
     let last = seen.last().expect("stats");
     assert_eq!(last["allowed_ports"], serde_json::json!([]), "{last}");
 }
+
+/// A bare agent link: authenticates with `token` and answers what the gateway said first.
+async fn raw_link(
+    gateway: &str,
+    token: &str,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    phirepass_tunnel::NodeControl,
+) {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use phirepass_tunnel::{LinkMessage, NodeControl};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("ws://{gateway}/api/nodes/ws");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("dial gateway");
+    let auth = NodeControl::Auth {
+        token: token.into(),
+        version: "test".into(),
+    };
+    ws.send(Message::Binary(LinkMessage::Control(auth).encode()))
+        .await
+        .expect("send auth");
+    let answer = tokio::time::timeout(T, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    if let Ok(LinkMessage::Control(c)) = LinkMessage::decode(b) {
+                        return c;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("link ended before an answer: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("an answer to auth");
+    (ws, answer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_dead_link_is_taken_over_after_45_silent_seconds() {
+    use phirepass_tunnel::NodeControl;
+    let cluster = Cluster::start(Backend::Embedded, 1).await;
+    let gw = &cluster.gateways[0].addr;
+    cluster.add_user("alice", "alice-password").await;
+    let (token, _) = cluster.node_token("alice", NODE).await;
+    // An agent that authenticated, then went silent (its host crashed, no FIN reached us).
+    let (_silent, first) = raw_link(gw, &token).await;
+    assert!(matches!(first, NodeControl::AuthOk { .. }), "{first:?}");
+    // While it may still be alive, a restarted agent is refused...
+    let (_, early) = raw_link(gw, &token).await;
+    assert!(
+        matches!(&early, NodeControl::Refused { reason, .. } if reason.contains("already connected")),
+        "{early:?}"
+    );
+    // ...and once it has been silent for longer than the takeover time, the new one gets the node.
+    tokio::time::sleep(Duration::from_secs(46)).await;
+    let (_, late) = raw_link(gw, &token).await;
+    assert!(matches!(late, NodeControl::AuthOk { .. }), "{late:?}");
+}
