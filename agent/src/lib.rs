@@ -56,9 +56,18 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Backoff::default();
     let mut sampler = StatsSampler::new();
+    // Tells the gateway that a reconnect comes from this same run (see NodeControl::Auth).
+    let instance = format!("{:016x}", rand::random::<u64>());
     loop {
         let mut ssh = ssh_rx.clone();
-        let session = session::run(&config, &token, &mut sampler, &mut ssh, shutdown.as_mut());
+        let session = session::run(
+            &config,
+            &token,
+            &instance,
+            &mut sampler,
+            &mut ssh,
+            shutdown.as_mut(),
+        );
         match session.await? {
             SessionEnd::Shutdown => return Ok(()),
             SessionEnd::Refused {

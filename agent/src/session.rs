@@ -86,6 +86,7 @@ fn lost(reason: impl Into<String>, authed_at: Option<Instant>) -> Result<Session
 pub(crate) async fn run<F: Future<Output = ()>>(
     config: &Arc<AgentConfig>,
     token: &str,
+    instance: &str,
     sampler: &mut StatsSampler,
     ssh: &mut watch::Receiver<Option<bool>>,
     mut shutdown: Pin<&mut F>,
@@ -142,6 +143,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
         NodeControl::Auth {
             token: token.to_owned(),
             version,
+            instance: instance.to_owned(),
         },
     );
 

@@ -56,7 +56,12 @@ pub async fn expect(ws: &mut Ws, keep: impl Fn(&NodeControl) -> bool) -> NodeCon
 pub async fn authed(listener: &TcpListener) -> Ws {
     let mut ws = accept(listener).await;
     match expect(&mut ws, |_| true).await {
-        NodeControl::Auth { token, version } => {
+        NodeControl::Auth {
+            token,
+            version,
+            instance,
+        } => {
+            assert_eq!(instance.len(), 16, "a random instance id: {instance:?}");
             assert_eq!(token, TOKEN);
             assert_eq!(version, phirepass_agent::VERSION);
         }

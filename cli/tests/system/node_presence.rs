@@ -213,6 +213,7 @@ async fn targets_show_allowed_ports_ssh_reachability_and_no_cpu_before_two_sampl
 async fn raw_link(
     gateway: &str,
     token: &str,
+    instance: &str,
 ) -> (
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     phirepass_tunnel::NodeControl,
@@ -227,6 +228,7 @@ async fn raw_link(
     let auth = NodeControl::Auth {
         token: token.into(),
         version: "test".into(),
+        instance: instance.into(),
     };
     ws.send(Message::Binary(LinkMessage::Control(auth).encode()))
         .await
@@ -257,16 +259,39 @@ async fn a_half_dead_link_is_taken_over_after_45_silent_seconds() {
     cluster.add_user("alice", "alice-password").await;
     let (token, _) = cluster.node_token("alice", NODE).await;
     // An agent that authenticated, then went silent (its host crashed, no FIN reached us).
-    let (_silent, first) = raw_link(gw, &token).await;
+    let (_silent, first) = raw_link(gw, &token, "").await;
     assert!(matches!(first, NodeControl::AuthOk { .. }), "{first:?}");
     // While it may still be alive, a restarted agent is refused...
-    let (_, early) = raw_link(gw, &token).await;
+    let (_, early) = raw_link(gw, &token, "").await;
     assert!(
         matches!(&early, NodeControl::Refused { reason, .. } if reason.contains("already connected")),
         "{early:?}"
     );
     // ...and once it has been silent for longer than the takeover time, the new one gets the node.
     tokio::time::sleep(Duration::from_secs(46)).await;
-    let (_, late) = raw_link(gw, &token).await;
+    let (_, late) = raw_link(gw, &token, "").await;
     assert!(matches!(late, NodeControl::AuthOk { .. }), "{late:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_agent_reconnecting_gets_its_node_back_at_once() {
+    use phirepass_tunnel::NodeControl;
+    let cluster = Cluster::start(Backend::Real, 2).await;
+    cluster.add_user("alice", "alice-password").await;
+    let (token, _) = cluster.node_token("alice", NODE).await;
+    // The agent's link to gateway 0 died on its side (a restart, a network change); the
+    // gateway has not noticed yet.
+    let (_stale, first) = raw_link(&cluster.gateways[0].addr, &token, "00000000000000aa").await;
+    assert!(matches!(first, NodeControl::AuthOk { .. }), "{first:?}");
+    // Another agent process is refused; the same process, through either gateway, is not.
+    let (_, other) = raw_link(&cluster.gateways[1].addr, &token, "00000000000000bb").await;
+    assert!(matches!(other, NodeControl::Refused { .. }), "{other:?}");
+    for gateway in &cluster.gateways {
+        let (_, again) = raw_link(&gateway.addr, &token, "00000000000000aa").await;
+        assert!(
+            matches!(again, NodeControl::AuthOk { .. }),
+            "{}: {again:?}",
+            gateway.id
+        );
+    }
 }

@@ -31,10 +31,14 @@ pub enum LinkMessage {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeControl {
-    /// Agent -> gateway, first message.
+    /// Agent -> gateway, first message. `instance` is random per agent process: a
+    /// reconnect of the same process takes its node over at once (its old link is dead
+    /// to it), while another process with the same token is refused. Empty from older agents.
     Auth {
         token: String,
         version: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        instance: String,
     },
     /// Gateway -> agent.
     AuthOk {

@@ -34,6 +34,8 @@ pub struct HeldNode {
     pub kick: mpsc::UnboundedSender<Kick>,
     /// Where the agent connected from, and when (unix ms): told to a refused second agent.
     pub agent_addr: String,
+    /// The agent process (its Auth `instance`; empty from older agents).
+    pub agent_instance: String,
     pub connected_at_ms: i64,
     /// When the agent last sent anything (unix ms), updated by the connection's read loop.
     pub last_seen_ms: Arc<std::sync::atomic::AtomicI64>,

@@ -79,7 +79,7 @@ impl RegistryService {
             };
             let silent_for = now - current.last_heard();
             if current.other_connection(&record) {
-                if silent_for < takeover_after_ms {
+                if silent_for < takeover_after_ms && !current.same_agent(&record) {
                     return Ok(Claim::Held(Box::new(current)));
                 }
                 tracing::info!(node_id = %record.node_id, holder = %current.gateway_id, silent_for_ms = silent_for, "silent node connection taken over");

@@ -80,6 +80,8 @@ pub(crate) struct NodeRecord {
     pub conn_id: String,
     #[serde(default)]
     pub agent_seen_at: i64,
+    #[serde(default)]
+    pub agent_instance: String,
 }
 
 impl NodeRecord {
@@ -90,6 +92,11 @@ impl NodeRecord {
             || (!self.conn_id.is_empty()
                 && !other.conn_id.is_empty()
                 && self.conn_id != other.conn_id)
+    }
+
+    /// Whether `other` comes from the same agent process (a reconnect).
+    pub(crate) fn same_agent(&self, other: &NodeRecord) -> bool {
+        !self.agent_instance.is_empty() && self.agent_instance == other.agent_instance
     }
 
     /// When the holder's agent was last heard from.
@@ -163,6 +170,7 @@ impl TryFrom<pb::NodePresence> for NodeRecord {
             agent_addr: p.agent_addr,
             conn_id: p.conn_id,
             agent_seen_at: p.agent_seen_at,
+            agent_instance: p.agent_instance,
         })
     }
 }
@@ -180,6 +188,7 @@ impl From<NodeRecord> for pb::NodePresence {
             agent_addr: r.agent_addr,
             conn_id: r.conn_id,
             agent_seen_at: r.agent_seen_at,
+            agent_instance: r.agent_instance,
         }
     }
 }
@@ -258,6 +267,7 @@ mod tests {
             agent_addr: "10.0.0.5:41000".into(),
             conn_id: "c1".into(),
             agent_seen_at: 2,
+            agent_instance: "a1".into(),
         };
         let record = NodeRecord::try_from(p.clone()).unwrap();
         let json = serde_json::to_string(&record).unwrap();

@@ -97,6 +97,12 @@ fn all_link_messages() -> Vec<LinkMessage> {
         NodeControl::Auth {
             token: "pat_x".into(),
             version: "0.1.0".into(),
+            instance: String::new(),
+        },
+        NodeControl::Auth {
+            token: "pat_x".into(),
+            version: "0.1.0".into(),
+            instance: "0123456789abcdef".into(),
         },
         NodeControl::AuthOk {
             node_id: "n1".into(),

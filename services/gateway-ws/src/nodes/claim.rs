@@ -1,7 +1,9 @@
 //! One live connection per node. A second agent with the same token is refused, with a
 //! message that says from where and since when the node is connected; the first stays.
 //!
-//! The rule: a connection that has sent anything (heartbeat, ping, frame) within
+//! The rule: the same agent process reconnecting (its Auth `instance` matches; its old link is
+//! dead to it, e.g. after a gateway restart) takes its node over at once. Otherwise a
+//! connection that has sent anything (heartbeat, ping, frame) within
 //! [`TAKEOVER_AFTER`] holds the node. A holder silent for longer (a half-dead link left by a
 //! crash or a lost network) is taken over by the new connection, so an agent restarting after
 //! a crash gets its node back within that time. The registry decides across gateways
@@ -37,6 +39,8 @@ pub struct Claimant<'a> {
     pub node: &'a Node,
     pub conn_id: &'a str,
     pub agent_addr: &'a str,
+    /// The agent process; its own reconnect takes the node over at once.
+    pub instance: &'a str,
 }
 
 /// `Ok` when this connection may hold the node, `Err(message for the agent)` when another
@@ -44,12 +48,19 @@ pub struct Claimant<'a> {
 pub async fn claim(state: &AppState, me: &Claimant<'_>) -> Result<(), String> {
     let now = now_millis();
     let takeover_after_ms = TAKEOVER_AFTER.as_millis() as i64;
-    let local = state.nodes().get(&me.node.node_id).map(|held| Holder {
-        agent_addr: held.agent_addr.clone(),
-        gateway_id: state.config.gateway_id.clone(),
-        connected_at_ms: held.connected_at_ms,
-        last_heard_ms: held.last_heard(),
-    });
+    let same_agent = |held: &crate::state::HeldNode| {
+        !me.instance.is_empty() && held.agent_instance == me.instance
+    };
+    let local = state
+        .nodes()
+        .get(&me.node.node_id)
+        .filter(|h| !same_agent(h))
+        .map(|held| Holder {
+            agent_addr: held.agent_addr.clone(),
+            gateway_id: state.config.gateway_id.clone(),
+            connected_at_ms: held.connected_at_ms,
+            last_heard_ms: held.last_heard(),
+        });
     if let Some(holder) = local
         && now - holder.last_heard_ms < takeover_after_ms
     {
@@ -63,6 +74,7 @@ pub async fn claim(state: &AppState, me: &Claimant<'_>) -> Result<(), String> {
         agent_addr: me.agent_addr.to_owned(),
         conn_id: me.conn_id.to_owned(),
         agent_seen_at: now,
+        agent_instance: me.instance.to_owned(),
         ..Default::default()
     };
     let request = ClaimNodeRequest {

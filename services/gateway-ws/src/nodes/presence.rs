@@ -20,6 +20,7 @@ const REFRESH: Duration = Duration::from_secs(15);
 pub struct Identity {
     pub conn_id: String,
     pub agent_addr: String,
+    pub instance: String,
     /// When the agent last sent anything (unix ms): the registry's takeover rule reads it.
     pub last_seen: Arc<AtomicI64>,
     /// Drops the connection when the registry says another one holds the node now.
@@ -53,6 +54,7 @@ impl NodePresenceReporter {
                     agent_addr: me.agent_addr.clone(),
                     conn_id: me.conn_id.clone(),
                     agent_seen_at: me.last_seen.load(Ordering::Relaxed),
+                    agent_instance: me.instance.clone(),
                 };
                 // The claim recorded the node; this refresh re-creates it if the registry
                 // was unreachable then.

@@ -72,6 +72,7 @@ struct Connection {
     node: Node,
     conn_id: u64,
     agent_addr: String,
+    instance: String,
 }
 
 async fn serve_agent(
@@ -80,13 +81,13 @@ async fn serve_agent(
     agent_addr: String,
 ) -> Result<(), String> {
     let (mut sink, mut stream) = socket.split();
-    let node = match tokio::time::timeout(
+    let (node, instance) = match tokio::time::timeout(
         state.config.auth_deadline,
         authenticate(&state, &mut stream),
     )
     .await
     {
-        Ok(Ok(node)) => node,
+        Ok(Ok(authed)) => authed,
         Ok(Err(reason)) => {
             let msg = LinkMessage::Control(NodeControl::AuthFailed {
                 reason: reason.clone(),
@@ -102,6 +103,7 @@ async fn serve_agent(
         node: &node,
         conn_id: &format!("{conn_id:016x}"),
         agent_addr: &agent_addr,
+        instance: &instance,
     };
     if let Err(reason) = claim::claim(&state, &claimant).await {
         info!(node = %node.name, from = %agent_addr, "second connection for a connected node refused");
@@ -135,6 +137,7 @@ async fn serve_agent(
             node,
             conn_id,
             agent_addr,
+            instance,
         };
         let result = relay(&state, &conn, &outbox, &mut stream).await;
         drop(outbox);
@@ -148,7 +151,7 @@ async fn serve_agent(
 async fn authenticate(
     state: &AppState,
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
-) -> Result<Node, String> {
+) -> Result<(Node, String), String> {
     let first = loop {
         match stream.next().await {
             Some(Ok(Message::Binary(b))) => break b,
@@ -158,8 +161,10 @@ async fn authenticate(
             None => return Err("closed before auth".into()),
         }
     };
-    let token = match LinkMessage::decode(first) {
-        Ok(LinkMessage::Control(NodeControl::Auth { token, .. })) => token,
+    let (token, instance) = match LinkMessage::decode(first) {
+        Ok(LinkMessage::Control(NodeControl::Auth {
+            token, instance, ..
+        })) => (token, instance),
         Ok(_) => return Err("the first message must be auth".into()),
         Err(e) => return Err(format!("malformed auth message: {e}")),
     };
@@ -169,7 +174,7 @@ async fn authenticate(
         .verify_node_token(VerifyNodeTokenRequest { token })
         .await
     {
-        Ok(node) => Ok(node.into_inner()),
+        Ok(node) => Ok((node.into_inner(), instance)),
         Err(s) if s.code() == tonic::Code::Unauthenticated => {
             warn!("agent presented an invalid node token");
             Err("node token rejected: unknown, revoked or expired".into())
@@ -250,6 +255,7 @@ async fn relay(
             token_id: node.token_id.clone(),
             kick: kick_tx.clone(),
             agent_addr: conn.agent_addr.clone(),
+            agent_instance: conn.instance.clone(),
             connected_at_ms: now_millis(),
             last_seen_ms: last_seen.clone(),
         },
@@ -271,6 +277,7 @@ async fn relay(
         Identity {
             conn_id: format!("{conn_id:016x}"),
             agent_addr: conn.agent_addr.clone(),
+            instance: conn.instance.clone(),
             last_seen: last_seen.clone(),
             kick: kick_tx,
         },

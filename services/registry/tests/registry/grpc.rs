@@ -489,5 +489,19 @@ async fn a_live_node_is_not_claimed_by_a_second_connection(redis: bool) {
         (held.gateway_id.as_str(), held.conn_id.as_str()),
         ("gw-b", "c2")
     );
+    // The holder's own agent reconnecting (its link died) through any gateway: granted at once.
+    let mut reconnect = claim("gw-a", "c3", "10.0.0.2:5001", 45_000);
+    reconnect.presence.as_mut().unwrap().agent_instance = "i2".into();
+    assert!(
+        !c.claim_node(reconnect.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .granted
+    );
+    let mut holder = claim("gw-b", "c2", "10.0.0.2:5000", 45_000);
+    holder.presence.as_mut().unwrap().agent_instance = "i2".into();
+    assert!(c.claim_node(holder).await.unwrap().into_inner().granted);
+    assert!(c.claim_node(reconnect).await.unwrap().into_inner().granted);
     h.stop().await;
 }
