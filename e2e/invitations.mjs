@@ -2,12 +2,36 @@
 // then logs in; the used link, an expired one and a revoked one are all refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { context, env, login, shot, withBrowser } from './lib.mjs';
+import { context, contextAt, env, login, shot, withBrowser } from './lib.mjs';
 
 const refused = async (page, link) => {
   await page.goto(link);
   await page.getByRole('heading', { name: 'Invitation not usable' }).waitFor();
 };
+
+// Issue #19 item 12: the link has a Copy button, at desktop and phone size.
+for (const size of ['desktop', 'phone']) {
+  test(`invitation link: Copy puts it on the clipboard (${size})`, async () => {
+    await withBrowser(`invitation-copy-${size}`, async (browser) => {
+      const ctx = await contextAt(browser, size);
+      await ctx.grantPermissions(['clipboard-read', 'clipboard-write']);
+      const admin = await ctx.newPage();
+      await login(admin, env('ADMIN_USER'), env('ADMIN_PASSWORD'));
+      await admin.goto('/admin');
+      await admin.getByRole('button', { name: 'Create invitation' }).click();
+      const link = await admin.getByTestId('invite-link').inputValue();
+      const copy = admin.getByRole('button', { name: 'Copy' });
+      await copy.click();
+      await admin.getByRole('button', { name: 'Copied' }).waitFor();
+      assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), link);
+      await shot(admin, `19-12-invitation-copied-${size}`);
+      // Not used by anyone: revoke it again.
+      const pending = admin.locator('[data-testid=invitations] tr').filter({ hasText: 'pending' });
+      await pending.first().getByRole('button', { name: 'Revoke' }).click();
+      await admin.locator('[data-testid=invitations] tr').filter({ hasText: 'pending' }).waitFor({ state: 'detached' });
+    });
+  });
+}
 
 test('invitation: create, join, log in; used, expired and revoked codes refused', async () => {
   await withBrowser('invitations', async (browser) => {

@@ -1,5 +1,7 @@
-// /terminal/<node>: xterm.js over the browser protocol. The node's password is asked for in a
-// dialog when the gateway answers requires_password, sent once, and never kept.
+// /terminal/<node>: xterm.js over the browser protocol. The first open_tunnel carries no
+// password: the gateway checks the node live (known, online, sshd answering) and only then
+// answers requires_password, so nobody types a password for a node that cannot be reached. The
+// password is asked for in a dialog, sent once, and never kept.
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { control, data, decode } from './protocol';
@@ -10,6 +12,7 @@ const status = $('term-status');
 const notice = $('term-notice');
 const noticeText = $('term-notice-text');
 const reconnect = $<HTMLButtonElement>('term-reconnect');
+const backToNodes = $<HTMLAnchorElement>('term-back');
 const dialog = $<HTMLDialogElement>('pw-dialog');
 const pwForm = $<HTMLFormElement>('pw-form');
 const pwUser = $<HTMLInputElement>('pw-user');
@@ -22,17 +25,20 @@ document.title = `${node} · Phirepass`;
 const userKey = `phirepass.account.${node}`;
 const initialUser = new URLSearchParams(location.search).get('user') ?? localStorage.getItem(userKey) ?? '';
 
+// The shipped font first (fonts.css): its underscore lies inside the cell, which DejaVu Sans
+// Mono's (the default monospace of a fresh Debian) does not at this size, so `x86_64` showed as
+// `x86 64`. xterm measures cells when it opens, so the font is loaded before that.
+const FONT = '"JetBrains Mono"';
+const FONT_SIZE = 14;
 const term = new Terminal({
   cursorBlink: true,
-  fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
-  fontSize: 14,
+  fontFamily: `${FONT}, ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace`,
+  fontSize: FONT_SIZE,
   scrollback: 5000,
   theme: { background: '#101418' },
 });
 const fit = new FitAddon();
 term.loadAddon(fit);
-term.open($('terminal'));
-fit.fit();
 
 let ws: WebSocket | null = null;
 let open = false; // a terminal session is running on this connection
@@ -44,14 +50,20 @@ function setStatus(text: string) {
   status.textContent = text;
 }
 
+/// Errors that another try cannot fix: the node is not one this user may open a terminal on.
+const PERMANENT = /^unknown node |is a direct host|^access denied/;
+
 function showEnded(text: string) {
   ended = true;
   open = false;
-  setStatus('Disconnected');
+  const permanent = PERMANENT.test(text);
+  setStatus(permanent ? 'Not available' : 'Disconnected');
   noticeText.textContent = text;
   notice.hidden = false;
+  reconnect.hidden = permanent;
+  backToNodes.hidden = !permanent;
   term.options.disableStdin = true;
-  reconnect.focus();
+  (permanent ? backToNodes : reconnect).focus();
 }
 
 function send(frame: Uint8Array) {
@@ -72,6 +84,7 @@ function openTunnel(password?: string) {
 }
 
 function askPassword(reason: string) {
+  setStatus('Password needed');
   pwMessage.textContent = reason;
   pwUser.value = account;
   pwPass.value = '';
@@ -103,6 +116,11 @@ function connect() {
   term.options.disableStdin = false;
   term.reset();
   setStatus('Connecting…');
+  // A connection left from before (a cancelled dialog keeps it open) goes: the gateway drops
+  // the SSH connection it had checked for it.
+  const previous = ws;
+  ws = null;
+  previous?.close();
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const socket = new WebSocket(`${scheme}//${location.host}/api/web/ws`);
   socket.binaryType = 'arraybuffer';
@@ -130,11 +148,9 @@ function connect() {
           term.focus();
           fit.fit();
         } else {
-          // Authenticated: ask for the terminal; the gateway says if it needs a password.
-          // With no account name yet there is nothing to ask for: the dialog comes first.
-          setStatus('Opening…');
-          if (account) openTunnel();
-          else askPassword(`Log in to ${node} with an account on that host.`);
+          // Authenticated: the gateway checks the node first and then asks for the password.
+          setStatus(`Checking ${node}…`);
+          openTunnel();
         }
         break;
       case 'error':
@@ -175,7 +191,6 @@ function showSize(cols: number, rows: number) {
   termEl.dataset.size = `${cols}x${rows}`;
   sizeEl.textContent = `${cols}×${rows}`;
 }
-showSize(term.cols, term.rows);
 term.onResize(({ cols, rows }) => {
   showSize(cols, rows);
   if (open) send(control({ type: 'resize', cols, rows }));
@@ -183,4 +198,15 @@ term.onResize(({ cols, rows }) => {
 window.addEventListener('resize', () => fit.fit());
 reconnect.addEventListener('click', connect);
 
-connect();
+/// Loads the shipped font (a few seconds at most: a terminal in a fallback font beats none).
+async function loadFont(): Promise<void> {
+  const timeout = new Promise((resolve) => window.setTimeout(resolve, 3000));
+  await Promise.race([document.fonts.load(`${FONT_SIZE}px ${FONT}`), timeout]).catch(() => undefined);
+}
+
+void loadFont().then(() => {
+  term.open(termEl);
+  fit.fit();
+  showSize(term.cols, term.rows);
+  connect();
+});

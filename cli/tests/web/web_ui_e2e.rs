@@ -9,6 +9,7 @@
 //! Needs Debian's `chromium` and `npm`; the e2e/ npm packages are installed (`npm ci`) when
 //! missing.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -28,6 +29,10 @@ const T: Duration = Duration::from_secs(30);
 const ADMIN: (&str, &str) = ("root-admin", "admin-Password-1");
 const USER: (&str, &str) = ("bob", "bob-Password-22");
 const NODE: &str = "web-1";
+/// Bob's node whose agent never runs.
+const OFFLINE_NODE: &str = "offline-1";
+/// Bob's node whose agent finds no sshd (and allows no port).
+const NOSSH_NODE: &str = "nossh-1";
 const DEVICE_NODE: &str = "device-node";
 const TUNNEL_NAME: &str = "bobsite";
 const TUNNEL_TEXT: &str = "hello from bob's tunnel";
@@ -85,6 +90,23 @@ async fn deploy() -> Deployment {
     }
 }
 
+/// A token for bob's node `name` (creating the node).
+async fn node_token(deployment: &Deployment, name: &str) -> String {
+    deployment
+        .cluster
+        .authz()
+        .create_node_token(CreateNodeTokenRequest {
+            username: USER.0.into(),
+            node_name: name.into(),
+            expires_in_secs: None,
+            rotate: false,
+        })
+        .await
+        .expect("node token")
+        .into_inner()
+        .token
+}
+
 /// Chromium and the e2e npm packages, or a clear reason why not.
 async fn prerequisites() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -117,6 +139,8 @@ fn suite(name: &str, gateway: &str, vars: &[(&str, &str)]) -> Command {
         .env("USER_NAME", USER.0)
         .env("USER_PASSWORD", USER.1)
         .env("NODE", NODE)
+        .env("OFFLINE_NODE", OFFLINE_NODE)
+        .env("NOSSH_NODE", NOSSH_NODE)
         .kill_on_drop(true);
     for (k, v) in vars {
         cmd.env(k, v);
@@ -157,18 +181,15 @@ async fn web_ui_in_chromium() {
 
     // 2 + 3. Bob's node behind a real agent and sshd; terminal, resize, password, kick.
     let sshd = TestSshd::start().await.expect("sshd");
-    let token = deployment
-        .cluster
-        .authz()
-        .create_node_token(CreateNodeTokenRequest {
-            username: USER.0.into(),
-            node_name: NODE.into(),
-            expires_in_secs: None,
-        })
-        .await
-        .expect("node token")
-        .into_inner()
-        .token;
+    let token = node_token(&deployment, NODE).await;
+    // And two that cannot give a shell: one never connects, one has no sshd behind its agent
+    // (port 1 refuses at once).
+    node_token(&deployment, OFFLINE_NODE).await;
+    let no_sshd = SocketAddr::from(([127, 0, 0, 1], 1));
+    let _nossh_agent = start_agent_with(
+        agent_config_with_ports(&gateway, no_sshd, &[]),
+        &node_token(&deployment, NOSSH_NODE).await,
+    );
     let app_port = http_server(APP_TEXT).await;
     // The terminal's node also exposes the app port (ALLOWED_PORTS).
     let config = agent_config_with_ports(&gateway, sshd.addr, &[app_port]);
@@ -178,12 +199,17 @@ async fn web_ui_in_chromium() {
         wait_node_listed(&gateway, &session, NODE, true, T).await,
         "node never came online"
     );
-    run_suite(
-        "terminal.mjs",
-        &gateway,
-        &[("SSH_USER", TEST_USER), ("SSH_PASSWORD", TEST_PASSWORD)],
-    )
-    .await;
+    assert!(
+        wait_node_listed(&gateway, &session, NOSSH_NODE, true, T).await,
+        "the node without sshd never came online"
+    );
+    let ssh_login = [("SSH_USER", TEST_USER), ("SSH_PASSWORD", TEST_PASSWORD)];
+    run_suite("terminal.mjs", &gateway, &ssh_login).await;
+
+    // Issue #19: the node is checked before a password is asked, underscores are drawn; login
+    // errors, page icons, an admin's empty nodes page.
+    run_suite("terminal_checks.mjs", &gateway, &ssh_login).await;
+    run_suite("first_hour.mjs", &gateway, &[]).await;
 
     // 6. Bob's tunnels and the node's "Open port…": bob publishes `bobsite` with `ssh -R`.
     let keys = tempfile::tempdir().expect("tempdir");

@@ -1,59 +1,39 @@
 // Pages for getting in: login, first-run setup (needs the one-time setup code) and joining by
 // invitation. Each ends with a session cookie set by the gateway.
 import { api, ApiError, nextPath } from '../api';
-import { field, formValues, h, message } from '../dom';
+import { h, message } from '../dom';
+import { checkedForm, FieldSpec, passwordRule, repeatRule, required, usernameRule } from '../form';
 
-function form(
-  title: string,
-  intro: (Node | string)[],
-  fields: HTMLElement[],
-  submit: string,
-  onsubmit: (values: Record<string, string>) => Promise<void>,
-): HTMLElement {
-  const status = h('div', { 'aria-live': 'polite' });
-  const button = h('button', { type: 'submit' }, submit);
-  const el = h('form', { class: 'card', novalidate: false }, h('h1', {}, title), ...intro.map((p) => h('p', {}, p)), ...fields, status, button);
-  el.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    button.disabled = true;
-    status.replaceChildren();
-    try {
-      await onsubmit(formValues(el));
-    } catch (err) {
-      status.replaceChildren(message('error', err instanceof ApiError ? err.message : String(err)));
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return el;
-}
-
-function passwords(): HTMLElement[] {
+function passwords(): FieldSpec[] {
   return [
-    field('Password', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8 }),
-    field('Repeat password', { name: 'password2', type: 'password', autocomplete: 'new-password', required: true }),
+    { name: 'password', label: 'Password', attrs: { type: 'password', autocomplete: 'new-password' }, check: passwordRule },
+    { name: 'password2', label: 'Repeat password', attrs: { type: 'password', autocomplete: 'new-password' }, check: repeatRule },
   ];
 }
 
-function checkPasswords(v: Record<string, string>) {
-  if (v.password !== v.password2) throw new Error('The passwords differ.');
+/// Which field a refusal from the server is about.
+function fieldOf(error: string): string | null {
+  if (/setup code/i.test(error)) return 'code';
+  if (/username|user .*exists|name .*taken/i.test(error)) return 'username';
+  if (/password/i.test(error)) return 'password';
+  return null;
 }
 
 export function loginPage(main: HTMLElement) {
   main.replaceChildren(
-    form(
-      'Log in',
-      [],
-      [
-        field('Username', { name: 'username', autocomplete: 'username', required: true, autofocus: true }),
-        field('Password', { name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+    checkedForm({
+      title: 'Log in',
+      intro: [],
+      fields: [
+        { name: 'username', label: 'Username', attrs: { autocomplete: 'username', autofocus: true }, check: required('your username') },
+        { name: 'password', label: 'Password', attrs: { type: 'password', autocomplete: 'current-password' }, check: required('your password') },
       ],
-      'Log in',
-      async (v) => {
-        await api('POST', '/api/auth/login', { username: v.username, password: v.password });
+      submit: 'Log in',
+      onsubmit: async (v) => {
+        await api('POST', '/api/auth/login', { username: v.username.trim(), password: v.password });
         location.href = nextPath();
       },
-    ),
+    }),
   );
   main.querySelector('input')?.focus();
 }
@@ -65,23 +45,23 @@ export async function setupPage(main: HTMLElement) {
     return;
   }
   main.replaceChildren(
-    form(
-      'Set up Phirepass',
-      [
-        h('span', {}, 'Create the first administrator. You need the one-time setup code printed on the console of ', h('code', {}, 'phirepass dev'), ' (or of the authz service) when it started.'),
+    checkedForm({
+      title: 'Set up Phirepass',
+      intro: [
+        h('span', {}, 'Create the first administrator. You need the one-time setup code printed on the console of ', h('code', {}, 'phirepass dev'), ' (or of the authz service) when it last started: each start prints a new one.'),
       ],
-      [
-        field('Setup code', { name: 'code', required: true, autocomplete: 'off', autofocus: true, spellcheck: 'false' }),
-        field('Admin username', { name: 'username', autocomplete: 'username', required: true }),
+      fields: [
+        { name: 'code', label: 'Setup code', attrs: { autocomplete: 'off', autofocus: true, spellcheck: 'false' }, check: required('the setup code') },
+        { name: 'username', label: 'Admin username', attrs: { autocomplete: 'username' }, check: usernameRule },
         ...passwords(),
       ],
-      'Create administrator',
-      async (v) => {
-        checkPasswords(v);
-        await api('POST', '/api/setup', { code: v.code.trim(), username: v.username, password: v.password });
+      submit: 'Create administrator',
+      onsubmit: async (v) => {
+        await api('POST', '/api/setup', { code: v.code.trim(), username: v.username.trim(), password: v.password });
         location.href = '/admin';
       },
-    ),
+      fieldOf,
+    }),
   );
   main.querySelector('input')?.focus();
 }
@@ -108,20 +88,20 @@ export async function joinPage(main: HTMLElement) {
   }
   const fixed = invitation.username !== '';
   main.replaceChildren(
-    form(
-      'Join Phirepass',
-      [`You were invited${invitation.created_by ? ' by ' + invitation.created_by : ''}${invitation.admin ? ' as an administrator' : ''}. The invitation expires ${new Date(invitation.expires_at).toLocaleString()}.`],
-      [
-        field('Username', { name: 'username', autocomplete: 'username', required: true, value: invitation.username, readonly: fixed }),
+    checkedForm({
+      title: 'Join Phirepass',
+      intro: [`You were invited${invitation.created_by ? ' by ' + invitation.created_by : ''}${invitation.admin ? ' as an administrator' : ''}. The invitation expires ${new Date(invitation.expires_at).toLocaleString()}.`],
+      fields: [
+        { name: 'username', label: 'Username', attrs: { autocomplete: 'username', value: invitation.username, readonly: fixed }, check: usernameRule },
         ...passwords(),
       ],
-      'Create account',
-      async (v) => {
-        checkPasswords(v);
-        await api('POST', '/api/join', { code, username: v.username, password: v.password });
+      submit: 'Create account',
+      onsubmit: async (v) => {
+        await api('POST', '/api/join', { code, username: v.username.trim(), password: v.password });
         location.href = '/';
       },
-    ),
+      fieldOf,
+    }),
   );
   (main.querySelector(fixed ? 'input[name=password]' : 'input') as HTMLInputElement | null)?.focus();
 }

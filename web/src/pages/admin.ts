@@ -54,6 +54,26 @@ function table(label: string, testid: string, heads: string[], body: HTMLElement
   );
 }
 
+/// "Copy": the clipboard API where the page is a secure context (https, localhost), else the
+/// browser's copy command on the selected field; the button says whether it worked.
+function copyButton(input: HTMLInputElement): HTMLButtonElement {
+  const button = h('button', { type: 'button', class: 'secondary' }, 'Copy');
+  button.addEventListener('click', async () => {
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(input.value);
+      copied = true;
+    } catch {
+      input.focus();
+      input.select();
+      copied = document.execCommand('copy');
+    }
+    button.textContent = copied ? 'Copied' : 'Select and copy by hand';
+    window.setTimeout(() => (button.textContent = 'Copy'), 3000);
+  });
+  return button;
+}
+
 function empty(cols: number, text: string) {
   return h('tr', {}, h('td', { colspan: cols, class: 'muted' }, text));
 }
@@ -90,12 +110,13 @@ export async function adminPage(main: HTMLElement, user: Me) {
         ttl_secs: Math.round(Number(v.hours) * 3600),
       });
       const link = `${location.origin}/join/${encodeURIComponent(r.code)}`;
+      const input = h('input', { class: 'link', readonly: true, value: link, 'aria-label': 'Invitation link', 'data-testid': 'invite-link', onfocus: (ev: FocusEvent) => (ev.target as HTMLInputElement).select() });
       invited.replaceChildren(
         h(
           'div',
           { class: 'msg msg-ok', role: 'status' },
           'Invitation created. Send this link to the invitee; it is shown only once: ',
-          h('input', { class: 'link', readonly: true, value: link, 'aria-label': 'Invitation link', 'data-testid': 'invite-link', onfocus: (ev: FocusEvent) => (ev.target as HTMLInputElement).select() }),
+          h('div', { class: 'copy-row' }, input, copyButton(input)),
         ),
       );
       inviteForm.reset();

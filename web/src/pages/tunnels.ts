@@ -17,6 +17,9 @@ interface TunnelRow {
 interface Tunnels {
   tunnels: TunnelRow[];
   tunnel_domain: string | null;
+  /// The exact `ssh -R` command for this deployment; absent when the gateway does not know
+  /// where ssh-edge is.
+  ssh_command?: string | null;
 }
 
 const COLS = 4;
@@ -39,16 +42,18 @@ function row(t: TunnelRow): HTMLTableRowElement {
   );
 }
 
-function hint(user: Me, domain: string | null): HTMLTableRowElement {
+function hint(user: Me, data: Tunnels): HTMLTableRowElement {
+  const command = data.ssh_command ?? `ssh -R 80:localhost:3000 ${user.username}@<ssh-edge host>`;
   return h(
     'tr',
     {},
     h(
       'td',
       { colspan: COLS, class: 'muted wrap' },
-      'No tunnels yet. Publish a local web server with ',
-      h('code', { 'data-testid': 'tunnel-hint' }, `ssh -R 80:localhost:3000 ${user.username}@<ssh-edge host>`),
-      domain ? ` (add -p <port> when ssh-edge does not listen on 22); its address, under ${domain}, shows up here.` : '. This gateway has no tunnel domain, so HTTP tunnels get no public URL here.',
+      'No tunnels yet. Publish a local web server on port 3000 with ',
+      h('code', { 'data-testid': 'tunnel-hint' }, command),
+      data.ssh_command ? '' : ' (this gateway was not told where ssh-edge listens: its operator sets SSH_EDGE_PUBLIC_ADDR)',
+      data.tunnel_domain ? `; its address, under ${data.tunnel_domain}, shows up here.` : '. This gateway has no tunnel domain, so HTTP tunnels get no public URL here.',
     ),
   );
 }
@@ -83,7 +88,7 @@ export function tunnelsSection(user: Me): { section: HTMLElement; refresh: () =>
       const key = JSON.stringify(data);
       if (key === last) return;
       last = key;
-      body.replaceChildren(...(data.tunnels.length ? data.tunnels.map(row) : [hint(user, data.tunnel_domain)]));
+      body.replaceChildren(...(data.tunnels.length ? data.tunnels.map(row) : [hint(user, data)]));
     } catch (e) {
       status.replaceChildren(message('error', `Could not load tunnels: ${(e as Error).message}`));
     }

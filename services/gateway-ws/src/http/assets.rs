@@ -27,6 +27,12 @@ const ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("terminal.js", "text/javascript; charset=utf-8"),
     asset!("terminal.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
+    // The terminal's font (fonts.css in web/src), so no machine falls back to one that clips.
+    asset!("jetbrains-mono-latin-400.woff2", "font/woff2"),
+    asset!("jetbrains-mono-latin-700.woff2", "font/woff2"),
+    asset!("jetbrains-mono-latin-ext-400.woff2", "font/woff2"),
+    asset!("jetbrains-mono-latin-ext-700.woff2", "font/woff2"),
 ];
 
 pub const INDEX_HTML: &[u8] = include_bytes!("../../assets/index.html");
@@ -73,18 +79,28 @@ pub async fn serve(Path(name): Path<String>, headers: HeaderMap) -> Response {
 mod tests {
     use super::*;
 
+    fn body(name: &str) -> &'static str {
+        let asset = ASSETS.iter().find(|a| a.name == name).unwrap();
+        std::str::from_utf8(asset.body).unwrap()
+    }
+
     #[test]
     fn every_asset_is_embedded_and_referenced() {
         let index = std::str::from_utf8(INDEX_HTML).unwrap();
         let terminal = std::str::from_utf8(TERMINAL_HTML).unwrap();
+        let terminal_css = body("terminal.css");
         for a in ASSETS {
             assert!(!a.body.is_empty(), "{} is empty", a.name);
             let path = format!("/assets/{}", a.name);
             assert!(
-                index.contains(&path) || terminal.contains(&path),
+                index.contains(&path) || terminal.contains(&path) || terminal_css.contains(&path),
                 "{} is not used by a page",
                 a.name
             );
+        }
+        // Every page names its icon: without one, browsers ask for /favicon.ico (a 404).
+        for page in [index, terminal] {
+            assert!(page.contains(r#"<link rel="icon" href="/assets/favicon.svg""#));
         }
         // No inline script: the Content-Security-Policy allows scripts from 'self' only.
         assert!(!index.contains("<script>") && !terminal.contains("<script>"));
