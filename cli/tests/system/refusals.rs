@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::{Backend, Cluster, NODE, start_agent, wait_node_listed, workspace_bin};
 use phirepass_gateway_ws::browser_protocol::{ErrorKind, WebControl};
 use phirepass_gateway_ws::{AppMode, GatewayConfig};
-use phirepass_proto::authz::RevokeTokenRequest;
+use phirepass_proto::authz::{GrantRequest, PrincipalKind, RevokeTokenRequest};
 use phirepass_testkit::browser::{Browser, http, login};
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
 
@@ -110,6 +110,62 @@ async fn unknown_node_and_another_users_node_get_the_same_refusal() {
         .await
         .expect("reply");
     assert!(matches!(reply, WebControl::Ok { .. }), "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grants_logins_bound_the_accounts_the_browser_terminal_may_use() {
+    let cluster = Cluster::start(Backend::Real, 1).await;
+    let gw = &cluster.gateways[0].addr;
+    cluster.add_user("alice", "alice-password").await;
+    cluster.add_user("bob", "bob-password").await;
+    let (bob_token, _) = cluster.node_token("bob", "bobs-box").await;
+    let sshd = TestSshd::start().await.expect("sshd");
+    let _agent = start_agent(gw, &bob_token, sshd.addr);
+    let session = login(gw, "bob", "bob-password").await.expect("login");
+    assert!(wait_node_listed(gw, &session, "bobs-box", true, T).await);
+    let grant = |logins: &[&str]| GrantRequest {
+        principal_kind: PrincipalKind::User as i32,
+        principal: "alice".into(),
+        target: "bobs-box".into(),
+        logins: logins.iter().map(|l| l.to_string()).collect(),
+    };
+
+    let mut alice = logged_in_browser(gw, "alice", "alice-password").await;
+    cluster
+        .authz()
+        .grant(grant(&["deploy"]))
+        .await
+        .expect("grant");
+    // Refused before any password is asked, naming what the grant allows; the dialog asks again.
+    for password in [None, Some(TEST_PASSWORD)] {
+        match alice
+            .open_tunnel("bobs-box", TEST_USER, password)
+            .await
+            .expect("reply")
+        {
+            WebControl::Error {
+                kind: ErrorKind::RequiresPassword,
+                message,
+            } => assert!(
+                message.contains(&format!("as {TEST_USER:?}")) && message.contains("deploy"),
+                "{message}"
+            ),
+            other => panic!("{TEST_USER} is not a granted login: {other:?}"),
+        }
+    }
+    // A grant listing the account, or listing none (the typed account stands), opens it.
+    for logins in [&[TEST_USER, "deploy"][..], &[][..]] {
+        cluster.authz().grant(grant(logins)).await.expect("grant");
+        let reply = alice
+            .open_tunnel("bobs-box", TEST_USER, Some(TEST_PASSWORD))
+            .await
+            .expect("reply");
+        assert!(
+            matches!(reply, WebControl::Ok { .. }),
+            "{logins:?}: {reply:?}"
+        );
+        alice = logged_in_browser(gw, "alice", "alice-password").await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -164,7 +164,7 @@ async fn control_loop(
                 rows,
             }) => {
                 let Some((node_id, node_name)) =
-                    authorize_node(state, user, conn_id, &node, tx).await
+                    authorize_node(state, user, conn_id, &node, &username, tx).await
                 else {
                     continue;
                 };
@@ -211,20 +211,27 @@ async fn control_loop(
 
 /// The node a terminal may be opened on, decided by authz's `Authorize` (which also writes the
 /// audit event). "No such node" and "not yours" get one answer, so users cannot probe for others'.
+/// The account typed (`account`, once there is one) is checked against the grant's logins: the
+/// browser has no stored account, so the typed one stands as the target's default, and a grant
+/// that lists logins allows only those, here as on ssh-edge.
 async fn authorize_node(
     state: &AppState,
     user: &User,
     conn_id: &str,
     node: &str,
+    account: &str,
     tx: &mut WsTx,
 ) -> Option<(String, String)> {
     let client_ip = state.web().get(conn_id).map(|c| c.client_ip.clone());
+    let typed = (!account.is_empty()).then(|| account.to_string());
     let req = AuthorizeRequest {
         user_id: user.id.clone(),
         username: String::new(),
         target: node.to_string(),
         action: "shell".into(),
         client_ip,
+        configured_login: typed.clone().unwrap_or_default(),
+        login: typed,
         ..Default::default()
     };
     let message = match state.authz.clone().authorize(req).await {
@@ -232,6 +239,13 @@ async fn authorize_node(
             let d = reply.into_inner();
             match (d.allowed, TargetKind::try_from(d.target_kind)) {
                 (true, Ok(TargetKind::Node)) => return Some((d.target_id, d.target_name)),
+                (false, _) if d.reason == LOGIN_NOT_ALLOWED => {
+                    // The account field stays editable: the dialog asks again with the choices.
+                    let m = login_not_allowed(node, account, &d.logins);
+                    warn!(user = %user.username, node = %node, account, "terminal refused: login not allowed");
+                    send(tx, WebFrame::error(ErrorKind::RequiresPassword, m)).await;
+                    return None;
+                }
                 (true, _) => format!("{node:?} is a direct host: reach it through the SSH edge"),
                 (false, _) if d.reason == "unknown target" || d.reason == "no grant" => {
                     format!("unknown node {node:?}")
@@ -247,6 +261,16 @@ async fn authorize_node(
     warn!(user = %user.username, node = %node, reason = %message, "terminal refused");
     send(tx, WebFrame::error(ErrorKind::Generic, message)).await;
     None
+}
+
+/// Authz's reason when the target is granted but the requested account is not.
+const LOGIN_NOT_ALLOWED: &str = "login not allowed";
+
+fn login_not_allowed(node: &str, account: &str, logins: &[String]) -> String {
+    format!(
+        "you may not log in to {node} as {account:?}; your grants allow: {}",
+        logins.join(", ")
+    )
 }
 
 /// Tells the browser why no terminal opened: `requires_password` asks again.
