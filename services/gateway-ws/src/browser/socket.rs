@@ -232,7 +232,6 @@ async fn authorize_node(
         client_ip,
         configured_login: typed.clone().unwrap_or_default(),
         login: typed,
-        ..Default::default()
     };
     let message = match state.authz.clone().authorize(req).await {
         Ok(reply) => {
