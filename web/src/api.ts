@@ -45,10 +45,23 @@ export async function me(): Promise<Me | null> {
   }
 }
 
-/// Where to go after logging in: only a path on this site.
+/// Where to go after logging in: only a page of this site. The URL parser decides, not a
+/// prefix check: it reads `/\evil`, `/\t/evil` and `//evil` as another host, and a path such as
+/// `/.//evil` normalises to `//evil`, so the answer is the resolved absolute URL, never a path.
 export function nextPath(): string {
-  const next = new URLSearchParams(location.search).get('next') ?? '/';
-  return next.startsWith('/') && !next.startsWith('//') ? next : '/';
+  return safeNext(new URLSearchParams(location.search).get('next'), location.origin);
+}
+
+/// `next` resolved against `origin` when it stays there and names a path (`/...`); else `/`.
+export function safeNext(next: string | null, origin: string): string {
+  if (!next || !next.startsWith('/')) return origin + '/';
+  let url: URL;
+  try {
+    url = new URL(next, origin + '/');
+  } catch {
+    return origin + '/';
+  }
+  return url.origin === origin ? url.href : origin + '/';
 }
 
 export function toLogin(): void {

@@ -210,6 +210,8 @@ async fn web_ui_in_chromium() {
     // errors, page icons, an admin's empty nodes page.
     run_suite("terminal_checks.mjs", &gateway, &ssh_login).await;
     run_suite("first_hour.mjs", &gateway, &[]).await;
+    // Issue #14 finding 3: `next` after login never leaves the site.
+    run_suite("login_redirects.mjs", &gateway, &[]).await;
 
     // 6. Bob's tunnels and the node's "Open port…": bob publishes `bobsite` with `ssh -R`.
     let keys = tempfile::tempdir().expect("tempdir");
