@@ -65,8 +65,9 @@ pub async fn start(
         .await
         .map_err(|s| GatewayError::from_status(s, "device"))?
         .into_inner();
-    let base = activation_base(&state, &headers);
-    info!(user_code = %d.user_code, "device authorization started");
+    let base = activation_base(&state, &headers)?;
+    // Neither code is logged: a user code read from logs approves someone else's device.
+    info!("device authorization started");
     Ok(Json(json!({
         "device_code": d.device_code,
         "user_code": d.user_code,
@@ -77,20 +78,83 @@ pub async fn start(
     })))
 }
 
-/// Where the person should go: the first configured browser origin, else this request's host.
-fn activation_base(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(origin) = state.config.allowed_origins.first() {
-        return origin.clone();
+/// Where the person should go: the configured dashboard origin (`PROXY_MAIN_ORIGIN`, else the
+/// first `ACCESS_CONTROL_ALLOW_ORIGIN`). The request's Host is chosen by whoever sends it, so
+/// it is used only when it names this machine (`phirepass dev`): anything else would let a
+/// stranger make the gateway hand out a link to their own site.
+fn activation_base(state: &AppState, headers: &HeaderMap) -> Result<String, GatewayError> {
+    if let Some(origin) = &state.config.proxy.main_origin {
+        return Ok(origin.clone());
     }
     let host = headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
+    if !is_loopback_host(host) {
+        return Err(GatewayError::Conflict(
+            "device activation needs the dashboard's public address: set PROXY_MAIN_ORIGIN \
+             (or ACCESS_CONTROL_ALLOW_ORIGIN) on the gateway"
+                .into(),
+        ));
+    }
     let scheme = match state.config.mode {
         AppMode::Production => "https",
         AppMode::Development => "http",
     };
-    format!("{scheme}://{host}")
+    Ok(format!("{scheme}://{host}"))
+}
+
+/// `localhost`, `*.localhost` or a loopback IP, with an optional numeric port and nothing else
+/// (no `@`, `/` or other characters that would change what the URL points to).
+fn is_loopback_host(host: &str) -> bool {
+    // `port` is `None` when absent; `Some` must then be digits.
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, "")) => (ip, None),
+            Some((ip, after)) => match after.strip_prefix(':') {
+                Some(port) => (ip, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let name = name.to_ascii_lowercase();
+    let name_ok = name
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+        || ((name == "localhost" || name.ends_with(".localhost"))
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+    port_ok && name_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_plain_loopback_hosts_are_trusted() {
+        for ok in ["localhost", "127.0.0.1:8080", "[::1]:80", "[::1]", "app.localhost:3000"] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "localhost:80@evil.example",
+            "localhost.evil.example",
+            "127.0.0.1/evil",
+            "[::1]x",
+            "localhost:",
+            "10.0.0.1:80",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
 }
 
 #[derive(Deserialize)]

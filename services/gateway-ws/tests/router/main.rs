@@ -10,6 +10,7 @@ mod apps_open;
 mod common;
 mod cors;
 mod csrf;
+mod device_flow;
 mod hosts;
 mod sessions;
 mod shutdown;
