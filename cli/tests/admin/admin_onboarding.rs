@@ -127,7 +127,10 @@ async fn admin_role_and_invitations(backend: Backend) {
     // The invitee's code works with authz (the web edge's call)...
     let mut authz = c.authz();
     let seen = authz
-        .inspect_invitation(az::InspectInvitationRequest { code: code.clone() })
+        .inspect_invitation(az::InspectInvitationRequest {
+            code: code.clone(),
+            client_ip: None,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -135,7 +138,10 @@ async fn admin_role_and_invitations(backend: Backend) {
     // ...until revoked.
     json(&c, &["invitations", "revoke", &id], "", &api).await;
     let err = authz
-        .inspect_invitation(az::InspectInvitationRequest { code })
+        .inspect_invitation(az::InspectInvitationRequest {
+            code,
+            client_ip: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);

@@ -21,6 +21,9 @@ const MIN_TTL: Duration = Duration::from_secs(1);
 /// The one answer for a code that cannot be used, whatever the reason.
 const NOT_USABLE: AuthzError = AuthzError::NotFound("invitation");
 const CODE_KIND: &str = "invite";
+/// How many sources' worth of wrong codes all sources together may try per
+/// window before every inspection is refused.
+const GLOBAL_CEILING: u64 = 20;
 
 fn to_proto(row: &InvitationRow, now: i64) -> pb::Invitation {
     pb::Invitation {
@@ -143,16 +146,21 @@ impl Accounts {
     }
 
     /// The pending invitation behind `code`; every other case is the one
-    /// NOT_FOUND, counted per client IP.
+    /// NOT_FOUND, counted per client IP (one stranger's guesses lock out only
+    /// their own address) and in one global ceiling, [`GLOBAL_CEILING`] times
+    /// higher, against guessing spread over many addresses.
     async fn usable_invitation(&self, code: &str, ip: Option<&str>) -> Result<InvitationRow> {
         let ip_key = attempt_key("invite-fail", ip);
+        let all_key = attempt_key("invite-fail-all", None);
         let limits = self.limiter.limits();
+        let ceiling = limits.max_failures_per_ip.saturating_mul(GLOBAL_CEILING);
         if self
             .limiter
             .reached(&ip_key, limits.max_failures_per_ip)
             .await
+            || self.limiter.reached(&all_key, ceiling).await
         {
-            tracing::warn!("invitation refused: too many unusable codes");
+            tracing::warn!(client_ip = ?ip, "invitation refused: too many unusable codes");
             return Err(AuthzError::RateLimited);
         }
         let found = match codes::url_secret_hash(CODE_KIND, code) {
@@ -163,6 +171,7 @@ impl Accounts {
             Some(row) if row.state(now_millis()) == "pending" => Ok(row),
             other => {
                 self.limiter.bump(&ip_key, limits.window).await;
+                self.limiter.bump(&all_key, limits.window).await;
                 let state = other.as_ref().map(|r| r.state(now_millis()));
                 tracing::warn!(?state, "invitation code not usable");
                 Err(NOT_USABLE)
@@ -174,7 +183,9 @@ impl Accounts {
         &self,
         req: pb::InspectInvitationRequest,
     ) -> Result<pb::Invitation> {
-        let row = self.usable_invitation(&req.code, None).await?;
+        let row = self
+            .usable_invitation(&req.code, req.client_ip.as_deref())
+            .await?;
         Ok(to_proto(&row, now_millis()))
     }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::common::{Harness, Options, PASSWORD, Stack};
+use phirepass_authz::LoginLimits;
 use phirepass_proto::authz as pb;
 use sqlx::Row;
 use tonic::Code;
@@ -16,6 +17,7 @@ on_both_stacks!(
     revoked_and_expired_codes_are_refused,
     creator_is_recorded_and_must_be_an_admin,
     concurrent_accepts_create_one_user,
+    one_source_guessing_codes_does_not_lock_out_another,
 );
 
 async fn invite(
@@ -47,7 +49,10 @@ fn accept(code: &str, username: &str) -> pb::AcceptInvitationRequest {
 
 async fn inspect(h: &Harness, code: &str) -> Result<pb::Invitation, tonic::Status> {
     h.client()
-        .inspect_invitation(pb::InspectInvitationRequest { code: code.into() })
+        .inspect_invitation(pb::InspectInvitationRequest {
+            code: code.into(),
+            client_ip: Some("192.0.2.5".into()),
+        })
         .await
         .map(tonic::Response::into_inner)
 }
@@ -131,7 +136,10 @@ async fn invitation_is_used_once(stack: Stack) {
     // list but not create.
     let err = h
         .as_token(&admin)
-        .inspect_invitation(pb::InspectInvitationRequest { code })
+        .inspect_invitation(pb::InspectInvitationRequest {
+            code,
+            client_ip: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -354,5 +362,43 @@ async fn concurrent_accepts_create_one_user(stack: Stack) {
         .into_inner()
         .users;
     assert_eq!(users.len(), 1);
+    h.stop().await;
+}
+
+async fn inspect_from(h: &Harness, code: &str, ip: &str) -> Result<pb::Invitation, tonic::Status> {
+    h.client()
+        .inspect_invitation(pb::InspectInvitationRequest {
+            code: code.into(),
+            client_ip: Some(ip.into()),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Wrong codes are counted per source: a stranger who uses up their own
+/// bucket is refused, while an invitee elsewhere still opens their link.
+async fn one_source_guessing_codes_does_not_lock_out_another(stack: Stack) {
+    let options = Options {
+        limits: LoginLimits {
+            max_failures_per_ip: 3,
+            ..LoginLimits::default()
+        },
+        ..Options::default()
+    };
+    let h = Harness::on(stack, options).await;
+    let code = invite(&h, Some("newcomer"), false, None).await.code;
+    let stranger = "198.51.100.7";
+    for _ in 0..3 {
+        let err = inspect_from(&h, "not-a-real-code", stranger).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+    }
+    let err = inspect_from(&h, &code, stranger).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+
+    let invitee = "203.0.113.20";
+    let offered = inspect_from(&h, &code, invitee).await.unwrap();
+    assert_eq!(offered.username, "newcomer");
+    let err = inspect_from(&h, "another-wrong-code", invitee).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "the invitee's own bucket is fresh");
     h.stop().await;
 }

@@ -132,6 +132,7 @@ pub struct InspectBody {
 /// unknown, used, revoked or expired. POST so the code stays out of access logs' query strings.
 pub async fn inspect(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(body): Json<InspectBody>,
 ) -> Result<Json<Value>, GatewayError> {
@@ -140,7 +141,10 @@ pub async fn inspect(
     let invitation = state
         .authz
         .clone()
-        .inspect_invitation(InspectInvitationRequest { code: body.code })
+        .inspect_invitation(InspectInvitationRequest {
+            code: body.code,
+            client_ip: Some(client_ip(&state.config, peer, &headers)),
+        })
         .await
         .map_err(|s| GatewayError::from_status(s, "invitation"))?
         .into_inner();
