@@ -1,12 +1,16 @@
 //! Gateway configuration, read from the environment names of design note 000.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use phirepass_runtime::config::{ConfigError, env_opt, env_or};
 use phirepass_runtime::grpc::ServiceToken;
 
+pub use crate::http::trusted_proxies::{Cidr, TrustedProxies};
+
 /// `development` drops cookie `Secure` and defaults the public scheme to `http`; `production`
-/// requires both, and a first user. Browser Origin checks are the same in both.
+/// requires both, and a first user. Browser Origin checks are the same in both. Unset, it is
+/// `development` only when the gateway listens on loopback (`HOST`), else `production`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppMode {
     Development,
@@ -24,7 +28,8 @@ impl std::str::FromStr for AppMode {
     }
 }
 
-/// Where the client's address comes from: the socket, or a header set by a trusted proxy.
+/// Where the client's address comes from: the socket, or a header set by a trusted proxy
+/// (believed only as far as `TRUSTED_PROXIES` or `TRUSTED_PROXY_COUNT` say).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IpSource {
     ConnectInfo,
@@ -50,9 +55,11 @@ impl std::str::FromStr for IpSource {
 pub struct GatewayConfig {
     pub mode: AppMode,
     pub ip_source: IpSource,
+    /// The proxies whose `IP_SOURCE` header entries are believed; none by default.
+    pub trusted_proxies: TrustedProxies,
     /// Unique per instance: names this edge's NATS subjects and its registry entries.
     pub gateway_id: String,
-    /// How often the gateway logs its own stats.
+    /// How often the gateway logs its own stats; never zero (see [`stats_interval`]).
     pub stats_refresh_interval: Duration,
     /// Origins allowed to open browser WebSockets and to call the API with credentials.
     pub allowed_origins: Vec<String>,
@@ -168,14 +175,29 @@ impl GatewayConfig {
     /// Reads the gateway's variables; `PHIREPASS_SERVICE_TOKEN` is required.
     pub fn from_env() -> Result<Self, ConfigError> {
         let origins = env_opt("ACCESS_CONTROL_ALLOW_ORIGIN").unwrap_or_default();
-        let mode = env_or("APP_MODE", AppMode::Development)?;
+        // main.rs binds HOST with the same default.
+        let host = env_or("HOST", "0.0.0.0".to_string())?;
+        let mode = match env_opt("APP_MODE") {
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError::invalid("APP_MODE", e))?,
+            None => default_mode(&host),
+        };
         let allowed_origins = split_origins(&origins);
+        let ip_source = env_or("IP_SOURCE", IpSource::ConnectInfo)?;
+        let trusted_proxies = trusted_proxies(
+            ip_source,
+            env_opt("TRUSTED_PROXIES").as_deref(),
+            env_or("TRUSTED_PROXY_COUNT", 0usize)?,
+        )?;
         Ok(Self {
             proxy: ProxyConfig::from_env(mode, &allowed_origins)?,
             mode,
-            ip_source: env_or("IP_SOURCE", IpSource::ConnectInfo)?,
+            ip_source,
+            trusted_proxies,
             gateway_id: env_opt("GATEWAY_ID").unwrap_or_else(random_gateway_id),
-            stats_refresh_interval: Duration::from_secs(env_or("STATS_REFRESH_INTERVAL", 15u64)?),
+            stats_refresh_interval: stats_interval(env_or("STATS_REFRESH_INTERVAL", 15u64)?)?,
             allowed_origins,
             authz_url: env_or("AUTHZ_URL", "http://127.0.0.1:50051".to_string())?,
             registry_url: env_or("REGISTRY_URL", "http://127.0.0.1:50052".to_string())?,
@@ -192,6 +214,7 @@ impl GatewayConfig {
         Self {
             mode: AppMode::Development,
             ip_source: IpSource::ConnectInfo,
+            trusted_proxies: TrustedProxies::None,
             gateway_id: random_gateway_id(),
             stats_refresh_interval: Duration::from_secs(15),
             allowed_origins: Vec::new(),
@@ -207,6 +230,68 @@ impl GatewayConfig {
     }
 }
 
+/// `APP_MODE` when unset: development only on a loopback listener (`127.0.0.1`, `::1`,
+/// `localhost`); anything reachable from elsewhere gets production's Secure cookies and checks.
+pub fn default_mode(host: &str) -> AppMode {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        AppMode::Development
+    } else {
+        AppMode::Production
+    }
+}
+
+/// `STATS_REFRESH_INTERVAL` in seconds: zero would make the stats timer panic.
+pub fn stats_interval(secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::invalid(
+            "STATS_REFRESH_INTERVAL",
+            "must be at least 1 (seconds between stats lines); unset it for the default 15",
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// `TRUSTED_PROXIES` / `TRUSTED_PROXY_COUNT`: at most one, and only with a header to read, and
+/// a header only with one of them (a header nobody vouches for is the client's own text).
+pub fn trusted_proxies(
+    source: IpSource,
+    list: Option<&str>,
+    count: usize,
+) -> Result<TrustedProxies, ConfigError> {
+    let trusted = match (list, count) {
+        (Some(_), 1..) => {
+            return Err(ConfigError::invalid(
+                "TRUSTED_PROXIES",
+                "set TRUSTED_PROXIES or TRUSTED_PROXY_COUNT, not both",
+            ));
+        }
+        (Some(list), 0) => {
+            TrustedProxies::ranges(list).map_err(|e| ConfigError::invalid("TRUSTED_PROXIES", e))?
+        }
+        (None, 0) => TrustedProxies::None,
+        (None, n) => TrustedProxies::Count(n),
+    };
+    match (source, trusted.is_none()) {
+        (IpSource::ConnectInfo, false) => Err(ConfigError::invalid(
+            "IP_SOURCE",
+            "TRUSTED_PROXIES or TRUSTED_PROXY_COUNT is set but IP_SOURCE=ConnectInfo reads no \
+             header; set IP_SOURCE=XForwardedFor or Forwarded",
+        )),
+        (IpSource::XForwardedFor | IpSource::Forwarded, true) => Err(ConfigError::invalid(
+            "IP_SOURCE",
+            format!(
+                "IP_SOURCE={source:?} needs TRUSTED_PROXIES (the proxies' addresses or CIDR \
+                 ranges) or TRUSTED_PROXY_COUNT (how many proxies stand in front), else any \
+                 client could name its own address"
+            ),
+        )),
+        _ => Ok(trusted),
+    }
+}
+
 pub fn split_origins(raw: &str) -> Vec<String> {
     raw.split(',')
         .map(|o| o.trim().trim_end_matches('/').to_string())
@@ -217,3 +302,7 @@ pub fn split_origins(raw: &str) -> Vec<String> {
 fn random_gateway_id() -> String {
     format!("gw-{:08x}", rand::random::<u32>())
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -38,6 +38,7 @@ pub async fn serve(
     deps: GatewayDeps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
+    startup::check_config(&config)?;
     let state = AppState::connect(config, deps.bus)?;
     if state.config.mode == AppMode::Production {
         startup::require_users(&state.authz, state.config.first_run_setup).await?;

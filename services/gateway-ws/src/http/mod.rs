@@ -1,8 +1,9 @@
 //! Plain HTTP around the API: the HTML pages and embedded assets, the security headers, CORS,
-//! the Origin and CSRF rules, and the client address.
+//! the Origin and CSRF rules, and the client address (behind which proxies).
 
 pub mod assets;
 pub mod client_ip;
 pub mod cors;
 pub mod origin;
 pub mod pages;
+pub mod trusted_proxies;

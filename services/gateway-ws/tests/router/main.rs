@@ -7,11 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apps_open;
+mod client_ip_limits;
 mod common;
 mod cors;
 mod csrf;
 mod device_flow;
 mod hosts;
+mod refusals_at_start;
 mod sessions;
 mod shutdown;
 mod websocket;
