@@ -30,16 +30,15 @@ pub struct Global {
     /// `phirepass dev`]. The registry accepts the service token only.
     #[arg(long, env = "REGISTRY_URL", global = true, value_name = "URL")]
     pub registry_url: Option<String>,
-    /// API token (`phirepass admin tokens api create`); else PHIREPASS_SERVICE_TOKEN, else the
-    /// token `phirepass login --device` stored, else the dev data dir's service.token.
-    #[arg(
-        long,
-        env = "PHIREPASS_TOKEN",
-        global = true,
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
+    /// API token on the command line: discouraged, every local user can read a process's
+    /// arguments. Prefer PHIREPASS_TOKEN or --token-file.
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// File holding the API token (`phirepass admin tokens api create`); else PHIREPASS_TOKEN,
+    /// else PHIREPASS_SERVICE_TOKEN, else the token `phirepass login --device` stored (in
+    /// $PHIREPASS_TOKEN_FILE or its default place), else the dev data dir's service.token.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Data directory of `phirepass dev` (dev.json and service.token) [default: as dev chooses
     /// it: ./.phirepass if it exists, else $XDG_DATA_HOME/phirepass, else
     /// ~/.local/share/phirepass].
@@ -130,14 +129,26 @@ impl Global {
             .map_err(|e| fail(Exit::Failure, format!("reading {}: {e}", path.display())))
     }
 
-    /// `--token`/PHIREPASS_TOKEN, then PHIREPASS_SERVICE_TOKEN, then the API token that
-    /// `phirepass login --device` stored, then `<data dir>/service.token`.
+    /// `--token` (with a warning), `--token-file`, PHIREPASS_TOKEN, PHIREPASS_SERVICE_TOKEN,
+    /// the API token that `phirepass login --device` stored, then `<data dir>/service.token`.
     fn credential(&self) -> anyhow::Result<ServiceToken> {
         if let Some(t) = self.token.as_deref().filter(|t| !t.trim().is_empty()) {
-            return Ok(ServiceToken::new(t.to_string()));
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                eprintln!(
+                    "warning: --token puts the token in this process's arguments, which every \
+                     local user can read (ps, /proc); use PHIREPASS_TOKEN or --token-file PATH"
+                );
+            });
+            return Ok(ServiceToken::new(t.trim().to_string()));
         }
-        if let Some(t) = phirepass_runtime::config::env_opt("PHIREPASS_SERVICE_TOKEN") {
-            return Ok(ServiceToken::new(t));
+        if let Some(path) = &self.token_file {
+            return read_given_token_file(path);
+        }
+        for name in ["PHIREPASS_TOKEN", "PHIREPASS_SERVICE_TOKEN"] {
+            if let Some(t) = phirepass_runtime::config::env_opt(name) {
+                return Ok(ServiceToken::new(t.trim().to_string()));
+            }
         }
         if let Some(login) = crate::login::default_token_file(|n| std::env::var(n).ok())
             && login.is_file()
@@ -148,14 +159,33 @@ impl Global {
     }
 }
 
+/// The file named by `--token-file`: an unreadable or empty one is an error, not a fallback
+/// to some other credential.
+fn read_given_token_file(path: &Path) -> anyhow::Result<ServiceToken> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(ServiceToken::new(s.trim().to_string())),
+        Ok(_) => Err(fail(
+            Exit::Denied,
+            format!(
+                "--token-file {} is empty: write the API token into it",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(fail(
+            Exit::Denied,
+            format!("--token-file {}: {e}", path.display()),
+        )),
+    }
+}
+
 fn read_token_file(path: &Path) -> anyhow::Result<ServiceToken> {
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => Ok(ServiceToken::new(s.trim().to_string())),
         _ => Err(fail(
             Exit::Denied,
             format!(
-                "no credential: pass --token (or PHIREPASS_TOKEN), set PHIREPASS_SERVICE_TOKEN, \
-                 or run `phirepass dev` with the same data dir ({} not readable)",
+                "no credential: set PHIREPASS_TOKEN, pass --token-file PATH, set \
+                 PHIREPASS_SERVICE_TOKEN, or run `phirepass dev` with the same data dir ({} not readable)",
                 path.display()
             ),
         )),

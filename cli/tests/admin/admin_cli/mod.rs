@@ -5,6 +5,7 @@
 mod accounts;
 mod hosts;
 mod node_tokens;
+mod token_sources;
 mod tokens;
 mod vault;
 
@@ -54,6 +55,15 @@ impl Deployment {
     }
 
     pub async fn run_with(&self, args: &[&str], stdin: &str, token: Option<&str>) -> Output {
+        let env: Vec<(&str, &str)> = token
+            .map(|t| ("PHIREPASS_SERVICE_TOKEN", t))
+            .into_iter()
+            .collect();
+        self.run_env(args, stdin, &env).await
+    }
+
+    /// `phirepass admin ARGS` with no credential but what `env` gives.
+    pub async fn run_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_phirepass"));
         cmd.arg("admin")
             .args(args)
@@ -62,13 +72,12 @@ impl Deployment {
             .env("PHIREPASS_DATA_DIR", self.dir.path())
             .env_remove("PHIREPASS_TOKEN")
             .env_remove("PHIREPASS_SERVICE_TOKEN")
+            .env_remove("PHIREPASS_TOKEN_FILE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(t) = token {
-            cmd.env("PHIREPASS_SERVICE_TOKEN", t);
-        }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("spawn phirepass");
         let mut input = child.stdin.take().unwrap();
         input.write_all(stdin.as_bytes()).await.unwrap();

@@ -389,7 +389,9 @@ async fn one_source_guessing_codes_does_not_lock_out_another(stack: Stack) {
     let code = invite(&h, Some("newcomer"), false, None).await.code;
     let stranger = "198.51.100.7";
     for _ in 0..3 {
-        let err = inspect_from(&h, "not-a-real-code", stranger).await.unwrap_err();
+        let err = inspect_from(&h, "not-a-real-code", stranger)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
     }
     let err = inspect_from(&h, &code, stranger).await.unwrap_err();
@@ -398,7 +400,13 @@ async fn one_source_guessing_codes_does_not_lock_out_another(stack: Stack) {
     let invitee = "203.0.113.20";
     let offered = inspect_from(&h, &code, invitee).await.unwrap();
     assert_eq!(offered.username, "newcomer");
-    let err = inspect_from(&h, "another-wrong-code", invitee).await.unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "the invitee's own bucket is fresh");
+    let err = inspect_from(&h, "another-wrong-code", invitee)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::NotFound,
+        "the invitee's own bucket is fresh"
+    );
     h.stop().await;
 }

@@ -140,7 +140,13 @@ mod tests {
 
     #[test]
     fn only_plain_loopback_hosts_are_trusted() {
-        for ok in ["localhost", "127.0.0.1:8080", "[::1]:80", "[::1]", "app.localhost:3000"] {
+        for ok in [
+            "localhost",
+            "127.0.0.1:8080",
+            "[::1]:80",
+            "[::1]",
+            "app.localhost:3000",
+        ] {
             assert!(is_loopback_host(ok), "{ok}");
         }
         for bad in [

@@ -28,14 +28,16 @@ fn start(host: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn a_hostile_host_gets_the_configured_verification_uri() {
-    let gateway =
-        Gateway::start(|c| c.proxy.main_origin = Some(DASHBOARD.to_string())).await;
+    let gateway = Gateway::start(|c| c.proxy.main_origin = Some(DASHBOARD.to_string())).await;
     let response = gateway.send(start("evil.example")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = json(response).await;
     assert_eq!(body["verification_uri"], format!("{DASHBOARD}/activate"));
     let complete = body["verification_uri_complete"].as_str().unwrap();
-    assert!(complete.starts_with(&format!("{DASHBOARD}/activate?code=")), "{complete}");
+    assert!(
+        complete.starts_with(&format!("{DASHBOARD}/activate?code=")),
+        "{complete}"
+    );
 }
 
 #[tokio::test]
@@ -91,7 +93,10 @@ async fn no_device_or_user_code_is_logged_at_any_level() {
     assert_eq!(polled["state"], "approved", "{polled}");
 
     let logs = CAPTURED.lock().unwrap().clone();
-    assert!(logs.contains("device authorization started"), "capture is live:\n{logs}");
+    assert!(
+        logs.contains("device authorization started"),
+        "capture is live:\n{logs}"
+    );
     // The user code is also checked without its dash: a field may hold the normalised form.
     for secret in [user_code.clone(), user_code.replace('-', ""), device_code] {
         assert!(!logs.contains(&secret), "{secret} logged:\n{logs}");
