@@ -1,8 +1,8 @@
 //! Header rewriting between client and upstream: hop-by-hop headers go, `X-Forwarded-*` are
-//! the proxy's own (client copies kept only behind a trusted proxy), and Phirepass's cookies
+//! the proxy's own (the part of a client's chain kept only when a trusted proxy vouched), and Phirepass's cookies
 //! never cross to an upstream in either direction.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::http::header::{
     CONNECTION, COOKIE, EXPECT, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, SET_COOKIE, TE,
@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::accounts::cookie::SESSION_COOKIE;
 use crate::config::{GatewayConfig, IpSource};
-use crate::http::client_ip::client_ip;
+use crate::http::client_ip::resolve;
+use crate::http::trusted_proxies::TrustedProxies;
 
 /// The app hosts' cookie: one scoped app token.
 pub const APP_COOKIE: &str = "__phirepass_app";
@@ -87,42 +88,39 @@ pub fn upstream_request(
     set_forwarded(headers, client);
 }
 
-/// `X-Forwarded-For/Proto/Host`: the client's own copies only count when `IP_SOURCE` says a
-/// trusted proxy in front of the gateway set them; otherwise they are replaced.
+/// `X-Forwarded-For/Proto/Host`: the proxy forwards only what trusted hops vouch for. When
+/// the socket's peer is not a trusted proxy (or `IP_SOURCE=ConnectInfo`), every forwarding
+/// header the client sent is dropped and replaced by what the gateway itself knows; behind a
+/// trusted proxy, the chain is cut to the hops `client_ip::resolve` walked and the peer appended.
 fn set_forwarded(headers: &mut HeaderMap, client: &Client<'_>) {
-    let trusted = client.config.ip_source != IpSource::ConnectInfo;
-    let first = |h: &HeaderMap, name: &str| {
-        h.get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let peer = client.peer.ip().to_string();
-    let chain = match client.config.ip_source {
-        IpSource::ConnectInfo => None,
-        IpSource::XForwardedFor => headers
-            .get_all(X_FORWARDED_FOR)
+    let config = client.config;
+    let peer = client.peer.ip().to_canonical();
+    let resolved = resolve(config.ip_source, &config.trusted_proxies, peer, headers);
+    let trusted = config.ip_source != IpSource::ConnectInfo && peer_trusted(config, peer);
+    // The nearest proxy's value is the rightmost one; anything left of it is the client's.
+    let last = |h: &HeaderMap, name: &str| {
+        h.get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .reduce(|a, b| format!("{a}, {b}")),
-        IpSource::Forwarded => Some(client_ip(client.config, client.peer, headers)),
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .map(str::to_string)
     };
-    let xff = match chain {
-        Some(chain) => format!("{chain}, {peer}"),
-        None => peer,
+    let (xff, proto, host) = if trusted {
+        let mut chain = vouched_chain(config.ip_source, headers, resolved);
+        chain.push(peer.to_string());
+        let proto = last(headers, X_FORWARDED_PROTO).filter(|p| p == "http" || p == "https");
+        (chain.join(", "), proto, last(headers, X_FORWARDED_HOST))
+    } else {
+        (resolved.to_string(), None, None)
     };
-    let proto = first(headers, X_FORWARDED_PROTO)
-        .filter(|p| trusted && (p == "http" || p == "https"))
-        .unwrap_or_else(|| client.config.proxy.public_scheme.clone());
-    let host = first(headers, X_FORWARDED_HOST)
-        .filter(|_| trusted)
-        .unwrap_or_else(|| client.host.to_string());
-    if !trusted {
-        headers.remove("forwarded");
-        headers.remove("x-real-ip");
-    }
+    let proto = proto.unwrap_or_else(|| config.proxy.public_scheme.clone());
+    let host = host.unwrap_or_else(|| client.host.to_string());
+    // Their content is folded into X-Forwarded-For above; a raw copy would carry the
+    // client's own entries past the upstream's parser.
+    headers.remove("forwarded");
+    headers.remove("x-real-ip");
     for (name, value) in [
         (X_FORWARDED_FOR, xff),
         (X_FORWARDED_PROTO, proto),
@@ -134,6 +132,56 @@ fn set_forwarded(headers: &mut HeaderMap, client: &Client<'_>) {
         }
     }
 }
+
+/// Whether the socket's peer is one of the proxies `TRUSTED_PROXIES`/`TRUSTED_PROXY_COUNT` names.
+fn peer_trusted(config: &GatewayConfig, peer: IpAddr) -> bool {
+    match &config.trusted_proxies {
+        TrustedProxies::None => false,
+        TrustedProxies::Count(count) => *count > 0,
+        TrustedProxies::Ranges(ranges) => ranges.iter().any(|r| r.contains(peer)),
+    }
+}
+
+/// The chain's entries from the resolved client rightwards: the part trusted hops appended.
+/// Walks from the right until the entry that is the client; when the client was not found
+/// (malformed entries), only the client itself is kept.
+fn vouched_chain(source: IpSource, headers: &HeaderMap, client: IpAddr) -> Vec<String> {
+    let name = match source {
+        IpSource::Forwarded => "forwarded",
+        _ => X_FORWARDED_FOR,
+    };
+    let mut probe = HeaderMap::new();
+    let mut kept = Vec::new();
+    let entries: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_string())
+        .collect();
+    for entry in entries.iter().rev() {
+        // Parse each entry with the same rules `resolve` uses: a one-entry chain behind a
+        // peer that trusts exactly one hop resolves to that entry.
+        probe.clear();
+        let Ok(value) = HeaderValue::from_str(entry) else {
+            break;
+        };
+        probe.insert(name, value);
+        let ip = resolve(source, &TrustedProxies::Count(1), NOBODY, &probe);
+        if ip == NOBODY {
+            break;
+        }
+        kept.push(ip.to_string());
+        if ip == client {
+            kept.reverse();
+            return kept;
+        }
+    }
+    vec![client.to_string()]
+}
+
+/// A peer address no chain entry can be (`resolve` returns it when an entry does not parse).
+const NOBODY: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
 
 fn ours(name: &str) -> bool {
     name == APP_COOKIE || name == SESSION_COOKIE

@@ -3,8 +3,13 @@ use phirepass_runtime::grpc::ServiceToken;
 use super::*;
 
 fn config(ip_source: IpSource) -> GatewayConfig {
+    trusting(ip_source, TrustedProxies::None)
+}
+
+fn trusting(ip_source: IpSource, trusted: TrustedProxies) -> GatewayConfig {
     let mut c = GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
     c.ip_source = ip_source;
+    c.trusted_proxies = trusted;
     c
 }
 
@@ -17,9 +22,13 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 }
 
 fn prepared(ip_source: IpSource, pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-    let c = config(ip_source);
+    prepared_with(&config(ip_source), pairs)
+}
+
+/// The headers an upstream gets from peer 192.0.2.7 under configuration `c`.
+fn prepared_with(c: &GatewayConfig, pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     let client = Client {
-        config: &c,
+        config: c,
         peer: "192.0.2.7:5555".parse().unwrap(),
         host: "app.tunnel.localhost:8080",
     };
@@ -57,10 +66,74 @@ fn untrusted_client_headers_are_replaced() {
 
 #[test]
 fn trusted_proxy_headers_are_extended() {
-    let h = prepared(IpSource::XForwardedFor, SPOOFED);
-    assert_eq!(h["x-forwarded-for"], "6.6.6.6, 192.0.2.7");
-    assert_eq!(h["x-forwarded-proto"], "https");
-    assert_eq!(h["x-forwarded-host"], "evil.example");
+    for trusted in [
+        TrustedProxies::Count(1),
+        TrustedProxies::ranges("192.0.2.0/24").unwrap(),
+    ] {
+        let h = prepared_with(&trusting(IpSource::XForwardedFor, trusted), SPOOFED);
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "evil.example");
+        assert!(!h.contains_key("forwarded"));
+    }
+}
+
+/// Issue #14: `IP_SOURCE` alone is not trust; a peer outside `TRUSTED_PROXIES` (or with none
+/// configured) gets nothing it typed forwarded.
+#[test]
+fn a_peer_that_is_not_a_trusted_proxy_forwards_nothing_it_typed() {
+    for (source, trusted) in [
+        (IpSource::XForwardedFor, TrustedProxies::None),
+        (IpSource::Forwarded, TrustedProxies::None),
+        (
+            IpSource::XForwardedFor,
+            TrustedProxies::ranges("10.0.0.0/8").unwrap(),
+        ),
+        (IpSource::ConnectInfo, TrustedProxies::Count(1)),
+    ] {
+        let h = prepared_with(&trusting(source, trusted.clone()), SPOOFED);
+        let case = format!("{source:?} {trusted:?}");
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7", "{case}");
+        assert_eq!(h["x-forwarded-proto"], "http", "{case}");
+        assert_eq!(h["x-forwarded-host"], "app.tunnel.localhost:8080", "{case}");
+        assert!(!h.contains_key("forwarded"), "{case}");
+        assert!(!h.contains_key("x-real-ip"), "{case}");
+    }
+}
+
+/// Behind trusted proxies only the hops they appended survive; the client's own prefix goes.
+#[test]
+fn only_the_vouched_part_of_the_chain_is_forwarded() {
+    let chain = &[
+        ("x-forwarded-for", "6.6.6.6, 203.0.113.9"),
+        ("x-forwarded-for", "10.1.1.1"),
+        ("x-forwarded-proto", "http, https"),
+        ("x-real-ip", "6.6.6.6"),
+    ];
+    let by_count = trusting(IpSource::XForwardedFor, TrustedProxies::Count(2));
+    let h = prepared_with(&by_count, chain);
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.1.1.1, 192.0.2.7");
+    assert_eq!(h["x-forwarded-proto"], "https", "the nearest proxy's value");
+    assert!(!h.contains_key("x-real-ip"));
+    let by_range = trusting(
+        IpSource::XForwardedFor,
+        TrustedProxies::ranges("192.0.2.0/24, 10.0.0.0/8").unwrap(),
+    );
+    let h = prepared_with(&by_range, chain);
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 10.1.1.1, 192.0.2.7");
+    let forwarded = trusting(IpSource::Forwarded, TrustedProxies::Count(1));
+    let h = prepared_with(
+        &forwarded,
+        &[(
+            "forwarded",
+            "for=6.6.6.6, for=\"[2001:db8::5]:443\";proto=https",
+        )],
+    );
+    assert_eq!(h["x-forwarded-for"], "2001:db8::5, 192.0.2.7");
+    assert!(!h.contains_key("forwarded"));
+    // A garbage entry ends what can be vouched for at the resolved client.
+    let h = prepared_with(&by_count, &[("x-forwarded-for", "6.6.6.6, junk, 10.1.1.1")]);
+    assert_eq!(h["x-forwarded-for"], "10.1.1.1, 192.0.2.7");
 }
 
 #[test]
