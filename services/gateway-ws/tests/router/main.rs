@@ -12,6 +12,7 @@ mod common;
 mod cors;
 mod csrf;
 mod device_flow;
+mod forwarded_headers;
 mod hosts;
 mod refusals_at_start;
 mod sessions;
