@@ -12,6 +12,7 @@ mod bad_input;
 mod cross_edge_terminal;
 mod http_proxy;
 mod node_presence;
+mod random_tunnel_names;
 mod refusals;
 mod ssh_edge_accounts;
 mod ssh_edge_denials;

@@ -119,7 +119,9 @@ async fn pick(
     }
     for _ in 0..RANDOM_TRIES {
         let name = names::random();
-        if claim(conn, authed, &name, false).await?.is_some() {
+        // Reserved like a chosen name: an unreserved live name could be reserved by anyone
+        // who asks for it, and so be theirs the moment this session ends (issue #14).
+        if claim(conn, authed, &name, true).await?.is_some() {
             continue;
         }
         match register(conn, authed, &name, port, node_id, address).await {
