@@ -7,8 +7,13 @@
 pub(crate) enum Actor {
     /// An internal service (the edges, the web UI, `phirepass dev`).
     Service,
-    /// An admin client with an API token.
-    User { user_id: String, username: String },
+    /// A client with an API token; `admin` is the user's role now (not the
+    /// token's scope), so non-admins are held to their own data.
+    User {
+        user_id: String,
+        username: String,
+        admin: bool,
+    },
 }
 
 impl Actor {
@@ -28,6 +33,20 @@ tokio::task_local! {
 /// Runs `f` with `actor` as the current caller.
 pub(crate) async fn with_actor<F: std::future::Future>(actor: Actor, f: F) -> F::Output {
     ACTOR.scope(actor, f).await
+}
+
+/// The API-token caller the current call must be held to, if she is not an
+/// admin: the "own data" listings (tokens, nodes, grants, tunnel names)
+/// answer only about her. `None` for the service token and for admins.
+pub(crate) fn own_data_only() -> Option<(String, String)> {
+    match current_actor() {
+        Actor::User {
+            user_id,
+            username,
+            admin: false,
+        } => Some((user_id, username)),
+        _ => None,
+    }
 }
 
 /// The caller of the RPC being handled ("service" outside a handler).

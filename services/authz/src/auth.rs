@@ -21,9 +21,15 @@ pub(crate) enum Access {
     /// Edge-facing calls (logins, token checks, decisions): the service
     /// token only.
     Service,
-    /// Listing: the service token, or an API token with `read` or `admin`.
+    /// Global listing: the service token, or an API token with `read` or
+    /// `admin` whose user is an admin now.
     Read,
-    /// Changes: the service token, or an API token with `admin`.
+    /// Listing one user's own data (tokens, nodes, grants, tunnel names):
+    /// like `Read`, but a non-admin's `read`/`admin` token gets through and
+    /// the handler holds it to her own rows ([`crate::actor::own_data_only`]).
+    Own,
+    /// Changes: the service token, or an API token with `admin` whose user
+    /// is an admin now.
     Admin,
 }
 
@@ -81,19 +87,32 @@ pub(crate) async fn guard<T>(
         Some(Caller::ApiToken(token)) => token,
         None => return Err(AuthzError::Unauthenticated),
     };
+    // Disabled, deleted and locked-out users were refused by api_caller.
     let caller = tokens.api_caller(token).await?;
-    let allowed = match access {
-        Access::Service => false,
-        Access::Read => caller.has_scope(SCOPE_READ) || caller.has_scope(SCOPE_ADMIN),
-        Access::Admin => caller.has_scope(SCOPE_ADMIN),
+    // The effective right is the token's scope capped by the user's role
+    // now: a demoted admin's admin-scope token is a non-admin's token.
+    let role_admin = caller.user.admin;
+    let can_read = caller.has_scope(SCOPE_READ) || caller.has_scope(SCOPE_ADMIN);
+    let refusal = match access {
+        Access::Service => Some("this call is for internal services only"),
+        Access::Own if !can_read => Some("the API token has neither the read nor the admin scope"),
+        Access::Read if !can_read => Some("the API token has neither the read nor the admin scope"),
+        Access::Admin if !caller.has_scope(SCOPE_ADMIN) => {
+            Some("the API token lacks the admin scope")
+        }
+        Access::Read | Access::Admin if !role_admin => Some(
+            "the API token's user is not an admin: a non-admin's token may only list her own tokens, nodes, grants and tunnel names",
+        ),
+        Access::Own | Access::Read | Access::Admin => None,
     };
-    if !allowed {
-        tracing::warn!(user_id = %caller.user.id, token_id = %caller.info.token_id, ?access, "api token lacks scope");
-        return Err(AuthzError::PermissionDenied);
+    if let Some(why) = refusal {
+        tracing::warn!(user_id = %caller.user.id, token_id = %caller.info.token_id, ?access, role_admin, why, "api token refused");
+        return Err(AuthzError::Forbidden(why));
     }
-    tracing::debug!(user_id = %caller.user.id, token_id = %caller.info.token_id, "api token caller");
+    tracing::debug!(user_id = %caller.user.id, token_id = %caller.info.token_id, role_admin, "api token caller");
     Ok(Actor::User {
         user_id: caller.user.id,
         username: caller.user.username,
+        admin: role_admin,
     })
 }

@@ -27,6 +27,9 @@ pub enum AuthzError {
     Missing(String),
     #[error("permission denied")]
     PermissionDenied,
+    /// PERMISSION_DENIED with a message that says why and what would help.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("too many failed attempts, try again later")]
     RateLimited,
     /// Internal: database failure.
@@ -60,6 +63,7 @@ impl From<AuthzError> for Status {
             AuthzError::Exists(msg) => Status::already_exists(msg),
             AuthzError::Missing(msg) => Status::not_found(msg),
             AuthzError::PermissionDenied => Status::permission_denied("permission denied"),
+            AuthzError::Forbidden(_) => Status::permission_denied(err.to_string()),
             AuthzError::RateLimited => Status::resource_exhausted(err.to_string()),
             AuthzError::Store(StoreError::Conflict) => Status::already_exists("already exists"),
             AuthzError::Store(_)

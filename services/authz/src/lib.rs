@@ -30,6 +30,7 @@ mod keys;
 mod limiter;
 mod lookup;
 mod nodes;
+mod own;
 mod requests;
 mod service;
 mod setup;

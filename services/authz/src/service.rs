@@ -223,8 +223,9 @@ impl Authz for AuthzService {
     handler!(create_node_token(request: pb::CreateNodeTokenRequest) -> pb::CreateNodeTokenResponse, Admin,
         |c, r| c.changed(c.tokens.create_node_token(r).await).await,
         username = %request.get_ref().username, node = %request.get_ref().node_name);
-    handler!(list_tokens(request: pb::ListTokensRequest) -> pb::ListTokensResponse, Read, |c, r| {
-        let tokens = c.tokens.list_tokens(r.username.as_deref()).await?;
+    handler!(list_tokens(request: pb::ListTokensRequest) -> pb::ListTokensResponse, Own, |c, r| {
+        let username = crate::own::username(r.username)?;
+        let tokens = c.tokens.list_tokens(username.as_deref()).await?;
         Ok(pb::ListTokensResponse { tokens })
     }, username = ?request.get_ref().username);
     handler!(revoke_token(request: pb::RevokeTokenRequest) -> pb::RevokeTokenResponse, Admin, |c, r| {
@@ -237,8 +238,9 @@ impl Authz for AuthzService {
         let invalid_token_ids = c.tokens.check_tokens(r.token_ids).await?;
         Ok(pb::CheckTokensResponse { invalid_token_ids })
     }, count = request.get_ref().token_ids.len());
-    handler!(list_nodes(request: pb::ListNodesRequest) -> pb::ListNodesResponse, Read, |c, r| {
-        let nodes = c.tokens.list_nodes(r.user_id.as_deref()).await?;
+    handler!(list_nodes(request: pb::ListNodesRequest) -> pb::ListNodesResponse, Own, |c, r| {
+        let user_id = crate::own::user_id(r.user_id)?;
+        let nodes = c.tokens.list_nodes(user_id.as_deref()).await?;
         Ok(pb::ListNodesResponse { nodes })
     }, user_id = ?request.get_ref().user_id);
     handler!(count_users(request: pb::CountUsersRequest) -> pb::CountUsersResponse, Read, |c, _r| {
@@ -287,8 +289,8 @@ impl Authz for AuthzService {
     handler!(revoke(request: pb::RevokeRequest) -> pb::RevokeResponse, Admin,
         |c, r| c.changed(c.targets.revoke(r.try_into()?).await).await,
         principal = %request.get_ref().principal, target = %request.get_ref().target);
-    handler!(list_grants(request: pb::ListGrantsRequest) -> pb::ListGrantsResponse, Read,
-        |c, r| c.targets.list_grants(r).await);
+    handler!(list_grants(request: pb::ListGrantsRequest) -> pb::ListGrantsResponse, Own,
+        |c, r| c.targets.list_grants(crate::own::grants(r)?).await);
     handler!(authorize(request: pb::AuthorizeRequest) -> pb::AuthorizeResponse, Service,
         |c, r| Ok(c.decisions.authorize(&r.try_into()?).await?.into()),
         target = %request.get_ref().target, action = %request.get_ref().action);
@@ -348,8 +350,10 @@ impl Authz for AuthzService {
             Ok(claim.reply)
         },
         user_id = %request.get_ref().user_id, name = %request.get_ref().name, reserve = request.get_ref().reserve);
-    handler!(list_tunnel_names(request: pb::ListTunnelNamesRequest) -> pb::ListTunnelNamesResponse, Read,
-        |c, r| c.tunnel_names.list_tunnel_names(r).await, user_id = ?request.get_ref().user_id);
+    handler!(list_tunnel_names(request: pb::ListTunnelNamesRequest) -> pb::ListTunnelNamesResponse, Own,
+        |c, r| c.tunnel_names.list_tunnel_names(pb::ListTunnelNamesRequest {
+            user_id: crate::own::user_id(r.user_id.filter(|u| !u.is_empty()))?,
+        }).await, user_id = ?request.get_ref().user_id);
     handler!(release_tunnel_name(request: pb::ReleaseTunnelNameRequest) -> pb::ReleaseTunnelNameResponse, Admin,
         |c, r| c.changed(c.tunnel_names.release_tunnel_name(r).await).await, name = %request.get_ref().name);
     handler!(create_app_token(request: pb::CreateAppTokenRequest) -> pb::AppToken, Service,

@@ -1,6 +1,6 @@
 //! Authz API tokens (`pp_api_...`) on the vault's admin surface: scope
 //! `admin` may change (options, credentials, assignments, rotations),
-//! `read` may list. Each token is checked with authz `VerifyApiToken`
+//! `read` may list, and either only while the token's user is an admin. Each token is checked with authz `VerifyApiToken`
 //! (service token); positive answers are cached for a few seconds, keyed by
 //! the token's SHA-256 so no token sits in memory longer than its request.
 
@@ -52,6 +52,8 @@ impl Actor {
 #[derive(Clone)]
 struct Verified {
     username: String,
+    /// The user's role when authz answered (disabled users never verify).
+    admin: bool,
     scopes: Vec<String>,
     until: Instant,
 }
@@ -122,6 +124,7 @@ impl ApiTokens {
             Ok(r) => {
                 let r = r.into_inner();
                 let verified = Verified {
+                    admin: r.user.as_ref().is_some_and(|u| u.admin && !u.disabled),
                     username: r.user.map(|u| u.username).unwrap_or_default(),
                     scopes: r.scopes,
                     until: Instant::now() + self.ttl,
@@ -166,6 +169,12 @@ pub(crate) async fn allow<T>(
     if !allowed {
         tracing::warn!(username = %verified.username, ?need, "api token lacks scope");
         return Err(SecretsError::ScopeDenied);
+    }
+    // A scope is capped by the user's role now: the vault holds no per-user
+    // data, so a non-admin's (or a demoted admin's) token gets nothing.
+    if !verified.admin {
+        tracing::warn!(username = %verified.username, ?need, "api token refused: user is not an admin");
+        return Err(SecretsError::NotAdmin);
     }
     Ok(Actor::User(verified.username))
 }

@@ -27,6 +27,11 @@ pub enum SecretsError {
     /// An API token without the scope this call needs.
     #[error("the api token's scope does not allow this call")]
     ScopeDenied,
+    /// An API token whose user is not an admin (now): the vault is admin-only.
+    #[error(
+        "the api token's user is not an admin; the vault's admin surface needs an admin's token"
+    )]
+    NotAdmin,
     /// An API token authz does not accept (unknown, revoked, expired...).
     #[error("invalid credentials")]
     Unauthenticated,
@@ -67,7 +72,7 @@ impl From<SecretsError> for Status {
                 Status::already_exists(err.to_string())
             }
             SecretsError::FailedPrecondition(msg) => Status::failed_precondition(msg),
-            SecretsError::PermissionDenied | SecretsError::ScopeDenied => {
+            SecretsError::PermissionDenied | SecretsError::ScopeDenied | SecretsError::NotAdmin => {
                 Status::permission_denied(err.to_string())
             }
             SecretsError::Unauthenticated => Status::unauthenticated(err.to_string()),

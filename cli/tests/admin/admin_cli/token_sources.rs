@@ -10,7 +10,8 @@ const ARGV_WARNING: &str = "every local user can read";
 async fn token_from_environment_or_file_and_a_warning_for_argv() {
     let d = Deployment::start().await;
     d.ok(
-        &["users", "add", "alice", "--password-stdin"],
+        // An admin: API token scopes are capped by the role.
+        &["users", "add", "alice", "--admin", "--password-stdin"],
         "alice-pass-1",
     )
     .await;

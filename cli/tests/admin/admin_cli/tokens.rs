@@ -6,7 +6,8 @@ use super::*;
 async fn tokens_node_and_api_with_scopes() {
     let d = Deployment::start().await;
     d.ok(
-        &["users", "add", "alice", "--password-stdin"],
+        // An admin: API token scopes are capped by the role.
+        &["users", "add", "alice", "--admin", "--password-stdin"],
         "alice-pass-1",
     )
     .await;

@@ -14,6 +14,7 @@ const NEW_PASSWORD: &str = "another long passphrase";
 async fn every_admin_change_is_audited(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
     h.create_user("root").await;
+    h.set_admin("root", true).await;
     let token = h.api_token("root", &["admin"]).await;
     let mut c = h.as_token(&token);
     let user = |name: &str| pb::CreateUserRequest {
@@ -130,8 +131,10 @@ async fn every_admin_change_is_audited(stack: Stack) {
     assert_eq!(
         actions,
         [
-            // Made with the service token: the harness's first user and token.
+            // Made with the service token: the harness's first user (an
+            // admin, as API tokens are capped by the role) and token.
             "user.add",
+            "user.set_admin",
             "api_token.create",
             // Made with root's API token.
             "user.add",
@@ -154,18 +157,18 @@ async fn every_admin_change_is_audited(stack: Stack) {
             "user.remove",
         ]
     );
-    assert!(events[..2].iter().all(|e| e["actor"] == "service"));
+    assert!(events[..3].iter().all(|e| e["actor"] == "service"));
     assert!(
-        events[2..].iter().all(|e| e["actor"] == "root"),
+        events[3..].iter().all(|e| e["actor"] == "root"),
         "{events:?}"
     );
-    assert!(events[2..].iter().all(|e| e["actor_user_id"].is_string()));
+    assert!(events[3..].iter().all(|e| e["actor_user_id"].is_string()));
     assert_eq!(
-        events[7]["details"]["fingerprint"],
+        events[8]["details"]["fingerprint"],
         key.fingerprint.as_str()
     );
-    assert_eq!(events[13]["details"]["principal"], "ops");
-    assert_eq!(events[13]["details"]["target"], "db");
+    assert_eq!(events[14]["details"]["principal"], "ops");
+    assert_eq!(events[14]["details"]["target"], "db");
     // No password, key blob or token anywhere.
     let all = serde_json::to_string(&events).unwrap();
     for secret in [

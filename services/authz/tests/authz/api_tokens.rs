@@ -49,6 +49,8 @@ fn new_user(name: &str) -> pb::CreateUserRequest {
 async fn scopes_gate_the_admin_surface(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
     h.create_user("root").await;
+    // Scopes are capped by the role: an admin's tokens (see token_roles).
+    h.set_admin("root", true).await;
     let read = api_token(&h, "root", &["read"], None).await;
     let admin = api_token(&h, "root", &["admin"], Some(3600)).await;
     assert!(read.token.starts_with("pp_api_"));
@@ -157,6 +159,8 @@ async fn revoked_expired_and_disabled_tokens_fail(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
     h.create_user("root").await;
     h.create_user("temp").await;
+    h.set_admin("root", true).await;
+    h.set_admin("temp", true).await;
     let revoked = api_token(&h, "root", &["admin"], None).await;
     let expiring = api_token(&h, "root", &["read"], Some(1)).await;
     let disabled = api_token(&h, "temp", &["read"], None).await;

@@ -72,6 +72,7 @@ async fn listed(h: &Harness, id: &str) -> pb::Invitation {
 async fn invitation_is_used_once(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
     h.create_user("root").await;
+    h.set_admin("root", true).await;
     let admin = h.api_token("root", &["admin"]).await;
     let created = h
         .as_token(&admin)

@@ -21,4 +21,5 @@ mod invitations;
 mod logins;
 mod nodes;
 mod server;
+mod token_roles;
 mod tunnel_names;

@@ -21,15 +21,15 @@ use tonic::Code;
 
 const SECRET: &str = "hunter2-very-secret";
 
-struct Stack {
-    authz: AuthzClient<AuthedChannel>,
+pub(crate) struct Stack {
+    pub(crate) authz: AuthzClient<AuthedChannel>,
     secrets_url: String,
     service: SecretsClient<AuthedChannel>,
     events: Arc<dyn EventLog>,
 }
 
 /// authz and secrets on one store, sharing the service token.
-async fn stack(store: Store, with_authz: bool) -> Stack {
+pub(crate) async fn stack(store: Store, with_authz: bool) -> Stack {
     let token = ServiceToken::generate();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let authz_url = format!("http://{}", listener.local_addr().unwrap());
@@ -82,7 +82,24 @@ async fn stack(store: Store, with_authz: bool) -> Stack {
 }
 
 impl Stack {
-    async fn api_token(&self, user: &str, scopes: &[&str]) -> az::CreateApiTokenResponse {
+    /// Sets `user`'s admin role; API tokens are capped by it.
+    pub(crate) async fn set_admin(&self, user: &str, admin: bool) {
+        self.authz
+            .clone()
+            .set_user_admin(az::SetUserAdminRequest {
+                username: user.into(),
+                admin,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// An API token for `user` (created as an admin if new).
+    pub(crate) async fn api_token(
+        &self,
+        user: &str,
+        scopes: &[&str],
+    ) -> az::CreateApiTokenResponse {
         let mut c = self.authz.clone();
         if c.list_users(az::ListUsersRequest {})
             .await
@@ -98,6 +115,7 @@ impl Stack {
             })
             .await
             .unwrap();
+            self.set_admin(user, true).await;
         }
         c.create_api_token(az::CreateApiTokenRequest {
             username: user.into(),
@@ -110,7 +128,7 @@ impl Stack {
         .into_inner()
     }
 
-    fn as_token(&self, token: &str) -> SecretsClient<AuthedChannel> {
+    pub(crate) fn as_token(&self, token: &str) -> SecretsClient<AuthedChannel> {
         SecretsClient::new(channel(&self.secrets_url, ServiceToken::new(token.to_owned())).unwrap())
     }
 }

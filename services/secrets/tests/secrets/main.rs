@@ -8,4 +8,5 @@ mod common;
 mod logs;
 mod rotation;
 mod server;
+mod token_roles;
 mod vault;

@@ -240,6 +240,18 @@ impl Harness {
             .collect()
     }
 
+    /// Sets `username`'s admin role (API tokens are capped by it).
+    pub async fn set_admin(&self, username: &str, admin: bool) -> pb::User {
+        self.client()
+            .set_user_admin(pb::SetUserAdminRequest {
+                username: username.into(),
+                admin,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     pub async fn create_user(&self, username: &str) -> pb::User {
         self.client()
             .create_user(pb::CreateUserRequest {
