@@ -4,6 +4,7 @@
 //! and an unknown, offline or unreachable node is reported before any password prompt.
 
 use crate::common::*;
+use crate::ssh_edge_passthrough::{prompts, ssh_answering};
 use phirepass_proto::authz::{GrantRequest, PrincipalKind};
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER};
 
@@ -24,47 +25,6 @@ pub(crate) async fn grant_logins(f: &EdgeFixture, target: &str, logins: &[&str])
         .expect("grant");
 }
 
-/// `ssh login command` as a person would run it: keyboard-interactive allowed after the key,
-/// every prompt answered `answer` by an askpass script that records the prompts it saw.
-pub(crate) fn ssh_typing(
-    client: &SshClient,
-    login: &str,
-    answer: &str,
-    command: &[&str],
-) -> tokio::process::Command {
-    use std::os::unix::fs::PermissionsExt;
-    let script = client.dir.path().join("answer");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\nprintf '%s\\n' \"$1\" >> \"$PP_PROMPTS\"\nprintf '%s\\n' \"$PP_ANSWER\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let options = client.options().into_iter().map(|o| match o.as_str() {
-        "BatchMode=yes" => "BatchMode=no".to_string(),
-        "PreferredAuthentications=publickey" => {
-            "PreferredAuthentications=publickey,keyboard-interactive".to_string()
-        }
-        _ => o,
-    });
-    let mut c = client.command("ssh");
-    c.args(options)
-        .args(["-p", &client.port.to_string()])
-        .arg(format!("{login}@127.0.0.1"))
-        .args(command)
-        .env("SSH_ASKPASS", &script)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0")
-        .env("PP_ANSWER", answer)
-        .env("PP_PROMPTS", client.dir.path().join("prompts"));
-    c
-}
-
-/// The prompts the askpass script was shown.
-pub(crate) fn prompts(client: &SshClient) -> String {
-    std::fs::read_to_string(client.dir.path().join("prompts")).unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn explicit_account_reaches_the_target_as_that_account() {
     let f = EdgeFixture::start(|_| {}).await;
@@ -75,7 +35,7 @@ async fn explicit_account_reaches_the_target_as_that_account() {
     // The vault's login is svc's: for pptest the target asks pptest's own password.
     let alice = f.alice();
     let login = format!("{ALICE}:{OTHER}:{TEST_USER}");
-    let out = run(ssh_typing(&alice, &login, TEST_PASSWORD, &["whoami"])).await;
+    let out = run(ssh_answering(&alice, &login, TEST_PASSWORD, &["whoami"])).await;
     assert_eq!(
         text(&out.stdout),
         format!("{TEST_USER}\n"),
@@ -107,7 +67,7 @@ async fn account_outside_the_grant_is_refused_naming_it_and_the_choices() {
     let f = EdgeFixture::start(|_| {}).await;
     // No logins on the grant: only the default account (the vault's pptest).
     let alice = f.alice();
-    let out = run(ssh_typing(
+    let out = run(ssh_answering(
         &alice,
         &format!("{ALICE}:{HOST}:root"),
         TEST_PASSWORD,
@@ -157,7 +117,7 @@ async fn target_refusal_names_the_account_and_how_to_choose_another() {
         .await;
     grant_logins(&f, OTHER, &[TEST_USER, "deploy"]).await;
     let alice = f.alice();
-    let out = run(ssh_typing(
+    let out = run(ssh_answering(
         &alice,
         &format!("{ALICE}:{OTHER}"),
         "not-the-password",
@@ -183,7 +143,7 @@ async fn unknown_offline_or_closed_node_is_reported_before_any_password_prompt()
     let f = EdgeFixture::start(|_| {}).await;
     // Unknown target.
     let alice = f.alice();
-    let out = run(ssh_typing(
+    let out = run(ssh_answering(
         &alice,
         &format!("{ALICE}:nowhere"),
         "x",
@@ -203,7 +163,7 @@ async fn unknown_offline_or_closed_node_is_reported_before_any_password_prompt()
         .set_option("node-off", "auth.username", TEST_USER)
         .await;
     let alice = f.alice();
-    let out = run(ssh_typing(
+    let out = run(ssh_answering(
         &alice,
         &format!("{ALICE}:node-off"),
         "x",
@@ -227,7 +187,7 @@ async fn unknown_offline_or_closed_node_is_reported_before_any_password_prompt()
     let _agent = start_agent(&f.cluster.gateways[0].addr, &token, closed);
     f.wait_node_online("node-closed").await;
     let alice = f.alice();
-    let out = run(ssh_typing(
+    let out = run(ssh_answering(
         &alice,
         &format!("{ALICE}:node-closed"),
         "x",

@@ -4,31 +4,11 @@
 
 use crate::common::*;
 use crate::ssh_edge_accounts::grant_logins;
+use crate::ssh_edge_passthrough::menu_number;
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER};
 
 /// A host on the fixture's sshd whose vault names pptest and stores no secret.
 const BARE: &str = "web-bare";
-
-/// alice's 1-based menu number of `target` (the menu lists in authz's order).
-async fn number(f: &EdgeFixture, target: &str) -> usize {
-    let listed = f
-        .cluster
-        .authz()
-        .list_accessible_targets(phirepass_proto::authz::ListAccessibleTargetsRequest {
-            username: ALICE.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .targets;
-    let index = listed
-        .iter()
-        .filter_map(|a| a.target.as_ref())
-        .position(|t| t.name == target)
-        .expect("target listed");
-    assert!(index < 9, "the test picks with one digit");
-    index + 1
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn menu_asks_the_account_when_the_grant_lists_several() {
@@ -36,7 +16,7 @@ async fn menu_asks_the_account_when_the_grant_lists_several() {
     f.cluster.add_host(BARE, f.host_sshd.addr).await;
     f.cluster.set_option(BARE, "auth.username", "svc").await;
     grant_logins(&f, BARE, &["svc", TEST_USER]).await;
-    let n = number(&f, BARE).await;
+    let n = menu_number(&f, BARE).await;
     let steps = serde_json::json!([
         ["expect", "pick a target"],
         ["send", format!("{n}\r")],
@@ -76,9 +56,9 @@ async fn failed_picks_return_to_the_menu_with_the_reason() {
     f.cluster.node_token("bob", "node-off").await;
     grant_logins(&f, "node-off", &["svc", TEST_USER]).await;
     let (bare, dead, off) = (
-        number(&f, BARE).await,
-        number(&f, "dead").await,
-        number(&f, "node-off").await,
+        menu_number(&f, BARE).await,
+        menu_number(&f, "dead").await,
+        menu_number(&f, "node-off").await,
     );
     let steps = serde_json::json!([
         ["expect", "pick a target"],

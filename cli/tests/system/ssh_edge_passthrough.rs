@@ -33,7 +33,7 @@ fn interactive_options(client: &SshClient) -> Vec<String> {
 
 /// `ssh login command` whose every prompt is answered `answer` by an askpass script, which
 /// also records the prompts it was shown.
-fn ssh_answering(
+pub(crate) fn ssh_answering(
     client: &SshClient,
     login: &str,
     answer: &str,
@@ -64,7 +64,7 @@ fn prompts_file(client: &SshClient) -> std::path::PathBuf {
     client.dir.path().join("prompts")
 }
 
-fn prompts(client: &SshClient) -> String {
+pub(crate) fn prompts(client: &SshClient) -> String {
     std::fs::read_to_string(prompts_file(client)).unwrap_or_default()
 }
 
@@ -288,7 +288,7 @@ async fn forbidden_target_without_a_login_is_never_contacted() {
 }
 
 /// The menu's 1-based number of `target` for alice (the menu lists in authz's order).
-async fn menu_number(f: &EdgeFixture, target: &str) -> usize {
+pub(crate) async fn menu_number(f: &EdgeFixture, target: &str) -> usize {
     let listed = f
         .cluster
         .authz()
