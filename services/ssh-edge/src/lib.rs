@@ -29,7 +29,8 @@ mod relay;
 mod server;
 mod sessions;
 mod tunnels;
-pub mod username;
+/// The login grammar lives in `phirepass-parse` (fuzzed there).
+pub use phirepass_parse::ssh_login as username;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

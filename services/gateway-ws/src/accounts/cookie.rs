@@ -1,6 +1,6 @@
 //! The session cookie: its name, how the gateway sets it, and how a request's token is read.
 
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::config::AppMode;
@@ -16,15 +16,11 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
     {
         return Some(bearer.trim().to_string());
     }
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| !v.is_empty())
+    // A second copy may have been planted by a sibling host: no session then.
+    phirepass_parse::cookie::get(headers, SESSION_COOKIE)
+        .inspect_err(|_| tracing::debug!(cookie = SESSION_COOKIE, "cookie sent twice, ignored"))
+        .ok()
+        .flatten()
 }
 
 pub fn session_cookie(token: &str, max_age: i64, mode: AppMode) -> HeaderValue {
@@ -43,6 +39,8 @@ pub fn session_cookie(token: &str, max_age: i64, mode: AppMode) -> HeaderValue {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header::COOKIE;
+
     use super::*;
 
     #[test]
@@ -53,6 +51,14 @@ mod tests {
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer xyz"));
         assert_eq!(session_token(&h).as_deref(), Some("xyz"));
         assert_eq!(session_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_session_cookie_sent_twice_is_no_session() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("pp_session=planted"));
+        h.append(COOKIE, HeaderValue::from_static("pp_session=abc"));
+        assert_eq!(session_token(&h), None);
     }
 
     #[test]

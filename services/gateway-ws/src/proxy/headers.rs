@@ -231,17 +231,13 @@ pub fn client_response(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     }
 }
 
-/// The value of cookie `name` in the request, if any.
+/// The value of cookie `name` in the request, if any; none when it is sent twice (a sibling
+/// host may have planted the other copy).
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| n.trim() == name)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    phirepass_parse::cookie::get(headers, name)
+        .inspect_err(|_| tracing::debug!(cookie = name, "cookie sent twice, ignored"))
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]

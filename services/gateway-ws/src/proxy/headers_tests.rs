@@ -170,4 +170,10 @@ fn reads_one_cookie() {
     let h = headers(&[("cookie", "a=1; __phirepass_app=tok ; b=2")]);
     assert_eq!(cookie(&h, APP_COOKIE).as_deref(), Some("tok"));
     assert_eq!(cookie(&h, "c"), None);
+    // A second copy (planted through a parent-domain cookie) leaves the request without one.
+    let twice = headers(&[
+        ("cookie", "__phirepass_app=planted"),
+        ("cookie", "__phirepass_app=tok"),
+    ]);
+    assert_eq!(cookie(&twice, APP_COOKIE), None);
 }

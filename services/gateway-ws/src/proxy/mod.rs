@@ -6,7 +6,8 @@ pub mod apps;
 mod connector;
 mod engine;
 pub mod headers;
-pub mod host;
+/// Host parsing lives in `phirepass-parse` (fuzzed there).
+pub use phirepass_parse::host;
 mod page;
 pub mod shared;
 mod tunnel;

@@ -4,8 +4,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use axum::http::header::HOST;
-use axum::http::{HeaderMap, Uri};
+use http::header::HOST;
+use http::{HeaderMap, Uri};
 
 /// Longest Host value looked at (a DNS name is at most 253 bytes, plus a port).
 const MAX_HOST_LEN: usize = 300;
