@@ -13,6 +13,8 @@ pub struct DeviceAuthRow {
     /// "agent" or "cli".
     pub kind: String,
     pub hostname: String,
+    /// Where the start came from, as the gateway resolved it; empty when unknown.
+    pub client_ip: String,
     pub created_at: i64,
     pub expires_at: i64,
     pub approved_at: Option<i64>,
@@ -25,7 +27,7 @@ pub struct DeviceAuthRow {
     pub delivered_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, kind, hostname, created_at, expires_at, approved_at, user_id, \
+const COLUMNS: &str = "id, kind, hostname, client_ip, created_at, expires_at, approved_at, user_id, \
      node_name, scopes, delivered_at";
 
 fn from_row(row: &AnyRow) -> Result<DeviceAuthRow, sqlx::Error> {
@@ -34,6 +36,7 @@ fn from_row(row: &AnyRow) -> Result<DeviceAuthRow, sqlx::Error> {
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
         hostname: row.try_get("hostname")?,
+        client_ip: row.try_get("client_ip")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         approved_at: row.try_get("approved_at")?,
@@ -67,14 +70,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO device_authorizations \
-             (id, device_code_hash, user_code_hash, kind, hostname, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (id, device_code_hash, user_code_hash, kind, hostname, client_ip, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&row.id)
         .bind(device_code_hash)
         .bind(user_code_hash)
         .bind(&row.kind)
         .bind(&row.hostname)
+        .bind(&row.client_ip)
         .bind(row.created_at)
         .bind(row.expires_at)
         .execute(&self.pool)

@@ -52,6 +52,11 @@ const POSTGRES: &[Script] = &[
         "grant logins",
         include_str!("../migrations/postgres/0008_grant_logins.sql"),
     ),
+    (
+        9,
+        "device client ip",
+        include_str!("../migrations/postgres/0009_device_client_ip.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -94,6 +99,11 @@ const SQLITE: &[Script] = &[
         8,
         "grant logins",
         include_str!("../migrations/sqlite/0008_grant_logins.sql"),
+    ),
+    (
+        9,
+        "device client ip",
+        include_str!("../migrations/sqlite/0009_device_client_ip.sql"),
     ),
 ];
 

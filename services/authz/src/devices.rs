@@ -1,7 +1,8 @@
 //! Device activation (RFC 8628 style) for agents and the CLI: the device
 //! starts and gets a secret device code plus a short user code; a logged-in
-//! person approves the user code (naming the node, for an agent); the
-//! device's next poll receives its token, once.
+//! person reviews what the user code asks for and confirms it (naming the
+//! node, for an agent; see `device_approval`); the device's next poll
+//! receives its token, once.
 //!
 //! No token waits in the database: approval of an agent creates its node
 //! (with a token nobody ever sees, revoked at once), and the delivering
@@ -11,30 +12,29 @@
 use std::time::Duration;
 
 use phirepass_proto::authz as pb;
-use phirepass_store::{
-    DeviceApproval, DeviceAuthRow, Store, StoreError, UserRow, new_id, now_millis,
-};
+use phirepass_store::{DeviceAuthRow, Store, StoreError, new_id, now_millis};
 
 use crate::accounts::millis;
-use crate::api_tokens::{MAX_NAME, SCOPE_ADMIN, SCOPE_READ};
+use crate::api_tokens::MAX_NAME;
 use crate::audit::Audit;
 use crate::codes;
 use crate::error::{AuthzError, Result};
 use crate::limiter::{LoginLimiter, attempt_key};
 use crate::nodes::{Tokens, node_to_proto};
-use crate::validate;
 
 /// How long a device authorization can be approved, by default.
 pub const DEVICE_CODE_TTL: Duration = Duration::from_secs(600);
 const POLL_INTERVAL_SECS: u32 = 5;
-const KIND_AGENT: &str = "agent";
-const KIND_CLI: &str = "cli";
+pub(crate) const KIND_AGENT: &str = "agent";
+pub(crate) const KIND_CLI: &str = "cli";
 const CODE_KIND: &str = "device";
 const MAX_HOSTNAME: usize = 253;
 /// The one answer for an unknown, expired or used user code.
-const NOT_USABLE: AuthzError = AuthzError::NotFound("device code");
+pub(crate) const NOT_USABLE: AuthzError = AuthzError::NotFound("device code");
 /// Starts counted per client IP over this window.
 const START_WINDOW: Duration = Duration::from_secs(60);
+/// Longest client address stored (an IPv6 address with a zone fits).
+const MAX_CLIENT_IP: usize = 64;
 
 /// Device activation; the tokens it hands out come from [`Tokens`].
 pub(crate) struct Devices {
@@ -71,6 +71,10 @@ impl Devices {
             id: new_id(),
             kind: req.kind,
             hostname: req.hostname,
+            client_ip: req
+                .client_ip
+                .filter(|ip| ip.len() <= MAX_CLIENT_IP && !ip.chars().any(char::is_control))
+                .unwrap_or_default(),
             created_at: now,
             expires_at: now.saturating_add(millis(self.device_code_ttl)),
             approved_at: None,
@@ -109,140 +113,6 @@ impl Devices {
             }
         }
         Err(AuthzError::Hash("no free device code".into()))
-    }
-
-    pub(crate) async fn approve_device(
-        &self,
-        req: pb::ApproveDeviceRequest,
-    ) -> Result<pb::ApproveDeviceResponse> {
-        let user = self
-            .store
-            .user_by_id(&req.user_id)
-            .await?
-            .ok_or(AuthzError::NotFound("user"))?;
-        if user.disabled {
-            return Err(AuthzError::PermissionDenied);
-        }
-        let fail_key = attempt_key("device-fail", Some(&user.id));
-        let limits = self.limiter.limits();
-        if self.limiter.reached(&fail_key, limits.max_failures).await {
-            tracing::warn!(user_id = %user.id, "device approval refused: too many wrong codes");
-            return Err(AuthzError::RateLimited);
-        }
-        let pending = match codes::user_code_hash(&req.user_code) {
-            Some(hash) => {
-                self.store
-                    .pending_device_by_user_code(&hash, now_millis())
-                    .await?
-            }
-            None => None,
-        };
-        let Some(device) = pending else {
-            self.limiter.bump(&fail_key, limits.window).await;
-            tracing::warn!(user_id = %user.id, "device approval: unknown user code");
-            return Err(NOT_USABLE);
-        };
-        match device.kind.as_str() {
-            KIND_AGENT => self.approve_agent(&user, &device, &req.node_name).await,
-            _ => self.approve_cli(&user, &device).await,
-        }
-    }
-
-    async fn approve_agent(
-        &self,
-        user: &UserRow,
-        device: &DeviceAuthRow,
-        node_name: &str,
-    ) -> Result<pb::ApproveDeviceResponse> {
-        validate::node_name(node_name)?;
-        // Refuse a taken name before claiming, so the person can pick another.
-        if let Some(target) = self.store.target_by_name(node_name).await?
-            && self
-                .store
-                .node_by_name(node_name)
-                .await?
-                .is_none_or(|n| n.user_id != user.id || n.id != target.id)
-        {
-            return Err(AuthzError::AlreadyExists("node name"));
-        }
-        let approval = DeviceApproval {
-            user_id: &user.id,
-            node_name: Some(node_name),
-            scopes: &[],
-        };
-        if !self
-            .store
-            .approve_device(&device.id, approval, now_millis())
-            .await?
-        {
-            // Another approval won the race, or the code just expired.
-            return Err(NOT_USABLE);
-        }
-        let (placeholder, node) = match self.tokens.mint_node_token(user, node_name, None).await {
-            Ok(minted) => minted,
-            Err(e) => {
-                self.store.unapprove_device(&device.id).await?;
-                return Err(e);
-            }
-        };
-        // Nobody ever sees this token: the device's poll re-keys the node.
-        self.store
-            .revoke_token(&placeholder.token_id, now_millis())
-            .await?;
-        tracing::info!(device_id = %device.id, user_id = %user.id, node_id = %node.id, "agent device approved");
-        self.audit
-            .change(
-                "device.approve",
-                &[
-                    ("kind", KIND_AGENT),
-                    ("username", &user.username),
-                    ("node", &node.name),
-                ],
-            )
-            .await;
-        Ok(pb::ApproveDeviceResponse {
-            kind: KIND_AGENT.to_owned(),
-            node: Some(node_to_proto(&node)),
-        })
-    }
-
-    async fn approve_cli(
-        &self,
-        user: &UserRow,
-        device: &DeviceAuthRow,
-    ) -> Result<pb::ApproveDeviceResponse> {
-        let mut scopes = vec![SCOPE_READ.to_owned()];
-        if user.admin {
-            scopes.insert(0, SCOPE_ADMIN.to_owned());
-        }
-        let approval = DeviceApproval {
-            user_id: &user.id,
-            node_name: None,
-            scopes: &scopes,
-        };
-        if !self
-            .store
-            .approve_device(&device.id, approval, now_millis())
-            .await?
-        {
-            return Err(NOT_USABLE);
-        }
-        tracing::info!(device_id = %device.id, user_id = %user.id, "cli device approved");
-        let scopes = scopes.join(" ");
-        self.audit
-            .change(
-                "device.approve",
-                &[
-                    ("kind", KIND_CLI),
-                    ("username", &user.username),
-                    ("scopes", &scopes),
-                ],
-            )
-            .await;
-        Ok(pb::ApproveDeviceResponse {
-            kind: KIND_CLI.to_owned(),
-            node: None,
-        })
     }
 
     pub(crate) async fn poll_device_authorization(

@@ -22,6 +22,7 @@ mod codes;
 mod config;
 mod crypto;
 mod decision_cache;
+mod device_approval;
 mod devices;
 mod error;
 mod groups;

@@ -328,9 +328,12 @@ impl Authz for AuthzService {
     handler!(start_device_authorization(request: pb::StartDeviceAuthorizationRequest) -> pb::DeviceAuthorization, Service,
         |c, r| c.devices.start_device_authorization(r).await,
         kind = %request.get_ref().kind, client_ip = ?request.get_ref().client_ip);
+    handler!(inspect_device(request: pb::InspectDeviceRequest) -> pb::DeviceDetails, Service,
+        |c, r| c.devices.inspect_device(r).await, user_id = %request.get_ref().user_id);
     handler!(approve_device(request: pb::ApproveDeviceRequest) -> pb::ApproveDeviceResponse, Service,
         |c, r| c.changed(c.devices.approve_device(r).await).await,
-        user_id = %request.get_ref().user_id, node = %request.get_ref().node_name);
+        user_id = %request.get_ref().user_id, node = %request.get_ref().node_name,
+        replace_node = request.get_ref().replace_node, admin_scope = request.get_ref().admin_scope);
     handler!(poll_device_authorization(request: pb::PollDeviceAuthorizationRequest) -> pb::PollDeviceAuthorizationResponse, Service,
     |c, r| {
         let polled = c.devices.poll_device_authorization(r).await?;

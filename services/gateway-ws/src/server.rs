@@ -94,6 +94,7 @@ fn routes(state: Arc<AppState>) -> Router {
         .route("/api/join", post(invitations::join))
         .route("/api/device/start", post(device::start))
         .route("/api/device/poll", post(device::poll))
+        .route("/api/device/inspect", post(device::inspect))
         .route("/api/device/approve", post(device::approve))
         .route("/api/admin/live", get(admin::live))
         .route("/api/admin/directory", get(admin::directory))
