@@ -7,6 +7,9 @@ use std::time::Duration;
 use phirepass_runtime::config::{ConfigError, env_opt, env_or};
 use phirepass_runtime::grpc::ServiceToken;
 
+pub use crate::per_source::{Penalties, PerSourceLimits};
+use crate::per_source::parse_penalties;
+
 /// What to do with a target host key when none is pinned (`SSH_EDGE_UNKNOWN_HOSTKEY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnknownHostKey {
@@ -88,6 +91,9 @@ pub struct SshEdgeConfig {
     pub tunnel_heartbeat_interval: Duration,
     /// `ssh -R` forwards one SSH session may hold (`SSH_EDGE_MAX_FORWARDS`, default 16).
     pub max_forwards: usize,
+    /// Per-source cap and penalties before authentication (see [`PerSourceLimits`]); on by
+    /// default in [`Self::from_env`], off in [`Self::local`].
+    pub per_source: PerSourceLimits,
 }
 
 /// Environment variable for the health listener address.
@@ -127,6 +133,8 @@ impl SshEdgeConfig {
             public_host: None,
             tunnel_heartbeat_interval: Duration::from_secs(20),
             max_forwards: 16,
+            // In-process deployments serve loopback, where every client is one source.
+            per_source: PerSourceLimits::off(),
         }
     }
 
@@ -164,6 +172,7 @@ impl SshEdgeConfig {
         }
         c.public_host = env_opt("SSH_EDGE_PUBLIC_HOST");
         c.max_forwards = env_or("SSH_EDGE_MAX_FORWARDS", c.max_forwards)?;
+        c.per_source = per_source_from_env()?;
         if !phirepass_tunnel::valid_token(&c.edge_id) {
             return Err(ConfigError::invalid(
                 "SSH_EDGE_ID",
@@ -173,6 +182,31 @@ impl SshEdgeConfig {
         Ok(c)
     }
 }
+
+fn per_source_from_env() -> Result<PerSourceLimits, ConfigError> {
+    let defaults = PerSourceLimits::default();
+    let penalties = match env_opt(PENALTIES_VAR) {
+        Some(raw) => parse_penalties(&raw).map_err(|e| ConfigError::invalid(PENALTIES_VAR, e))?,
+        None => defaults.penalties,
+    };
+    let limits = PerSourceLimits {
+        max_unauthenticated: env_or(
+            "SSH_EDGE_PER_SOURCE_MAX_UNAUTHENTICATED",
+            defaults.max_unauthenticated,
+        )?,
+        penalties,
+        max_sources: env_or("SSH_EDGE_PER_SOURCE_MAX_SOURCES", defaults.max_sources)?,
+    };
+    if limits.max_sources == 0 {
+        return Err(ConfigError::invalid(
+            "SSH_EDGE_PER_SOURCE_MAX_SOURCES",
+            "must be at least 1",
+        ));
+    }
+    Ok(limits)
+}
+
+const PENALTIES_VAR: &str = "SSH_EDGE_PER_SOURCE_PENALTIES";
 
 fn random_edge_id() -> String {
     format!("ssh-{:08x}", rand::random::<u32>())

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use phirepass_bus::{Bus, EventLog};
@@ -16,6 +16,7 @@ use russh::server::Handle;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::SshEdgeConfig;
+use crate::per_source::{Outcome, PerSource};
 use crate::relay::TargetLink;
 use crate::tunnels::SessionTunnels;
 use crate::username::Login;
@@ -31,6 +32,8 @@ pub(crate) struct Edge {
     pub stream_config: StreamConfig,
     /// Permits for unauthenticated connections; a connection gives its permit back on login.
     pub preauth: Arc<Semaphore>,
+    /// Per-source caps and penalties, checked before the global cap.
+    pub per_source: PerSource,
     /// Sessions this instance holds, by session id, for kicks.
     pub sessions: Mutex<HashMap<String, Handle>>,
 }
@@ -54,6 +57,8 @@ pub(crate) struct Conn {
     /// The user is verified and answering the target's prompts: the pre-auth deadline is
     /// extended once, by the time the target may take to ask and check.
     pub interactive: AtomicBool,
+    /// Authentication attempts refused (wrong password or key, malformed username).
+    pub auth_failures: AtomicU32,
     /// The connection to the target, shared by all channels of a relay login.
     pub link: OnceCell<Arc<TargetLink>>,
     /// Why the target of a relay login cannot be used, found while she logged in.
@@ -75,6 +80,7 @@ impl Conn {
             handle: OnceLock::new(),
             authed: OnceLock::new(),
             interactive: AtomicBool::new(false),
+            auth_failures: AtomicU32::new(0),
             link: OnceCell::new(),
             link_error: OnceLock::new(),
             bytes_to_target: AtomicU64::new(0),
@@ -86,5 +92,16 @@ impl Conn {
 
     pub fn client_ip(&self) -> String {
         self.peer.ip().to_string()
+    }
+
+    /// How the connection ended as far as its source's penalty goes (not a shutdown).
+    pub fn outcome(&self) -> Outcome {
+        if self.authed.get().is_some() || self.interactive.load(Ordering::Relaxed) {
+            Outcome::Verified
+        } else if self.auth_failures.load(Ordering::Relaxed) > 0 {
+            Outcome::AuthFailed
+        } else {
+            Outcome::NoAuth
+        }
     }
 }

@@ -17,6 +17,7 @@
 //! See [`username`] for the login grammar.
 #![forbid(unsafe_code)]
 
+mod algorithms;
 mod audit;
 pub mod config;
 mod edge;
@@ -25,6 +26,7 @@ pub mod host_key;
 mod menu;
 mod menu_pick;
 mod menu_prompts;
+mod per_source;
 mod relay;
 mod server;
 mod sessions;
@@ -47,7 +49,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use config::{
-    DEFAULT_HEALTH_ADDR, HEALTH_ADDR_VAR, HostKeySource, SshEdgeConfig, UnknownHostKey,
+    DEFAULT_HEALTH_ADDR, HEALTH_ADDR_VAR, HostKeySource, Penalties, PerSourceLimits,
+    SshEdgeConfig, UnknownHostKey,
 };
 
 /// The name the health service reports as `SERVING`.
@@ -104,6 +107,7 @@ pub async fn serve(
         subjects: Subjects::new(config.subject_prefix.clone()),
         stream_config: StreamConfig::bulk(),
         preauth: Arc::new(Semaphore::new(config.max_unauthenticated)),
+        per_source: per_source::PerSource::new(config.per_source.clone()),
         sessions: Mutex::new(Default::default()),
         config,
     });

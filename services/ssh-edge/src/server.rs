@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use russh::keys::PrivateKey;
 use russh::server::{Config, run_stream};
-use russh::{Disconnect, MethodKind, MethodSet, Preferred, SshId, cipher, kex, mac};
+use russh::{Disconnect, MethodKind, MethodSet, SshId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -19,34 +19,8 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::edge::{Conn, Edge};
 use crate::handler::EdgeHandler;
+use crate::per_source::{Outcome, Refusal, SourceSlot};
 use crate::{sessions, tunnels};
-
-const SERVER_KEX: &[kex::Name] = &[
-    kex::CURVE25519,
-    kex::CURVE25519_PRE_RFC_8731,
-    kex::ECDH_SHA2_NISTP256,
-    kex::ECDH_SHA2_NISTP384,
-    kex::ECDH_SHA2_NISTP521,
-    kex::DH_G16_SHA512,
-    kex::DH_G14_SHA256,
-    kex::EXTENSION_SUPPORT_AS_SERVER,
-    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
-];
-
-const SERVER_CIPHERS: &[cipher::Name] = &[
-    cipher::AES_128_GCM,
-    cipher::AES_256_GCM,
-    cipher::CHACHA20_POLY1305,
-    cipher::AES_256_CTR,
-    cipher::AES_128_CTR,
-];
-
-const SERVER_MACS: &[mac::Name] = &[
-    mac::HMAC_SHA256_ETM,
-    mac::HMAC_SHA512_ETM,
-    mac::HMAC_SHA256,
-    mac::HMAC_SHA512,
-];
 
 /// Matches `TargetSpec::interactive_timeout`: how long a person may take to answer.
 const INTERACTIVE_ANSWER_TIME: Duration = Duration::from_secs(120);
@@ -70,12 +44,7 @@ pub(crate) fn russh_config(key: PrivateKey) -> Config {
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: vec![key],
         window_size: 8 * 1024 * 1024,
-        preferred: Preferred {
-            kex: SERVER_KEX.into(),
-            cipher: SERVER_CIPHERS.into(),
-            mac: SERVER_MACS.into(),
-            ..Preferred::DEFAULT
-        },
+        preferred: crate::algorithms::preferred(),
         max_auth_attempts: 10,
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(30)),
@@ -102,11 +71,14 @@ pub(crate) async fn accept_loop<S>(
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let span = info_span!("ssh_conn", %peer);
-                    let task = connection(edge.clone(), config.clone(), socket, peer, shutdown.clone());
-                    connections.spawn(task.instrument(span));
-                }
+                Ok((socket, peer)) => match edge.per_source.admit(peer.ip()) {
+                    Ok(slot) => {
+                        let span = info_span!("ssh_conn", %peer);
+                        let task = connection(edge.clone(), config.clone(), socket, peer, slot, shutdown.clone());
+                        connections.spawn(task.instrument(span));
+                    }
+                    Err(refusal) => refuse(socket, peer, refusal),
+                },
                 Err(error) => {
                     // e.g. EMFILE: back off instead of spinning.
                     warn!(%error, "accept failed");
@@ -129,11 +101,28 @@ pub(crate) async fn accept_loop<S>(
     }
 }
 
+/// Closes a connection the per-source limits refused, before any key exchange: one line
+/// (shown by `ssh -v`) and the end of the stream. Never waits on the peer.
+fn refuse(socket: TcpStream, peer: SocketAddr, refusal: Refusal) {
+    let line: &[u8] = match refusal {
+        Refusal::Penalised(left) => {
+            debug!(%peer, left_secs = left.as_secs(), "ssh connection refused: source penalised");
+            b"phirepass: too many failed or incomplete logins from your address, retry later\r\n"
+        }
+        Refusal::TooMany => {
+            debug!(%peer, "ssh connection refused: too many unauthenticated connections from this source");
+            b"phirepass: too many unauthenticated connections from your address\r\n"
+        }
+    };
+    let _ = socket.try_write(line);
+}
+
 async fn connection(
     edge: Arc<Edge>,
     config: Arc<Config>,
     socket: TcpStream,
     peer: SocketAddr,
+    source: SourceSlot,
     shutdown: impl Future<Output = ()>,
 ) {
     let Ok(permit) = edge.preauth.clone().try_acquire_owned() else {
@@ -145,8 +134,23 @@ async fn connection(
     };
     let _ = socket.set_nodelay(true);
     let conn = Arc::new(Conn::new(edge.clone(), peer));
+    let handler = EdgeHandler::new(conn.clone(), permit, source);
+    let outcome = serve(&conn, config, socket, handler, shutdown).await;
+    tunnels::closed(&conn).await;
+    sessions::closed(&conn).await;
+    edge.per_source.closed(peer.ip(), outcome);
+}
+
+/// Runs one connection to its end; says how it ended for its source's penalty.
+async fn serve(
+    conn: &Arc<Conn>,
+    config: Arc<Config>,
+    socket: TcpStream,
+    handler: EdgeHandler,
+    shutdown: impl Future<Output = ()>,
+) -> Outcome {
+    let edge = &conn.edge;
     let mut deadline = Instant::now() + edge.config.auth_deadline;
-    let handler = EdgeHandler::new(conn.clone(), permit);
     tokio::pin!(shutdown);
     // The banner exchange is inside the deadline too: a client that never sends one is dropped.
     let handshake = tokio::time::timeout_at(deadline, run_stream(config, socket, handler));
@@ -155,16 +159,16 @@ async fn connection(
             Ok(Ok(running)) => running,
             Ok(Err(error)) => {
                 debug!(%error, "ssh connection ended during the banner exchange");
-                return;
+                return Outcome::NoAuth;
             }
             Err(_) => {
                 info!("no ssh banner before the authentication deadline: closed");
-                return;
+                return Outcome::GraceExceeded;
             }
         },
         () = &mut shutdown => {
             debug!("ssh-edge shutting down during the banner exchange: closed");
-            return;
+            return Outcome::Shutdown;
         }
     };
     let handle = running.handle();
@@ -182,7 +186,7 @@ async fn connection(
                 if let Err(error) = result {
                     debug!(%error, "ssh connection ended with an error");
                 }
-                break;
+                return conn.outcome();
             }
             _ = tokio::time::sleep_until(deadline), if armed => {
                 if conn.authed.get().is_none() && !extended && conn.interactive.load(Ordering::Relaxed) {
@@ -199,7 +203,10 @@ async fn connection(
                         .disconnect(Disconnect::ByApplication, "phirepass: authentication timed out".into(), "en".into())
                         .await;
                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut running).await;
-                    break;
+                    return match conn.outcome() {
+                        Outcome::Verified => Outcome::Verified,
+                        _ => Outcome::GraceExceeded,
+                    };
                 }
             }
             () = &mut shutdown => {
@@ -208,12 +215,10 @@ async fn connection(
                     .disconnect(Disconnect::ByApplication, "phirepass: the edge is shutting down".into(), "en".into())
                     .await;
                 let _ = tokio::time::timeout(Duration::from_secs(1), &mut running).await;
-                break;
+                return Outcome::Shutdown;
             }
-            _ = heartbeat.tick() => sessions::heartbeat(&conn).await,
-            _ = tunnel_heartbeat.tick() => tunnels::heartbeat(&conn).await,
+            _ = heartbeat.tick() => sessions::heartbeat(conn).await,
+            _ = tunnel_heartbeat.tick() => tunnels::heartbeat(conn).await,
         }
     }
-    tunnels::closed(&conn).await;
-    sessions::closed(&conn).await;
 }

@@ -2,6 +2,8 @@
 //! username is refused once with its reason, and a relay login whose target needs the user's
 //! answers continues with keyboard-interactive rounds (`relay::passthrough`).
 
+use std::sync::atomic::Ordering;
+
 use phirepass_proto::authz::VerifyPasswordRequest;
 use russh::server::{Auth, Response};
 use russh::{Disconnect, MethodKind, MethodSet};
@@ -55,6 +57,7 @@ impl EdgeHandler {
         if std::mem::replace(&mut self.refused, true) {
             return;
         }
+        self.conn.auth_failures.fetch_add(1, Ordering::Relaxed);
         warn!(peer = %self.conn.peer, login = %invalid.shown, reason = %invalid.problem, "ssh login refused: invalid username");
         self.disconnect(Disconnect::IllegalUserName, invalid.to_string())
             .await;
@@ -207,6 +210,7 @@ impl EdgeHandler {
 
 pub(super) fn log_failure(conn: &Conn, user: &str, method: &str, status: &tonic::Status) {
     if status.code() == tonic::Code::Unauthenticated {
+        conn.auth_failures.fetch_add(1, Ordering::Relaxed);
         info!(peer = %conn.peer, user, method, "ssh authentication failed");
     } else {
         warn!(peer = %conn.peer, user, method, error = %status.message(), "ssh authentication could not be checked");

@@ -15,6 +15,7 @@ use russh::{Channel, ChannelId, Pty};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::edge::Conn;
+use crate::per_source::SourceSlot;
 use crate::relay::Passthrough;
 use crate::username::Login;
 use auth::{log_failure, reject};
@@ -25,20 +26,20 @@ pub(crate) struct EdgeHandler {
     auth_user: Option<String>,
     /// A keyboard-interactive prompt was sent for `auth_user`.
     kbi_prompted: bool,
-    /// Held while unauthenticated; released on login.
-    preauth: Option<OwnedSemaphorePermit>,
+    /// The global and per-source slots, held while unauthenticated; released on login.
+    preauth: Option<(OwnedSemaphorePermit, SourceSlot)>,
     refused: bool,
     /// The user is verified; the target waits for her answers (see `relay::passthrough`).
     passthrough: Option<Passthrough>,
 }
 
 impl EdgeHandler {
-    pub fn new(conn: Arc<Conn>, preauth: OwnedSemaphorePermit) -> Self {
+    pub fn new(conn: Arc<Conn>, permit: OwnedSemaphorePermit, source: SourceSlot) -> Self {
         Self {
             conn,
             auth_user: None,
             kbi_prompted: false,
-            preauth: Some(preauth),
+            preauth: Some((permit, source)),
             refused: false,
             passthrough: None,
         }

@@ -1,0 +1,89 @@
+//! What the edge offers its clients, chosen so `ssh-audit` reports no failure and no warning:
+//! the post-quantum hybrid first, then X25519 and one 4096-bit finite-field group for old
+//! clients (per-source throttling answers DHEat); no NIST ECDH curves, no SHA-1; AEAD ciphers
+//! and CTR with encrypt-then-MAC only; compression only after authentication; strict key
+//! exchange (Terrapin) and ext-info always announced.
+
+use std::borrow::Cow;
+
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
+use russh::{Preferred, cipher, compression, kex, mac};
+
+pub(crate) const KEX: &[kex::Name] = &[
+    kex::MLKEM768X25519_SHA256,
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::DH_G16_SHA512,
+    kex::EXTENSION_SUPPORT_AS_SERVER,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+
+pub(crate) const CIPHERS: &[cipher::Name] = &[
+    cipher::AES_128_GCM,
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_CTR,
+    cipher::AES_128_CTR,
+];
+
+pub(crate) const MACS: &[mac::Name] = &[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM];
+
+/// `zlib@openssh.com` starts only after authentication; plain `zlib` would inflate what a
+/// stranger sends before it.
+pub(crate) const COMPRESSION: &[compression::Name] = &[compression::NONE, compression::ZLIB_LEGACY];
+
+/// Host keys are filtered by the keys the edge has (ed25519); the same list is announced as
+/// `server-sig-algs`, the signatures accepted from users' keys: no `ssh-rsa` (SHA-1).
+const KEYS: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP256,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP384,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP521,
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha512),
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha256),
+    },
+];
+
+pub(crate) fn preferred() -> Preferred {
+    Preferred {
+        kex: Cow::Borrowed(KEX),
+        host_key_certificates: Cow::Borrowed(&[]),
+        key: Cow::Borrowed(KEYS),
+        cipher: Cow::Borrowed(CIPHERS),
+        mac: Cow::Borrowed(MACS),
+        compression: Cow::Borrowed(COMPRESSION),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_quantum_first_strict_kex_and_nothing_legacy() {
+        let p = preferred();
+        assert_eq!(p.kex.first(), Some(&kex::MLKEM768X25519_SHA256));
+        assert!(p.kex.contains(&kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER));
+        assert!(p.kex.contains(&kex::EXTENSION_SUPPORT_AS_SERVER));
+        for weak in [
+            kex::ECDH_SHA2_NISTP256,
+            kex::DH_G14_SHA1,
+            kex::DH_G1_SHA1,
+            kex::DH_G14_SHA256,
+        ] {
+            assert!(!p.kex.contains(&weak), "{weak:?}");
+        }
+        assert!(!p.mac.contains(&mac::HMAC_SHA256));
+        assert!(!p.compression.contains(&compression::ZLIB));
+        assert!(!p.key.contains(&Algorithm::Rsa { hash: None }));
+    }
+}
