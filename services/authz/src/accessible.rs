@@ -40,8 +40,8 @@ impl Decisions {
         let Some(user) = self.store.user_by_username(&req.username).await? else {
             return Ok(empty);
         };
-        if user.disabled || self.limiter.is_user_locked(&user.username).await {
-            tracing::debug!(user_id = %user.id, "no accessible targets: user disabled or locked");
+        if user.disabled {
+            tracing::debug!(user_id = %user.id, "no accessible targets: user disabled");
             return Ok(empty);
         }
 

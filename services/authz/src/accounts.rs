@@ -8,6 +8,7 @@ use phirepass_store::{SessionRow, Store, UserRow, new_id, now_millis};
 use crate::audit::Audit;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
+use crate::hash_pool::HashPool;
 use crate::limiter::LoginLimiter;
 use crate::lookup;
 use crate::validate;
@@ -51,6 +52,8 @@ impl TryFrom<pb::CreateUserRequest> for NewUser {
 pub(crate) struct Accounts {
     pub(crate) store: Store,
     pub(crate) limiter: LoginLimiter,
+    /// Every Argon2 hash and verification goes through it.
+    pub(crate) hasher: HashPool,
     pub(crate) audit: Audit,
     pub(crate) session_ttl: Duration,
     /// Hash of a random password, verified against when a login names an
@@ -63,7 +66,7 @@ impl Accounts {
         let user = UserRow {
             id: new_id(),
             username: req.username,
-            password_hash: crypto::hash_password(req.password).await?,
+            password_hash: self.hasher.hash(req.password).await?,
             disabled: false,
             admin: false,
             created_at: now_millis(),
@@ -140,7 +143,7 @@ impl Accounts {
         // Hash only for a user that exists, but answer NOT_FOUND either way
         // only after the lookup: this is an admin call, not a login.
         lookup::user_named(&self.store, &req.username).await?;
-        let hash = crypto::hash_password(req.password).await?;
+        let hash = self.hasher.hash(req.password).await?;
         let user = self
             .store
             .set_password_hash(&req.username, &hash)
@@ -155,17 +158,23 @@ impl Accounts {
 
     /// Same work and same answer whether the user is unknown, disabled or
     /// the password wrong: an unknown user is checked against a dummy hash.
-    /// `Err(RateLimited)` while the username or IP is locked.
+    /// The attempt is counted and the limits checked before hashing
+    /// ([`crate::login_guard`]): `Err(RateLimited)` when its source must
+    /// wait, without spending Argon2; `Err(Busy)` when the hashing pool is
+    /// full.
     pub(crate) async fn check_password(
         &self,
         username: &str,
         password: String,
         ip: Option<&str>,
     ) -> Result<UserRow> {
-        if self.limiter.is_locked(username, ip).await {
-            tracing::warn!(username, "password refused: too many failures");
-            return Err(AuthzError::RateLimited);
-        }
+        let admission = match self.limiter.admit_password(username, ip).await {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                tracing::warn!(username, client_ip = ?ip, why = refusal.why(), "password refused before hashing");
+                return Err(AuthzError::RateLimited);
+            }
+        };
         let user = if validate::username(username).is_ok() {
             self.store.user_by_username(username).await?
         } else {
@@ -174,11 +183,11 @@ impl Accounts {
         let hash = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let password_ok = crypto::verify_password(password, hash).await?;
+        let password_ok = self.hasher.verify(password, hash).await?;
 
         match user {
             Some(user) if password_ok && !user.disabled => {
-                self.limiter.record_success(&user.username).await;
+                self.limiter.password_ok(&admission).await;
                 Ok(user)
             }
             Some(user) if password_ok => {
@@ -186,8 +195,7 @@ impl Accounts {
                 Err(AuthzError::Unauthenticated)
             }
             _ => {
-                self.limiter.record_failure(username, ip).await;
-                tracing::warn!(username, "password check failed");
+                tracing::warn!(username, client_ip = ?ip, known_source = admission.known, "password check failed");
                 Err(AuthzError::Unauthenticated)
             }
         }
@@ -248,14 +256,9 @@ impl Accounts {
             .live_session(&crypto::sha256_hex(token), now_millis())
             .await?;
         match found {
-            // A locked-out user's sessions stop working until the lock ends.
-            Some((_, user)) if !user.disabled => {
-                if self.limiter.is_user_locked(&user.username).await {
-                    tracing::warn!(user_id = %user.id, "session refused: user locked out");
-                    return Err(AuthzError::Unauthenticated);
-                }
-                Ok(user_to_proto(&user))
-            }
+            // Failed logins never end a session: a stranger's guesses
+            // must not log anyone out.
+            Some((_, user)) if !user.disabled => Ok(user_to_proto(&user)),
             _ => Err(AuthzError::Unauthenticated),
         }
     }

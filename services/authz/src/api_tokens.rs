@@ -126,7 +126,8 @@ impl Tokens {
     }
 
     /// One answer for every failure: malformed, unknown, wrong secret,
-    /// revoked, expired, a node token, or an owner disabled or locked out.
+    /// revoked, expired, a node token, or an owner disabled. Failed logins
+    /// never refuse a token: a stranger's guesses must not cut anyone off.
     pub(crate) async fn api_caller(&self, token: &str) -> Result<ApiCaller> {
         let Some(token_id) = crypto::parse_api_token(token) else {
             return Err(AuthzError::Unauthenticated);
@@ -141,10 +142,6 @@ impl Tokens {
             && !info.user_disabled;
         if !hash_ok || !live {
             tracing::warn!(token_id, hash_ok, "api token refused");
-            return Err(AuthzError::Unauthenticated);
-        }
-        if self.limiter.is_user_locked(&info.username).await {
-            tracing::warn!(token_id, "api token refused: user locked out");
             return Err(AuthzError::Unauthenticated);
         }
         let user = self

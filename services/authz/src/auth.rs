@@ -87,7 +87,7 @@ pub(crate) async fn guard<T>(
         Some(Caller::ApiToken(token)) => token,
         None => return Err(AuthzError::Unauthenticated),
     };
-    // Disabled, deleted and locked-out users were refused by api_caller.
+    // Disabled and deleted users were refused by api_caller.
     let caller = tokens.api_caller(token).await?;
     // The effective right is the token's scope capped by the user's role
     // now: a demoted admin's admin-scope token is a non-admin's token.

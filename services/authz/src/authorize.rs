@@ -1,8 +1,8 @@
 //! The access decision: `Authorize` for every edge and channel type.
 //!
 //! Allowed: the owner of a node; a user with a direct grant; a member of a
-//! group with a grant. Denied: unknown or disabled users, users locked out
-//! by the login limiter, unknown targets, and everyone else.
+//! group with a grant. Denied: unknown or disabled users, unknown targets,
+//! and everyone else. Failed logins never change a decision.
 //!
 //! When the edge names the account it will log in as (ssh-edge relays), the
 //! account is checked too ([`resolve_login`]): a node's owner may use any; a
@@ -20,7 +20,6 @@ pub(crate) const LOGIN_NOT_ALLOWED: &str = "login not allowed";
 use crate::audit::{Audit, AuthorizeEvent};
 use crate::decision_cache::{CachedDecision, DecisionCache, Who};
 use crate::error::Result;
-use crate::limiter::LoginLimiter;
 use crate::requests::AccessQuery;
 use crate::targets::host_address;
 
@@ -110,21 +109,14 @@ fn decision_event<'a>(
 #[derive(Clone)]
 pub(crate) struct Decisions {
     pub(crate) store: Store,
-    pub(crate) limiter: LoginLimiter,
     cache: DecisionCache,
     audit: Audit,
 }
 
 impl Decisions {
-    pub(crate) fn new(
-        store: Store,
-        limiter: LoginLimiter,
-        cache: DecisionCache,
-        audit: Audit,
-    ) -> Self {
+    pub(crate) fn new(store: Store, cache: DecisionCache, audit: Audit) -> Self {
         Self {
             store,
-            limiter,
             cache,
             audit,
         }
@@ -187,10 +179,6 @@ impl Decisions {
         };
         if user.disabled {
             d.reason = "user disabled".to_owned();
-            return Ok(d);
-        }
-        if self.limiter.is_user_locked(&user.username).await {
-            d.reason = "user locked out".to_owned();
             return Ok(d);
         }
         let Some(found) = &d.target else {

@@ -6,8 +6,13 @@
 //! `REDIS_URL` (optional; in-memory presence without it),
 //! `AUTHZ_SESSION_TTL_SECS` (default 43200), `NATS_URL` (optional; audit
 //! events go to the JetStream stream `PP_EVENTS`, in memory without it),
-//! `AUTHZ_LOGIN_MAX_FAILURES` (default 5), `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`
-//! (default 50), `AUTHZ_LOGIN_WINDOW_SECS` (default 60),
+//! `AUTHZ_LOGIN_MAX_FAILURES` (default 5, per username and source),
+//! `AUTHZ_LOGIN_MAX_FAILURES_PER_IP` (default 50), `AUTHZ_LOGIN_WINDOW_SECS`
+//! (default 60), `AUTHZ_LOGIN_MAX_FAILURES_PER_USER` (default 20, from
+//! unknown sources), `AUTHZ_LOGIN_USER_WINDOW_SECS` (default 900),
+//! `AUTHZ_LOGIN_KNOWN_SOURCE_DAYS` (default 30), `AUTHZ_HASH_CONCURRENCY`
+//! (default: the number of CPUs), `AUTHZ_HASH_QUEUE` (default 64),
+//! `AUTHZ_HASH_QUEUE_WAIT_MS` (default 2000),
 //! `AUTHZ_DEVICE_STARTS_PER_MINUTE` (default 10, per client IP),
 //! `AUTHZ_DECISION_CACHE_MS` (default 5000; 0 turns the Authorize cache off),
 //! `AUTHZ_TUNNEL_NAME_POLICY` (`any`, the default, or `user-prefix`),
@@ -26,7 +31,8 @@ use phirepass_store::Store;
 
 use crate::devices::DEVICE_CODE_TTL;
 use crate::error::AuthzError;
-use crate::limiter::LoginLimits;
+use crate::hash_pool::HashLimits;
+use crate::limiter::{LoginLimits, UserLimits};
 use crate::tunnel_names::TunnelNamePolicy;
 
 /// The subject of access-decision audit events.
@@ -37,10 +43,18 @@ pub struct AuthzConfig {
     pub service_token: ServiceToken,
     /// Lifetime of a login session (default 12 h).
     pub session_ttl: Duration,
-    /// Login lockout thresholds (defaults: 5 failures per user, 50 per IP,
-    /// in 60 s; env `AUTHZ_LOGIN_MAX_FAILURES`, `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`,
-    /// `AUTHZ_LOGIN_WINDOW_SECS`).
+    /// Per-source login limits (defaults: 5 failures per username and
+    /// source, 50 attempts per source, in 60 s; env `AUTHZ_LOGIN_MAX_FAILURES`,
+    /// `AUTHZ_LOGIN_MAX_FAILURES_PER_IP`, `AUTHZ_LOGIN_WINDOW_SECS`).
     pub login_limits: LoginLimits,
+    /// The per-username ceiling for sources it never logged in from
+    /// (defaults: 20 in 15 minutes; a source stays known 30 days; env
+    /// `AUTHZ_LOGIN_MAX_FAILURES_PER_USER`, `AUTHZ_LOGIN_USER_WINDOW_SECS`,
+    /// `AUTHZ_LOGIN_KNOWN_SOURCE_DAYS`).
+    pub user_limits: UserLimits,
+    /// The Argon2 pool (defaults: one per CPU, 64 waiting, 2 s wait; env
+    /// `AUTHZ_HASH_CONCURRENCY`, `AUTHZ_HASH_QUEUE`, `AUTHZ_HASH_QUEUE_WAIT_MS`).
+    pub hash_limits: HashLimits,
     /// Where audit events go (default [`AUDIT_SUBJECT`]).
     pub audit_subject: String,
     /// Whether [`crate::serve`] issues (and logs) a first-run setup code when
@@ -76,6 +90,8 @@ impl AuthzConfig {
             service_token,
             session_ttl: Duration::from_secs(12 * 3600),
             login_limits: LoginLimits::default(),
+            user_limits: UserLimits::default(),
+            hash_limits: HashLimits::default(),
             audit_subject: AUDIT_SUBJECT.to_owned(),
             issue_setup_code: true,
             device_starts_per_minute: 10,
@@ -101,10 +117,28 @@ impl AuthzConfig {
             )?,
             window: secs_or("AUTHZ_LOGIN_WINDOW_SECS", limits.window)?,
         };
+        let users = base.user_limits;
+        let known_days = users.known_source_ttl.as_secs() / 86_400;
+        let user_limits = UserLimits {
+            max_failures: env_or("AUTHZ_LOGIN_MAX_FAILURES_PER_USER", users.max_failures)?,
+            window: secs_or("AUTHZ_LOGIN_USER_WINDOW_SECS", users.window)?,
+            known_source_ttl: Duration::from_secs(
+                env_or("AUTHZ_LOGIN_KNOWN_SOURCE_DAYS", known_days)?.saturating_mul(86_400),
+            ),
+        };
+        let hashes = base.hash_limits;
+        let wait_ms = u64::try_from(hashes.queue_wait.as_millis()).unwrap_or(2000);
+        let hash_limits = HashLimits {
+            concurrency: env_or("AUTHZ_HASH_CONCURRENCY", hashes.concurrency)?.max(1),
+            queue: env_or("AUTHZ_HASH_QUEUE", hashes.queue)?,
+            queue_wait: Duration::from_millis(env_or("AUTHZ_HASH_QUEUE_WAIT_MS", wait_ms)?),
+        };
         let cache_ms = u64::try_from(base.decision_cache_ttl.as_millis()).unwrap_or(5000);
         Ok(Self {
             session_ttl: secs_or("AUTHZ_SESSION_TTL_SECS", base.session_ttl)?,
             login_limits,
+            user_limits,
+            hash_limits,
             device_starts_per_minute: env_or(
                 "AUTHZ_DEVICE_STARTS_PER_MINUTE",
                 base.device_starts_per_minute,

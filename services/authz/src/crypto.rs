@@ -16,33 +16,26 @@ const API_PREFIX: &str = "pp_api_";
 const TOKEN_ID_HEX: usize = 16;
 const SECRET_HEX: usize = 64;
 
-/// Hashes a password with Argon2id (default OWASP parameters) off the async
-/// runtime: it takes tens of milliseconds of CPU on purpose.
-pub(crate) async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-            .map_err(|e| AuthzError::Hash(e.to_string()))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AuthzError::Hash(e.to_string()))
-    })
-    .await
-    .map_err(|e| AuthzError::Hash(e.to_string()))?
+/// Hashes a password with Argon2id (default OWASP parameters: 19 MiB, two
+/// passes). Blocking on purpose: call it through [`crate::hash_pool`].
+pub(crate) fn hash_password_blocking(password: &str) -> Result<String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| AuthzError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthzError::Hash(e.to_string()))
 }
 
-/// `true` if `password` matches the PHC `hash`. Malformed hashes never match.
-pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-    .await
-    .map_err(|e| AuthzError::Hash(e.to_string()))
+/// `true` if `password` matches the PHC `hash`. Malformed hashes never
+/// match. Blocking: call it through [`crate::hash_pool`].
+pub(crate) fn verify_password_blocking(password: &str, hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// Hex SHA-256, the stored form of every bearer token.
@@ -141,20 +134,12 @@ mod tests {
         assert_ne!(new_session_token(), new_session_token());
     }
 
-    #[tokio::test]
-    async fn passwords_verify() {
-        let hash = hash_password("correct horse".into()).await.unwrap();
+    #[test]
+    fn passwords_verify() {
+        let hash = hash_password_blocking("correct horse").unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(
-            verify_password("correct horse".into(), hash.clone())
-                .await
-                .unwrap()
-        );
-        assert!(!verify_password("wrong".into(), hash).await.unwrap());
-        assert!(
-            !verify_password("x".into(), "not a hash".into())
-                .await
-                .unwrap()
-        );
+        assert!(verify_password_blocking("correct horse", &hash));
+        assert!(!verify_password_blocking("wrong", &hash));
+        assert!(!verify_password_blocking("x", "not a hash"));
     }
 }

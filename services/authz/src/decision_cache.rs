@@ -2,8 +2,7 @@
 //! production, so every replica shares it; memory when embedded).
 //!
 //! Invalidation is by generation: every key carries the current value of a
-//! counter that every admin change (and a user reaching the login lockout)
-//! bumps, so after a change no replica reads an older decision again. The
+//! counter that every admin change bumps, so after a change no replica reads an older decision again. The
 //! generation is read before the decision is computed: a decision computed
 //! from state older than a bump is stored under the old generation, which
 //! nobody reads any more.

@@ -32,6 +32,10 @@ pub enum AuthzError {
     Forbidden(&'static str),
     #[error("too many failed attempts, try again later")]
     RateLimited,
+    /// Every password-hashing slot is taken and the queue is full: a load
+    /// refusal (RESOURCE_EXHAUSTED), not a credential answer.
+    #[error("too many login attempts in progress, try again in a moment")]
+    Busy,
     /// Internal: database failure.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -64,7 +68,9 @@ impl From<AuthzError> for Status {
             AuthzError::Missing(msg) => Status::not_found(msg),
             AuthzError::PermissionDenied => Status::permission_denied("permission denied"),
             AuthzError::Forbidden(_) => Status::permission_denied(err.to_string()),
-            AuthzError::RateLimited => Status::resource_exhausted(err.to_string()),
+            AuthzError::RateLimited | AuthzError::Busy => {
+                Status::resource_exhausted(err.to_string())
+            }
             AuthzError::Store(StoreError::Conflict) => Status::already_exists("already exists"),
             AuthzError::Store(_)
             | AuthzError::Presence(_)

@@ -10,7 +10,6 @@ use phirepass_store::{AcceptOutcome, InvitationRow, UserRow, new_id, now_millis}
 use crate::accounts::{Accounts, millis};
 use crate::actor::{Actor, current_actor};
 use crate::codes;
-use crate::crypto;
 use crate::error::{AuthzError, Result};
 use crate::limiter::attempt_key;
 use crate::validate;
@@ -210,7 +209,7 @@ impl Accounts {
         let user = UserRow {
             id: new_id(),
             username,
-            password_hash: crypto::hash_password(req.password).await?,
+            password_hash: self.hasher.hash(req.password).await?,
             disabled: false,
             admin: invitation.admin,
             created_at: now_millis(),

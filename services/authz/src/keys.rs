@@ -156,7 +156,8 @@ impl Accounts {
     }
 
     /// One answer for every refusal, like a password login; a refusal does
-    /// not count as a failed login (clients offer several keys in turn).
+    /// not count as a failed login (clients offer several keys in turn), and
+    /// only a source over its own limit is held back, never a username.
     pub(crate) async fn verify_user_key(
         &self,
         req: pb::VerifyUserKeyRequest,
@@ -166,10 +167,10 @@ impl Accounts {
         };
         if self
             .limiter
-            .is_locked(&req.username, req.client_ip.as_deref())
+            .source_refused(&req.username, req.client_ip.as_deref())
             .await
         {
-            tracing::warn!(username = %req.username, "key login refused: too many failures");
+            tracing::warn!(username = %req.username, client_ip = ?req.client_ip, "key login refused: too many attempts from this source");
             return Err(AuthzError::RateLimited);
         }
         let Some(user) = self.store.user_by_username(&req.username).await? else {

@@ -26,9 +26,11 @@ mod device_approval;
 mod devices;
 mod error;
 mod groups;
+mod hash_pool;
 mod invitations;
 mod keys;
 mod limiter;
+mod login_guard;
 mod lookup;
 mod nodes;
 mod own;
@@ -51,7 +53,8 @@ pub use auth::AdminAuth;
 pub use config::{AUDIT_SUBJECT, AuthzConfig, AuthzDeps, AuthzEndpoints};
 pub use devices::DEVICE_CODE_TTL;
 pub use error::AuthzError;
-pub use limiter::LoginLimits;
+pub use hash_pool::HashLimits;
+pub use limiter::{LoginLimits, UserLimits};
 pub use service::{AuthedAuthzServer, AuthzService, ServiceParts};
 pub use setup::{SETUP_CODE_TTL, issue_setup_code};
 pub use tunnel_names::{BUILTIN_RESERVED_TUNNEL_NAMES, TunnelNamePolicy};
@@ -77,6 +80,8 @@ pub async fn serve(
         audit_subject: config.audit_subject,
         session_ttl: config.session_ttl,
         limits: config.login_limits,
+        user_limits: config.user_limits,
+        hash_limits: config.hash_limits,
         device_starts_per_minute: config.device_starts_per_minute,
         device_code_ttl: config.device_code_ttl,
         decision_cache_ttl: config.decision_cache_ttl,

@@ -1,22 +1,31 @@
-//! Login failure counters in presence: after too many failures in a window
-//! a username (or client IP) is locked until the window ends. While a user
-//! is locked, their sessions and API tokens are refused too.
+//! Attempt counters in presence (fixed windows, shared by every replica).
+//!
+//! Password logins are counted so that a stranger cannot turn them against
+//! someone else (see [`crate::login_guard`]): per source address, per
+//! (username, source), and per username from sources it never logged in
+//! from. No counter ever touches a user's sessions, API tokens or access
+//! decisions. Setup, invitation and device codes use [`attempt_key`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_presence::Presence;
 
-/// Lockout thresholds (see `AuthzConfig`).
+/// Per-source and per-(username, source) thresholds (see `AuthzConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
-    /// Failures per username within `window` before it is locked.
+    /// Failed password attempts for one username from one source within
+    /// `window` (within [`UserLimits::window`] while that source is not
+    /// known for the username) before that source must wait for the
+    /// username. Other sources are unaffected.
     pub max_failures: u64,
-    /// Failures per client IP within `window` before it is locked. Higher
-    /// than per user by default: many people may share one NAT address.
+    /// Password attempts from one source (an IPv4 address or an IPv6 /64),
+    /// for usernames the source is not known for, within `window` before
+    /// the source must wait. Checked and counted before any hashing.
     pub max_failures_per_ip: u64,
-    /// The counting window; a lock lasts until the window of its first
-    /// failure ends.
+    /// The counting window; a wait lasts until the window of its first
+    /// attempt ends.
     pub window: Duration,
 }
 
@@ -30,61 +39,77 @@ impl Default for LoginLimits {
     }
 }
 
+/// The per-username ceiling against guessing spread over many sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserLimits {
+    /// Password attempts for one username from sources not known for it,
+    /// summed over all of them, within `window`; beyond it such sources
+    /// wait until the window ends. Known sources never wait for it.
+    pub max_failures: u64,
+    pub window: Duration,
+    /// How long a source stays known for a username after a correct
+    /// password from it (renewed by each one).
+    pub known_source_ttl: Duration,
+}
+
+impl Default for UserLimits {
+    fn default() -> Self {
+        Self {
+            max_failures: 20,
+            window: Duration::from_secs(15 * 60),
+            known_source_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// The bucket a client address counts in: an IPv4 address (IPv4-mapped
+/// IPv6 included), or the /64 of an IPv6 address, since one host usually
+/// holds a whole /64. Anything else, a missing address included, shares
+/// the one bucket `-`: leaving the address out does not lift a limit.
+pub(crate) fn source_of(ip: Option<&str>) -> String {
+    match ip.map(str::trim).and_then(|ip| ip.parse::<IpAddr>().ok()) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "-".to_owned(),
+    }
+}
+
 /// The presence key counting `what` (e.g. "setup-fail") for `who` (an IP or
-/// a user id). A missing or oversized IP shares one bucket, so leaving the
-/// client address out does not lift the limit.
+/// a user id). An IP counts in its [`source_of`] bucket; a missing or
+/// oversized `who` shares one bucket, so leaving it out does not lift the
+/// limit.
 pub(crate) fn attempt_key(what: &str, who: Option<&str>) -> String {
-    let who = who
-        .filter(|w| !w.is_empty() && w.len() <= 64)
-        .unwrap_or("-");
+    let who = match who.filter(|w| !w.is_empty() && w.len() <= 64) {
+        Some(w) if w.parse::<IpAddr>().is_ok() => source_of(Some(w)),
+        Some(w) => w.to_owned(),
+        None => "-".to_owned(),
+    };
     format!("authz:{what}:{who}")
 }
 
 #[derive(Clone)]
 pub(crate) struct LoginLimiter {
-    presence: Arc<dyn Presence>,
+    pub(crate) presence: Arc<dyn Presence>,
     limits: LoginLimits,
+    user_limits: UserLimits,
 }
 
 impl LoginLimiter {
-    pub(crate) fn new(presence: Arc<dyn Presence>, limits: LoginLimits) -> Self {
-        Self { presence, limits }
-    }
-
-    fn user_key(username: &str) -> String {
-        format!("authz:login-fail:user:{username}")
-    }
-
-    fn ip_key(ip: Option<&str>) -> Option<String> {
-        ip.filter(|ip| !ip.is_empty() && ip.len() <= 64)
-            .map(|ip| format!("authz:login-fail:ip:{ip}"))
-    }
-
-    /// `true` if this username or IP is currently locked. Fails open (with a
-    /// warning) when presence is unavailable: Argon2 still slows guessing and
-    /// logins keep working while Redis is down.
-    pub(crate) async fn is_locked(&self, username: &str, ip: Option<&str>) -> bool {
-        if self.is_user_locked(username).await {
-            return true;
-        }
-        match Self::ip_key(ip) {
-            Some(ip_key) => self.count(&ip_key).await >= self.limits.max_failures_per_ip,
-            None => false,
-        }
-    }
-
-    /// `true` while the username has reached its failure limit.
-    pub(crate) async fn is_user_locked(&self, username: &str) -> bool {
-        self.count(&Self::user_key(username)).await >= self.limits.max_failures
-    }
-
-    async fn count(&self, key: &str) -> u64 {
-        match self.presence.get(key).await {
-            Ok(value) => value.and_then(|v| v.parse().ok()).unwrap_or(0),
-            Err(error) => {
-                tracing::warn!(%error, "login limiter unavailable");
-                0
-            }
+    pub(crate) fn new(
+        presence: Arc<dyn Presence>,
+        limits: LoginLimits,
+        user_limits: UserLimits,
+    ) -> Self {
+        Self {
+            presence,
+            limits,
+            user_limits,
         }
     }
 
@@ -92,8 +117,25 @@ impl LoginLimiter {
         self.limits
     }
 
+    pub(crate) fn user_limits(&self) -> UserLimits {
+        self.user_limits
+    }
+
+    /// The count under `key` (0 when absent). Fails open (with a warning)
+    /// when presence is unavailable: the hashing pool still bounds the
+    /// work, and logins keep working while Redis is down.
+    pub(crate) async fn count(&self, key: &str) -> u64 {
+        match self.presence.get(key).await {
+            Ok(value) => value.and_then(|v| v.parse().ok()).unwrap_or(0),
+            Err(error) => {
+                tracing::warn!(%error, "attempt limiter unavailable");
+                0
+            }
+        }
+    }
+
     /// `true` while `key` (e.g. [`attempt_key`]) has counted `max` events or
-    /// more in its window. Fails open like logins.
+    /// more in its window. Fails open like [`Self::count`].
     pub(crate) async fn reached(&self, key: &str, max: u64) -> bool {
         self.count(key).await >= max
     }
@@ -109,68 +151,44 @@ impl LoginLimiter {
             }
         }
     }
-
-    /// Counts a failure for the username (known or not) and the IP.
-    pub(crate) async fn record_failure(&self, username: &str, ip: Option<&str>) {
-        let window = self.limits.window;
-        match self.presence.incr(&Self::user_key(username), window).await {
-            // The user is locked from now on: cached "allowed" decisions
-            // for them must go.
-            Ok(n) if n == self.limits.max_failures => {
-                crate::decision_cache::invalidate(self.presence.as_ref()).await;
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "login limiter unavailable"),
-        }
-        if let Some(ip_key) = Self::ip_key(ip)
-            && let Err(error) = self.presence.incr(&ip_key, window).await
-        {
-            tracing::warn!(%error, "login limiter unavailable");
-        }
-    }
-
-    /// A successful login clears the username's counter (not the IP's).
-    pub(crate) async fn record_success(&self, username: &str) {
-        if let Err(error) = self.presence.delete(&Self::user_key(username)).await {
-            tracing::warn!(%error, "login limiter unavailable");
-        }
-    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use phirepass_presence::MemoryPresence;
 
-    fn limiter() -> LoginLimiter {
-        LoginLimiter::new(Arc::new(MemoryPresence::new()), LoginLimits::default())
+    #[test]
+    fn sources_group_ipv6_by_64_and_unmap_ipv4() {
+        assert_eq!(source_of(Some("198.51.100.7")), "198.51.100.7");
+        assert_eq!(source_of(Some("::ffff:198.51.100.7")), "198.51.100.7");
+        assert_eq!(
+            source_of(Some("2001:db8:1:2:aaaa::1")),
+            source_of(Some("2001:db8:1:2:ffff:1:2:3"))
+        );
+        assert_eq!(source_of(Some("2001:db8:1:2::9")), "2001:db8:1:2::/64");
+        assert_ne!(
+            source_of(Some("2001:db8:1:2::1")),
+            source_of(Some("2001:db8:1:3::1"))
+        );
+        for missing in [None, Some(""), Some("not an address"), Some("a:b:c")] {
+            assert_eq!(source_of(missing), "-", "{missing:?}");
+        }
     }
 
-    #[tokio::test]
-    async fn locks_after_max_failures() {
-        let limiter = limiter();
-        for _ in 0..4 {
-            limiter.record_failure("alice", None).await;
-        }
-        assert!(!limiter.is_locked("alice", None).await);
-        limiter.record_failure("alice", None).await;
-        assert!(limiter.is_locked("alice", None).await);
-        assert!(limiter.is_user_locked("alice").await);
-        assert!(!limiter.is_locked("bob", None).await);
-        limiter.record_success("alice").await;
-        assert!(!limiter.is_locked("alice", None).await);
-    }
-
-    #[tokio::test]
-    async fn locks_ip_across_usernames() {
-        let limiter = limiter();
-        for i in 0..50 {
-            limiter
-                .record_failure(&format!("u{i}"), Some("10.0.0.1"))
-                .await;
-        }
-        assert!(limiter.is_locked("fresh", Some("10.0.0.1")).await);
-        assert!(!limiter.is_locked("fresh", Some("10.0.0.2")).await);
-        assert!(!limiter.is_locked("fresh", None).await);
+    #[test]
+    fn attempt_keys_bucket_addresses_only() {
+        assert_eq!(
+            attempt_key("setup-fail", Some("2001:db8::1")),
+            attempt_key("setup-fail", Some("2001:db8::2"))
+        );
+        assert_eq!(
+            attempt_key("device-fail", Some("u1")),
+            "authz:device-fail:u1"
+        );
+        assert_eq!(
+            attempt_key("x", None),
+            attempt_key("x", Some(&"y".repeat(65)))
+        );
     }
 }

@@ -11,7 +11,6 @@ use phirepass_store::{
 use crate::audit::Audit;
 use crate::crypto;
 use crate::error::{AuthzError, Result};
-use crate::limiter::LoginLimiter;
 use crate::validate;
 
 // Ten years: far beyond any sensible expiry, small enough never to overflow.
@@ -82,7 +81,6 @@ fn token_is_live(token: &TokenInfo, now: i64) -> bool {
 #[derive(Clone)]
 pub(crate) struct Tokens {
     pub(crate) store: Store,
-    pub(crate) limiter: LoginLimiter,
     pub(crate) audit: Audit,
 }
 

@@ -28,7 +28,8 @@ use crate::crypto;
 use crate::decision_cache::DecisionCache;
 use crate::devices::Devices;
 use crate::error::Result;
-use crate::limiter::{LoginLimiter, LoginLimits};
+use crate::hash_pool::{HashLimits, HashPool};
+use crate::limiter::{LoginLimiter, LoginLimits, UserLimits};
 use crate::nodes::Tokens;
 use crate::targets::Targets;
 use crate::tunnel_names::{TunnelNamePolicy, TunnelNames};
@@ -80,6 +81,8 @@ pub struct ServiceParts {
     pub audit_subject: String,
     pub session_ttl: Duration,
     pub limits: LoginLimits,
+    pub user_limits: UserLimits,
+    pub hash_limits: HashLimits,
     pub device_starts_per_minute: u64,
     pub device_code_ttl: Duration,
     /// How long an Authorize decision is cached (zero: not at all).
@@ -92,20 +95,21 @@ pub struct ServiceParts {
 
 impl AuthzService {
     pub async fn new(store: Store, parts: ServiceParts) -> Result<Self> {
-        let dummy_hash = crypto::hash_password(crypto::new_session_token()).await?;
-        let limiter = LoginLimiter::new(parts.presence.clone(), parts.limits);
+        let hasher = HashPool::new(parts.hash_limits);
+        let dummy_hash = hasher.hash(crypto::new_session_token()).await?;
+        let limiter = LoginLimiter::new(parts.presence.clone(), parts.limits, parts.user_limits);
         let audit = Audit::new(parts.events, parts.audit_subject);
         let cache = DecisionCache::new(parts.presence.clone(), parts.decision_cache_ttl);
-        let decisions = Decisions::new(store.clone(), limiter.clone(), cache, audit.clone());
+        let decisions = Decisions::new(store.clone(), cache, audit.clone());
         let tokens = Tokens {
             store: store.clone(),
-            limiter: limiter.clone(),
             audit: audit.clone(),
         };
         let components = Components {
             accounts: Accounts {
                 store: store.clone(),
                 limiter: limiter.clone(),
+                hasher,
                 audit: audit.clone(),
                 session_ttl: parts.session_ttl,
                 dummy_hash,

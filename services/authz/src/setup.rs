@@ -95,7 +95,7 @@ impl Accounts {
         let user = UserRow {
             id: new_id(),
             username: req.username,
-            password_hash: crypto::hash_password(req.password).await?,
+            password_hash: self.hasher.hash(req.password).await?,
             disabled: false,
             admin: true,
             created_at: now_millis(),
