@@ -122,11 +122,11 @@ async fn cached_answers_are_audited_and_changes_apply_at_once(stack: Stack) {
     .await
     .unwrap();
     assert!(authorize(&h, "alice", "db").await.allowed);
-    // A lockout is not an admin change, but it drops cached decisions too.
-    for _ in 0..5 {
+    // Failed logins (a stranger's, say) never change a decision.
+    for _ in 0..6 {
         h.login("alice", "wrong password").await.unwrap_err();
     }
-    assert_eq!(authorize(&h, "alice", "db").await.reason, "user locked out");
+    assert!(authorize(&h, "alice", "db").await.allowed);
     // Unknown users and targets are cached and dropped the same way.
     assert_eq!(authorize(&h, "bob", "db").await.reason, "unknown user");
     h.create_user("bob").await;

@@ -104,11 +104,19 @@ async fn verify_password_shares_the_lockout(stack: Stack) {
     for _ in 0..3 {
         verify(&h, "alice", "wrong password").await.unwrap_err();
     }
-    // Locked: the right password is refused by both calls, with
-    // VerifyPassword's one UNAUTHENTICATED answer.
+    // That source waits for alice: the right password is refused by both
+    // calls, with VerifyPassword's one UNAUTHENTICATED answer.
     let err = verify(&h, "alice", PASSWORD).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let err = h.login("alice", PASSWORD).await.unwrap_err();
+    let err = h
+        .client()
+        .login(pb::LoginRequest {
+            username: "alice".into(),
+            password: PASSWORD.into(),
+            client_ip: Some("198.51.100.4".into()),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted);
     h.stop().await;
 }
@@ -218,7 +226,12 @@ async fn accessible_targets_agree_with_authorize(stack: Stack) {
     );
     assert!(accessible(&h, "outsider").await.is_empty());
     assert!(accessible(&h, "disabled").await.is_empty());
-    assert!(accessible(&h, "locked").await.is_empty());
+    // Failed logins (a stranger's, say) take nothing away.
+    assert_eq!(
+        accessible(&h, "locked").await,
+        accessible(&h, "member").await
+    );
+    assert!(!accessible(&h, "locked").await.is_empty());
     assert!(accessible(&h, "nobody").await.is_empty());
 
     // Every listed target authorizes with the same reason; every unlisted

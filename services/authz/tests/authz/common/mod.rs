@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use phirepass_authz::{AuthzConfig, AuthzDeps, LoginLimits, serve};
+use phirepass_authz::{AuthzConfig, AuthzDeps, HashLimits, LoginLimits, UserLimits, serve};
 use phirepass_bus::{EventLog, JetStreamEventLog, MemoryEventLog, NatsBus};
 use phirepass_presence::{MemoryPresence, Presence, RedisPresence};
 use phirepass_proto::authz as pb;
@@ -78,6 +78,8 @@ pub enum Stack {
 pub struct Options {
     pub session_ttl: Duration,
     pub limits: LoginLimits,
+    pub user_limits: UserLimits,
+    pub hash_limits: HashLimits,
     pub device_starts_per_minute: u64,
     pub device_code_ttl: Duration,
     pub decision_cache_ttl: Duration,
@@ -91,6 +93,8 @@ impl Default for Options {
         Self {
             session_ttl: Duration::from_secs(3600),
             limits: LoginLimits::default(),
+            user_limits: UserLimits::default(),
+            hash_limits: HashLimits::default(),
             device_starts_per_minute: 10,
             device_code_ttl: phirepass_authz::DEVICE_CODE_TTL,
             decision_cache_ttl: Duration::from_secs(5),
@@ -171,6 +175,8 @@ impl Harness {
         let config = AuthzConfig {
             session_ttl: options.session_ttl,
             login_limits: options.limits,
+            user_limits: options.user_limits,
+            hash_limits: options.hash_limits,
             audit_subject: audit_subject.clone(),
             issue_setup_code: false,
             device_starts_per_minute: options.device_starts_per_minute,
