@@ -11,6 +11,7 @@ mod app_access;
 mod bad_input;
 mod cross_edge_terminal;
 mod http_proxy;
+mod login_strangers;
 mod node_presence;
 mod random_tunnel_names;
 mod refusals;
