@@ -109,11 +109,14 @@ fn check_account(account: &str) -> Result<(), Problem> {
     }
     Ok(())
 }
+/// The input for a message: every character outside printable ASCII escaped (`\u{430}`), so
+/// the message is plain ASCII of bounded length: no terminal escape, bidi override or look-alike
+/// letter reaches the client's terminal or the log, and a homoglyph shows why it was refused.
 fn show(raw: &str) -> String {
     let escaped: String = raw
         .chars()
         .take(LOGIN_MAX + 4)
-        .flat_map(char::escape_debug)
+        .flat_map(char::escape_default)
         .collect();
     let cut: String = escaped.chars().take(120).collect();
     if raw.chars().count() > LOGIN_MAX + 4 || escaped.chars().count() > 120 {

@@ -89,7 +89,7 @@ impl fmt::Display for Problem {
     "invalid login {shown}: {problem}; use USER to open the menu, USER:TARGET[:ACCOUNT] to connect, or USER+strict for strict tunnel names"
 )]
 pub struct InvalidLogin {
-    /// The input, escaped (control characters visible) and cut to a printable length.
+    /// The input, escaped to printable ASCII and cut to a printable length.
     pub shown: String,
     pub problem: Problem,
 }

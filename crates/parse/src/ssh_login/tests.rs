@@ -137,6 +137,21 @@ fn messages_escape_and_cut_the_input() {
     );
 }
 
+/// Found by fuzz/fuzz_targets/ssh_login.rs: 82 U+FFFD characters made a 401-byte message
+/// (each kept as 3 bytes of UTF-8, and shown to the client as is). Messages are now ASCII.
+#[test]
+fn messages_are_ascii_whatever_the_input() {
+    let mut crash = vec![0xff; 79];
+    crash.extend_from_slice(b"\xa1\xa1\xa1hJw");
+    let err = parse(&String::from_utf8_lossy(&crash)).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.is_ascii() && msg.len() < 400, "{} bytes: {msg}", msg.len());
+    assert!(msg.contains("\\u{fffd}"), "{msg}");
+    // A look-alike letter and a bidi override are shown as escapes.
+    let msg = parse("\u{430}lice\u{202e}").unwrap_err().to_string();
+    assert!(msg.contains("\\u{430}lice\\u{202e}"), "{msg}");
+}
+
 #[test]
 fn relay_login_round_trips() {
     for (account, want) in [(None, "alice:web-1"), (Some("root"), "alice:web-1:root")] {
