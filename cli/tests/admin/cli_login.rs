@@ -52,7 +52,7 @@ async fn device_login_stores_an_api_token_that_admin_uses() {
     // Nothing is stored while the code waits.
     assert!(!token_file.exists());
     let session = login(&addr, "alice", "alice-password").await.unwrap();
-    let cookie = format!("pp_session={session}");
+    let cookie = format!("__Host-pp_session={session}");
     let origin = format!("http://{addr}");
     let approve = http(
         &addr,

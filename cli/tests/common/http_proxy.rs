@@ -39,6 +39,16 @@ impl ProxyCluster {
     /// `gateways` instances, each on its own NATS connection, with proxy public port = its
     /// own listening port (so URLs it builds point back at it).
     pub async fn start(gateways: usize, users: &[(&str, &str)], app_token_ttl: Duration) -> Self {
+        Self::start_with(gateways, users, app_token_ttl, |_, _| {}).await
+    }
+
+    /// [`start`](Self::start), then `tweak` on each gateway's config, given its address.
+    pub async fn start_with(
+        gateways: usize,
+        users: &[(&str, &str)],
+        app_token_ttl: Duration,
+        tweak: impl Fn(&mut phirepass_gateway_ws::GatewayConfig, SocketAddr),
+    ) -> Self {
         let layout = Layout {
             users,
             own_connections: true,
@@ -48,6 +58,7 @@ impl ProxyCluster {
         let cluster = Cluster::start_layout(layout, |config, local| {
             config.proxy.public_port = Some(local.port());
             config.proxy.main_origin = Some(format!("http://{local}"));
+            tweak(config, local);
         })
         .await;
         Self { cluster }

@@ -60,10 +60,39 @@ fn app_host(port: u16, node: &str) -> String {
     format!("{port}-{node}.apps.localhost")
 }
 
+/// reqwest's cookie store as Chromium keeps cookies: `*.localhost` over http is a secure
+/// context (the store counts only `localhost` and loopback addresses), so the `Secure`
+/// `__Host-` app cookie is kept and sent there as in Chromium.
+#[derive(Default)]
+struct ChromiumJar(reqwest::cookie::Jar);
+
+impl reqwest::cookie::CookieStore for ChromiumJar {
+    fn set_cookies(
+        &self,
+        headers: &mut dyn Iterator<Item = &reqwest::header::HeaderValue>,
+        url: &reqwest::Url,
+    ) {
+        self.0.set_cookies(headers, &as_chromium(url));
+    }
+
+    fn cookies(&self, url: &reqwest::Url) -> Option<reqwest::header::HeaderValue> {
+        self.0.cookies(&as_chromium(url))
+    }
+}
+
+fn as_chromium(url: &reqwest::Url) -> reqwest::Url {
+    let mut url = url.clone();
+    if url.scheme() == "http" && url.host_str().is_some_and(|h| h.ends_with(".localhost")) {
+        url.set_scheme("https").unwrap();
+    }
+    url
+}
+
 /// A browser: cookie store, follows redirects, app hosts resolved to the gateway.
 fn browser(apps: &Apps, follow: bool) -> reqwest::Client {
     let addr: std::net::SocketAddr = apps.gw.parse().unwrap();
-    let mut b = reqwest::Client::builder().cookie_store(true);
+    let jar = std::sync::Arc::new(ChromiumJar::default());
+    let mut b = reqwest::Client::builder().cookie_provider(jar);
     for node in ["node-a", "node-b"] {
         for port in [apps.port_a, apps.port_b] {
             b = b.resolve(&app_host(port, node), addr);
@@ -113,7 +142,7 @@ fn token_of(callback: &str) -> String {
     callback.split("token=").nth(1).unwrap().to_string()
 }
 
-/// GET `/` on an app host with `Cookie: __phirepass_app=<token>` (no cookie store).
+/// GET `/` on an app host with `Cookie: __Host-phirepass_app=<token>` (no cookie store).
 async fn with_cookie(apps: &Apps, node: &str, port: u16, token: &str) -> (u16, String) {
     let c = browser(apps, false);
     let r = c
@@ -122,7 +151,7 @@ async fn with_cookie(apps: &Apps, node: &str, port: u16, token: &str) -> (u16, S
             app_host(port, node),
             gw_port(&apps.gw)
         ))
-        .header("cookie", format!("__phirepass_app={token}"))
+        .header("cookie", format!("__Host-phirepass_app={token}"))
         .send()
         .await
         .unwrap();
@@ -174,7 +203,10 @@ async fn token_callback_cookie_flow_like_a_browser() {
         .get(&headers_url)
         .header(
             "cookie",
-            format!("pp_session=main-secret; __phirepass_app={token}; theirs=1"),
+            format!(
+                "__Host-pp_session=main-secret; pp_session=s; __Host-phirepass_app={token}; \
+                 __phirepass_app=t; theirs=1"
+            ),
         )
         .send()
         .await
@@ -211,12 +243,16 @@ async fn callback_sets_a_host_only_cookie() {
     assert_eq!(r.headers()["location"], "/");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("__phirepass_app=pp_app_"), "{cookie}");
-    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
-        assert!(cookie.contains(attr), "{cookie}");
+    // A loopback name is a secure context for the browser: the `__Host-` cookie, which no
+    // other host can set or overwrite.
+    assert!(
+        cookie.starts_with("__Host-phirepass_app=pp_app_"),
+        "{cookie}"
+    );
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+        assert!(cookie.split("; ").any(|a| a == attr), "{attr}: {cookie}");
     }
     assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
     // Unauthenticated open: to the login page, coming back here afterwards.
     let r = browser(&apps, false)
         .get(format!(
@@ -362,8 +398,10 @@ async fn websocket_through_an_app_port() {
     let apps = apps(Duration::from_secs(900)).await;
     let token = token_of(&callback_url(&apps, ALICE, "node-a", apps.port_b).await);
     let host = format!("{}:{}", app_host(apps.port_b, "node-a"), gw_port(&apps.gw));
-    let cookie = format!("__phirepass_app={token}");
-    let mut ws = websocket(&apps.gw, &host, "/ws", &[("cookie", &cookie)]).await;
+    let cookie = format!("__Host-phirepass_app={token}");
+    let origin = format!("http://{host}");
+    let headers = [("cookie", cookie.as_str()), ("origin", origin.as_str())];
+    let mut ws = websocket(&apps.gw, &host, "/ws", &headers).await;
     assert_eq!(ws_text(&mut ws).await, "app:b");
     assert_eq!(ws_echo(&mut ws, "echo me").await, "echo me");
 }

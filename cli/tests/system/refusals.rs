@@ -235,7 +235,7 @@ async fn production_refuses_foreign_origins() {
     let session = login(gw, "alice", "alice-password")
         .await
         .expect("login without Origin");
-    let cookie = format!("pp_session={session}");
+    let cookie = format!("__Host-pp_session={session}");
 
     let foreign = Browser::connect_with(
         gw,

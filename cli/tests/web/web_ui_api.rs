@@ -31,7 +31,7 @@ fn json_of(reply: &HttpReply) -> Value {
 }
 
 async fn post(addr: &str, path: &str, session: Option<&str>, body: Value) -> HttpReply {
-    let cookie = session.map(|s| format!("pp_session={s}"));
+    let cookie = session.map(|s| format!("__Host-pp_session={s}"));
     let mut headers = vec![("origin", format!("http://{addr}"))];
     if let Some(c) = &cookie {
         headers.push(("cookie", c.clone()));
@@ -43,7 +43,7 @@ async fn post(addr: &str, path: &str, session: Option<&str>, body: Value) -> Htt
 }
 
 async fn get(addr: &str, path: &str, session: Option<&str>) -> HttpReply {
-    let cookie = session.map(|s| format!("pp_session={s}"));
+    let cookie = session.map(|s| format!("__Host-pp_session={s}"));
     let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
     http(addr, "GET", path, &headers, "").await.expect("http")
 }
@@ -160,7 +160,7 @@ async fn csrf_and_admin_refusals() {
     .unwrap();
     assert_eq!(r.status, 403, "{}", r.body);
     let session = login(addr, "alice", "alice-password").await.unwrap();
-    let cookie = format!("pp_session={session}");
+    let cookie = format!("__Host-pp_session={session}");
     // A form post (no JSON) riding on the cookie is refused.
     let r = http(
         addr,

@@ -60,7 +60,7 @@ pub async fn http(
     })
 }
 
-/// Logs in and returns the session token (also set as the `pp_session` cookie by the gateway).
+/// Logs in and returns the session token (also set as the `__Host-pp_session` cookie by the gateway).
 pub async fn login(addr: &str, username: &str, password: &str) -> anyhow::Result<String> {
     let body = serde_json::json!({ "username": username, "password": password }).to_string();
     let reply = http(addr, "POST", "/api/auth/login", &[], &body).await?;
@@ -83,7 +83,7 @@ pub struct Browser {
 impl Browser {
     /// Opens `/api/web/ws` with the session cookie, as a browser would.
     pub async fn connect(addr: &str, token: &str) -> anyhow::Result<Self> {
-        Self::connect_with(addr, &[("cookie", &format!("pp_session={token}"))]).await
+        Self::connect_with(addr, &[("cookie", &format!("__Host-pp_session={token}"))]).await
     }
 
     pub async fn connect_with(addr: &str, headers: &[(&str, &str)]) -> anyhow::Result<Self> {

@@ -15,7 +15,7 @@ use phirepass_proto::authz::{
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
-use crate::accounts::cookie::{session_cookie, session_token};
+use crate::accounts::cookie::{Jar, read, session_cookie, session_token};
 use crate::error::GatewayError;
 use crate::http::client_ip::client_ip;
 use crate::state::AppState;
@@ -79,7 +79,7 @@ pub async fn login(
             _ => GatewayError::from_status(s, "user"),
         })?
         .into_inner();
-    start_session(&state, reply, "user logged in")
+    start_session(&state, &headers, reply, "user logged in").await
 }
 
 /// Refuses oversized credentials before they reach authz.
@@ -91,9 +91,12 @@ pub fn check_credential_len(username: &str, password: &str) -> Result<(), Gatewa
 }
 
 /// Answers a successful login (password, first-run setup, accepted invitation): the session
-/// cookie for browsers and the token in the body for other clients.
-pub fn start_session(
+/// cookie for browsers and the token in the body for other clients. The token is always the
+/// fresh one authz minted for this login; a session cookie the browser already carried (left
+/// by an earlier login, or planted to fix the session) is revoked, so it cannot ride along.
+pub async fn start_session(
     state: &AppState,
+    headers: &HeaderMap,
     reply: LoginResponse,
     what: &'static str,
 ) -> Result<Response, GatewayError> {
@@ -101,8 +104,14 @@ pub fn start_session(
         .user
         .ok_or_else(|| GatewayError::Upstream("login without user".into()))?;
     info!(user = %user.username, admin = user.admin, "{what}");
+    let jar = Jar::of(&state.config, headers);
+    if let Some(previous) = read(headers, jar.session())
+        && previous != reply.session_token
+    {
+        revoke(state, previous).await;
+    }
     let max_age = ((reply.expires_at - phirepass_runtime::clock::now_millis()) / 1000).max(0);
-    let cookie = session_cookie(&reply.session_token, max_age, state.config.mode);
+    let cookie = session_cookie(jar, &reply.session_token, max_age);
     let body = LoginReply {
         token: reply.session_token,
         expires_at: reply.expires_at,
@@ -111,12 +120,32 @@ pub fn start_session(
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
+/// Ends the session a stale cookie names; an unknown or expired token is already nothing.
+async fn revoke(state: &AppState, token: String) {
+    if token.len() > MAX_CREDENTIAL_LEN {
+        return;
+    }
+    let revoked = state
+        .authz
+        .clone()
+        .logout(LogoutRequest {
+            session_token: token,
+        })
+        .await;
+    if let Err(s) = revoked {
+        tracing::debug!(code = ?s.code(), "the cookie carried into a login was no session");
+    }
+}
+
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     crate::http::origin::check(&state.config, &headers)?;
-    if let Some(token) = session_token(&headers) {
+    let jar = Jar::of(&state.config, &headers);
+    if let Some(token) = session_token(jar, &headers) {
+        // Whose session it is, so every gateway ends that user's sockets on it at once.
+        let owner = verify_session(&state, token.clone()).await.ok();
         state
             .authz
             .clone()
@@ -125,8 +154,11 @@ pub async fn logout(
             })
             .await
             .map_err(|s| GatewayError::from_status(s, "session"))?;
+        if let Some(user) = owner {
+            crate::browser::revocation::publish_changed(&state, &user.id).await;
+        }
     }
-    let cookie = session_cookie("", 0, state.config.mode);
+    let cookie = session_cookie(jar, "", 0);
     Ok((
         [(SET_COOKIE, cookie)],
         Json(serde_json::json!({"ok": true})),
@@ -143,7 +175,8 @@ pub async fn me(
 
 /// The logged-in user of a request: the session cookie, or `Authorization: Bearer`.
 pub async fn require_user(state: &AppState, headers: &HeaderMap) -> Result<User, GatewayError> {
-    let token = session_token(headers).ok_or(GatewayError::Unauthenticated)?;
+    let jar = Jar::of(&state.config, headers);
+    let token = session_token(jar, headers).ok_or(GatewayError::Unauthenticated)?;
     verify_session(state, token).await
 }
 

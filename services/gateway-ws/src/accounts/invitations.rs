@@ -189,5 +189,5 @@ pub async fn join(
         .await
         .map_err(|s| GatewayError::from_status(s, "invitation"))?
         .into_inner();
-    start_session(&state, reply, "invitation accepted")
+    start_session(&state, &headers, reply, "invitation accepted").await
 }

@@ -74,5 +74,5 @@ pub async fn complete(
         })?
         .into_inner();
     state.setup_done.store(true, Ordering::Relaxed);
-    start_session(&state, reply, "first admin created")
+    start_session(&state, &headers, reply, "first admin created").await
 }

@@ -18,7 +18,7 @@ use russh::ChannelMsg;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::accounts::auth::verify_session;
-use crate::accounts::cookie::session_token;
+use crate::accounts::cookie::{Jar, session_token};
 use crate::browser::kick::{KICKED, KickSlot};
 use crate::browser::presence::SessionReporter;
 use crate::browser::terminal::{
@@ -46,7 +46,7 @@ pub async fn upgrade(
         warn!(origin = ?headers.get("origin"), "refused browser websocket from a foreign origin");
         return GatewayError::ForeignOrigin.into_response();
     }
-    let cookie_token = session_token(&headers);
+    let cookie_token = session_token(Jar::of(&state.config, &headers), &headers);
     let ip = client_ip(&state.config, peer, &headers);
     ws.max_message_size(HEADER_LEN + MAX_PAYLOAD)
         .max_frame_size(HEADER_LEN + MAX_PAYLOAD)

@@ -15,11 +15,13 @@ use phirepass_proto::authz::{AppToken, CreateAppTokenRequest, VerifyAppTokenRequ
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
-use super::headers::{self, APP_COOKIE, cookie};
+use super::headers::{self, cookie};
 use super::{host, page};
 use crate::accounts::auth::require_user;
+use crate::accounts::cookie::Jar;
 use crate::error::GatewayError;
 use crate::http::client_ip::client_ip;
+use crate::http::origin;
 use crate::state::AppState;
 use phirepass_runtime::clock::now_millis;
 
@@ -151,6 +153,22 @@ pub async fn serve(
     request: Request,
     client: &headers::Client<'_>,
 ) -> Response {
+    // Before anything else: a sibling page's WebSocket or POST never reaches the app, the
+    // callback or the token check.
+    let upgrade = headers::upgrade_requested(request.headers()).is_some();
+    let scheme = &state.config.proxy.public_scheme;
+    if let Err(why) = origin::app_request(
+        scheme,
+        client.host,
+        request.method(),
+        upgrade,
+        request.headers(),
+    ) {
+        let (method, origin) = (request.method(), request.headers().get("origin"));
+        warn!(%node, port, %method, upgrade, ?origin, "app request refused: {why}");
+        return secured(state, page::page(StatusCode::FORBIDDEN, &why, None));
+    }
+    let jar = Jar::of(&state.config, request.headers());
     let path = request.uri().path();
     if path == CALLBACK {
         return callback(state, node, port, request.uri(), request.headers(), client).await;
@@ -158,7 +176,7 @@ pub async fn serve(
     if path.starts_with(RESERVED) {
         return secured(state, page::not_served());
     }
-    let Some(token) = cookie(request.headers(), APP_COOKIE) else {
+    let Some(token) = cookie(request.headers(), jar.app()) else {
         return secured(state, login_page(state, node, port));
     };
     let key = (token, node.to_string(), port);
@@ -185,7 +203,7 @@ pub async fn serve(
         }
     };
     if let Some(t) = refreshed {
-        set_cookie(state, &mut response, &t);
+        set_cookie(jar, &mut response, &t);
     }
     secured(state, response)
 }
@@ -211,7 +229,8 @@ async fn callback(
                 expires_at: v.expires_at,
                 ..AppToken::default()
             };
-            set_cookie(state, &mut r, v.refreshed.as_ref().unwrap_or(&current));
+            let jar = Jar::of(&state.config, request_headers);
+            set_cookie(jar, &mut r, v.refreshed.as_ref().unwrap_or(&current));
             r
         }
         Err(r) => r,
@@ -302,10 +321,11 @@ fn login_page(state: &AppState, node: &str, port: u16) -> Response {
 }
 
 /// The app cookie: host-only (no Domain, so no other subdomain or the main site ever sees
-/// it), HttpOnly, Secure behind TLS. SameSite=Lax rather than Strict: the first navigation
-/// arrives from the main domain (a cross-site redirect chain), and Strict would withhold the
-/// cookie on that navigation's follow-up request to `/`.
-fn set_cookie(state: &AppState, response: &mut Response, token: &AppToken) {
+/// it), HttpOnly, `__Host-` and Secure wherever the browser takes them (see [`Jar`]). SameSite=Lax
+/// rather than Strict: the first navigation arrives from the main domain (a cross-site redirect
+/// chain), and Strict would withhold the cookie on that navigation's follow-up request to `/`;
+/// what Lax still lets a same-site page send is refused by [`origin::app_request`].
+fn set_cookie(jar: Jar, response: &mut Response, token: &AppToken) {
     let max_age = if token.expires_at > 0 {
         format!(
             "; Max-Age={}",
@@ -314,14 +334,11 @@ fn set_cookie(state: &AppState, response: &mut Response, token: &AppToken) {
     } else {
         String::new()
     };
-    let secure = if state.config.proxy.secure() {
-        "; Secure"
-    } else {
-        ""
-    };
     let value = format!(
-        "{APP_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{max_age}{secure}",
-        token.token
+        "{}={}; Path=/; HttpOnly; SameSite=Lax{max_age}{}",
+        jar.app(),
+        token.token,
+        jar.secure_attribute()
     );
     match HeaderValue::from_str(&value) {
         Ok(v) => {

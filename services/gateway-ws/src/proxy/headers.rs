@@ -10,13 +10,10 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::accounts::cookie::SESSION_COOKIE;
+use crate::accounts::cookie::OURS;
 use crate::config::{GatewayConfig, IpSource};
 use crate::http::client_ip::resolve;
 use crate::http::trusted_proxies::TrustedProxies;
-
-/// The app hosts' cookie: one scoped app token.
-pub const APP_COOKIE: &str = "__phirepass_app";
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
@@ -184,7 +181,7 @@ fn vouched_chain(source: IpSource, headers: &HeaderMap, client: IpAddr) -> Vec<S
 const NOBODY: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
 
 fn ours(name: &str) -> bool {
-    name == APP_COOKIE || name == SESSION_COOKIE
+    OURS.contains(&name)
 }
 
 /// Drops Phirepass's cookies from `Cookie`, keeping the app's own (merged into one header).
@@ -207,28 +204,57 @@ pub fn strip_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// Prepares an upstream response's headers for the client: hop-by-hop headers go, and an
-/// upstream may not set (or overwrite) Phirepass's cookies.
+/// Prepares an upstream response's headers for the client: hop-by-hop headers go, and only
+/// the `Set-Cookie` lines [`upstream_set_cookie`] accepts pass.
 pub fn client_response(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     strip_hop_by_hop(headers, upgrade);
     let kept: Vec<HeaderValue> = headers
         .get_all(SET_COOKIE)
         .iter()
-        .filter(|v| {
-            let name = v
-                .to_str()
-                .ok()
-                .and_then(|s| s.split('=').next())
-                .map(str::trim)
-                .unwrap_or("");
-            !ours(name)
-        })
-        .cloned()
+        .filter_map(upstream_set_cookie)
         .collect();
     headers.remove(SET_COOKIE);
     for v in kept {
         headers.append(SET_COOKIE, v);
     }
+}
+
+/// An upstream's `Set-Cookie` as the client may see it, judged on its bytes. Dropped: a line
+/// that is not visible ASCII (a browser may read those bytes otherwise than we do), a cookie
+/// without a name (the browser sends a nameless cookie's value alone, so `=pp_session=x`
+/// arrives as `pp_session=x`), and any of Phirepass's names in any case, prefixed or not.
+/// Every `Domain` attribute is removed, so the cookie stays host-only on the tunnel or app host
+/// that set it and cannot be tossed onto the dashboard or a sibling host.
+pub fn upstream_set_cookie(value: &HeaderValue) -> Option<HeaderValue> {
+    let bytes = value.as_bytes();
+    if !bytes
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
+    {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut parts = text.split(';');
+    let pair = parts.next()?;
+    let (name, _) = pair.split_once('=')?;
+    let name = name.trim_matches([' ', '\t']);
+    if name.is_empty() || OURS.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+        return None;
+    }
+    let attributes: Vec<&str> = parts.collect();
+    let kept: Vec<&str> = attributes
+        .iter()
+        .copied()
+        .filter(|a| {
+            let key = a.split('=').next().unwrap_or("").trim_matches([' ', '\t']);
+            !key.eq_ignore_ascii_case("domain")
+        })
+        .collect();
+    if kept.len() == attributes.len() {
+        return Some(value.clone());
+    }
+    let rebuilt: Vec<&str> = std::iter::once(pair).chain(kept).collect();
+    HeaderValue::from_str(&rebuilt.join(";")).ok()
 }
 
 /// The value of cookie `name` in the request, if any; none when it is sent twice (a sibling
