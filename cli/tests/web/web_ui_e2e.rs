@@ -108,7 +108,7 @@ async fn node_token(deployment: &Deployment, name: &str) -> String {
 }
 
 /// Chromium and the e2e npm packages, or a clear reason why not.
-async fn prerequisites() {
+pub(crate) async fn prerequisites() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
@@ -148,7 +148,7 @@ fn suite(name: &str, gateway: &str, vars: &[(&str, &str)]) -> Command {
     cmd
 }
 
-async fn run_suite(name: &str, gateway: &str, vars: &[(&str, &str)]) {
+pub(crate) async fn run_suite(name: &str, gateway: &str, vars: &[(&str, &str)]) {
     let status = tokio::time::timeout(
         Duration::from_secs(180),
         suite(name, gateway, vars).status(),
