@@ -8,7 +8,9 @@
 mod common;
 
 mod app_access;
+mod app_origin;
 mod bad_input;
+mod cookie_tossing;
 mod cross_edge_terminal;
 mod http_proxy;
 mod login_strangers;

@@ -4,5 +4,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cross_site;
 mod web_ui_api;
 mod web_ui_e2e;
