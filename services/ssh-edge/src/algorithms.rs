@@ -1,8 +1,10 @@
-//! What the edge offers its clients, chosen so `ssh-audit` reports no failure and no warning:
-//! the post-quantum hybrid first, then X25519 and one 4096-bit finite-field group for old
-//! clients (per-source throttling answers DHEat); no NIST ECDH curves, no SHA-1; AEAD ciphers
-//! and CTR with encrypt-then-MAC only; compression only after authentication; strict key
-//! exchange (Terrapin) and ext-info always announced.
+//! What the edge offers its clients, chosen so `ssh-audit` reports no failure: the
+//! post-quantum hybrid first, then X25519 and one 4096-bit finite-field group for clients
+//! without it (OpenSSH before 9.9; per-source throttling answers DHEat); no NIST ECDH curves,
+//! no SHA-1; AEAD ciphers and CTR with encrypt-then-MAC only; compression only after
+//! authentication; strict key exchange (Terrapin) and ext-info always announced. ssh-audit
+//! warns that the classic fallbacks are not post-quantum; `SSH_EDGE_KEX_POST_QUANTUM_ONLY`
+//! drops them (no warning left) for fleets whose clients all have the hybrid.
 
 use std::borrow::Cow;
 
@@ -14,6 +16,13 @@ pub(crate) const KEX: &[kex::Name] = &[
     kex::CURVE25519,
     kex::CURVE25519_PRE_RFC_8731,
     kex::DH_G16_SHA512,
+    kex::EXTENSION_SUPPORT_AS_SERVER,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+
+/// Only the hybrid: OpenSSH 9.9 or newer.
+pub(crate) const POST_QUANTUM_KEX: &[kex::Name] = &[
+    kex::MLKEM768X25519_SHA256,
     kex::EXTENSION_SUPPORT_AS_SERVER,
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 ];
@@ -53,9 +62,13 @@ const KEYS: &[Algorithm] = &[
     },
 ];
 
-pub(crate) fn preferred() -> Preferred {
+pub(crate) fn preferred(post_quantum_only: bool) -> Preferred {
     Preferred {
-        kex: Cow::Borrowed(KEX),
+        kex: Cow::Borrowed(if post_quantum_only {
+            POST_QUANTUM_KEX
+        } else {
+            KEX
+        }),
         host_key_certificates: Cow::Borrowed(&[]),
         key: Cow::Borrowed(KEYS),
         cipher: Cow::Borrowed(CIPHERS),
@@ -70,7 +83,7 @@ mod tests {
 
     #[test]
     fn post_quantum_first_strict_kex_and_nothing_legacy() {
-        let p = preferred();
+        let p = preferred(false);
         assert_eq!(p.kex.first(), Some(&kex::MLKEM768X25519_SHA256));
         assert!(p.kex.contains(&kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER));
         assert!(p.kex.contains(&kex::EXTENSION_SUPPORT_AS_SERVER));
@@ -85,5 +98,9 @@ mod tests {
         assert!(!p.mac.contains(&mac::HMAC_SHA256));
         assert!(!p.compression.contains(&compression::ZLIB));
         assert!(!p.key.contains(&Algorithm::Rsa { hash: None }));
+        let pq = preferred(true);
+        assert_eq!(pq.kex.first(), Some(&kex::MLKEM768X25519_SHA256));
+        assert!(!pq.kex.contains(&kex::CURVE25519));
+        assert!(pq.kex.contains(&kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER));
     }
 }

@@ -94,6 +94,9 @@ pub struct SshEdgeConfig {
     /// Per-source cap and penalties before authentication (see [`PerSourceLimits`]); on by
     /// default in [`Self::from_env`], off in [`Self::local`].
     pub per_source: PerSourceLimits,
+    /// Offer only `mlkem768x25519-sha256` (`SSH_EDGE_KEX_POST_QUANTUM_ONLY`, default false):
+    /// every client needs OpenSSH 9.9 or newer (or another implementation of the hybrid).
+    pub kex_post_quantum_only: bool,
 }
 
 /// Environment variable for the health listener address.
@@ -135,6 +138,7 @@ impl SshEdgeConfig {
             max_forwards: 16,
             // In-process deployments serve loopback, where every client is one source.
             per_source: PerSourceLimits::off(),
+            kex_post_quantum_only: false,
         }
     }
 
@@ -173,6 +177,7 @@ impl SshEdgeConfig {
         c.public_host = env_opt("SSH_EDGE_PUBLIC_HOST");
         c.max_forwards = env_or("SSH_EDGE_MAX_FORWARDS", c.max_forwards)?;
         c.per_source = per_source_from_env()?;
+        c.kex_post_quantum_only = env_or("SSH_EDGE_KEX_POST_QUANTUM_ONLY", false)?;
         if !phirepass_tunnel::valid_token(&c.edge_id) {
             return Err(ConfigError::invalid(
                 "SSH_EDGE_ID",

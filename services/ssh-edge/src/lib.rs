@@ -122,7 +122,10 @@ pub async fn serve(
     let ssh = server::accept_loop(
         edge.clone(),
         listeners.ssh,
-        Arc::new(server::russh_config(key)),
+        Arc::new(server::russh_config(
+            key,
+            edge.config.kex_post_quantum_only,
+        )),
         shutdown.clone(),
     );
     let health =

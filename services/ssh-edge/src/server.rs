@@ -29,7 +29,7 @@ const INTERACTIVE_ANSWER_TIME: Duration = Duration::from_secs(120);
 /// gives each service to stop.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub(crate) fn russh_config(key: PrivateKey) -> Config {
+pub(crate) fn russh_config(key: PrivateKey, post_quantum_only: bool) -> Config {
     Config {
         server_id: SshId::Standard("SSH-2.0-phirepass".into()),
         methods: MethodSet::from(
@@ -44,7 +44,7 @@ pub(crate) fn russh_config(key: PrivateKey) -> Config {
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: vec![key],
         window_size: 8 * 1024 * 1024,
-        preferred: crate::algorithms::preferred(),
+        preferred: crate::algorithms::preferred(post_quantum_only),
         max_auth_attempts: 10,
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(30)),
