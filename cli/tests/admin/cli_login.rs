@@ -54,15 +54,31 @@ async fn device_login_stores_an_api_token_that_admin_uses() {
     let session = login(&addr, "alice", "alice-password").await.unwrap();
     let cookie = format!("__Host-pp_session={session}");
     let origin = format!("http://{addr}");
-    let approve = http(
-        &addr,
-        "POST",
+    // As /activate does: look the code up, then approve that request, ticking admin scope
+    // (an admin's approval gives none unless chosen, issue #9 finding 5).
+    let call = |path: &'static str, body: serde_json::Value| {
+        let (cookie, origin, addr) = (cookie.clone(), origin.clone(), addr.clone());
+        async move {
+            http(
+                &addr,
+                "POST",
+                path,
+                &[("cookie", &cookie), ("origin", &origin)],
+                &body.to_string(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let details = call("/api/device/inspect", json!({ "user_code": code })).await;
+    assert_eq!(details.status, 200, "{}", details.body);
+    let details: serde_json::Value = serde_json::from_str(&details.body).unwrap();
+    assert_eq!(details["kind"], "cli");
+    let approve = call(
         "/api/device/approve",
-        &[("cookie", &cookie), ("origin", &origin)],
-        &json!({ "user_code": code }).to_string(),
+        json!({ "user_code": code, "device_id": details["device_id"], "admin_scope": true }),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(approve.status, 200, "{}", approve.body);
     assert!(approve.body.contains("\"cli\""), "{}", approve.body);
 

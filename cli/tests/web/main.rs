@@ -5,5 +5,6 @@
 mod common;
 
 mod cross_site;
+mod device_confirmation;
 mod web_ui_api;
 mod web_ui_e2e;

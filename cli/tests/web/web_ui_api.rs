@@ -338,11 +338,21 @@ async fn device_flow_over_http() {
     .await;
     assert_eq!(r.status, 401);
     let alice = login(addr, "alice", "alice-password").await.unwrap();
+    // The page looks the code up first and approves the request it showed (issue #9 finding 5).
+    let r = post(
+        addr,
+        "/api/device/inspect",
+        Some(&alice),
+        json!({"user_code": user_code}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let device_id = json_of(&r)["device_id"].as_str().unwrap().to_string();
     let r = post(
         addr,
         "/api/device/approve",
         Some(&alice),
-        json!({"user_code": user_code.to_lowercase(), "node_name": "n1"}),
+        json!({"user_code": user_code.to_lowercase(), "node_name": "n1", "device_id": device_id}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -362,7 +372,7 @@ async fn device_flow_over_http() {
         addr,
         "/api/device/approve",
         Some(&alice),
-        json!({"user_code": user_code, "node_name": "n2"}),
+        json!({"user_code": user_code, "node_name": "n2", "device_id": device_id}),
     )
     .await;
     assert_eq!(r.status, 404, "{}", r.body);

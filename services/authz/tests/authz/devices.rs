@@ -37,17 +37,50 @@ async fn start(
         .map(tonic::Response::into_inner)
 }
 
+/// What the approval page shows for a code.
+pub(crate) async fn inspect(
+    h: &Harness,
+    user_id: &str,
+    user_code: &str,
+    node: &str,
+) -> Result<pb::DeviceDetails, tonic::Status> {
+    h.client()
+        .inspect_device(pb::InspectDeviceRequest {
+            user_id: user_id.into(),
+            user_code: user_code.into(),
+            node_name: node.into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Reviews the code, then approves the request reviewed, with nothing ticked.
 async fn approve(
     h: &Harness,
     user_id: &str,
     user_code: &str,
     node: &str,
 ) -> Result<pb::ApproveDeviceResponse, tonic::Status> {
+    approve_with(h, user_id, user_code, node, false, false).await
+}
+
+pub(crate) async fn approve_with(
+    h: &Harness,
+    user_id: &str,
+    user_code: &str,
+    node: &str,
+    replace_node: bool,
+    admin_scope: bool,
+) -> Result<pb::ApproveDeviceResponse, tonic::Status> {
+    let reviewed = inspect(h, user_id, user_code, node).await?;
     h.client()
         .approve_device(pb::ApproveDeviceRequest {
             user_id: user_id.into(),
             user_code: user_code.into(),
             node_name: node.into(),
+            device_id: reviewed.device_id,
+            replace_node,
+            admin_scope,
         })
         .await
         .map(tonic::Response::into_inner)
@@ -141,6 +174,7 @@ async fn agent_receives_its_node_token_once(stack: Stack) {
     h.stop().await;
 }
 
+/// Admin scope only when an admin ticks it (issue #9 finding 5); a user's is "read".
 async fn cli_receives_an_api_token_scoped_by_role(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
     let admin = h.create_user("root").await;
@@ -152,10 +186,17 @@ async fn cli_receives_an_api_token_scoped_by_role(stack: Stack) {
         })
         .await
         .unwrap();
-    for (who, scopes) in [(&admin, vec!["admin", "read"]), (&user, vec!["read"])] {
+    for (who, ticked, scopes) in [
+        (&admin, false, vec!["read"]),
+        (&admin, true, vec!["admin", "read"]),
+        (&user, false, vec!["read"]),
+    ] {
         let d = start(&h, "cli", "192.0.2.11").await.unwrap();
-        let approved = approve(&h, &who.id, &d.user_code, "").await.unwrap();
+        let approved = approve_with(&h, &who.id, &d.user_code, "", false, ticked)
+            .await
+            .unwrap();
         assert_eq!(approved.kind, "cli");
+        assert_eq!(approved.scopes, scopes);
         assert!(approved.node.is_none());
         let got = poll(&h, &d.device_code).await.unwrap();
         let token = got.token.unwrap();
@@ -172,6 +213,13 @@ async fn cli_receives_an_api_token_scoped_by_role(stack: Stack) {
         assert_eq!(v.scopes, scopes);
         assert!(poll(&h, &d.device_code).await.is_err());
     }
+    // A non-admin cannot tick admin scope; the code stays usable.
+    let d = start(&h, "cli", "192.0.2.11").await.unwrap();
+    let err = approve_with(&h, &user.id, &d.user_code, "", false, true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(poll(&h, &d.device_code).await.unwrap().state, "pending");
     // Bad kinds and hostnames are refused.
     let err = start(&h, "toaster", "192.0.2.11").await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -348,16 +396,25 @@ async fn taken_node_name_can_be_retried(stack: Stack) {
     let got = poll(&h, &d.device_code).await.unwrap();
     let node = h.verify_node(&got.token.unwrap()).await.unwrap();
     assert_eq!(node.name, "alices-box");
-    // Re-activating a node alice owns re-keys it: the old token stops.
+    // Re-activating a node alice owns re-keys it only when she chooses to replace it; then the
+    // old token stops.
     let old = h
         .rotate_node_token("alice", "alices-box")
         .await
         .unwrap()
         .token;
     let d = start(&h, "agent", "192.0.2.15").await.unwrap();
-    approve(&h, &alice.id, &d.user_code, "alices-box")
+    let err = approve(&h, &alice.id, &d.user_code, "alices-box")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert!(err.message().contains("replace node alices-box"), "{err:?}");
+    assert_eq!(poll(&h, &d.device_code).await.unwrap().state, "pending");
+    assert!(h.verify_node(&old).await.is_ok());
+    let replaced = approve_with(&h, &alice.id, &d.user_code, "alices-box", true, false)
         .await
         .unwrap();
+    assert!(replaced.replaced);
     let fresh = poll(&h, &d.device_code).await.unwrap().token.unwrap();
     assert!(h.verify_node(&old).await.is_err());
     assert_eq!(h.verify_node(&fresh).await.unwrap().name, "alices-box");

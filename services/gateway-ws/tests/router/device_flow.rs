@@ -64,17 +64,24 @@ async fn no_device_or_user_code_is_logged_at_any_level() {
     let started = json(gateway.send(start(HOST)).await).await;
     let user_code = started["user_code"].as_str().unwrap().to_string();
     let device_code = started["device_code"].as_str().unwrap().to_string();
-    let approve = serde_json::json!({ "user_code": user_code, "node_name": "box-1" });
+    let logged_in = |path: &str, body: Value| {
+        Request::post(path)
+            .header("host", HOST)
+            .header("origin", format!("http://{HOST}"))
+            .header("content-type", "application/json")
+            .header("cookie", &cookie)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let inspect = serde_json::json!({ "user_code": user_code });
+    let details = json(gateway.send(logged_in("/api/device/inspect", inspect)).await).await;
+    let approve = serde_json::json!({
+        "user_code": user_code,
+        "node_name": "box-1",
+        "device_id": details["device_id"],
+    });
     let approved = gateway
-        .send(
-            Request::post("/api/device/approve")
-                .header("host", HOST)
-                .header("origin", format!("http://{HOST}"))
-                .header("content-type", "application/json")
-                .header("cookie", &cookie)
-                .body(Body::from(approve.to_string()))
-                .unwrap(),
-        )
+        .send(logged_in("/api/device/approve", approve))
         .await;
     assert_eq!(approved.status(), StatusCode::OK);
     let poll = serde_json::json!({ "device_code": device_code });
