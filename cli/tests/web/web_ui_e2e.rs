@@ -305,7 +305,8 @@ async fn web_ui_in_chromium() {
         wait_node_listed(&gateway, &session, DEVICE_NODE, true, T).await,
         "the activated node never came online"
     );
-    let status = tokio::time::timeout(Duration::from_secs(120), browser.wait())
+    // Longer than the agent's wait: the suite goes on to the phishing checks (issue #9 finding 5).
+    let status = tokio::time::timeout(Duration::from_secs(240), browser.wait())
         .await
         .expect("activate.mjs timed out")
         .expect("node");
