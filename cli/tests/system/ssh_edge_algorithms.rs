@@ -47,7 +47,6 @@ const NOT_POST_QUANTUM: &str = "does not provide protection against post-quantum
 async fn ssh_audit_finds_no_failure_and_no_warning() {
     let f = EdgeFixture::start(|c| c.per_source = PerSourceLimits::default()).await;
     let report = ssh_audit(f.edge.addr.port()).await;
-    eprintln!("ssh-audit warnings: {:#?}", findings(&report, "warn"));
     let kex: Vec<&str> = report["kex"]
         .as_array()
         .unwrap()
@@ -64,7 +63,10 @@ async fn ssh_audit_finds_no_failure_and_no_warning() {
         .filter(|w| !w.ends_with(&format!("\"{NOT_POST_QUANTUM}\"")))
         .collect();
     assert_eq!(warnings, Vec::<String>::new());
-    assert_eq!(report["compression"], serde_json::json!(["none", "zlib@openssh.com"]));
+    assert_eq!(
+        report["compression"],
+        serde_json::json!(["none", "zlib@openssh.com"])
+    );
     assert_eq!(report["cves"], serde_json::json!([]));
     // DHEat: a finite-field group is offered, so ssh-audit measured the connection rate.
     let notes = report["additional_notes"].to_string();
@@ -92,7 +94,9 @@ fn packet(payload: &[u8]) -> Vec<u8> {
     if padding < 4 {
         padding += 8;
     }
-    let mut p = ((1 + payload.len() + padding) as u32).to_be_bytes().to_vec();
+    let mut p = ((1 + payload.len() + padding) as u32)
+        .to_be_bytes()
+        .to_vec();
     p.push(padding as u8);
     p.extend_from_slice(payload);
     p.extend(std::iter::repeat_n(0u8, padding));
@@ -172,12 +176,21 @@ async fn terrapin_strict_kex_is_offered_and_enforced() {
     let (_, lists) = server_kexinit(f.edge.addr).await;
     let kex = &lists[0];
     assert_eq!(kex[0], "mlkem768x25519-sha256", "{kex:?}");
-    assert!(kex.iter().any(|k| k == "kex-strict-s-v00@openssh.com"), "{kex:?}");
+    assert!(
+        kex.iter().any(|k| k == "kex-strict-s-v00@openssh.com"),
+        "{kex:?}"
+    );
     assert!(kex.iter().any(|k| k == "ext-info-s"), "{kex:?}");
-    assert!(!kex.iter().any(|k| k.starts_with("ecdh-sha2-nistp")), "{kex:?}");
+    assert!(
+        !kex.iter().any(|k| k.starts_with("ecdh-sha2-nistp")),
+        "{kex:?}"
+    );
     assert!(!kex.iter().any(|k| k.ends_with("-sha1")), "{kex:?}");
     for macs in &lists[4..6] {
-        assert!(macs.iter().all(|m| m.ends_with("-etm@openssh.com")), "{macs:?}");
+        assert!(
+            macs.iter().all(|m| m.ends_with("-etm@openssh.com")),
+            "{macs:?}"
+        );
     }
     for compression in &lists[6..8] {
         assert_eq!(compression, &["none", "zlib@openssh.com"]);
@@ -187,7 +200,9 @@ async fn terrapin_strict_kex_is_offered_and_enforced() {
     let ignore = packet(&[2, 0, 0, 0, 0]);
     let (mut strict, _) = server_kexinit(f.edge.addr).await;
     strict
-        .write_all(&client_kexinit("curve25519-sha256,kex-strict-c-v00@openssh.com"))
+        .write_all(&client_kexinit(
+            "curve25519-sha256,kex-strict-c-v00@openssh.com",
+        ))
         .await
         .unwrap();
     strict.write_all(&ignore).await.unwrap();
@@ -262,7 +277,10 @@ async fn login_signed_by(f: &EdgeFixture, signer: russh::keys::PrivateKey) -> bo
 async fn a_registered_public_key_signed_by_another_key_is_refused() {
     let f = EdgeFixture::start(|_| {}).await;
     let right = russh::keys::load_secret_key(&f.alice_key, None).unwrap();
-    assert!(login_signed_by(&f, right).await, "the harness signs correctly");
+    assert!(
+        login_signed_by(&f, right).await,
+        "the harness signs correctly"
+    );
     let (other, _) = new_user_key(f.keys.path(), "other");
     let wrong = russh::keys::load_secret_key(&other, None).unwrap();
     assert!(

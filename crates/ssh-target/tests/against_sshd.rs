@@ -270,3 +270,26 @@ async fn prompt_policy_asks_with_the_fingerprint() {
         }
     }
 }
+
+/// A server that only speaks NIST ECDH (an old appliance, say) is refused by the default
+/// policy and reached only when its target is marked insecure.
+#[tokio::test]
+async fn a_legacy_only_server_needs_the_insecure_flag() {
+    let sshd = TestSshd::start_with("KexAlgorithms ecdh-sha2-nistp256\n")
+        .await
+        .unwrap();
+    let err = connect(
+        TcpStream::connect(sshd.addr).await.unwrap(),
+        &spec(TEST_PASSWORD),
+    )
+    .await
+    .err()
+    .expect("no common key exchange under the default policy");
+    assert!(matches!(err, TargetError::Protocol(_)), "{err}");
+    let mut insecure = spec(TEST_PASSWORD);
+    insecure.insecure = true;
+    let session = connect(TcpStream::connect(sshd.addr).await.unwrap(), &insecure)
+        .await
+        .unwrap();
+    assert_eq!(run(&session, "echo legacy").await, ("legacy\n".into(), 0));
+}

@@ -41,6 +41,12 @@ fn sshd_path() -> anyhow::Result<PathBuf> {
 
 impl TestSshd {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with("").await
+    }
+
+    /// With `extra` sshd_config lines (keywords the base config does not set, such as
+    /// `KexAlgorithms`: for each keyword sshd keeps the first value it reads).
+    pub async fn start_with(extra: &str) -> anyhow::Result<Self> {
         let sshd = sshd_path()?;
         ensure_test_user().await?;
         std::fs::create_dir_all("/run/sshd").context("creating /run/sshd")?;
@@ -61,7 +67,7 @@ impl TestSshd {
             format!(
                 "HostKey {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\n\
                  PermitRootLogin no\nStrictModes no\nPidFile none\nLogLevel ERROR\n\
-                 Subsystem sftp internal-sftp\nCiphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com\n",
+                 Subsystem sftp internal-sftp\nCiphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com\n{extra}",
                 key.display()
             ),
         )?;

@@ -101,6 +101,9 @@ mod tests {
         let pq = preferred(true);
         assert_eq!(pq.kex.first(), Some(&kex::MLKEM768X25519_SHA256));
         assert!(!pq.kex.contains(&kex::CURVE25519));
-        assert!(pq.kex.contains(&kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER));
+        assert!(
+            pq.kex
+                .contains(&kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER)
+        );
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use phirepass_runtime::config::{ConfigError, env_opt, env_or};
 use phirepass_runtime::grpc::ServiceToken;
 
-pub use crate::per_source::{Penalties, PerSourceLimits};
 use crate::per_source::parse_penalties;
+pub use crate::per_source::{Penalties, PerSourceLimits};
 
 /// What to do with a target host key when none is pinned (`SSH_EDGE_UNKNOWN_HOSTKEY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -49,8 +49,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use config::{
-    DEFAULT_HEALTH_ADDR, HEALTH_ADDR_VAR, HostKeySource, Penalties, PerSourceLimits,
-    SshEdgeConfig, UnknownHostKey,
+    DEFAULT_HEALTH_ADDR, HEALTH_ADDR_VAR, HostKeySource, Penalties, PerSourceLimits, SshEdgeConfig,
+    UnknownHostKey,
 };
 
 /// The name the health service reports as `SERVING`.
@@ -122,10 +122,7 @@ pub async fn serve(
     let ssh = server::accept_loop(
         edge.clone(),
         listeners.ssh,
-        Arc::new(server::russh_config(
-            key,
-            edge.config.kex_post_quantum_only,
-        )),
+        Arc::new(server::russh_config(key, edge.config.kex_post_quantum_only)),
         shutdown.clone(),
     );
     let health =

@@ -124,7 +124,9 @@ impl Drop for SourceSlot {
 
 fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
     // Every update leaves the table consistent, so a panic elsewhere cannot poison its meaning.
-    table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    table
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl PerSource {

@@ -16,14 +16,23 @@ fn limits(cap: usize, max_sources: usize) -> PerSourceLimits {
 
 #[test]
 fn sources_are_ipv4_addresses_and_ipv6_slash_64s() {
-    assert_eq!(Source::of(ip("::ffff:10.0.0.1")), Source::of(ip("10.0.0.1")));
+    assert_eq!(
+        Source::of(ip("::ffff:10.0.0.1")),
+        Source::of(ip("10.0.0.1"))
+    );
     assert_ne!(Source::of(ip("10.0.0.1")), Source::of(ip("10.0.0.2")));
     assert_eq!(
         Source::of(ip("2001:db8:1:2::1")),
         Source::of(ip("2001:db8:1:2:ffff::9"))
     );
-    assert_ne!(Source::of(ip("2001:db8:1:2::1")), Source::of(ip("2001:db8:1:3::1")));
-    assert_eq!(Source::of(ip("2001:db8:1:2::1")).to_string(), "2001:db8:1:2::/64");
+    assert_ne!(
+        Source::of(ip("2001:db8:1:2::1")),
+        Source::of(ip("2001:db8:1:3::1"))
+    );
+    assert_eq!(
+        Source::of(ip("2001:db8:1:2::1")).to_string(),
+        "2001:db8:1:2::/64"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,7 +106,9 @@ async fn a_full_table_sweeps_expired_entries_then_lets_new_sources_in_untracked(
 #[tokio::test(start_paused = true)]
 async fn off_admits_everyone() {
     let ps = PerSource::new(PerSourceLimits::off());
-    let held: Vec<_> = (0..50).map(|_| ps.admit(ip("192.0.2.1")).unwrap()).collect();
+    let held: Vec<_> = (0..50)
+        .map(|_| ps.admit(ip("192.0.2.1")).unwrap())
+        .collect();
     ps.closed(ip("192.0.2.1"), Outcome::AuthFailed);
     assert_eq!(held.len(), 50);
     assert_eq!(ps.tracked(), 0);
