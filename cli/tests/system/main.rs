@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_revocation;
 mod app_access;
 mod app_origin;
 mod bad_input;
@@ -17,6 +18,7 @@ mod login_strangers;
 mod node_presence;
 mod random_tunnel_names;
 mod refusals;
+mod request_smuggling;
 mod ssh_edge_accounts;
 mod ssh_edge_algorithms;
 mod ssh_edge_denials;

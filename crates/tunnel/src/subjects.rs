@@ -114,6 +114,12 @@ impl Subjects {
         format!("{}.control.kick", self.prefix)
     }
 
+    /// Every edge subscribes; the payload (UTF-8) names a user whose access
+    /// changed (a logout), and each edge re-checks that user's live streams.
+    pub fn access_changed(&self) -> String {
+        format!("{}.control.access", self.prefix)
+    }
+
     /// Classifies a subject received on `node_wildcard(node_id)`.
     pub fn parse_node_subject(&self, node_id: &str, subject: &str) -> Option<NodeSubject> {
         let rest = subject
@@ -146,6 +152,7 @@ mod tests {
         assert_eq!(s.node_stream("n1", id), "pp.node.n1.s.00000000000000ab");
         assert_eq!(s.edge_stream("e1", id), "pp.edge.e1.s.00000000000000ab");
         assert_eq!(s.session_kick(), "pp.control.kick");
+        assert_eq!(s.access_changed(), "pp.control.access");
         assert_eq!(s.events("presence"), "pp.events.presence");
         assert_eq!(
             s.parse_node_subject("n1", &s.node_open("n1")),

@@ -70,6 +70,10 @@ pub struct GatewayConfig {
     pub subject_prefix: String,
     /// How often held node tokens are re-checked with authz (revocation latency).
     pub token_check_interval: Duration,
+    /// How often live browser sockets, terminals and app WebSockets are re-checked against
+    /// their session and grants (`ACCESS_RECHECK_SECS`, default 5; a logout is announced and
+    /// acted on at once).
+    pub access_recheck_interval: Duration,
     /// Time an agent or browser gets to authenticate after the WebSocket opens.
     pub auth_deadline: Duration,
     /// Lets a production gateway start with no users, to serve `/setup` (which needs the
@@ -204,6 +208,7 @@ impl GatewayConfig {
             service_token: ServiceToken::from_env()?,
             subject_prefix: env_or("PHIREPASS_SUBJECT_PREFIX", "pp".to_string())?,
             token_check_interval: Duration::from_secs(2),
+            access_recheck_interval: recheck_interval(env_or("ACCESS_RECHECK_SECS", 5u64)?)?,
             auth_deadline: Duration::from_secs(10),
             first_run_setup: env_or("GATEWAY_FIRST_RUN_SETUP", false)?,
         })
@@ -223,11 +228,27 @@ impl GatewayConfig {
             service_token,
             subject_prefix: "pp".to_string(),
             token_check_interval: Duration::from_secs(2),
+            access_recheck_interval: Duration::from_secs(DEFAULT_ACCESS_RECHECK_SECS),
             auth_deadline: Duration::from_secs(10),
             first_run_setup: false,
             proxy: ProxyConfig::local(),
         }
     }
+}
+
+/// Default of `ACCESS_RECHECK_SECS`.
+pub const DEFAULT_ACCESS_RECHECK_SECS: u64 = 5;
+
+/// `ACCESS_RECHECK_SECS`: 1 to 300 seconds (zero would spin, more would leave revoked access
+/// open for too long).
+fn recheck_interval(secs: u64) -> Result<Duration, ConfigError> {
+    if !(1..=300).contains(&secs) {
+        return Err(ConfigError::invalid(
+            "ACCESS_RECHECK_SECS",
+            format!("expected 1 to 300 seconds, got {secs}"),
+        ));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// `APP_MODE` when unset: development only on a loopback listener (`127.0.0.1`, `::1`,

@@ -47,6 +47,7 @@ pub async fn serve(
         tokio::spawn(revocation::watch_tokens(state.clone())),
         tokio::spawn(log_stats(state.clone())),
         tokio::spawn(kick::listen(state.clone())),
+        tokio::spawn(crate::browser::revocation::watch(state.clone())),
     ];
     info!(
         addr = %listener.local_addr()?,

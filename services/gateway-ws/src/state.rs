@@ -76,6 +76,8 @@ pub struct AppState {
     pub proxy: crate::proxy::shared::Proxy,
     /// Every browser and agent WebSocket, so shutdown can wait for them to finish.
     pub tasks: TaskTracker,
+    /// Browser sockets, terminals and app WebSockets, re-checked against authz.
+    pub live: crate::browser::revocation::LiveAccess,
 }
 
 impl AppState {
@@ -104,6 +106,7 @@ impl AppState {
             terminals: Mutex::new(HashMap::new()),
             setup_done: std::sync::atomic::AtomicBool::new(false),
             tasks: TaskTracker::new(),
+            live: Default::default(),
         }
     }
 

@@ -91,6 +91,10 @@ pub struct SshEdgeConfig {
     pub tunnel_heartbeat_interval: Duration,
     /// `ssh -R` forwards one SSH session may hold (`SSH_EDGE_MAX_FORWARDS`, default 16).
     pub max_forwards: usize,
+    /// How often live relays are re-checked against their user's grants
+    /// (`SSH_EDGE_ACCESS_RECHECK_SECS`, default 5, 1 to 300): a revoked grant or a disabled
+    /// user ends the relay within this.
+    pub access_recheck_interval: Duration,
     /// Per-source cap and penalties before authentication (see [`PerSourceLimits`]); on by
     /// default in [`Self::from_env`], off in [`Self::local`].
     pub per_source: PerSourceLimits,
@@ -136,6 +140,7 @@ impl SshEdgeConfig {
             public_host: None,
             tunnel_heartbeat_interval: Duration::from_secs(20),
             max_forwards: 16,
+            access_recheck_interval: Duration::from_secs(5),
             // In-process deployments serve loopback, where every client is one source.
             per_source: PerSourceLimits::off(),
             kex_post_quantum_only: false,
@@ -176,6 +181,14 @@ impl SshEdgeConfig {
         }
         c.public_host = env_opt("SSH_EDGE_PUBLIC_HOST");
         c.max_forwards = env_or("SSH_EDGE_MAX_FORWARDS", c.max_forwards)?;
+        let recheck: u64 = env_or("SSH_EDGE_ACCESS_RECHECK_SECS", 5u64)?;
+        if !(1..=300).contains(&recheck) {
+            return Err(ConfigError::invalid(
+                "SSH_EDGE_ACCESS_RECHECK_SECS",
+                format!("expected 1 to 300 seconds, got {recheck}"),
+            ));
+        }
+        c.access_recheck_interval = Duration::from_secs(recheck);
         c.per_source = per_source_from_env()?;
         c.kex_post_quantum_only = env_or("SSH_EDGE_KEX_POST_QUANTUM_ONLY", false)?;
         if !phirepass_tunnel::valid_token(&c.edge_id) {

@@ -109,6 +109,7 @@ pub async fn serve(
         preauth: Arc::new(Semaphore::new(config.max_unauthenticated)),
         per_source: per_source::PerSource::new(config.per_source.clone()),
         sessions: Mutex::new(Default::default()),
+        relays: Mutex::new(Default::default()),
         config,
     });
     tracing::info!(
@@ -119,6 +120,7 @@ pub async fn serve(
     );
     let shutdown = shutdown.shared();
     let kicks = tokio::spawn(sessions::watch_kicks(edge.clone()));
+    let revocations = tokio::spawn(relay::revocation::watch(edge.clone()));
     let ssh = server::accept_loop(
         edge.clone(),
         listeners.ssh,
@@ -129,6 +131,7 @@ pub async fn serve(
         phirepass_runtime::health::serve_health_only(SERVICE_NAME, listeners.health, shutdown);
     let (_, health) = tokio::join!(ssh, health);
     kicks.abort();
+    revocations.abort();
     health?;
     Ok(())
 }

@@ -3,5 +3,6 @@
 
 pub mod kick;
 pub mod presence;
+pub mod revocation;
 pub mod socket;
 pub mod terminal;

@@ -21,6 +21,7 @@ use crate::accounts::auth::verify_session;
 use crate::accounts::cookie::{Jar, session_token};
 use crate::browser::kick::{KICKED, KickSlot};
 use crate::browser::presence::SessionReporter;
+use crate::browser::revocation::{LOGGED_OUT, LiveGuard};
 use crate::browser::terminal::{
     Checked, Counters, OpenFailure, Terminal, ask_for_password, check_node, open_terminal,
 };
@@ -83,8 +84,8 @@ async fn web_connection(
     ip: String,
 ) {
     let (mut tx, mut rx) = socket.split();
-    let user = match authenticate(&state, &mut rx, cookie_token).await {
-        Ok(user) => user,
+    let (user, token) = match authenticate(&state, &mut rx, cookie_token).await {
+        Ok(authed) => authed,
         Err(message) => {
             let _ = send(&mut tx, WebFrame::error(ErrorKind::Generic, message)).await;
             let _ = tx.close().await;
@@ -105,12 +106,21 @@ async fn web_connection(
         },
     );
     info!(user = %user.username, "browser connected");
+    // Ends the socket (and its terminal) once the session is logged out or access revoked.
+    let mut live = state
+        .live
+        .register(&user.id, &user.username, Some(token.clone()));
+    let conn = Conn {
+        user: &user,
+        id: &conn_id,
+        token: &token,
+    };
     let ok = WebControl::Ok {
         message: Some(format!("authenticated as {}", user.username)),
         session_id: None,
     };
     if send(&mut tx, WebFrame::control(ok)).await
-        && let Err(reason) = control_loop(&state, &user, &conn_id, &mut tx, &mut rx).await
+        && let Err(reason) = control_loop(&state, &conn, &mut live, &mut tx, &mut rx).await
     {
         debug!(reason = %reason, "closing browser connection");
         let _ = send(&mut tx, WebFrame::error(ErrorKind::Generic, reason)).await;
@@ -124,7 +134,7 @@ async fn authenticate(
     state: &AppState,
     rx: &mut WsRx,
     cookie_token: Option<String>,
-) -> Result<User, String> {
+) -> Result<(User, String), String> {
     let token = match cookie_token {
         Some(token) => token,
         None => match tokio::time::timeout(state.config.auth_deadline, next_frame(rx)).await {
@@ -135,23 +145,41 @@ async fn authenticate(
             Err(_) => return Err("not logged in: auth timed out".into()),
         },
     };
-    verify_session(state, token).await.map_err(|e| match e {
+    let user = verify_session(state, token.clone()).await.map_err(session_error)?;
+    Ok((user, token))
+}
+
+fn session_error(e: GatewayError) -> String {
+    match e {
         GatewayError::Unauthenticated => "not logged in: session invalid or expired".to_string(),
         other => other.public_message(),
-    })
+    }
+}
+
+/// The authenticated browser connection: who, which connection, on which session.
+struct Conn<'a> {
+    user: &'a User,
+    id: &'a str,
+    token: &'a str,
 }
 
 /// Between terminals: wait for OpenTunnel, answer heartbeats, refuse everything else.
 async fn control_loop(
     state: &Arc<AppState>,
-    user: &User,
-    conn_id: &str,
+    conn: &Conn<'_>,
+    live: &mut LiveGuard,
     tx: &mut WsTx,
     rx: &mut WsRx,
 ) -> Result<(), String> {
+    let (user, conn_id) = (conn.user, conn.id);
     // A node checked by an `open_tunnel` without a password, kept for the login that follows.
     let mut checked: Option<Checked> = None;
-    while let Some(frame) = next_frame(rx).await {
+    loop {
+        let frame = tokio::select! {
+            reason = live.revoked() => return Err(reason),
+            frame = next_frame(rx) => frame,
+        };
+        let Some(frame) = frame else { break };
         match frame? {
             WebFrame::Control(WebControl::Heartbeat) => {
                 send(tx, WebFrame::control(WebControl::Heartbeat)).await;
@@ -163,6 +191,13 @@ async fn control_loop(
                 cols,
                 rows,
             }) => {
+                // The session must still be valid now, not only when the socket opened.
+                if let Err(e) = verify_session(state, conn.token.to_string()).await {
+                    return Err(match e {
+                        GatewayError::Unauthenticated => LOGGED_OUT.to_string(),
+                        other => other.public_message(),
+                    });
+                }
                 let Some((node_id, node_name)) =
                     authorize_node(state, user, conn_id, &node, &username, tx).await
                 else {
@@ -191,7 +226,7 @@ async fn control_loop(
                 {
                     Ok(terminal) => {
                         let node = (node_id.as_str(), node_name.as_str());
-                        run_terminal(state, user, conn_id, node, terminal, tx, rx).await?
+                        run_terminal(state, conn, live, node, terminal, (tx, rx)).await?
                     }
                     Err(failure) => refuse(tx, &node_name, failure).await,
                 }
@@ -300,13 +335,14 @@ fn control_name(msg: &WebControl) -> &'static str {
 /// Bridges one terminal until the shell exits, the node goes away, or the browser closes it.
 async fn run_terminal(
     state: &Arc<AppState>,
-    user: &User,
-    conn_id: &str,
+    conn: &Conn<'_>,
+    live: &mut LiveGuard,
     (node_id, node_name): (&str, &str),
     terminal: Terminal,
-    tx: &mut WsTx,
-    rx: &mut WsRx,
+    (tx, rx): (&mut WsTx, &mut WsRx),
 ) -> Result<(), String> {
+    let (user, conn_id) = (conn.user, conn.id);
+    live.set_target(Some((node_id, node_name)));
     let Terminal {
         handle,
         mut reader,
@@ -349,6 +385,11 @@ async fn run_terminal(
         tokio::select! {
             _ = &mut kicked => {
                 reason = Some(KICKED.into());
+                let _ = writer.close().await;
+                break Ok(());
+            }
+            revoked = live.revoked() => {
+                reason = Some(revoked);
                 let _ = writer.close().await;
                 break Ok(());
             }
@@ -399,6 +440,7 @@ async fn run_terminal(
         .disconnect(russh::Disconnect::ByApplication, "", "en")
         .await;
     reporter.close().await;
+    live.set_target(None);
     if let Some(c) = state.web().get_mut(conn_id) {
         c.node_id = None;
     }

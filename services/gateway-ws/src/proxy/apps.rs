@@ -179,6 +179,7 @@ pub async fn serve(
     let Some(token) = cookie(request.headers(), jar.app()) else {
         return secured(state, login_page(state, node, port));
     };
+    let app_token = token.clone();
     let key = (token, node.to_string(), port);
     let (node_id, refreshed) = match state.proxy.verified.get(&key) {
         Some(node_id) => (node_id, None),
@@ -189,6 +190,12 @@ pub async fn serve(
             }
             Err(response) => return secured(state, response),
         },
+    };
+    // A WebSocket ends when the grant behind it is revoked.
+    let watched = (app_token.as_str(), node, port, node_id.as_str());
+    let request = match super::revocation::watch_app(state, watched, request, client).await {
+        Ok(request) => request,
+        Err(response) => return secured(state, response),
     };
     let mut response = match state
         .proxy

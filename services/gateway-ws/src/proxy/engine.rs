@@ -15,6 +15,8 @@ use tracing::{debug, warn};
 
 use super::connector::{TunnelConnector, upstream_uri};
 use super::headers::{self, upgrade_requested};
+use super::revocation::{AppWatch, bridge_watched};
+use crate::browser::revocation::LiveGuard;
 
 /// Idle connections kept per (node, port): enough for a browser's or a benchmark's parallelism.
 const MAX_IDLE_PER_UPSTREAM: usize = 64;
@@ -67,6 +69,10 @@ impl Engine {
     ) -> Result<Response, Failure> {
         let upgrade = upgrade_requested(request.headers());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let watch = request
+            .extensions_mut()
+            .remove::<AppWatch>()
+            .and_then(|w| w.take());
         let (mut parts, body) = request.into_parts();
         let path = parts
             .uri
@@ -86,8 +92,11 @@ impl Engine {
         match client_upgrade {
             Some(client_side) if switching => {
                 let upstream_side = hyper::upgrade::on(&mut response);
-                tokio::spawn(bridge(client_side, upstream_side));
                 let protocol = response.headers().get(axum::http::header::UPGRADE).cloned();
+                let websocket = protocol
+                    .as_ref()
+                    .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"websocket"));
+                tokio::spawn(bridge(client_side, upstream_side, watch, websocket));
                 let (mut parts, _) = response.into_parts();
                 headers::client_response(&mut parts.headers, protocol);
                 Ok(Response::from_parts(parts, Body::empty()))
@@ -101,12 +110,21 @@ impl Engine {
     }
 }
 
-/// Copies bytes both ways between the client's and the upstream's upgraded connections.
-async fn bridge(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+/// Copies bytes both ways between the client's and the upstream's upgraded connections; a
+/// watched one (an app WebSocket) also ends when its access is revoked.
+async fn bridge(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    watch: Option<LiveGuard>,
+    websocket: bool,
+) {
     match tokio::join!(client, upstream) {
         (Ok(client), Ok(upstream)) => {
             let mut client = TokioIo::new(client);
             let mut upstream = TokioIo::new(upstream);
+            if let Some(guard) = watch {
+                return bridge_watched(client, upstream, guard, websocket).await;
+            }
             match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
                 Ok((up, down)) => debug!(up, down, "upgraded connection closed"),
                 Err(e) => debug!(error = %e, "upgraded connection ended"),

@@ -9,6 +9,7 @@ pub mod headers;
 /// Host parsing lives in `phirepass-parse` (fuzzed there).
 pub use phirepass_parse::host;
 mod page;
+mod revocation;
 pub mod shared;
 mod tunnel;
 

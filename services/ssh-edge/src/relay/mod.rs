@@ -4,6 +4,7 @@ mod access;
 mod bridge;
 mod link;
 mod passthrough;
+pub(crate) mod revocation;
 
 pub(crate) use bridge::{
     ChannelSetup, PtyRequest, Ready, Start, fail, prepare, real_modes, run, serve_channel,
