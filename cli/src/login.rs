@@ -49,10 +49,16 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = GatewayUrl::parse(&args.gateway)?;
-    let started = device::start(&url, DeviceKind::Cli, &device::hostname()).await?;
+    let host = device::hostname();
+    let started = device::start(&url, DeviceKind::Cli, &host).await?;
     println!("To log in, open {}", started.verification_uri);
     println!("and enter the code: {}", started.user_code);
     println!("(or open {})", started.verification_uri_complete);
+    println!(
+        "The page shows this request ({}, from your address) before anyone approves it. The login \
+         gets read access; for `phirepass admin` changes, an admin ticks \"Also grant admin scope\".",
+        host_label(&host)
+    );
     println!("Waiting for approval. Ctrl-C to give up.");
     let approved = tokio::select! {
         r = device::wait(&url, &started) => r?,
@@ -68,6 +74,15 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// How the approval page will name this machine.
+fn host_label(host: &str) -> String {
+    if host.is_empty() {
+        "no hostname".to_owned()
+    } else {
+        format!("hostname {host}")
+    }
 }
 
 #[cfg(test)]
