@@ -154,18 +154,16 @@ impl LoginLimiter {
     }
 
     /// For key logins, which are never counted (clients offer several keys):
-    /// `true` while the source is over its per-source limit and not known
-    /// for `username`.
+    /// `true` while the source has used up its per-source allowance and is
+    /// not known for `username`.
     pub(crate) async fn source_refused(&self, username: &str, ip: Option<&str>) -> bool {
         let source = source_of(ip);
         if self.is_known(key_name(username), &source).await {
             return false;
         }
-        self.reached(
-            &source_key(&source),
-            self.limits().max_failures_per_ip.saturating_add(1),
-        )
-        .await
+        // Refused once the next password attempt from there would be.
+        self.reached(&source_key(&source), self.limits().max_failures_per_ip)
+            .await
     }
 }
 

@@ -16,10 +16,13 @@ on_both_stacks!(
     a_stranger_cannot_lock_alice_out_or_end_her_session,
     many_sources_hold_back_only_new_sources_for_one_window,
     concurrent_guesses_cannot_overrun_the_source_limit,
+    a_strangers_guesses_never_block_a_key_login,
 );
 
 const HOME: &str = "192.0.2.10";
 const STRANGER: &str = "203.0.113.66";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ laptop";
 
 async fn login_from(
     h: &Harness,
@@ -190,5 +193,46 @@ async fn concurrent_guesses_cannot_overrun_the_source_limit(stack: Stack) {
         }
     }
     assert_eq!((checked, refused), (5, 35));
+    h.stop().await;
+}
+
+async fn key_login_from(h: &Harness, user: &str, ip: &str) -> Result<(), tonic::Status> {
+    h.client()
+        .verify_user_key(pb::VerifyUserKeyRequest {
+            username: user.into(),
+            public_key: KEY.into(),
+            client_ip: Some(ip.into()),
+        })
+        .await
+        .map(|_| ())
+}
+
+async fn a_strangers_guesses_never_block_a_key_login(stack: Stack) {
+    let h = Harness::on(stack, Options::default()).await;
+    h.create_user("alice").await;
+    h.client()
+        .add_user_key(pb::AddUserKeyRequest {
+            username: "alice".into(),
+            public_key: KEY.into(),
+        })
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        login_from(&h, "alice", "guess", STRANGER)
+            .await
+            .unwrap_err();
+    }
+    // The old lockout refused alice's key too once anyone had guessed
+    // five times; now only a source over its own limit is held back.
+    key_login_from(&h, "alice", HOME).await.unwrap();
+    key_login_from(&h, "alice", STRANGER).await.unwrap();
+    for _ in 6..50 {
+        login_from(&h, "alice", "guess", STRANGER)
+            .await
+            .unwrap_err();
+    }
+    let err = key_login_from(&h, "alice", STRANGER).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    key_login_from(&h, "alice", HOME).await.unwrap();
     h.stop().await;
 }
