@@ -74,7 +74,12 @@ async fn no_device_or_user_code_is_logged_at_any_level() {
             .unwrap()
     };
     let inspect = serde_json::json!({ "user_code": user_code });
-    let details = json(gateway.send(logged_in("/api/device/inspect", inspect)).await).await;
+    let details = json(
+        gateway
+            .send(logged_in("/api/device/inspect", inspect))
+            .await,
+    )
+    .await;
     let approve = serde_json::json!({
         "user_code": user_code,
         "node_name": "box-1",
