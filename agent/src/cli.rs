@@ -99,11 +99,17 @@ async fn login_device(gateway: &str, path: PathBuf) -> anyhow::Result<()> {
     use crate::device;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = device::GatewayUrl::parse(gateway)?;
-    let started = device::start(&url, device::DeviceKind::Agent, &device::hostname()).await?;
+    let host = device::hostname();
+    let started = device::start(&url, device::DeviceKind::Agent, &host).await?;
     let minutes = ((started.expires_at_ms - now_millis()) / 60_000).max(1);
     println!("To activate this node, open {}", started.verification_uri);
     println!("and enter the code: {}", started.user_code);
     println!("(or open {})", started.verification_uri_complete);
+    // What the approver will see, so the person here can tell them what to expect.
+    println!(
+        "The page shows this request (hostname {host:?}, this machine's address) before anyone \
+         approves it; the approver names the node there."
+    );
     println!("Waiting for approval; the code expires in {minutes} min. Ctrl-C to give up.");
     let approved = tokio::select! {
         r = device::wait(&url, &started) => r?,
