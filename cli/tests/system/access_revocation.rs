@@ -21,6 +21,8 @@ const T: Duration = Duration::from_secs(20);
 const LOGOUT_BOUND: Duration = Duration::from_secs(5);
 /// Grants are re-checked every 5 s by default (ACCESS_RECHECK_SECS, SSH_EDGE_ACCESS_RECHECK_SECS).
 const REVOKE_BOUND: Duration = Duration::from_secs(12);
+/// On NATS authz announces every change to access: the edges act on it at once.
+const ANNOUNCED_BOUND: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_ends_the_browser_terminal_and_its_socket() {
@@ -118,6 +120,70 @@ async fn logout_ends_the_browser_terminal_and_its_socket() {
         ),
         "{opened:?}"
     );
+}
+
+/// In memory nothing carries authz's announcement to the gateway: the periodic re-check alone
+/// ends a terminal whose grant was revoked, within ACCESS_RECHECK_SECS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoked_grant_ends_the_browser_terminal_by_the_periodic_check() {
+    let users = [("alice", "alice-password"), ("bob", "bob-password")];
+    let cluster = Cluster::start_with(Backend::Embedded, 1, &users, |_| {}).await;
+    let gw = &cluster.gateways[0];
+    let (token, _) = cluster.node_token("alice", NODE).await;
+    let sshd = TestSshd::start().await.expect("sshd");
+    let _agent = start_agent(&gw.addr, &token, sshd.addr);
+    let grant = phirepass_proto::authz::GrantRequest {
+        principal_kind: PrincipalKind::User as i32,
+        principal: "bob".into(),
+        target: NODE.into(),
+        ..Default::default()
+    };
+    cluster.authz().grant(grant).await.expect("grant");
+    cluster.wait_node_online(NODE).await;
+    let session = login(&gw.addr, "bob", "bob-password").await.expect("login");
+    let mut terminal = authenticated(&gw.addr, &session).await;
+    let opened = terminal
+        .open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD))
+        .await
+        .expect("open");
+    assert!(
+        matches!(
+            opened,
+            WebControl::Ok {
+                session_id: Some(_),
+                ..
+            }
+        ),
+        "{opened:?}"
+    );
+
+    let revoke = RevokeRequest {
+        principal_kind: PrincipalKind::User as i32,
+        principal: "bob".into(),
+        target: NODE.into(),
+    };
+    cluster.authz().revoke(revoke).await.expect("revoke");
+    let started = Instant::now();
+    let (reason, _) = terminal
+        .wait_closed(REVOKE_BOUND)
+        .await
+        .expect("the terminal ends after the revocation");
+    assert!(started.elapsed() < REVOKE_BOUND);
+    let reason = reason.unwrap_or_default();
+    assert!(
+        reason.contains(&format!("access revoked: you may no longer reach {NODE}")),
+        "{reason}"
+    );
+    // The socket stays (the session is valid); opening the node again is refused.
+    match terminal
+        .open_tunnel(NODE, TEST_USER, Some(TEST_PASSWORD))
+        .await
+    {
+        Ok(WebControl::Error { message, .. }) => {
+            assert!(message.contains("unknown node"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 async fn authenticated(addr: &str, session: &str) -> Browser {
@@ -278,7 +344,8 @@ async fn ended(mut child: tokio::process::Child, bound: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ssh_relays_end_when_the_grant_is_revoked_or_the_user_disabled() {
-    let f = EdgeFixture::start(|_| {}).await;
+    // No periodic round within the test: authz's announcement alone must end the relays.
+    let f = EdgeFixture::start(|c| c.access_recheck_interval = Duration::from_secs(300)).await;
     let mut alice = f.alice();
     alice.log_level = "INFO";
     let host_login = format!("{ALICE}:{HOST}");
@@ -308,7 +375,7 @@ async fn ssh_relays_end_when_the_grant_is_revoked_or_the_user_disabled() {
         }
     };
     grant(true).await;
-    let stderr = ended(to_host, REVOKE_BOUND).await;
+    let stderr = ended(to_host, ANNOUNCED_BOUND).await;
     assert!(
         stderr.contains("access revoked: you may no longer reach web-1"),
         "{stderr}"
@@ -331,11 +398,11 @@ async fn ssh_relays_end_when_the_grant_is_revoked_or_the_user_disabled() {
         .set_user_disabled(disable)
         .await
         .expect("disable");
-    let stderr = ended(to_host, REVOKE_BOUND).await;
+    let stderr = ended(to_host, ANNOUNCED_BOUND).await;
     assert!(
         stderr.contains("access revoked: you may no longer reach web-1"),
         "{stderr}"
     );
     // Her node's relay ends too (its agent's token stops verifying, or the re-check ends it).
-    ended(to_node, REVOKE_BOUND).await;
+    ended(to_node, ANNOUNCED_BOUND).await;
 }

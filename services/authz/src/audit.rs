@@ -89,6 +89,28 @@ impl Audit {
         self.publish(event).await;
     }
 
+    /// Tells every edge that access may have shrunk (a grant, a user, a group, a target or a
+    /// session changed): on `<prefix>.events.access`, next to the audit subject. On NATS the
+    /// edges hear it at once and re-check their live streams; in memory nobody does, and their
+    /// periodic re-check is the bound. A failure is logged: that re-check still comes.
+    pub(crate) async fn access_changed(&self) {
+        let Some((prefix, _)) = self.subject.rsplit_once('.') else {
+            return;
+        };
+        let subject = format!("{prefix}.access");
+        let payload = serde_json::json!({
+            "kind": "access_changed",
+            "ts": phirepass_runtime::clock::now_millis(),
+        });
+        if let Err(error) = self
+            .events
+            .append(&subject, Bytes::from(payload.to_string()))
+            .await
+        {
+            tracing::warn!(%error, %subject, "access change not announced");
+        }
+    }
+
     async fn publish(&self, event: &impl Serialize) {
         let payload = match serde_json::to_vec(event) {
             Ok(payload) => Bytes::from(payload),

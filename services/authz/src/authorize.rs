@@ -126,6 +126,8 @@ impl Decisions {
     /// that changes users, groups, targets, grants or tokens.
     pub(crate) async fn invalidate(&self) {
         self.cache.invalidate().await;
+        // Live streams (relays, terminals, app WebSockets) are re-checked by their edges.
+        self.audit.access_changed().await;
     }
 
     /// Decides about the user and target (not the account), and logs a denial with `warn!`.

@@ -3,8 +3,10 @@
 //!
 //! Each long-lived stream registers a [`LiveGuard`] here. A task re-checks every registered
 //! stream each `access_recheck_interval` (VerifySession per session, ListAccessibleTargets per
-//! user: neither writes an audit event), and at once for a user named on
-//! `Subjects::access_changed()`, which a gateway publishes when one of its users logs out.
+//! user: neither writes an audit event), at once for a user named on
+//! `Subjects::access_changed()`, which a gateway publishes when one of its users logs out, and
+//! at once for everyone when authz announces a change on `<prefix>.events.access` (heard on
+//! NATS; with the in-memory bus the periodic round is the bound).
 //! When authz cannot be asked, nothing is ended: the next round asks again.
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use phirepass_proto::authz::{ListAccessibleTargetsRequest, VerifySessionRequest};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -41,6 +43,8 @@ struct Entry {
     session: Option<String>,
     /// (target id, target name) the stream reaches, checked against the user's targets.
     target: Option<(String, String)>,
+    /// The session is gone: the whole stream ends, not only its terminal.
+    session_revoked: bool,
     revoke: watch::Sender<Option<String>>,
 }
 
@@ -72,6 +76,7 @@ impl LiveAccess {
                 username: username.to_string(),
                 session,
                 target: None,
+                session_revoked: false,
                 revoke: tx,
             },
         );
@@ -82,14 +87,17 @@ impl LiveAccess {
         }
     }
 
-    /// Ends the stream `id` with `reason` (kept if it was already ended).
-    fn revoke(&self, id: u64, reason: &str) {
-        if let Some(e) = lock(&self.inner).map.get(&id) {
+    /// Ends the stream `id` with `reason`: all of it when its `session` is gone, else its
+    /// target (a browser socket then stays, without its terminal).
+    fn revoke(&self, id: u64, reason: &str, session: bool) {
+        if let Some(e) = lock(&self.inner).map.get_mut(&id) {
+            e.session_revoked |= session;
+            let username = &e.username;
             e.revoke.send_if_modified(|r| {
-                if r.is_some() {
+                if r.as_deref() == Some(reason) || (r.is_some() && !session) {
                     return false;
                 }
-                info!(user = %e.username, reason, "live access revoked");
+                info!(user = %username, reason, "live access revoked");
                 *r = Some(reason.to_string());
                 true
             });
@@ -128,10 +136,14 @@ pub struct LiveGuard {
 }
 
 impl LiveGuard {
-    /// The target the stream reaches from now on (`None`: only the session matters).
+    /// The target the stream reaches from now on (`None`: only the session matters). A
+    /// revocation of the previous target no longer counts; one of the session still does.
     pub fn set_target(&self, target: Option<(&str, &str)>) {
         if let Some(e) = lock(&self.inner).map.get_mut(&self.id) {
             e.target = target.map(|(id, name)| (id.to_string(), name.to_string()));
+            if !e.session_revoked {
+                e.revoke.send_replace(None);
+            }
         }
     }
 
@@ -170,9 +182,16 @@ pub async fn publish_changed(state: &AppState, user_id: &str) {
     }
 }
 
-/// Runs for as long as the gateway does: periodic rounds plus rounds for announced users.
+/// Runs for as long as the gateway does: periodic rounds, rounds for users whose session a
+/// gateway ended, and full rounds when authz announces a change to access.
 pub async fn watch(state: Arc<AppState>) {
-    tokio::join!(every_interval(state.clone()), listen(state));
+    let logouts = state.subjects.access_changed();
+    let changes = state.subjects.events("access");
+    tokio::join!(
+        every_interval(state.clone()),
+        listen(state.clone(), logouts, true),
+        listen(state, changes, false),
+    );
 }
 
 async fn every_interval(state: Arc<AppState>) {
@@ -184,21 +203,25 @@ async fn every_interval(state: Arc<AppState>) {
     }
 }
 
-async fn listen(state: Arc<AppState>) {
-    let subject = state.subjects.access_changed();
+/// Re-checks on each message of `subject`: the named user's streams (`per_user`), or all.
+async fn listen(state: Arc<AppState>, subject: String, per_user: bool) {
     loop {
         match state.bus.subscribe(&subject).await {
             Ok(mut sub) => {
                 while let Some(msg) = sub.next().await {
-                    if let Ok(user_id) = std::str::from_utf8(&msg.payload)
+                    if !per_user {
+                        // A burst of changes (a script granting and revoking) is one round.
+                        while let Some(Some(_)) = sub.next().now_or_never() {}
+                        recheck(&state, None).await;
+                    } else if let Ok(user_id) = std::str::from_utf8(&msg.payload)
                         && !user_id.is_empty()
                     {
                         recheck(&state, Some(user_id)).await;
                     }
                 }
-                warn!("access-change subscription ended; resubscribing");
+                warn!(subject, "access-change subscription ended; resubscribing");
             }
-            Err(e) => warn!(error = %e, "cannot subscribe to access changes; retrying"),
+            Err(e) => warn!(error = %e, subject, "cannot subscribe to access changes; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -232,7 +255,7 @@ pub async fn recheck(state: &AppState, only_user: Option<&str>) {
             .as_deref()
             .is_some_and(|t| sessions.get(t) == Some(&Some(false)));
         if session_gone {
-            state.live.revoke(c.id, LOGGED_OUT);
+            state.live.revoke(c.id, LOGGED_OUT, true);
             continue;
         }
         if let Some((id, name)) = &c.target
@@ -240,7 +263,7 @@ pub async fn recheck(state: &AppState, only_user: Option<&str>) {
             && !reachable.contains(id)
         {
             let reason = format!("access revoked: you may no longer reach {name}");
-            state.live.revoke(c.id, &reason);
+            state.live.revoke(c.id, &reason, false);
         }
     }
 }

@@ -2,16 +2,18 @@
 //! membership or target, a disabled or deleted user. Every `access_recheck_interval` the edge
 //! lists, once per user with a live relay, the targets the user may reach now
 //! (ListAccessibleTargets: no audit event per check) and disconnects the relays whose target is
-//! no longer among them, telling the client why. When authz cannot be asked, nothing is ended:
+//! no longer among them, telling the client why; authz's announcement of a change
+//! (`<prefix>.events.access`, heard on NATS) starts a round at once. When authz cannot be asked, nothing is ended:
 //! the next round asks again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use futures_util::{FutureExt, StreamExt};
 use phirepass_proto::authz::{AuthorizeResponse, ListAccessibleTargetsRequest};
 use russh::Disconnect;
 use russh::server::Handle;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::edge::{Conn, Edge};
 
@@ -46,13 +48,36 @@ pub(crate) fn release(conn: &Conn) {
     }
 }
 
-/// Re-checks every held relay each `access_recheck_interval`, for as long as the edge runs.
+/// Re-checks every held relay each `access_recheck_interval`, and at once when authz announces
+/// a change to access on `<prefix>.events.access`, for as long as the edge runs.
 pub(crate) async fn watch(edge: Arc<Edge>) {
+    tokio::join!(every_interval(edge.clone()), on_changes(edge));
+}
+
+async fn every_interval(edge: Arc<Edge>) {
     let mut tick = tokio::time::interval(edge.config.access_recheck_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         recheck(&edge).await;
+    }
+}
+
+async fn on_changes(edge: Arc<Edge>) {
+    let subject = edge.subjects.events("access");
+    loop {
+        match edge.bus.subscribe(&subject).await {
+            Ok(mut sub) => {
+                while sub.next().await.is_some() {
+                    // A burst of changes is one round.
+                    while let Some(Some(_)) = sub.next().now_or_never() {}
+                    recheck(&edge).await;
+                }
+                warn!(subject, "access-change subscription ended; resubscribing");
+            }
+            Err(error) => warn!(%error, subject, "cannot subscribe to access changes; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
