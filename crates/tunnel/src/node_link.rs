@@ -93,6 +93,7 @@ pub struct HostStats {
     /// CPU use since the previous sample; meaningful only when `cpu_measured`.
     /// Kept a plain number (0 when unmeasured) so gateways that predate
     /// `cpu_measured` still decode new agents' heartbeats.
+    #[serde(deserialize_with = "finite_f32")]
     pub cpu_percent: f32,
     /// False until the agent has two CPU samples at least a second apart (its first
     /// heartbeat). Agents that predate the field always measured: true.
@@ -111,6 +112,18 @@ pub struct HostStats {
     /// `None` before the first check and from older agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_reachable: Option<bool>,
+}
+
+/// JSON has no infinity, but `1e39` read as an `f32` is one: it would be passed on (to the
+/// registry, the dashboard) as `null`, and its own encoding would not decode. Found by
+/// fuzz/fuzz_targets/node_link.rs.
+fn finite_f32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = f32::deserialize(d)?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom("cpu_percent out of range for f32"))
+    }
 }
 
 fn measured_by_default() -> bool {

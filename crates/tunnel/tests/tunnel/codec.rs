@@ -186,6 +186,26 @@ fn heartbeats_of_older_agents_decode_with_unknown_new_fields() {
     assert!(json.contains(r#""cpu_percent":0.0"#), "{json}");
 }
 
+/// Found by fuzz/fuzz_targets/node_link.rs: `1e39` decoded to an infinite `f32`, which encodes
+/// as `null` and so did not decode again.
+#[test]
+fn heartbeats_with_an_infinite_cpu_figure_are_refused() {
+    let beat = |cpu: &str| {
+        let json = format!(
+            r#"{{"type":"heartbeat","stats":{{"hostname":"h","cpu_percent":{cpu},"mem_total_bytes":1,"mem_used_bytes":0,"load1":0.0,"load5":0.0,"load15":0.0,"uptime_secs":3}}}}"#
+        );
+        let mut raw = vec![0u8];
+        raw.extend_from_slice(json.as_bytes());
+        LinkMessage::decode(Bytes::from(raw))
+    };
+    for cpu in ["1e39", "-1e39", "3.5e38"] {
+        let err = beat(cpu).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{cpu}: {err}");
+    }
+    let max = beat("3.4028235e38").unwrap();
+    assert_eq!(LinkMessage::decode(max.encode()).unwrap(), max);
+}
+
 #[test]
 fn link_round_trips() {
     for m in all_link_messages() {
