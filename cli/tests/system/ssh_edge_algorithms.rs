@@ -86,6 +86,20 @@ async fn ssh_audit_finds_no_failure_and_no_warning() {
     let report = ssh_audit(f.edge.addr.port()).await;
     assert_eq!(findings(&report, "fail"), Vec::<String>::new());
     assert_eq!(findings(&report, "warn"), Vec::<String>::new());
+    // The hybrid works end to end (russh), and an OpenSSH client without it is told why.
+    let key = russh::keys::load_secret_key(&f.alice_key, None).unwrap();
+    assert!(login_signed_by(&f, key).await, "a post-quantum login");
+    let mut client = f.alice();
+    // OpenSSH reports a failed negotiation at INFO.
+    client.log_level = "INFO";
+    let out = client.ssh(&format!("{ALICE}:{HOST}"), &["true"]).await;
+    let stderr = text(&out.stderr);
+    let openssh_has_hybrid = !stderr.contains("no matching key exchange method");
+    assert!(
+        out.status.success() || !openssh_has_hybrid,
+        "OpenSSH before 9.9 cannot negotiate, newer ones log in: {:?} {stderr}",
+        out.status
+    );
 }
 
 /// One unencrypted SSH packet (block size 8, at least 4 bytes of padding).
