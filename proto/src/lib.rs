@@ -24,6 +24,16 @@ pub mod secrets {
     tonic::include_proto!("phirepass.secrets.v1");
 }
 
+impl authz::ListAccessibleTargetsResponse {
+    /// The ids of the targets in the answer (the edges' access re-checks compare these).
+    pub fn target_ids(self) -> std::collections::HashSet<String> {
+        self.targets
+            .into_iter()
+            .filter_map(|t| t.target.map(|t| t.id))
+            .collect()
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every Phirepass proto, for
 /// `tonic_reflection::server::Builder::register_encoded_file_descriptor_set`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -299,13 +299,7 @@ async fn reachable_targets(state: &AppState, username: &str) -> Option<HashSet<S
         })
         .await;
     match reply {
-        Ok(r) => Some(
-            r.into_inner()
-                .targets
-                .into_iter()
-                .filter_map(|t| t.target.map(|t| t.id))
-                .collect(),
-        ),
+        Ok(r) => Some(r.into_inner().target_ids()),
         Err(s) => {
             debug!(code = ?s.code(), "grant re-check failed; will retry");
             None

@@ -134,13 +134,7 @@ async fn reachable_targets(edge: &Edge, username: &str) -> Option<HashSet<String
         })
         .await;
     match reply {
-        Ok(r) => Some(
-            r.into_inner()
-                .targets
-                .into_iter()
-                .filter_map(|t| t.target.map(|t| t.id))
-                .collect(),
-        ),
+        Ok(r) => Some(r.into_inner().target_ids()),
         Err(s) => {
             debug!(code = ?s.code(), user = username, "relay access re-check failed; will retry");
             None
