@@ -1,7 +1,10 @@
 //! `ListAccessibleTargets`: what the SSH edge offers a user in its target
 //! menu. Built from the same facts as `Authorize` (ownership, user grants,
 //! group grants, and the same user checks), with the same reason per target
-//! and the accounts the grants list (so the menu can ask which one).
+//! and the accounts the grants list (so the menu can ask which one). The
+//! edges' access re-checks read it too: `user_active` false ends every
+//! connection of the user, and a relay's account is checked against
+//! `logins` and `default_login`.
 
 use std::collections::HashMap;
 
@@ -36,14 +39,17 @@ impl Decisions {
         &self,
         req: pb::ListAccessibleTargetsRequest,
     ) -> Result<pb::ListAccessibleTargetsResponse> {
-        let empty = pb::ListAccessibleTargetsResponse::default();
         let Some(user) = self.store.user_by_username(&req.username).await? else {
-            return Ok(empty);
+            return Ok(pb::ListAccessibleTargetsResponse::default());
         };
         if user.disabled {
             tracing::debug!(user_id = %user.id, "no accessible targets: user disabled");
-            return Ok(empty);
+            return Ok(pb::ListAccessibleTargetsResponse::default());
         }
+        let empty = pb::ListAccessibleTargetsResponse {
+            targets: Vec::new(),
+            user_active: true,
+        };
 
         // (kind, id) -> strongest reason.
         let mut reach: HashMap<(TargetKind, String), Via> = HashMap::new();
@@ -73,19 +79,21 @@ impl Decisions {
                 .or_default()
                 .push((via, grant.logins));
         }
-        let logins = |kind: TargetKind, id: &str| -> Vec<String> {
+        // (listed logins, some grant lists none): as Authorize's `logins` and default account.
+        let logins = |kind: TargetKind, id: &str| -> (Vec<String>, bool) {
             let mut grants = listed
                 .get(&(kind, id.to_owned()))
                 .cloned()
                 .unwrap_or_default();
             grants.sort_by(|a, b| a.0.cmp(&b.0));
+            let default_login = grants.iter().any(|(_, l)| l.is_empty());
             let mut out: Vec<String> = Vec::new();
             for login in grants.into_iter().flat_map(|(_, l)| l) {
                 if !out.contains(&login) {
                     out.push(login);
                 }
             }
-            out
+            (out, default_login)
         };
         if reach.is_empty() {
             return Ok(empty);
@@ -96,10 +104,12 @@ impl Decisions {
         if needs_hosts {
             for host in self.store.list_hosts().await? {
                 if let Some(via) = reach.get(&(TargetKind::Host, host.id.clone())) {
+                    let (logins, default_login) = logins(TargetKind::Host, &host.id);
                     targets.push(pb::AccessibleTarget {
                         target: Some(host_to_proto(&host)),
                         reason: via.reason(),
-                        logins: logins(TargetKind::Host, &host.id),
+                        logins,
+                        default_login,
                     });
                 }
             }
@@ -111,6 +121,7 @@ impl Decisions {
                         target: Some(tunnel_to_target(&tunnel)),
                         reason: via.reason(),
                         logins: Vec::new(),
+                        default_login: false,
                     });
                 }
             }
@@ -127,8 +138,8 @@ impl Decisions {
         for node in nodes {
             if let Some(via) = reach.get(&(TargetKind::Node, node.id.clone())) {
                 // An owner may use any account: nothing to list.
-                let logins = if *via == Via::Owner {
-                    Vec::new()
+                let (logins, default_login) = if *via == Via::Owner {
+                    (Vec::new(), false)
                 } else {
                     logins(TargetKind::Node, &node.id)
                 };
@@ -136,12 +147,16 @@ impl Decisions {
                     target: Some(node_to_target(&node)),
                     reason: via.reason(),
                     logins,
+                    default_login,
                 });
             }
         }
         targets.sort_by(|a, b| target_name(a).cmp(target_name(b)));
         tracing::debug!(user_id = %user.id, count = targets.len(), "accessible targets listed");
-        Ok(pb::ListAccessibleTargetsResponse { targets })
+        Ok(pb::ListAccessibleTargetsResponse {
+            targets,
+            user_active: true,
+        })
     }
 }
 

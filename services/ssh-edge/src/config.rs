@@ -91,9 +91,9 @@ pub struct SshEdgeConfig {
     pub tunnel_heartbeat_interval: Duration,
     /// `ssh -R` forwards one SSH session may hold (`SSH_EDGE_MAX_FORWARDS`, default 16).
     pub max_forwards: usize,
-    /// How often live relays are re-checked against their user's grants
-    /// (`SSH_EDGE_ACCESS_RECHECK_SECS`, default 5, 1 to 300): a revoked grant or a disabled
-    /// user ends the relay within this.
+    /// How often live connections are re-checked against their user's access
+    /// (`SSH_EDGE_ACCESS_RECHECK_SECS`, default 5, 1 to 300): a revoked grant ends a relay, a
+    /// disabled or deleted user every connection (and her tunnels), within this.
     pub access_recheck_interval: Duration,
     /// Per-source cap and penalties before authentication (see [`PerSourceLimits`]); on by
     /// default in [`Self::from_env`], off in [`Self::local`].

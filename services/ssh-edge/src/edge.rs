@@ -36,8 +36,8 @@ pub(crate) struct Edge {
     pub per_source: PerSource,
     /// Sessions this instance holds, by session id, for kicks.
     pub sessions: Mutex<HashMap<String, Handle>>,
-    /// Relay sessions by session id, re-checked against their user's access.
-    pub relays: Mutex<HashMap<String, crate::relay::revocation::HeldRelay>>,
+    /// Authenticated connections by session id, re-checked against their user's access.
+    pub held: Mutex<HashMap<String, crate::relay::revocation::Held>>,
 }
 
 /// Who logged in, once authentication succeeded.

@@ -109,7 +109,7 @@ pub async fn serve(
         preauth: Arc::new(Semaphore::new(config.max_unauthenticated)),
         per_source: per_source::PerSource::new(config.per_source.clone()),
         sessions: Mutex::new(Default::default()),
-        relays: Mutex::new(Default::default()),
+        held: Mutex::new(Default::default()),
         config,
     });
     tracing::info!(

@@ -37,7 +37,7 @@ pub(crate) async fn opened(conn: &Conn, decision: &AuthorizeResponse) {
     if let (Ok(mut held), Some(handle)) = (conn.edge.sessions.lock(), conn.handle.get()) {
         held.insert(conn.id.clone(), handle.clone());
     }
-    crate::relay::revocation::hold(conn, decision);
+    crate::relay::revocation::hold_relay(conn, decision);
     if let Err(status) = conn.edge.registry.clone().session_opened(presence).await {
         warn!(error = %status.message(), session = %conn.id, "registering the session failed");
     }
@@ -60,13 +60,14 @@ pub(crate) async fn heartbeat(conn: &Conn) {
 }
 
 pub(crate) async fn closed(conn: &Conn) {
+    // Every authenticated connection is held for access re-checks, relaying or not.
+    crate::relay::revocation::release(conn);
     if conn.presence.get().is_none() {
         return;
     }
     if let Ok(mut held) = conn.edge.sessions.lock() {
         held.remove(&conn.id);
     }
-    crate::relay::revocation::release(conn);
     let request = SessionClosedRequest {
         session_id: conn.id.clone(),
     };

@@ -12,6 +12,7 @@ on_both_stacks!(
     verify_password_answers_like_login,
     verify_password_shares_the_lockout,
     accessible_targets_agree_with_authorize,
+    accessible_targets_say_whether_the_user_is_active,
     admin_flag_is_set_and_shown,
 );
 
@@ -288,6 +289,40 @@ async fn accessible_targets_agree_with_authorize(stack: Stack) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+    h.stop().await;
+}
+
+/// `user_active`: true for an existing, enabled user (with targets or none), false for a
+/// disabled or unknown one; the edges end every connection of a user who is not active.
+async fn accessible_targets_say_whether_the_user_is_active(stack: Stack) {
+    let h = Harness::on(stack, Options::default()).await;
+    h.create_user("alice").await;
+    h.create_user("idle").await;
+    h.node_token("alice", "web", None).await.unwrap();
+    let listing = |user: &'static str| {
+        let mut c = h.client();
+        async move {
+            let r = c
+                .list_accessible_targets(pb::ListAccessibleTargetsRequest {
+                    username: user.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (r.user_active, r.targets.len())
+        }
+    };
+    assert_eq!(listing("alice").await, (true, 1));
+    assert_eq!(listing("idle").await, (true, 0));
+    assert_eq!(listing("nobody").await, (false, 0));
+    let disable = |disabled| pb::SetUserDisabledRequest {
+        username: "alice".into(),
+        disabled,
+    };
+    h.client().set_user_disabled(disable(true)).await.unwrap();
+    assert_eq!(listing("alice").await, (false, 0));
+    h.client().set_user_disabled(disable(false)).await.unwrap();
+    assert_eq!(listing("alice").await, (true, 1));
     h.stop().await;
 }
 

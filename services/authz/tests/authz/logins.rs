@@ -123,6 +123,17 @@ async fn grant_logins_decide_the_account(stack: Stack) {
     let d = as_login(&h, "bob", "db", Some(""), "svc").await;
     assert!(d.allowed);
     assert_eq!(d.login, "svc");
+    // The edges' re-check reads the same facts: the group's logins, and the default account.
+    let listed = c
+        .list_accessible_targets(pb::ListAccessibleTargetsRequest {
+            username: "bob".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .targets;
+    assert_eq!(listed[0].logins, strings(&["ops", "deploy"]));
+    assert!(listed[0].default_login, "the direct grant lists none");
     h.stop().await;
 }
 
@@ -194,6 +205,7 @@ async fn logins_are_listed_validated_and_audited(stack: Stack) {
         .targets;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].logins, strings(&["deploy", "root"]));
+    assert!(!listed[0].default_login, "every grant lists logins");
     let grants = c
         .list_grants(pb::ListGrantsRequest::default())
         .await

@@ -134,6 +134,8 @@ impl EdgeHandler {
     fn complete(&mut self, authed: Authed, method: &str) -> Auth {
         info!(peer = %self.conn.peer, user = %authed.username, target = ?authed.login.target(), method, session = %self.conn.id, "ssh login");
         let _ = self.conn.authed.set(authed);
+        // Held for access re-checks: a disabled user loses every connection.
+        crate::relay::revocation::hold(&self.conn);
         self.preauth = None;
         Auth::Accept
     }
