@@ -145,7 +145,11 @@ fn messages_are_ascii_whatever_the_input() {
     crash.extend_from_slice(b"\xa1\xa1\xa1hJw");
     let err = parse(&String::from_utf8_lossy(&crash)).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.is_ascii() && msg.len() < 400, "{} bytes: {msg}", msg.len());
+    assert!(
+        msg.is_ascii() && msg.len() < 400,
+        "{} bytes: {msg}",
+        msg.len()
+    );
     assert!(msg.contains("\\u{fffd}"), "{msg}");
     // A look-alike letter and a bidi override are shown as escapes.
     let msg = parse("\u{430}lice\u{202e}").unwrap_err().to_string();
