@@ -2,7 +2,7 @@
 //! menu. Built from the same facts as `Authorize` (ownership, user grants,
 //! group grants, and the same user checks), with the same reason per target
 //! and the accounts the grants list (so the menu can ask which one). The
-//! edges' access re-checks read it too: `user_active` false ends every
+//! edges' access re-checks read it too: `user_gone` ends every
 //! connection of the user, and a relay's account is checked against
 //! `logins` and `default_login`.
 
@@ -39,16 +39,20 @@ impl Decisions {
         &self,
         req: pb::ListAccessibleTargetsRequest,
     ) -> Result<pb::ListAccessibleTargetsResponse> {
+        let gone = pb::ListAccessibleTargetsResponse {
+            targets: Vec::new(),
+            user_gone: true,
+        };
         let Some(user) = self.store.user_by_username(&req.username).await? else {
-            return Ok(pb::ListAccessibleTargetsResponse::default());
+            return Ok(gone);
         };
         if user.disabled {
             tracing::debug!(user_id = %user.id, "no accessible targets: user disabled");
-            return Ok(pb::ListAccessibleTargetsResponse::default());
+            return Ok(gone);
         }
         let empty = pb::ListAccessibleTargetsResponse {
             targets: Vec::new(),
-            user_active: true,
+            user_gone: false,
         };
 
         // (kind, id) -> strongest reason.
@@ -155,7 +159,7 @@ impl Decisions {
         tracing::debug!(user_id = %user.id, count = targets.len(), "accessible targets listed");
         Ok(pb::ListAccessibleTargetsResponse {
             targets,
-            user_active: true,
+            user_gone: false,
         })
     }
 }

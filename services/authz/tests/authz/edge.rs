@@ -292,8 +292,8 @@ async fn accessible_targets_agree_with_authorize(stack: Stack) {
     h.stop().await;
 }
 
-/// `user_active`: true for an existing, enabled user (with targets or none), false for a
-/// disabled or unknown one; the edges end every connection of a user who is not active.
+/// `user_gone`: false for an existing, enabled user (with targets or none), true for a
+/// disabled or unknown one; the edges end every connection of a user who is gone.
 async fn accessible_targets_say_whether_the_user_is_active(stack: Stack) {
     let h = Harness::on(stack, Options::default()).await;
     h.create_user("alice").await;
@@ -309,7 +309,7 @@ async fn accessible_targets_say_whether_the_user_is_active(stack: Stack) {
                 .await
                 .unwrap()
                 .into_inner();
-            (r.user_active, r.targets.len())
+            (!r.user_gone, r.targets.len())
         }
     };
     assert_eq!(listing("alice").await, (true, 1));

@@ -171,7 +171,7 @@ async fn recheck(edge: &Edge) {
 
 /// Why a connection must end given the user's access `now`; `None` when it may go on.
 fn revoked(now: &ListAccessibleTargetsResponse, relay: Option<&HeldRelay>) -> Option<String> {
-    if !now.user_active {
+    if now.user_gone {
         return Some(USER_GONE.to_owned());
     }
     let relay = relay?;
@@ -205,7 +205,7 @@ fn account_allowed(target: &AccessibleTarget, relay: &HeldRelay) -> bool {
         || (default_allowed && relay.account == relay.default_account)
 }
 
-/// What `username` may reach now (nothing, `user_active` false, for a disabled or deleted
+/// What `username` may reach now (nothing, and `user_gone`, for a disabled or deleted
 /// user); `None` when authz could not be asked.
 async fn accessible(edge: &Edge, username: &str) -> Option<ListAccessibleTargetsResponse> {
     let reply = edge
@@ -250,7 +250,7 @@ mod tests {
                 logins: logins.iter().map(|l| l.to_string()).collect(),
                 default_login,
             }],
-            user_active: true,
+            user_gone: false,
         }
     }
 
@@ -274,15 +274,21 @@ mod tests {
 
     #[test]
     fn an_inactive_user_loses_every_connection_and_a_relay_its_unlisted_target() {
-        let gone = ListAccessibleTargetsResponse::default();
+        let gone = ListAccessibleTargetsResponse {
+            targets: Vec::new(),
+            user_gone: true,
+        };
         assert_eq!(revoked(&gone, None).as_deref(), Some(USER_GONE));
+        // An authz that predates `user_gone` ends nothing by it.
+        let older = ListAccessibleTargetsResponse::default();
+        assert!(revoked(&older, None).is_none());
         assert_eq!(
             revoked(&gone, Some(&relay("svc"))).as_deref(),
             Some(USER_GONE)
         );
         let active = ListAccessibleTargetsResponse {
             targets: Vec::new(),
-            user_active: true,
+            user_gone: false,
         };
         assert!(revoked(&active, None).is_none());
         let message = revoked(&active, Some(&relay("svc")));
