@@ -8,7 +8,7 @@ use std::time::Duration;
 use phirepass_tunnel::{OpenError, Target};
 use russh::client::{self, AuthResult};
 use russh::keys::HashAlg;
-use russh::{ChannelReadHalf, ChannelWriteHalf, Preferred, cipher};
+use russh::{ChannelReadHalf, ChannelWriteHalf};
 use tracing::{info, instrument};
 
 use crate::state::AppState;
@@ -71,17 +71,12 @@ impl client::Handler for TargetHostKey {
     }
 }
 
-/// AES-GCM first (hardware-accelerated, fastest for bulk output), then ChaCha20-Poly1305.
+/// The edges' algorithm policy toward targets (`phirepass_ssh_target::algorithms`): the
+/// post-quantum hybrid first, no NIST ECDH, SHA-1 or encrypt-and-MAC, strict key exchange,
+/// AES-GCM first (hardware-accelerated, fastest for bulk output); no compression.
 fn ssh_config() -> client::Config {
     client::Config {
-        preferred: Preferred {
-            cipher: std::borrow::Cow::Borrowed(&[
-                cipher::AES_128_GCM,
-                cipher::AES_256_GCM,
-                cipher::CHACHA20_POLY1305,
-            ]),
-            ..Preferred::default()
-        },
+        preferred: phirepass_ssh_target::algorithms::preferred(false, false),
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(30)),
         window_size: 2 * 1024 * 1024,
