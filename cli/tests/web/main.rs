@@ -6,5 +6,6 @@ mod common;
 
 mod cross_site;
 mod device_confirmation;
+mod tunnels_api;
 mod web_ui_api;
 mod web_ui_e2e;
