@@ -36,7 +36,8 @@ const LEGACY_KEX: &[kex::Name] = &[
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
 ];
 
-const MODERN_CIPHERS: &[cipher::Name] = &[
+/// AEAD first, then CTR (with encrypt-then-MAC): the ciphers of the policy, both directions.
+pub const MODERN_CIPHERS: &[cipher::Name] = &[
     cipher::AES_128_GCM,
     cipher::AES_256_GCM,
     cipher::CHACHA20_POLY1305,
@@ -56,7 +57,8 @@ const LEGACY_CIPHERS: &[cipher::Name] = &[
     cipher::AES_128_CBC,
 ];
 
-const MODERN_MACS: &[mac::Name] = &[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM];
+/// Encrypt-then-MAC only: the MACs of the policy, both directions.
+pub const MODERN_MACS: &[mac::Name] = &[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM];
 
 const LEGACY_MACS: &[mac::Name] = &[
     mac::HMAC_SHA256_ETM,
@@ -67,7 +69,8 @@ const LEGACY_MACS: &[mac::Name] = &[
     mac::HMAC_SHA1,
 ];
 
-const MODERN_KEYS: &[Algorithm] = &[
+/// Host-key and user-signature algorithms of the policy: no `ssh-rsa` (SHA-1).
+pub const MODERN_KEYS: &[Algorithm] = &[
     Algorithm::Ed25519,
     Algorithm::Ecdsa {
         curve: EcdsaCurve::NistP256,

@@ -8,8 +8,13 @@
 
 use std::borrow::Cow;
 
-use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
-use russh::{Preferred, cipher, compression, kex, mac};
+// Ciphers, MACs and signature algorithms are the policy's, shared with the clients toward
+// targets. Host keys are filtered by the keys the edge has (ed25519); the key list is announced
+// as `server-sig-algs`, the signatures accepted from users' keys: no `ssh-rsa` (SHA-1).
+use phirepass_ssh_target::algorithms::{
+    MODERN_CIPHERS as CIPHERS, MODERN_KEYS as KEYS, MODERN_MACS as MACS,
+};
+use russh::{Preferred, compression, kex};
 
 pub(crate) const KEX: &[kex::Name] = &[
     kex::MLKEM768X25519_SHA256,
@@ -27,40 +32,9 @@ pub(crate) const POST_QUANTUM_KEX: &[kex::Name] = &[
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 ];
 
-pub(crate) const CIPHERS: &[cipher::Name] = &[
-    cipher::AES_128_GCM,
-    cipher::AES_256_GCM,
-    cipher::CHACHA20_POLY1305,
-    cipher::AES_256_CTR,
-    cipher::AES_128_CTR,
-];
-
-pub(crate) const MACS: &[mac::Name] = &[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM];
-
 /// `zlib@openssh.com` starts only after authentication; plain `zlib` would inflate what a
 /// stranger sends before it.
 pub(crate) const COMPRESSION: &[compression::Name] = &[compression::NONE, compression::ZLIB_LEGACY];
-
-/// Host keys are filtered by the keys the edge has (ed25519); the same list is announced as
-/// `server-sig-algs`, the signatures accepted from users' keys: no `ssh-rsa` (SHA-1).
-const KEYS: &[Algorithm] = &[
-    Algorithm::Ed25519,
-    Algorithm::Ecdsa {
-        curve: EcdsaCurve::NistP256,
-    },
-    Algorithm::Ecdsa {
-        curve: EcdsaCurve::NistP384,
-    },
-    Algorithm::Ecdsa {
-        curve: EcdsaCurve::NistP521,
-    },
-    Algorithm::Rsa {
-        hash: Some(HashAlg::Sha512),
-    },
-    Algorithm::Rsa {
-        hash: Some(HashAlg::Sha256),
-    },
-];
 
 pub(crate) fn preferred(post_quantum_only: bool) -> Preferred {
     Preferred {
@@ -80,6 +54,8 @@ pub(crate) fn preferred(post_quantum_only: bool) -> Preferred {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use russh::keys::Algorithm;
+    use russh::mac;
 
     #[test]
     fn post_quantum_first_strict_kex_and_nothing_legacy() {
