@@ -4,4 +4,5 @@
 pub mod claim;
 pub mod presence;
 pub mod revocation;
+mod routes;
 pub mod socket;

@@ -2,11 +2,10 @@
 //! node's subjects and relays tunnel frames verbatim between NATS and the agent's WebSocket, so
 //! any edge can reach the node. Sequencing and credit are end to end (edge <-> agent).
 
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -16,15 +15,16 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use phirepass_proto::authz::{Node, VerifyNodeTokenRequest};
 use phirepass_runtime::clock::now_millis;
-use phirepass_tunnel::frame::{self, Frame};
+use phirepass_tunnel::frame::Frame;
 use phirepass_tunnel::node_link::{LinkMessage, NodeControl};
-use phirepass_tunnel::{NodeSubject, OpenReply, OpenRequest, StreamId, valid_token};
+use phirepass_tunnel::{NodeSubject, OpenReply, OpenRequest, valid_token};
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::http::client_ip::client_ip;
 use crate::nodes::claim::{self, Claimant, REFUSED_RETRY};
 use crate::nodes::presence::{Identity, NodePresenceReporter};
+use crate::nodes::routes::{FIN_FROM_AGENT, FIN_FROM_EDGE, Routes};
 use crate::state::{AppState, HeldNode, Kick};
 
 /// Largest message an agent may send: a tunnel frame plus headroom.
@@ -183,53 +183,6 @@ async fn authenticate(
             warn!(code = ?s.code(), "token verification failed");
             Err("token verification unavailable, try again later".into())
         }
-    }
-}
-
-/// Per-connection routing: which edge each stream answers to, and pending open replies.
-///
-/// A route is dropped when either side resets the stream, or a grace period after both sides
-/// sent Fin (late acks and retransmits of the last frames still need the route).
-#[derive(Default)]
-struct Routes {
-    /// The subject frames toward each stream's edge go to, built once at open.
-    edges: HashMap<StreamId, String>,
-    pending_opens: HashMap<StreamId, String>,
-    fins: HashMap<StreamId, u8>,
-    finished: VecDeque<(Instant, StreamId)>,
-}
-
-const FIN_FROM_AGENT: u8 = 1;
-const FIN_FROM_EDGE: u8 = 2;
-const ROUTE_GRACE: Duration = Duration::from_secs(30);
-
-impl Routes {
-    /// Watches the frame type byte only; the payload stays opaque to the relay.
-    fn observe(&mut self, stream_id: StreamId, frame: &[u8], direction: u8) {
-        match frame.first().copied() {
-            Some(frame::RESET) => self.forget(stream_id),
-            Some(frame::FIN) => {
-                let seen = self.fins.entry(stream_id).or_default();
-                *seen |= direction;
-                if *seen == FIN_FROM_AGENT | FIN_FROM_EDGE {
-                    self.fins.remove(&stream_id);
-                    self.finished.push_back((Instant::now(), stream_id));
-                }
-            }
-            _ => {}
-        }
-        while let Some((at, id)) = self.finished.front().copied() {
-            if at.elapsed() < ROUTE_GRACE {
-                break;
-            }
-            self.finished.pop_front();
-            self.forget(id);
-        }
-    }
-
-    fn forget(&mut self, stream_id: StreamId) {
-        self.edges.remove(&stream_id);
-        self.fins.remove(&stream_id);
     }
 }
 
