@@ -12,12 +12,14 @@ mod ca;
 mod files;
 mod identity;
 mod kind;
+mod local;
 mod verify;
 
 pub use ca::{Ca, IssueOptions, Issued};
 pub use files::{TLS_DIR_VAR, TlsFiles, fingerprint, read_certs, read_key, write};
 pub use identity::{ClientAuth, Identity, anonymous_client_config};
 pub use kind::{SPIFFE_PREFIX, ServiceKind, peer_kind};
+pub use local::{LocalPki, ca_files, trust_file};
 
 /// Errors creating, reading or using certificates.
 #[derive(Debug, thiserror::Error)]

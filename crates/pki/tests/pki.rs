@@ -322,3 +322,44 @@ async fn a_ca_read_back_from_pem_issues_certificates_its_own_trust_accepts() {
     .await;
     assert_eq!(seen.unwrap(), Some(ServiceKind::SshEdge));
 }
+
+#[tokio::test]
+async fn a_pki_directory_is_created_once_and_reloaded_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let first =
+        phirepass_pki::LocalPki::load_or_init(dir.path(), &IssueOptions::default()).unwrap();
+    let authz = first.identity(ServiceKind::Authz).unwrap();
+    let again =
+        phirepass_pki::LocalPki::load_or_init(dir.path(), &IssueOptions::default()).unwrap();
+    assert_eq!(
+        again.ca().fingerprint().unwrap(),
+        first.ca().fingerprint().unwrap()
+    );
+    assert_eq!(
+        again.identity(ServiceKind::Authz).unwrap().fingerprint(),
+        authz.fingerprint()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("ca.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "ca.key readable by others: {mode:o}");
+    }
+    let edge = again.identity(ServiceKind::SshEdge).unwrap();
+    let seen = handshake(
+        authz.server_config(ClientAuth::Required).unwrap(),
+        edge.client_config(Some(ServiceKind::Authz)).unwrap(),
+        "authz",
+    )
+    .await;
+    assert_eq!(seen.unwrap(), Some(ServiceKind::SshEdge));
+    // Renewal in place: the loaded identity picks it up on reload.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    again
+        .issue_to_dir(ServiceKind::Authz, &IssueOptions::default())
+        .unwrap();
+    assert!(authz.reload().unwrap());
+}
