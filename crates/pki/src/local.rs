@@ -99,10 +99,7 @@ impl LocalPki {
         kind: ServiceKind,
         options: &IssueOptions,
     ) -> Result<TlsFiles, PkiError> {
-        let dir = self.dir.as_deref().ok_or_else(|| PkiError::Invalid {
-            path: "pki".into(),
-            reason: "an in-memory PKI has no directory".into(),
-        })?;
+        let dir = self.require_dir()?;
         let issued = self.ca.issue(kind, options)?;
         let target = TlsFiles::in_dir(dir, kind);
         // Key first: a reload between the two writes fails (mismatch) and keeps the old pair.
@@ -121,5 +118,47 @@ impl LocalPki {
                 Identity::from_pem(kind, &issued.cert_pem, &issued.key_pem, &self.trust_pem)
             }
         }
+    }
+
+    /// Rotation, step 1 of 3: a new CA becomes the issuer and joins the trust bundle beside
+    /// every CA trusted so far. Leaf certificates are untouched, so nothing changes for a peer
+    /// until every service has reloaded the bundle (its reload period). Returns the new CA's
+    /// fingerprint.
+    pub fn rotate_ca(&mut self) -> Result<String, PkiError> {
+        let dir = self.require_dir()?.to_owned();
+        let fresh = Ca::generate("phirepass ca")?;
+        let bundle = format!("{}{}", fresh.cert_pem(), self.trust_pem);
+        files::write(&trust_file(&dir), &bundle, false)?;
+        let (cert, key) = ca_files(&dir);
+        files::write(&key, &fresh.key_pem(), true)?;
+        files::write(&cert, fresh.cert_pem(), false)?;
+        self.trust_pem = bundle;
+        self.ca = fresh;
+        self.ca.fingerprint()
+    }
+
+    /// Rotation, step 2: every kind's certificate reissued by the current CA.
+    pub fn reissue_all(&self, options: &IssueOptions) -> Result<(), PkiError> {
+        for kind in ServiceKind::ALL {
+            self.issue_to_dir(kind, options)?;
+        }
+        Ok(())
+    }
+
+    /// Rotation, step 3: every CA but the current one leaves the trust bundle; certificates
+    /// they issued are refused from each service's next reload on.
+    pub fn retire_old_cas(&mut self) -> Result<usize, PkiError> {
+        let dir = self.require_dir()?.to_owned();
+        let before = self.trust_pem.matches("BEGIN CERTIFICATE").count();
+        files::write(&trust_file(&dir), self.ca.cert_pem(), false)?;
+        self.trust_pem = self.ca.cert_pem().to_owned();
+        Ok(before.saturating_sub(1))
+    }
+
+    fn require_dir(&self) -> Result<&Path, PkiError> {
+        self.dir.as_deref().ok_or_else(|| PkiError::Invalid {
+            path: "pki".into(),
+            reason: "an in-memory PKI has no directory".into(),
+        })
     }
 }

@@ -363,3 +363,47 @@ async fn a_pki_directory_is_created_once_and_reloaded_as_written() {
         .unwrap();
     assert!(authz.reload().unwrap());
 }
+
+#[tokio::test]
+async fn the_three_rotation_steps_never_refuse_a_peer_that_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pki =
+        phirepass_pki::LocalPki::load_or_init(dir.path(), &IssueOptions::default()).unwrap();
+    let authz = pki.identity(ServiceKind::Authz).unwrap();
+    let edge = pki.identity(ServiceKind::SshEdge).unwrap();
+    let server = authz.server_config(ClientAuth::Required).unwrap();
+    let client = edge.client_config(Some(ServiceKind::Authz)).unwrap();
+    let works = |server: &ServerConfig, client: &ClientConfig| {
+        let (server, client) = (server.clone(), client.clone());
+        async move { handshake(server, client, "authz").await.map(|_| ()) }
+    };
+    let old_fingerprint = pki.ca().fingerprint().unwrap();
+    let old_ca = Ca::from_pem(pki.ca().cert_pem(), &pki.ca().key_pem()).unwrap();
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(20));
+
+    pause();
+    let new_fingerprint = pki.rotate_ca().unwrap();
+    assert_ne!(new_fingerprint, old_fingerprint);
+    // Only the authz side reloaded so far: old leaves still meet.
+    assert!(authz.reload().unwrap());
+    works(&server, &client).await.unwrap();
+    assert!(edge.reload().unwrap());
+
+    pause();
+    pki.reissue_all(&IssueOptions::default()).unwrap();
+    // One side renewed, the other not yet: both CAs are trusted, so it still works.
+    assert!(authz.reload().unwrap());
+    works(&server, &client).await.unwrap();
+    assert!(edge.reload().unwrap());
+    works(&server, &client).await.unwrap();
+
+    pause();
+    assert_eq!(pki.retire_old_cas().unwrap(), 1);
+    assert!(authz.reload().unwrap());
+    assert!(edge.reload().unwrap());
+    works(&server, &client).await.unwrap();
+    // A certificate from the retired CA is now refused.
+    let late = identity(&old_ca, ServiceKind::SshEdge, pki.trust_pem());
+    let refused = works(&server, &late.client_config(None).unwrap()).await;
+    assert!(refused.is_err());
+}
