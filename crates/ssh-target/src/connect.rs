@@ -111,9 +111,68 @@ fn client_config(spec: &TargetSpec) -> client::Config {
     }
 }
 
-/// Handshake, host-key verification and login over `stream`.
-#[instrument(skip_all, fields(target = %spec.name, user = %spec.username, method = spec.credentials.method()))]
-pub async fn connect<S>(stream: S, spec: &TargetSpec) -> Result<TargetSession, TargetError>
+/// A connection whose handshake is done and whose host key is verified, nobody logged in yet:
+/// what the browser terminal holds while it asks for a password (no password is typed for a
+/// target whose key was refused).
+pub struct TargetHandshake {
+    pub handle: client::Handle<TargetHandler>,
+    pub host_key: HostKeyInfo,
+    /// `AcceptedUnpinned`: the caller should pin `host_key.openssh` now and tell the user.
+    pub trust: HostKeyTrust,
+    target: String,
+}
+
+impl TargetHandshake {
+    /// The connection is still open (sshd closes one nobody logged in on after its
+    /// LoginGraceTime).
+    pub fn is_open(&self) -> bool {
+        !self.handle.is_closed()
+    }
+
+    /// Logs in as `spec.username` with `spec.credentials`, bounded like [`connect`].
+    #[instrument(skip_all, fields(target = %self.target, user = %spec.username, method = spec.credentials.method()))]
+    pub async fn login(self, spec: &TargetSpec) -> Result<TargetSession, TargetError> {
+        let Self {
+            mut handle,
+            host_key,
+            trust,
+            target,
+        } = self;
+        let auth_bound = if matches!(spec.credentials, Credentials::KeyboardInteractive(_)) {
+            spec.setup_timeout + spec.interactive_timeout
+        } else {
+            spec.setup_timeout
+        };
+        let ok = tokio::time::timeout(
+            auth_bound,
+            authenticate(&mut handle, &target, &spec.username, &spec.credentials),
+        )
+        .await
+        .map_err(|_| TargetError::Timeout {
+            target: target.clone(),
+            stage: "authentication",
+            after: auth_bound,
+        })??;
+        if !ok {
+            return Err(TargetError::AuthRejected {
+                target,
+                username: spec.username.clone(),
+                method: spec.credentials.method(),
+            });
+        }
+        info!(host_key = %host_key, trust = ?trust, "target session ready");
+        Ok(TargetSession {
+            handle,
+            host_key,
+            trust,
+        })
+    }
+}
+
+/// Handshake and host-key verification over `stream`, bounded by `setup_timeout` (plus
+/// `interactive_timeout` when the policy asks someone); `spec.credentials` is not used yet.
+#[instrument(skip_all, fields(target = %spec.name))]
+pub async fn handshake<S>(stream: S, spec: &TargetSpec) -> Result<TargetHandshake, TargetError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -133,60 +192,47 @@ where
         policy: spec.policy.clone(),
         outcome: outcome.clone(),
     };
-    let asks_login = matches!(spec.credentials, Credentials::KeyboardInteractive(_));
-    let bound = |asks: bool| {
-        if asks {
-            spec.setup_timeout + spec.interactive_timeout
-        } else {
-            spec.setup_timeout
-        }
-    };
-    let (handshake_bound, auth_bound) = (bound(asks_host_key), bound(asks_login));
-    let timeout = |stage, after| TargetError::Timeout {
-        target: spec.name.clone(),
-        stage,
-        after,
+    let bound = if asks_host_key {
+        spec.setup_timeout + spec.interactive_timeout
+    } else {
+        spec.setup_timeout
     };
     let handshake = client::connect_stream(Arc::new(client_config(spec)), stream, handler);
-    let connected = tokio::time::timeout(handshake_bound, handshake)
-        .await
-        .map_err(|_| timeout("ssh handshake (banner and key exchange)", handshake_bound))?;
+    let connected =
+        tokio::time::timeout(bound, handshake)
+            .await
+            .map_err(|_| TargetError::Timeout {
+                target: spec.name.clone(),
+                stage: "ssh handshake (banner and key exchange)",
+                after: bound,
+            })?;
     let decided = outcome.lock().ok().and_then(|mut slot| slot.take());
-    let (mut handle, host_key, trust) = match (connected, decided) {
-        (Ok(handle), Some(Ok((info, trust)))) => (handle, info, trust),
+    match (connected, decided) {
+        (Ok(handle), Some(Ok((host_key, trust)))) => Ok(TargetHandshake {
+            handle,
+            host_key,
+            trust,
+            target: spec.name.clone(),
+        }),
         (_, Some(Err(refused))) => {
             warn!(error = %refused, "target host key refused");
-            return Err(refused.into());
+            Err(refused.into())
         }
-        (Err(russh::Error::Version), _) => {
-            return Err(TargetError::NotSsh {
-                target: spec.name.clone(),
-            });
-        }
-        (Err(e), _) => return Err(TargetError::Protocol(format!("handshake: {e}"))),
-        (Ok(_), None) => {
-            return Err(TargetError::Protocol(
-                "handshake ended without a host key".into(),
-            ));
-        }
-    };
-    let ok = tokio::time::timeout(
-        auth_bound,
-        authenticate(&mut handle, &spec.name, &spec.username, &spec.credentials),
-    )
-    .await
-    .map_err(|_| timeout("authentication", auth_bound))??;
-    if !ok {
-        return Err(TargetError::AuthRejected {
+        (Err(russh::Error::Version), _) => Err(TargetError::NotSsh {
             target: spec.name.clone(),
-            username: spec.username.clone(),
-            method: spec.credentials.method(),
-        });
+        }),
+        (Err(e), _) => Err(TargetError::Protocol(format!("handshake: {e}"))),
+        (Ok(_), None) => Err(TargetError::Protocol(
+            "handshake ended without a host key".into(),
+        )),
     }
-    info!(host_key = %host_key, trust = ?trust, "target session ready");
-    Ok(TargetSession {
-        handle,
-        host_key,
-        trust,
-    })
+}
+
+/// Handshake, host-key verification and login over `stream`.
+#[instrument(skip_all, fields(target = %spec.name, user = %spec.username, method = spec.credentials.method()))]
+pub async fn connect<S>(stream: S, spec: &TargetSpec) -> Result<TargetSession, TargetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    handshake(stream, spec).await?.login(spec).await
 }

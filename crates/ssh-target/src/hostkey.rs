@@ -40,6 +40,37 @@ impl fmt::Display for HostKeyInfo {
     }
 }
 
+/// The vault option (per target name) that holds a target's pinned key; both edges read and
+/// write the same record, so a key learnt through one is enforced by the other.
+pub const PIN_OPTION: &str = "hostkey.openssh";
+
+/// An edge's setting for keys nothing is pinned for (`SSH_EDGE_UNKNOWN_HOSTKEY`,
+/// `GATEWAY_UNKNOWN_HOSTKEY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownHostKey {
+    /// Accept, tell the user and the log the fingerprint, and pin it for the target.
+    AcceptOnce,
+    /// Refuse until an administrator pins a key.
+    Reject,
+    /// Show the user the algorithm and SHA256 fingerprint and ask; pin on "yes", refuse
+    /// otherwise or when the user cannot be asked.
+    Prompt,
+}
+
+impl std::str::FromStr for UnknownHostKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "accept-once" => Ok(Self::AcceptOnce),
+            "reject" => Ok(Self::Reject),
+            "prompt" => Ok(Self::Prompt),
+            other => Err(format!(
+                "expected accept-once, reject or prompt, got {other:?}"
+            )),
+        }
+    }
+}
+
 /// Parses a pinned `hostkey.openssh` value (an OpenSSH public key line, comment optional).
 pub fn parse_pin(line: &str) -> Result<PublicKey, String> {
     PublicKey::from_openssh(line.trim()).map_err(|e| format!("pinned host key is unreadable: {e}"))
@@ -88,7 +119,7 @@ pub enum HostKeyTrust {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HostKeyError {
     #[error(
-        "host key of {target} does not match the pinned key: pinned {pinned}, presented {presented}; refusing to connect (a changed key may mean an attack; an administrator must re-pin it)"
+        "host key of {target} does not match the pinned key: expected {pinned}, got {presented}; refusing to connect (a changed key may mean an attack; an administrator must re-pin it)"
     )]
     Mismatch {
         target: String,
@@ -96,13 +127,13 @@ pub enum HostKeyError {
         presented: HostKeyInfo,
     },
     #[error(
-        "host key of {target} is not pinned and the policy refuses unknown keys: presented {presented}"
+        "host key of {target} is not pinned and the policy refuses unknown keys: got {presented}"
     )]
     Unknown {
         target: String,
         presented: HostKeyInfo,
     },
-    #[error("host key of {target} was not accepted: presented {presented}")]
+    #[error("host key of {target} was not accepted: got {presented}")]
     Declined {
         target: String,
         presented: HostKeyInfo,

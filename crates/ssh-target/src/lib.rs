@@ -7,7 +7,9 @@
 //!   from a callback.
 //! * [`hostkey`]: exact match against a pin, else a policy (`reject`, `accept-once`,
 //!   `prompt`); every message names the key type and SHA256 fingerprint.
-//! * [`connect()`]: handshake and login, each bounded by `setup_timeout`.
+//! * [`connect()`]: handshake and login, each bounded by `setup_timeout`; [`handshake()`] then
+//!   [`TargetHandshake::login`] when the credentials come later (the browser terminal asks for
+//!   a password only once the target's key is verified).
 #![forbid(unsafe_code)]
 
 pub mod algorithms;
@@ -16,7 +18,9 @@ mod credentials;
 mod error;
 pub mod hostkey;
 
-pub use connect::{TargetHandler, TargetSession, TargetSpec, connect};
+pub use connect::{TargetHandler, TargetHandshake, TargetSession, TargetSpec, connect, handshake};
 pub use credentials::{Credentials, KbiResponder, KbiRound};
 pub use error::TargetError;
-pub use hostkey::{HostKeyError, HostKeyInfo, HostKeyPolicy, HostKeyPrompt, HostKeyTrust};
+pub use hostkey::{
+    HostKeyError, HostKeyInfo, HostKeyPolicy, HostKeyPrompt, HostKeyTrust, UnknownHostKey,
+};

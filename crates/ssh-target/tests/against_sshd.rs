@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use phirepass_ssh_target::{
     Credentials, HostKeyError, HostKeyPolicy, HostKeyTrust, TargetError, TargetSpec, connect,
+    handshake,
 };
 use phirepass_testkit::sshd::{TEST_PASSWORD, TEST_USER, TestSshd};
 use russh::ChannelMsg;
@@ -77,6 +78,48 @@ async fn wrong_password_is_refused() {
     let tcp = TcpStream::connect(sshd.addr).await.unwrap();
     let err = connect(tcp, &spec("not-the-password")).await.err().unwrap();
     assert!(matches!(err, TargetError::AuthRejected { .. }), "{err}");
+}
+
+/// The browser terminal's two steps: the key is verified before any credentials exist, and the
+/// login follows on the same connection.
+#[tokio::test]
+async fn handshake_verifies_the_key_before_the_login() {
+    let sshd = TestSshd::start().await.unwrap();
+    let mut check = spec("");
+    check.policy = HostKeyPolicy::Reject;
+    let refused = handshake(TcpStream::connect(sshd.addr).await.unwrap(), &check)
+        .await
+        .err()
+        .expect("unknown key refused at the handshake");
+    assert!(
+        matches!(refused, TargetError::HostKey(HostKeyError::Unknown { .. })),
+        "{refused}"
+    );
+
+    check.policy = HostKeyPolicy::AcceptOnce;
+    let first = handshake(TcpStream::connect(sshd.addr).await.unwrap(), &check)
+        .await
+        .unwrap();
+    assert_eq!(first.trust, HostKeyTrust::AcceptedUnpinned);
+    assert!(first.is_open());
+    check.pinned_host_key = Some(first.host_key.openssh.clone());
+    check.policy = HostKeyPolicy::Reject;
+    let wrong = first
+        .login(&spec("not-the-password"))
+        .await
+        .err()
+        .expect("wrong password");
+    assert!(matches!(wrong, TargetError::AuthRejected { .. }), "{wrong}");
+
+    let pinned = handshake(TcpStream::connect(sshd.addr).await.unwrap(), &check)
+        .await
+        .unwrap();
+    assert_eq!(pinned.trust, HostKeyTrust::Pinned);
+    let session = pinned.login(&spec(TEST_PASSWORD)).await.unwrap();
+    assert_eq!(
+        run(&session, "echo two-step").await,
+        ("two-step\n".into(), 0)
+    );
 }
 
 #[tokio::test]
