@@ -32,12 +32,19 @@ mod events;
 mod jetstream;
 mod memory;
 mod nats;
+mod permissions;
 mod subject;
+#[cfg(feature = "testing")]
+pub mod test_server;
 
 pub use events::{EventLog, MAX_READ, MEMORY_EVENTS, MemoryEventLog};
 pub use jetstream::{EVENTS_STREAM, JetStreamEventLog};
 pub use memory::MemoryBus;
 pub use nats::NatsBus;
+pub use permissions::{
+    KindPermissions, NatsServerConfig, inbox_prefix, nats_user, permissions, render_server_config,
+};
+pub use phirepass_pki::{Identity, ServiceKind};
 pub use subject::{subject_matches, valid_pattern, valid_subject};
 
 /// Message headers, in order. Names may repeat. NATS does not keep the order
@@ -134,6 +141,36 @@ pub async fn connect(nats_url: Option<&str>) -> Result<Arc<dyn Bus>, BusError> {
     match nats_url {
         Some(url) => Ok(Arc::new(NatsBus::connect(url).await?)),
         None => Ok(Arc::new(MemoryBus::new())),
+    }
+}
+
+/// Connects service `kind` to NATS at `nats_url` with its identity (TLS with its client
+/// certificate, mapped by the server to the kind's user: see [`permissions`]), or without
+/// one (plaintext, anonymous: development only); a fresh in-process bus when `nats_url` is
+/// `None`.
+pub async fn connect_with(
+    nats_url: Option<&str>,
+    kind: ServiceKind,
+    identity: Option<&Identity>,
+) -> Result<Arc<dyn Bus>, BusError> {
+    match nats_url {
+        Some(url) => Ok(Arc::new(NatsBus::connect_as(url, kind, identity).await?)),
+        None => Ok(Arc::new(MemoryBus::new())),
+    }
+}
+
+/// [`connect_events`] as service `kind`, with its identity as in [`connect_with`].
+pub async fn connect_events_with(
+    nats_url: Option<&str>,
+    kind: ServiceKind,
+    identity: Option<&Identity>,
+) -> Result<Arc<dyn EventLog>, BusError> {
+    match nats_url {
+        Some(url) => {
+            let bus = NatsBus::connect_as(url, kind, identity).await?;
+            Ok(Arc::new(JetStreamEventLog::connect(&bus).await?))
+        }
+        None => Ok(Arc::new(MemoryEventLog::new())),
     }
 }
 

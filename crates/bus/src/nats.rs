@@ -5,7 +5,8 @@ use std::time::Duration;
 use async_nats::header::HeaderMap;
 use async_nats::{Client, ConnectOptions, RequestErrorKind};
 use bytes::Bytes;
-use tracing::{debug, info};
+use phirepass_pki::{Identity, ServiceKind};
+use tracing::{debug, info, warn};
 
 use crate::subject::{check_headers, check_pattern, check_subject};
 use crate::{Bus, BusError, Headers, Message, SubInner, Subscription};
@@ -17,19 +18,65 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct NatsBus {
     client: Client,
+    /// Where this connection's replies arrive (and where the flush probe goes).
+    inbox: String,
 }
 
 impl NatsBus {
-    /// Connects once; fails at once if the server is unreachable (the
-    /// client reconnects by itself after a successful first connection).
+    /// Connects once, anonymously and as the server allows (plaintext for a `nats://` URL):
+    /// the development fallback and tests against an open server. Fails at once if the
+    /// server is unreachable (the client reconnects by itself after a successful first
+    /// connection).
     pub async fn connect(url: &str) -> Result<Self, BusError> {
-        let client = ConnectOptions::new()
-            .name("phirepass")
+        Self::open(ConnectOptions::new().name("phirepass"), url, "_INBOX").await
+    }
+
+    /// Connects as a service of `kind`: replies arrive under the kind's own inbox
+    /// ([`crate::inbox_prefix`]), which the server lets only that kind read. With an
+    /// identity, TLS is required (even for a `nats://` URL), the server must present a
+    /// `nats` certificate from the trust bundle, and the client presents its own, which the
+    /// server maps to the kind's user. Without one the connection is anonymous, which only
+    /// a development server accepts.
+    pub async fn connect_as(
+        url: &str,
+        kind: ServiceKind,
+        identity: Option<&Identity>,
+    ) -> Result<Self, BusError> {
+        let inbox = crate::permissions::inbox_prefix(kind);
+        let mut options = ConnectOptions::new()
+            .name(format!("phirepass-{}", kind.name()))
+            .custom_inbox_prefix(&inbox);
+        match identity {
+            Some(identity) => {
+                if identity.kind() != kind {
+                    return Err(BusError::Other(format!(
+                        "the identity is {}'s, not {kind}'s",
+                        identity.kind()
+                    )));
+                }
+                let tls = identity
+                    .client_config(Some(ServiceKind::Nats))
+                    .map_err(|e| other("nats tls configuration", e))?;
+                options = options.require_tls(true).tls_client_config(tls);
+            }
+            None => warn!(
+                %kind,
+                "connecting to nats without an identity: no tls, no user (development only)"
+            ),
+        }
+        Self::open(options, url, &inbox).await
+    }
+
+    async fn open(options: ConnectOptions, url: &str, inbox: &str) -> Result<Self, BusError> {
+        let client = options
             .connect(url)
             .await
             .map_err(|e| BusError::Other(format!("connecting to nats: {e}")))?;
         info!(url, "connected to nats");
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            inbox: inbox.to_owned(),
+        })
     }
 
     /// The underlying client, for JetStream and other NATS-only features.
@@ -143,7 +190,12 @@ impl Bus for NatsBus {
         // made before are in effect for every other connection: a request
         // nobody listens to is answered "no responders" after the server
         // processed everything we sent before it.
-        let probe = format!("_INBOX.flush.{}", self.client.new_inbox().replace('.', "_"));
+        // Into our own inbox: the one subject every kind may publish to besides its work.
+        let probe = format!(
+            "{}.flush.{}",
+            self.inbox,
+            self.client.new_inbox().replace('.', "_")
+        );
         let req = async_nats::Request::new().timeout(Some(FLUSH_TIMEOUT));
         match self.client.send_request(probe, req).await {
             Ok(_) => Ok(()),

@@ -5,6 +5,7 @@
 
 mod conformance;
 mod events;
+mod nats_tls;
 
 fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
