@@ -10,5 +10,6 @@ mod bus;
 mod codec;
 mod common;
 mod integrity;
+mod nats_tls;
 mod pair;
 mod protocol;
