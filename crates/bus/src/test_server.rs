@@ -77,6 +77,16 @@ pub fn nats_server_binary() -> Result<PathBuf, String> {
 impl TestNatsServer {
     /// Starts a server for subject prefix `prefix` (event stream `PP_TEST_<prefix>`).
     pub async fn start(prefix: &str) -> Result<Self, String> {
+        Self::launch(prefix, true).await
+    }
+
+    /// The same server version without TLS or users (anonymous, plaintext): the baseline of
+    /// benchmarks, never a deployment.
+    pub async fn start_plain(prefix: &str) -> Result<Self, String> {
+        Self::launch(prefix, false).await
+    }
+
+    async fn launch(prefix: &str, tls: bool) -> Result<Self, String> {
         let bin = nats_server_binary()?;
         let dir =
             std::env::temp_dir().join(format!("phirepass-nats-{:016x}", rand::random::<u64>()));
@@ -85,17 +95,24 @@ impl TestNatsServer {
             .map_err(|e| format!("pki: {e}"))?;
         let nats = TlsFiles::in_dir(&pki_dir, ServiceKind::Nats);
         let stream = format!("PP_TEST_{prefix}");
-        let config = render_server_config(&NatsServerConfig {
-            prefix: prefix.to_owned(),
-            events_stream: stream.clone(),
-            listen: "127.0.0.1:-1".to_owned(), // nats-server picks a free port
-            cert_file: nats.cert,
-            key_file: nats.key,
-            trust_file: nats.trust,
-            store_dir: dir.join("jetstream"),
-            monitor: None,
-        })
-        .map_err(|e| e.to_string())?;
+        let store_dir = dir.join("jetstream");
+        let config = match tls {
+            true => render_server_config(&NatsServerConfig {
+                prefix: prefix.to_owned(),
+                events_stream: stream.clone(),
+                listen: "127.0.0.1:-1".to_owned(), // nats-server picks a free port
+                cert_file: nats.cert,
+                key_file: nats.key,
+                trust_file: nats.trust,
+                store_dir,
+                monitor: None,
+            })
+            .map_err(|e| e.to_string())?,
+            false => format!(
+                "listen: \"127.0.0.1:-1\"\njetstream {{\n  store_dir: {:?}\n}}\n",
+                store_dir.display().to_string()
+            ),
+        };
         let conf_path = dir.join("nats.conf");
         let log_path = dir.join("nats.log");
         std::fs::write(&conf_path, config).map_err(|e| format!("writing config: {e}"))?;
@@ -118,6 +135,11 @@ impl TestNatsServer {
         };
         server.port = wait_for_port(&log_path).await?;
         Ok(server)
+    }
+
+    /// The server process' id (benchmarks read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// `nats://127.0.0.1:<port>`: TLS is required by the server, so a client without TLS

