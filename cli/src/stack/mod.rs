@@ -138,6 +138,8 @@ impl Stack {
             self.token.clone(),
         );
         config.subject_prefix = self.prefix.clone();
+        // The browser terminal reads and writes node host-key pins in this vault.
+        config.secrets_url = self.secrets_url.clone();
         // A gateway started after the edge names it in the dashboard's `ssh` commands.
         if let Some(addr) = *self.ssh_edge_addr.lock().unwrap_or_else(|e| e.into_inner()) {
             config.proxy.ssh_edge_addr = Some(addr.to_string());

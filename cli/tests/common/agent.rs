@@ -10,6 +10,15 @@ pub struct AgentHandle {
     _stop: Trigger,
 }
 
+impl AgentHandle {
+    /// Stops the agent and waits until it has exited (its link to the gateway is closed).
+    pub async fn stop(self) {
+        let AgentHandle { task, _stop } = self;
+        drop(_stop);
+        let _ = task.await;
+    }
+}
+
 pub fn agent_config(gateway_addr: &str, ssh: std::net::SocketAddr) -> phirepass_agent::AgentConfig {
     agent_config_with_ports(gateway_addr, ssh, &[])
 }

@@ -31,4 +31,5 @@ mod ssh_edge_passthrough;
 mod ssh_edge_per_source;
 mod ssh_edge_relay;
 mod ssh_tunnels;
+mod terminal_hostkeys;
 mod tunnel_revocation;

@@ -4,7 +4,7 @@
 use crate::common::*;
 
 /// The sshd's ed25519 key line as `ssh-keyscan` sees it.
-fn keyscan(addr: std::net::SocketAddr) -> String {
+pub(crate) fn keyscan(addr: std::net::SocketAddr) -> String {
     let out = std::process::Command::new("ssh-keyscan")
         .args(["-t", "ed25519", "-p", &addr.port().to_string(), "127.0.0.1"])
         .output()
@@ -19,7 +19,7 @@ fn keyscan(addr: std::net::SocketAddr) -> String {
     line.split_once(' ').unwrap().1.to_string()
 }
 
-fn fingerprint(line: &str) -> String {
+pub(crate) fn fingerprint(line: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("k.pub");
     std::fs::write(&file, format!("{line}\n")).unwrap();

@@ -7,6 +7,7 @@ use phirepass_runtime::config::{ConfigError, env_opt, env_or};
 use phirepass_runtime::grpc::ServiceToken;
 
 pub use crate::http::trusted_proxies::{Cidr, TrustedProxies};
+pub use phirepass_ssh_target::UnknownHostKey;
 
 /// `development` drops cookie `Secure` and defaults the public scheme to `http`; `production`
 /// requires both, and a first user. Browser Origin checks are the same in both. Unset, it is
@@ -65,6 +66,13 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     pub authz_url: String,
     pub registry_url: String,
+    /// The vault (`SECRETS_URL`), where the browser terminal reads and writes node host-key
+    /// pins (the same records as ssh-edge). `None`: terminals are refused, never unverified.
+    pub secrets_url: Option<String>,
+    /// What the browser terminal does with a node host key nothing is pinned for
+    /// (`GATEWAY_UNKNOWN_HOSTKEY`: accept-once, the default, reject or prompt). `prompt` refuses
+    /// it here like ssh-edge does where it cannot ask: confirm it once through ssh-edge.
+    pub unknown_host_key: UnknownHostKey,
     pub service_token: ServiceToken,
     /// NATS subject prefix ("pp"); tests use their own to run in parallel.
     pub subject_prefix: String,
@@ -205,6 +213,8 @@ impl GatewayConfig {
             allowed_origins,
             authz_url: env_or("AUTHZ_URL", "http://127.0.0.1:50051".to_string())?,
             registry_url: env_or("REGISTRY_URL", "http://127.0.0.1:50052".to_string())?,
+            secrets_url: Some(env_or("SECRETS_URL", "http://127.0.0.1:50053".to_string())?),
+            unknown_host_key: env_or("GATEWAY_UNKNOWN_HOSTKEY", UnknownHostKey::AcceptOnce)?,
             service_token: ServiceToken::from_env()?,
             subject_prefix: env_or("PHIREPASS_SUBJECT_PREFIX", "pp".to_string())?,
             token_check_interval: Duration::from_secs(2),
@@ -225,6 +235,8 @@ impl GatewayConfig {
             allowed_origins: Vec::new(),
             authz_url,
             registry_url,
+            secrets_url: None,
+            unknown_host_key: UnknownHostKey::AcceptOnce,
             service_token,
             subject_prefix: "pp".to_string(),
             token_check_interval: Duration::from_secs(2),

@@ -7,6 +7,7 @@ use std::time::Instant;
 use phirepass_bus::Bus;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
+use phirepass_proto::secrets::secrets_client::SecretsClient;
 use phirepass_runtime::grpc::{AuthedChannel, channel};
 use phirepass_tunnel::{StreamConfig, Subjects};
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +18,7 @@ use crate::error::GatewayError;
 
 pub type Authz = AuthzClient<AuthedChannel>;
 pub type Registry = RegistryClient<AuthedChannel>;
+pub type Secrets = SecretsClient<AuthedChannel>;
 
 /// Why the gateway asks a held agent to go away.
 #[derive(Debug, Clone)]
@@ -65,6 +67,8 @@ pub struct AppState {
     pub stream_config: StreamConfig,
     pub authz: Authz,
     pub registry: Registry,
+    /// The vault, for node host-key pins (`None` without `secrets_url`: terminals refused).
+    pub secrets: Option<Secrets>,
     pub started_at: Instant,
     nodes: Mutex<HashMap<String, HeldNode>>,
     web: Mutex<HashMap<String, WebConnection>>,
@@ -81,13 +85,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Connects the authz and registry clients (lazily: nothing is dialled until first use).
+    /// Connects the authz, registry and secrets clients (lazily: nothing is dialled until first use).
     pub fn connect(config: GatewayConfig, bus: Arc<dyn Bus>) -> Result<Arc<Self>, GatewayError> {
         let startup = |e: phirepass_runtime::grpc::GrpcError| GatewayError::Startup(e.to_string());
         let token = config.service_token.clone();
         let authz = AuthzClient::new(channel(&config.authz_url, token.clone()).map_err(startup)?);
-        let registry = RegistryClient::new(channel(&config.registry_url, token).map_err(startup)?);
-        Ok(Arc::new(Self::new(config, bus, authz, registry)))
+        let registry =
+            RegistryClient::new(channel(&config.registry_url, token.clone()).map_err(startup)?);
+        let secrets = match &config.secrets_url {
+            Some(url) => Some(SecretsClient::new(channel(url, token).map_err(startup)?)),
+            None => None,
+        };
+        let mut state = Self::new(config, bus, authz, registry);
+        state.secrets = secrets;
+        Ok(Arc::new(state))
     }
 
     pub fn new(config: GatewayConfig, bus: Arc<dyn Bus>, authz: Authz, registry: Registry) -> Self {
@@ -100,6 +111,7 @@ impl AppState {
             bus,
             authz,
             registry,
+            secrets: None,
             started_at: Instant::now(),
             nodes: Mutex::new(HashMap::new()),
             web: Mutex::new(HashMap::new()),

@@ -10,31 +10,9 @@ use phirepass_runtime::grpc::ServiceToken;
 use crate::per_source::parse_penalties;
 pub use crate::per_source::{Penalties, PerSourceLimits};
 
-/// What to do with a target host key when none is pinned (`SSH_EDGE_UNKNOWN_HOSTKEY`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnknownHostKey {
-    /// Accept, tell the user and the log the fingerprint, and pin it for the target.
-    AcceptOnce,
-    /// Refuse until an administrator pins a key.
-    Reject,
-    /// Show the user the algorithm and SHA256 fingerprint and ask (keyboard-interactive during
-    /// login); pin on "yes", refuse otherwise or when the user cannot be asked.
-    Prompt,
-}
-
-impl std::str::FromStr for UnknownHostKey {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "accept-once" => Ok(Self::AcceptOnce),
-            "reject" => Ok(Self::Reject),
-            "prompt" => Ok(Self::Prompt),
-            other => Err(format!(
-                "expected accept-once, reject or prompt, got {other:?}"
-            )),
-        }
-    }
-}
+/// What to do with a target host key when none is pinned (`SSH_EDGE_UNKNOWN_HOSTKEY`): the
+/// browser terminal reads the same setting (`GATEWAY_UNKNOWN_HOSTKEY`).
+pub use phirepass_ssh_target::UnknownHostKey;
 
 /// Where the edge's own host key comes from.
 #[derive(Clone)]

@@ -2,6 +2,7 @@
 //! TunnelStream, the session's registry presence, and kicks from the dashboard.
 
 mod authorize;
+mod hostkeys;
 pub mod kick;
 pub mod presence;
 pub mod revocation;

@@ -208,9 +208,9 @@ async fn control_loop(
                 };
                 // The node is checked live (online, sshd answering, SSH handshake) before the
                 // browser asks for a password; that connection then carries the login.
-                let node_check = match checked.take().filter(|c| c.usable_for(&node_id)) {
+                let mut node_check = match checked.take().filter(|c| c.usable_for(&node_id)) {
                     Some(c) => c,
-                    None => match check_node(state, &node_id, &node_name).await {
+                    None => match check_node(state, &node_id, &node_name, &user.username).await {
                         Ok(c) => c,
                         Err(failure) => {
                             refuse(tx, &node_name, failure).await;
@@ -219,8 +219,12 @@ async fn control_loop(
                     },
                 };
                 let Some(password) = password.filter(|p| !p.is_empty()) else {
+                    let mut ask = ask_for_password(&node_name, &username);
+                    // A key pinned just now is told before anyone types a password.
+                    if let Some(notice) = node_check.notice.take() {
+                        ask = format!("{notice}\n{ask}");
+                    }
                     checked = Some(node_check);
-                    let ask = ask_for_password(&node_name, &username);
                     send(tx, WebFrame::error(ErrorKind::RequiresPassword, ask)).await;
                     continue;
                 };
@@ -274,6 +278,7 @@ async fn run_terminal(
         handle,
         mut reader,
         writer,
+        notice,
     } = terminal;
     let channel_id = writer.id();
     let session_id = conn_id.to_string();
@@ -305,6 +310,10 @@ async fn run_terminal(
         session_id: Some(session_id),
     };
     send(tx, WebFrame::control(ok)).await;
+    if let Some(notice) = notice {
+        let line = format!("phirepass: {notice}\r\n");
+        send(tx, WebFrame::Ssh(bytes::Bytes::from(line))).await;
+    }
 
     let mut exit_status = None;
     let mut reason = None;

@@ -1,20 +1,26 @@
-//! The browser terminal's SSH client: russh over a TunnelStream to the node's sshd. SSH is spoken
-//! here, in the edge, so the password never crosses the bus and NATS only carries SSH ciphertext.
+//! The browser terminal's SSH client: `phirepass_ssh_target` (the client ssh-edge uses: its
+//! algorithm policy, host-key verification against the vault's pins, bounded setup) over a
+//! TunnelStream to the node's sshd. SSH is spoken here, in the edge, so the password never
+//! crosses the bus and NATS only carries SSH ciphertext.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use phirepass_ssh_target::{
+    Credentials, HostKeyTrust, TargetError, TargetHandler, TargetHandshake, TargetSpec,
+};
 use phirepass_tunnel::{OpenError, Target};
-use russh::client::{self, AuthResult};
-use russh::keys::HashAlg;
+use russh::client;
 use russh::{ChannelReadHalf, ChannelWriteHalf};
 use tracing::{info, instrument};
 
+use crate::browser::hostkeys;
 use crate::state::AppState;
 
-/// Time allowed for the SSH handshake and authentication with the target.
+/// Time allowed for the SSH handshake, and again for authentication and the shell.
 const SSH_SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// The SSH channel window toward the gateway.
+const WINDOW: u32 = 2 * 1024 * 1024;
 
 /// Bytes a session carried, for the registry and the dashboard.
 #[derive(Default, Debug)]
@@ -40,73 +46,46 @@ pub enum OpenFailure {
 }
 
 pub struct Terminal {
-    pub handle: client::Handle<TargetHostKey>,
+    pub handle: client::Handle<TargetHandler>,
     pub reader: ChannelReadHalf,
     pub writer: ChannelWriteHalf<client::Msg>,
+    /// A host key accepted and pinned by this connection, not told in the password dialog:
+    /// written to the terminal first (as ssh-edge does).
+    pub notice: Option<String>,
 }
 
-/// Accepts the node's host key and logs its fingerprint. The key belongs to the sshd the
-/// authenticated agent itself chose (its allowlisted SSH_HOST); per-node pinning is future work.
-pub struct TargetHostKey {
-    node: String,
-}
-
-impl client::Handler for TargetHostKey {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            return Ok(false);
-        };
-        info!(
-            node = %self.node,
-            algorithm = %key.algorithm().as_str(),
-            fingerprint = %key.fingerprint(HashAlg::Sha256),
-            "target host key"
-        );
-        Ok(true)
-    }
-}
-
-/// The edges' algorithm policy toward targets (`phirepass_ssh_target::algorithms`): the
-/// post-quantum hybrid first, no NIST ECDH, SHA-1 or encrypt-and-MAC, strict key exchange,
-/// AES-GCM first (hardware-accelerated, fastest for bulk output); no compression.
-fn ssh_config() -> client::Config {
-    client::Config {
-        preferred: phirepass_ssh_target::algorithms::preferred(false, false),
-        inactivity_timeout: None,
-        keepalive_interval: Some(Duration::from_secs(30)),
-        window_size: 2 * 1024 * 1024,
-        ..client::Config::default()
-    }
-}
-
-/// A live SSH connection to a node's sshd, handshake done, nobody logged in yet: what the
-/// browser's first `open_tunnel` (without a password) checks before anyone types a password.
+/// A live SSH connection to a node's sshd, handshake done and host key verified, nobody logged
+/// in yet: what the browser's first `open_tunnel` (without a password) checks before anyone
+/// types a password.
 pub struct Checked {
     pub node_id: String,
-    handle: client::Handle<TargetHostKey>,
+    handshake: TargetHandshake,
+    spec: TargetSpec,
+    /// For the password dialog: a key accepted and pinned just now.
+    pub notice: Option<String>,
 }
 
 impl Checked {
     /// Still usable for a login to `node_id` (sshd closes a connection nobody logged in on
     /// after its LoginGraceTime).
     pub fn usable_for(&self, node_id: &str) -> bool {
-        self.node_id == node_id && !self.handle.is_closed()
+        self.node_id == node_id && self.handshake.is_open()
     }
 }
 
-/// Opens a stream to the node's SSH target and completes the SSH handshake: proves the node is
-/// online, its agent reaches its sshd, and that what answers speaks SSH.
+/// Opens a stream to the node's SSH target and completes the SSH handshake, checking the host
+/// key against the node's pin: proves the node is online, its agent reaches its sshd, and that
+/// what answers is the sshd pinned for it. `user` is the phirepass user (for messages).
 #[instrument(skip(state), fields(gateway = %state.config.gateway_id))]
 pub async fn check_node(
     state: &AppState,
     node_id: &str,
     node_name: &str,
+    user: &str,
 ) -> Result<Checked, OpenFailure> {
+    let options = hostkeys::node_options(state, node_name)
+        .await
+        .map_err(OpenFailure::Other)?;
     let mut headers = Vec::new();
     phirepass_runtime::telemetry::inject(&mut headers);
     let stream = phirepass_tunnel::open(
@@ -120,22 +99,28 @@ pub async fn check_node(
     )
     .await
     .map_err(|e| OpenFailure::Other(open_error(node_name, e)))?;
-    let handler = TargetHostKey {
-        node: node_name.to_string(),
-    };
-    let handshake = client::connect_stream(Arc::new(ssh_config()), stream, handler);
-    let handle = tokio::time::timeout(SSH_SETUP_TIMEOUT, handshake)
+    // The account and password come with the login that follows.
+    let mut spec = TargetSpec::new(node_name, "", Credentials::Password(String::new()));
+    spec.setup_timeout = SSH_SETUP_TIMEOUT;
+    spec.window_size = WINDOW;
+    let unknown = state.config.unknown_host_key;
+    options.apply(&mut spec, unknown);
+    let handshake = phirepass_ssh_target::handshake(stream, &spec)
         .await
-        .map_err(|_| OpenFailure::Other(format!("ssh handshake with {node_name} timed out")))?
         .map_err(|e| {
-            OpenFailure::Other(format!(
-                "ssh handshake with {node_name} failed: {e} (is an SSH server listening at the \
-                 agent's SSH_HOST:SSH_PORT?)"
-            ))
+            OpenFailure::Other(hostkeys::handshake_failure(e, node_name, user, unknown))
         })?;
+    let notice = match handshake.trust {
+        HostKeyTrust::Pinned => None,
+        HostKeyTrust::AcceptedUnpinned => {
+            Some(hostkeys::pin(state, node_name, &handshake.host_key).await)
+        }
+    };
     Ok(Checked {
         node_id: node_id.to_string(),
-        handle,
+        handshake,
+        spec,
+        notice,
     })
 }
 
@@ -169,23 +154,31 @@ pub fn ask_for_password(node_name: &str, username: &str) -> String {
 /// `RequiresPassword`, so the browser asks again (on a new connection: OpenSSH refuses another
 /// account on the same one).
 pub async fn open_terminal(
-    mut checked: Checked,
+    checked: Checked,
     node_name: &str,
     username: &str,
     password: &str,
     size: (u32, u32),
 ) -> Result<Terminal, OpenFailure> {
-    let setup = async {
-        let handle = &mut checked.handle;
-        let auth = handle
-            .authenticate_password(username, password)
-            .await
-            .map_err(|e| OpenFailure::Other(format!("ssh authentication error: {e}")))?;
-        if !matches!(auth, AuthResult::Success) {
-            return Err(OpenFailure::RequiresPassword(format!(
-                "authentication failed for {username} on {node_name}: wrong password?"
-            )));
+    let Checked {
+        handshake,
+        mut spec,
+        notice,
+        ..
+    } = checked;
+    spec.username = username.to_string();
+    spec.credentials = Credentials::Password(password.to_string());
+    let session = handshake.login(&spec).await.map_err(|e| match e {
+        TargetError::AuthRejected { .. } => OpenFailure::RequiresPassword(format!(
+            "authentication failed for {username} on {node_name}: wrong password?"
+        )),
+        TargetError::Timeout { .. } => {
+            OpenFailure::Other(format!("ssh setup with {node_name} timed out"))
         }
+        other => OpenFailure::Other(format!("ssh authentication error: {other}")),
+    })?;
+    let handle = session.handle;
+    let shell = async {
         let channel = handle
             .channel_open_session()
             .await
@@ -200,12 +193,14 @@ pub async fn open_terminal(
             .map_err(|e| OpenFailure::Other(format!("shell request failed: {e}")))?;
         Ok(channel.split())
     };
-    let (reader, writer) = tokio::time::timeout(SSH_SETUP_TIMEOUT, setup)
+    let (reader, writer) = tokio::time::timeout(SSH_SETUP_TIMEOUT, shell)
         .await
         .map_err(|_| OpenFailure::Other(format!("ssh setup with {node_name} timed out")))??;
+    info!(node = %node_name, host_key = %session.host_key, "terminal logged in");
     Ok(Terminal {
-        handle: checked.handle,
+        handle,
         reader,
         writer,
+        notice,
     })
 }
