@@ -58,6 +58,7 @@ fn main() -> std::io::Result<()> {
         edge_id: "gw-1".into(),
         target: Target::Port { port: 8080 },
         window: 65536,
+        ticket: None,
     };
     let stats = HostStats {
         hostname: "web-1".into(),

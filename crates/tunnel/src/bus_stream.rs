@@ -57,8 +57,8 @@ fn reply_body(error: Option<String>) -> Bytes {
         .unwrap_or_default()
 }
 
-/// Opens a stream from edge `edge_id` to node `node_id`. Subscribes to the
-/// edge's stream subject before asking, so no frame from the node is lost.
+/// Opens a stream from edge `edge_id` to node `node_id`, without a ticket (a holder that
+/// verifies tickets refuses it: tests of refusals, and nodes that need none).
 pub async fn open(
     bus: &Arc<dyn Bus>,
     subjects: &Subjects,
@@ -68,16 +68,50 @@ pub async fn open(
     headers: Headers,
     cfg: &StreamConfig,
 ) -> Result<TunnelStream, OpenError> {
+    open_ticketed(
+        bus,
+        subjects,
+        edge_id,
+        node_id,
+        target,
+        headers,
+        cfg,
+        |_| async { Ok(None) },
+    )
+    .await
+}
+
+/// Opens a stream from edge `edge_id` to node `node_id`. The stream id is chosen first and
+/// `ticket` asked for one open of exactly that stream (authz's signed ticket); its error
+/// ends the open before anything is sent. Subscribes to the edge's stream subject before
+/// asking the node, so no frame from the node is lost.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_ticketed<F, Fut>(
+    bus: &Arc<dyn Bus>,
+    subjects: &Subjects,
+    edge_id: &str,
+    node_id: &str,
+    target: Target,
+    headers: Headers,
+    cfg: &StreamConfig,
+    ticket: F,
+) -> Result<TunnelStream, OpenError>
+where
+    F: FnOnce(StreamId) -> Fut,
+    Fut: Future<Output = Result<Option<String>, OpenError>>,
+{
     if !valid_token(edge_id) || !valid_token(node_id) {
         return Err(OpenError::InvalidId);
     }
     let id = StreamId::random();
+    let ticket = ticket(id).await?;
     let sub = bus.subscribe(&subjects.edge_stream(edge_id, id)).await?;
     let request = OpenRequest {
         stream_id: id,
         edge_id: edge_id.to_owned(),
         target,
         window: cfg.window,
+        ticket,
     };
     let payload = serde_json::to_vec(&request)
         .map_err(|e| BusError::Other(format!("encoding open request: {e}")))?;

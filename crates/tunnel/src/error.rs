@@ -44,4 +44,7 @@ pub enum OpenError {
     Bus(#[from] BusError),
     #[error("invalid id")]
     InvalidId,
+    /// authz gave no ticket for the open (denied, or unreachable): nothing was sent.
+    #[error("no ticket: {0}")]
+    NoTicket(String),
 }

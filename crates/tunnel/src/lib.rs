@@ -20,7 +20,7 @@ mod state;
 pub mod stream;
 pub mod subjects;
 
-pub use bus_stream::{IncomingOpen, NodeListener, listen, open};
+pub use bus_stream::{IncomingOpen, NodeListener, listen, open, open_ticketed};
 pub use endpoint::{FrameSink, SinkClosed, StreamConfig, StreamStats};
 pub use error::{DecodeError, LinkError, OpenError};
 pub use frame::Frame;

@@ -76,6 +76,12 @@ pub enum NodeControl {
         reason: String,
         retry_after_secs: u64,
     },
+    /// Gateway -> agent: authz's ticket keys, each endorsed by the key before it (issue #8).
+    /// The agent adds a key only when a key it already pins signed its endorsement, and
+    /// persists it. Agents older than tickets ignore the message (it does not decode).
+    TicketKeys {
+        endorsements: Vec<phirepass_ticket::KeyEndorsement>,
+    },
     /// Gateway -> agent. `fatal` (e.g. token revoked): the agent exits
     /// non-zero instead of reconnecting.
     Disconnect {

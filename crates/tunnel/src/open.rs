@@ -25,6 +25,10 @@ pub struct OpenRequest {
     /// The edge's receive window in bytes (informational: credit itself is
     /// granted with `Ack` frames).
     pub window: u32,
+    /// authz's signed ticket for exactly this open (`phirepass-ticket`): the holder and the
+    /// agent refuse an open without a valid one. Absent from edges older than tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
 }
 
 /// The node's answer; `error: None` means accepted.
@@ -45,6 +49,7 @@ mod tests {
             edge_id: "gw-1".into(),
             target: Target::Port { port: 8080 },
             window: 65536,
+            ticket: None,
         };
         let json = serde_json::to_string(&req).unwrap();
         assert_eq!(
@@ -57,5 +62,12 @@ mod tests {
         );
         let back: OpenRequest = serde_json::from_str(&json).unwrap();
         assert_eq!(back.target, req.target);
+        let ticketed = OpenRequest {
+            ticket: Some("t.s".into()),
+            ..req
+        };
+        let json = serde_json::to_string(&ticketed).unwrap();
+        assert!(json.ends_with(r#","window":65536,"ticket":"t.s"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<OpenRequest>(&json).unwrap(), ticketed);
     }
 }

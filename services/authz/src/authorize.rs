@@ -214,6 +214,23 @@ impl Decisions {
         Ok(d)
     }
 
+    /// The user-and-target decision for an open ticket: from the cache when it holds it, not
+    /// audited again (the edge's own check of this access was).
+    pub(crate) async fn allows(&self, who: Who<'_>, target: &str) -> Result<CachedDecision> {
+        let key = self.cache.key(who, target).await;
+        if let Some(key) = &key
+            && let Some(hit) = self.cache.get(key).await
+        {
+            return Ok(hit);
+        }
+        let query = AccessQuery::ticket(who, target);
+        let answer = self.decide(&query).await?;
+        if let Some(key) = &key {
+            self.cache.put(key, &answer).await;
+        }
+        Ok(answer)
+    }
+
     /// The answer to `query` (the user and target from the cache when it holds
     /// them, the account checked per request), recorded as one audit event.
     pub(crate) async fn authorize(&self, query: &AccessQuery) -> Result<CachedDecision> {

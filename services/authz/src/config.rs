@@ -17,7 +17,10 @@
 //! `AUTHZ_DECISION_CACHE_MS` (default 5000; 0 turns the Authorize cache off),
 //! `AUTHZ_TUNNEL_NAME_POLICY` (`any`, the default, or `user-prefix`),
 //! `AUTHZ_TUNNEL_RESERVED_NAMES` (comma list, added to the built-in list),
-//! `AUTHZ_APP_TOKEN_TTL_SECS` (default 900).
+//! `AUTHZ_APP_TOKEN_TTL_SECS` (default 900), `AUTHZ_TICKET_KEY_FILE` (the Ed25519 PKCS#8 PEM
+//! that signs open tickets, created when missing; without it a key lives in memory only and
+//! agents pinned to it must re-enrol after a restart), `AUTHZ_TICKET_PREVIOUS_KEY_FILES`
+//! (comma list, oldest first: keys rotated away from, still trusted and endorsing the next).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +36,7 @@ use crate::devices::DEVICE_CODE_TTL;
 use crate::error::AuthzError;
 use crate::hash_pool::HashLimits;
 use crate::limiter::{LoginLimits, UserLimits};
+use crate::tickets::TicketKeyring;
 use crate::tunnel_names::TunnelNamePolicy;
 
 /// The subject of access-decision audit events.
@@ -82,10 +86,19 @@ pub struct AuthzConfig {
     /// `AUTHZ_APP_TOKEN_TTL_SECS`). Verify hands out a fresh one when less
     /// than 5 minutes or a third of this remain, whichever is smaller.
     pub app_token_ttl: Duration,
+    /// The open-ticket signing keys (issue #8), shared so a test or an operator hook can
+    /// rotate them while authz runs.
+    pub tickets: Arc<TicketKeyring>,
 }
 
 impl AuthzConfig {
+    /// The defaults, with a ticket key generated in memory.
     pub fn new(service_token: ServiceToken) -> Self {
+        Self::with_tickets(service_token, Arc::new(ephemeral_keyring()))
+    }
+
+    /// The defaults, signing open tickets with `tickets`.
+    pub fn with_tickets(service_token: ServiceToken, tickets: Arc<TicketKeyring>) -> Self {
         Self {
             service_token,
             session_ttl: Duration::from_secs(12 * 3600),
@@ -100,6 +113,7 @@ impl AuthzConfig {
             tunnel_name_policy: TunnelNamePolicy::Any,
             tunnel_reserved_names: Vec::new(),
             app_token_ttl: Duration::from_secs(15 * 60),
+            tickets,
         }
     }
 
@@ -149,9 +163,44 @@ impl AuthzConfig {
                 .map(|list| reserved_names(&list))
                 .unwrap_or_default(),
             app_token_ttl: secs_or("AUTHZ_APP_TOKEN_TTL_SECS", base.app_token_ttl)?,
+            tickets: match env_opt("AUTHZ_TICKET_KEY_FILE") {
+                Some(file) => Arc::new(keyring_from_files(&file)?),
+                None => {
+                    tracing::warn!("AUTHZ_TICKET_KEY_FILE is not set: open tickets are signed by a key in memory; agents pinned to it must re-enrol after a restart");
+                    base.tickets
+                }
+            },
             ..base
         })
     }
+}
+
+/// A generated ticket key; generation only fails without system randomness, and then
+/// nothing else in authz works either.
+fn ephemeral_keyring() -> TicketKeyring {
+    match TicketKeyring::generate() {
+        Ok(ring) => ring,
+        Err(e) => panic!("no system randomness for a ticket key: {e}"),
+    }
+}
+
+fn keyring_from_files(current: &str) -> Result<TicketKeyring, ConfigError> {
+    let load = |name: &str, path: &str| {
+        TicketKeyring::load_or_create(std::path::Path::new(path))
+            .map_err(|e| ConfigError::invalid(name, e))
+    };
+    let signer = load("AUTHZ_TICKET_KEY_FILE", current)?;
+    let previous = env_opt("AUTHZ_TICKET_PREVIOUS_KEY_FILES")
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| load("AUTHZ_TICKET_PREVIOUS_KEY_FILES", p))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(TicketKeyring::with_previous(signer, previous))
 }
 
 fn secs_or(name: &str, default: Duration) -> Result<Duration, ConfigError> {

@@ -48,6 +48,9 @@ pub enum AuthzError {
     /// Internal: password hashing failed or a blocking task died.
     #[error("password hashing: {0}")]
     Hash(String),
+    /// The open-ticket key could not be read, written or used (issue #8).
+    #[error("{0}")]
+    TicketKey(String),
     /// Startup: the audit event log could not be reached.
     #[error("event log: {0}")]
     Bus(#[from] phirepass_bus::BusError),
@@ -76,6 +79,7 @@ impl From<AuthzError> for Status {
             | AuthzError::Presence(_)
             | AuthzError::Encode(_)
             | AuthzError::Hash(_)
+            | AuthzError::TicketKey(_)
             | AuthzError::Bus(_)
             | AuthzError::Grpc(_) => {
                 // Full detail (with its source chain) stays in the logs.

@@ -38,6 +38,7 @@ mod requests;
 mod service;
 mod setup;
 mod targets;
+mod tickets;
 mod tunnel_names;
 mod validate;
 
@@ -57,6 +58,7 @@ pub use hash_pool::HashLimits;
 pub use limiter::{LoginLimits, UserLimits};
 pub use service::{AuthedAuthzServer, AuthzService, ServiceParts};
 pub use setup::{SETUP_CODE_TTL, issue_setup_code};
+pub use tickets::TicketKeyring;
 pub use tunnel_names::{BUILTIN_RESERVED_TUNNEL_NAMES, TunnelNamePolicy};
 
 /// Name reported by the health service (the gRPC service name).
@@ -88,6 +90,7 @@ pub async fn serve(
         tunnel_name_policy: config.tunnel_name_policy,
         tunnel_reserved_names: config.tunnel_reserved_names,
         app_token_ttl: config.app_token_ttl,
+        tickets: config.tickets,
     };
     if config.issue_setup_code {
         setup::issue_setup_code(&deps.store).await?;

@@ -32,6 +32,21 @@ pub(crate) struct AccessQuery {
 }
 
 impl AccessQuery {
+    /// The question behind an open ticket: the user's access to the target, no account.
+    pub(crate) fn ticket(who: Who<'_>, target: &str) -> Self {
+        Self {
+            subject: match who {
+                Who::Id(id) => Subject::Id(id.to_owned()),
+                Who::Name(name) => Subject::Name(name.to_owned()),
+            },
+            target: target.to_owned(),
+            action: "open".to_owned(),
+            client_ip: None,
+            login: None,
+            configured_login: String::new(),
+        }
+    }
+
     pub(crate) fn who(&self) -> Who<'_> {
         match &self.subject {
             Subject::Id(id) => Who::Id(id),

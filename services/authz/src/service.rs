@@ -32,6 +32,7 @@ use crate::hash_pool::{HashLimits, HashPool};
 use crate::limiter::{LoginLimiter, LoginLimits, UserLimits};
 use crate::nodes::Tokens;
 use crate::targets::Targets;
+use crate::tickets::{OpenTickets, TicketKeyring};
 use crate::tunnel_names::{TunnelNamePolicy, TunnelNames};
 
 /// The components the handlers dispatch to; each holds only what it uses.
@@ -43,6 +44,7 @@ pub(crate) struct Components {
     devices: Devices,
     tunnel_names: TunnelNames,
     app_tokens: AppTokens,
+    tickets: OpenTickets,
 }
 
 impl Components {
@@ -91,6 +93,8 @@ pub struct ServiceParts {
     /// Added to the built-in reserved tunnel names.
     pub tunnel_reserved_names: Vec<String>,
     pub app_token_ttl: Duration,
+    /// The ticket signing keys (issue #8).
+    pub tickets: Arc<TicketKeyring>,
 }
 
 impl AuthzService {
@@ -137,6 +141,10 @@ impl AuthzService {
                 presence: parts.presence,
                 decisions: decisions.clone(),
                 app_token_ttl: parts.app_token_ttl,
+            },
+            tickets: OpenTickets {
+                decisions: decisions.clone(),
+                keyring: parts.tickets,
             },
             decisions,
             tokens,
@@ -369,4 +377,9 @@ impl Authz for AuthzService {
     handler!(verify_app_token(request: pb::VerifyAppTokenRequest) -> pb::VerifyAppTokenResponse, Service,
         |c, r| c.app_tokens.verify_app_token(r).await,
         node = %request.get_ref().node, port = request.get_ref().port);
+    handler!(issue_open_ticket(request: pb::IssueOpenTicketRequest) -> pb::IssueOpenTicketResponse, Service,
+        |c, r| c.tickets.issue(r).await,
+        node = %request.get_ref().node_id, port = request.get_ref().port, stream = request.get_ref().stream_id);
+    handler!(ticket_keys(request: pb::TicketKeysRequest) -> pb::TicketKeysResponse, Service,
+        |c, _r| Ok(c.tickets.keyring.keys_reply()));
 }

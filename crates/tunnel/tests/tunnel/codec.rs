@@ -92,6 +92,7 @@ fn all_link_messages() -> Vec<LinkMessage> {
         edge_id: "gw-1".into(),
         target: Target::Ssh,
         window: 1024,
+        ticket: None,
     };
     let controls = vec![
         NodeControl::Auth {
