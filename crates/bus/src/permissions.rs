@@ -20,9 +20,9 @@
 //! hand-made NATS user), not a service's.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use phirepass_pki::ServiceKind;
+use phirepass_pki::{ServiceKind, TlsFiles};
 
 use crate::BusError;
 
@@ -180,6 +180,25 @@ pub struct NatsServerConfig {
     pub store_dir: PathBuf,
     /// `host:port` of the HTTP monitoring endpoint (health checks), if any.
     pub monitor: Option<String>,
+}
+
+impl NatsServerConfig {
+    /// The production defaults (prefix `pp`, stream [`crate::EVENTS_STREAM`], monitoring on
+    /// 127.0.0.1:8222 for health checks) with the server's files in `pki_dir` as laid out by
+    /// `phirepass pki init` (`nats.crt`, `nats.key`, `trust.crt`), as the server sees them.
+    pub fn in_pki_dir(pki_dir: &Path, listen: &str, store_dir: &Path) -> Self {
+        let files = TlsFiles::in_dir(pki_dir, ServiceKind::Nats);
+        Self {
+            prefix: "pp".to_owned(),
+            events_stream: crate::EVENTS_STREAM.to_owned(),
+            listen: listen.to_owned(),
+            cert_file: files.cert,
+            key_file: files.key,
+            trust_file: files.trust,
+            store_dir: store_dir.to_owned(),
+            monitor: Some("127.0.0.1:8222".to_owned()),
+        }
+    }
 }
 
 fn valid_name(s: &str) -> bool {
@@ -341,6 +360,16 @@ mod tests {
         assert!(text.contains(r#"ca_file: "/pki/my \"trust\".crt""#));
         assert!(!text.contains("no_auth_user"));
         assert!(!text.contains("http:"));
+        let deployed = NatsServerConfig::in_pki_dir(
+            Path::new("/run/phirepass/tls"),
+            "0.0.0.0:4222",
+            Path::new("/data"),
+        );
+        let text = render_server_config(&deployed).unwrap();
+        assert!(text.contains(r#"cert_file: "/run/phirepass/tls/nats.crt""#));
+        assert!(text.contains(r#"ca_file: "/run/phirepass/tls/trust.crt""#));
+        assert!(text.contains(r#"http: "127.0.0.1:8222""#));
+        assert!(text.contains(r#""pp.control.kick""#));
         let bad = NatsServerConfig {
             prefix: "pp.>".into(),
             events_stream: "PP_EVENTS".into(),
