@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use phirepass_runtime::clock::now_millis;
 
+use crate::tls;
 use crate::token::{self, PAT_TOKEN_VAR};
 use crate::{AgentConfig, AgentError};
 
@@ -37,7 +38,14 @@ Environment (defaults):
   PING_INTERVAL=30          seconds between pings; 3 silent intervals = reconnect
   SERVER_HOST=127.0.0.1, SERVER_PORT=8080
                             gateway to dial (ws://HOST:PORT/api/nodes/ws)
-  SERVER_URL                full ws:// or wss:// URL; overrides SERVER_HOST/PORT
+                            (wss:// when SERVER_HOST is not loopback)
+  SERVER_URL                full ws:// or wss:// URL; overrides SERVER_HOST/PORT.
+                            ws:// only to localhost/127.0.0.1/[::1]: the token is sent first
+  PHIREPASS_GATEWAY_CA      PEM CA the gateway's certificate must chain to (--ca); default:
+                            the public webpki roots
+  PHIREPASS_INSECURE_GATEWAY=false
+                            true allows ws:// to a remote gateway; development only
+                            (refused with APP_MODE=production)
   SSH_HOST=127.0.0.1, SSH_PORT=22
                             the SSH server tunnels to this node reach
   SSH_AUTH_METHOD=credentials_prompt
@@ -52,6 +60,10 @@ pub struct Cli {
     /// Token file to write (login) or read (start).
     #[arg(long, global = true, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// PEM file of the CA the gateway's certificate must chain to (instead of the public
+    /// webpki roots), for `start` and `login --device`.
+    #[arg(long = "ca", global = true, value_name = "FILE", env = tls::CA_VAR)]
+    gateway_ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,10 +107,10 @@ fn token_path(cli_path: Option<PathBuf>) -> Result<PathBuf, token::TokenError> {
 }
 
 /// Device activation: prints the code, waits for approval, stores the node token.
-async fn login_device(gateway: &str, path: PathBuf) -> anyhow::Result<()> {
+async fn login_device(gateway: &str, path: PathBuf, ca: Option<PathBuf>) -> anyhow::Result<()> {
     use crate::device;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let url = device::GatewayUrl::parse(gateway)?;
+    let url = device::GatewayUrl::parse_with(gateway, ca, tls::insecure_flag_from_env()?)?;
     let host = device::hostname();
     let started = device::start(&url, device::DeviceKind::Agent, &host).await?;
     let minutes = ((started.expires_at_ms - now_millis()) / 60_000).max(1);
@@ -147,9 +159,12 @@ fn login(args: LoginArgs, path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start(token_file: Option<PathBuf>) -> anyhow::Result<()> {
+async fn start(token_file: Option<PathBuf>, ca: Option<PathBuf>) -> anyhow::Result<()> {
     let _telemetry = phirepass_runtime::telemetry::init("phirepass-agent");
-    let config = AgentConfig::from_env()?;
+    let mut config = AgentConfig::from_env()?;
+    if ca.is_some() {
+        config.gateway_ca = ca;
+    }
     let token = match phirepass_runtime::config::env_opt(PAT_TOKEN_VAR) {
         Some(token) => {
             token::normalize(&token).with_context(|| format!("{PAT_TOKEN_VAR} is invalid"))?
@@ -172,11 +187,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(args) => {
             let path = token_path(cli.token_file)?;
             match (args.device, args.gateway.clone()) {
-                (true, Some(gateway)) => login_device(&gateway, path).await,
+                (true, Some(gateway)) => login_device(&gateway, path, cli.gateway_ca).await,
                 _ => login(args, path),
             }
         }
-        Command::Start => start(cli.token_file).await,
+        Command::Start => start(cli.token_file, cli.gateway_ca).await,
     }
 }
 
@@ -196,5 +211,6 @@ mod tests {
         assert!(AFTER_HELP.contains(TOKEN_FILE_VAR));
         assert!(START_HELP.contains(PAT_TOKEN_VAR));
         assert!(START_HELP.contains(crate::config::HTTP_ADDR_VAR));
+        assert!(START_HELP.contains(tls::CA_VAR) && START_HELP.contains(tls::INSECURE_VAR));
     }
 }

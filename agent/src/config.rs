@@ -3,11 +3,14 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use phirepass_runtime::config::{ConfigError, parse};
 use phirepass_tunnel::StreamConfig;
+
+use crate::tls;
 
 /// The gateway's agent endpoint path.
 pub const NODE_WS_PATH: &str = "/api/nodes/ws";
@@ -79,8 +82,14 @@ pub struct AgentConfig {
     pub stats_refresh_interval: Duration,
     /// `PING_INTERVAL` (seconds); 3 intervals of silence = dead link.
     pub ping_interval: Duration,
-    /// `ws://` or `wss://` URL of the gateway's node endpoint.
+    /// `ws://` or `wss://` URL of the gateway's node endpoint; `ws://` only to loopback unless
+    /// `allow_insecure_gateway` (see [`crate::tls`]).
     pub server_url: String,
+    /// `PHIREPASS_GATEWAY_CA` (`--ca`): the gateway's certificate must chain to this PEM CA
+    /// only; `None` uses the webpki roots.
+    pub gateway_ca: Option<PathBuf>,
+    /// `PHIREPASS_INSECURE_GATEWAY=true`: plain `ws://` to a remote gateway (development only).
+    pub allow_insecure_gateway: bool,
     /// `SSH_HOST`/`SSH_PORT`: the only target of `Target::Ssh`.
     pub ssh_host: String,
     pub ssh_port: u16,
@@ -136,14 +145,23 @@ impl AgentConfig {
             or(parsed("STATS_REFRESH_INTERVAL"), 15)?,
         )?;
         let ping_interval = seconds("PING_INTERVAL", or(parsed("PING_INTERVAL"), 30)?)?;
+        let allow_insecure_gateway =
+            tls::insecure_flag(get(tls::INSECURE_VAR), mode == AppMode::Production)?;
         let server_url = match get("SERVER_URL") {
             Some(url) => node_ws_url(url.trim())?,
             None => {
                 let host = get("SERVER_HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
                 let port: u16 = or(parsed("SERVER_PORT"), 8080)?;
-                node_ws_url(&format!("ws://{}:{port}", bracket_v6(host.trim())))?
+                // A gateway elsewhere is reached over TLS unless told otherwise.
+                let scheme = if tls::is_loopback(host.trim()) || allow_insecure_gateway {
+                    "ws"
+                } else {
+                    "wss"
+                };
+                node_ws_url(&format!("{scheme}://{}:{port}", bracket_v6(host.trim())))?
             }
         };
+        check_transport(&server_url, allow_insecure_gateway)?;
         let ssh_host =
             get("SSH_HOST").map_or_else(|| "127.0.0.1".to_owned(), |h| h.trim().to_owned());
         let ssh_port = or(parsed("SSH_PORT"), 22u16)?;
@@ -159,6 +177,8 @@ impl AgentConfig {
             stats_refresh_interval,
             ping_interval,
             server_url,
+            gateway_ca: tls::ca_path(get(tls::CA_VAR)),
+            allow_insecure_gateway,
             ssh_host,
             ssh_port,
             ssh_auth_method,
@@ -211,6 +231,18 @@ pub fn node_ws_url(raw: &str) -> Result<String, ConfigError> {
     } else {
         Ok(format!("{}{NODE_WS_PATH}", raw.trim_end_matches('/')))
     }
+}
+
+/// Refuses `ws://` to a host that is not loopback unless `allow_insecure` (the node token
+/// is the first message on the link).
+pub fn check_transport(url: &str, allow_insecure: bool) -> Result<(), ConfigError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| ConfigError::invalid("SERVER_URL", format!("{url:?} is not a URL: {e}")))?;
+    let secure = uri.scheme_str() == Some("wss");
+    let host = uri.host().unwrap_or_default();
+    tls::check_plaintext(url, secure, host, allow_insecure, "wss")
+        .map_err(|e| ConfigError::invalid("SERVER_URL", e))
 }
 
 /// Parses `ALLOWED_PORTS`: a comma-separated list of ports 1-65535.

@@ -43,7 +43,8 @@ fn explicit_values() {
     assert_eq!(c.http_addr, Some("127.0.0.1:9000".parse().unwrap()));
     assert_eq!(c.stats_refresh_interval, Duration::from_secs(5));
     assert_eq!(c.ping_interval, Duration::from_secs(7));
-    assert_eq!(c.server_url, "ws://gateway:8443/api/nodes/ws");
+    // A gateway elsewhere is dialled over TLS.
+    assert_eq!(c.server_url, "wss://gateway:8443/api/nodes/ws");
     assert_eq!((c.ssh_host.as_str(), c.ssh_port), ("10.0.0.5", 2222));
     assert_eq!(
         c.allowed_ports.into_iter().collect::<Vec<_>>(),
@@ -85,8 +86,56 @@ fn server_url_overrides_host_and_port() {
     assert_eq!(c.server_url, "wss://gw.example.com/api/nodes/ws");
     let c = config(&[("SERVER_URL", "wss://gw.example.com/")]).unwrap();
     assert_eq!(c.server_url, "wss://gw.example.com/api/nodes/ws");
-    let c = config(&[("SERVER_URL", "ws://10.1.1.1:8080/custom/ws")]).unwrap();
-    assert_eq!(c.server_url, "ws://10.1.1.1:8080/custom/ws");
+    let c = config(&[("SERVER_URL", "ws://127.0.0.1:8080/custom/ws")]).unwrap();
+    assert_eq!(c.server_url, "ws://127.0.0.1:8080/custom/ws");
+}
+
+#[test]
+fn plain_ws_only_to_loopback_unless_allowed_in_development() {
+    for url in ["ws://localhost:8080", "ws://127.0.0.1:1", "ws://[::1]:8080"] {
+        assert!(config(&[("SERVER_URL", url)]).is_ok(), "{url}");
+    }
+    for url in [
+        "ws://10.1.1.1:8080",
+        "ws://gw.example.com",
+        "ws://localhost.example.com",
+    ] {
+        let err = config(&[("SERVER_URL", url)]).unwrap_err().to_string();
+        assert!(
+            err.contains("SERVER_URL") && err.contains("wss://") && err.contains(tls::INSECURE_VAR),
+            "{url}: {err}"
+        );
+    }
+    let c = config(&[
+        ("SERVER_URL", "ws://10.1.1.1:8080"),
+        (tls::INSECURE_VAR, "true"),
+    ])
+    .unwrap();
+    assert!(c.allow_insecure_gateway);
+    assert_eq!(c.server_url, "ws://10.1.1.1:8080/api/nodes/ws");
+    let c = config(&[("SERVER_HOST", "gw"), (tls::INSECURE_VAR, "1")]).unwrap();
+    assert_eq!(c.server_url, "ws://gw:8080/api/nodes/ws");
+    let err = config(&[
+        ("APP_MODE", "production"),
+        ("SERVER_URL", "ws://10.1.1.1:8080"),
+        (tls::INSECURE_VAR, "true"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(tls::INSECURE_VAR) && err.contains("development only"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gateway_ca_from_the_environment() {
+    assert_eq!(config(&[]).unwrap().gateway_ca, None);
+    let c = config(&[(tls::CA_VAR, "/etc/phirepass/ca.pem")]).unwrap();
+    assert_eq!(
+        c.gateway_ca,
+        Some(std::path::PathBuf::from("/etc/phirepass/ca.pem"))
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! user approves it on `/activate` (the node token comes back once), the code expires, or the
 //! user gives up. Plain HTTP/1.1 over TCP or rustls: two small JSON calls need no HTTP stack.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use phirepass_runtime::clock::now_millis;
@@ -36,6 +36,8 @@ pub enum DeviceError {
     Malformed(String),
     #[error("the code expired before anyone approved it; run the login again")]
     Expired,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Where the gateway is: `http(s)://host[:port]`, any path ignored.
@@ -44,10 +46,29 @@ pub struct GatewayUrl {
     pub tls: bool,
     pub host: String,
     pub port: u16,
+    /// The CA the gateway's certificate must chain to (`--ca`); `None`: the webpki roots.
+    pub ca: Option<PathBuf>,
 }
 
 impl GatewayUrl {
+    /// `https://`, or `http://` to loopback only: the approved token comes back in the reply.
     pub fn parse(url: &str) -> Result<Self, DeviceError> {
+        Self::parse_with(url, None, false)
+    }
+
+    /// [`GatewayUrl::parse`] trusting `ca` only, and, with `allow_insecure`
+    /// (`PHIREPASS_INSECURE_GATEWAY`, development), `http://` to any host.
+    pub fn parse_with(
+        url: &str,
+        ca: Option<PathBuf>,
+        allow_insecure: bool,
+    ) -> Result<Self, DeviceError> {
+        let parsed = Self::parse_any(url)?;
+        crate::tls::check_plaintext(url, parsed.tls, &parsed.host, allow_insecure, "https")?;
+        Ok(Self { ca, ..parsed })
+    }
+
+    fn parse_any(url: &str) -> Result<Self, DeviceError> {
         let bad = || DeviceError::BadUrl(url.to_string());
         let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
             (true, r)
@@ -71,6 +92,7 @@ impl GatewayUrl {
             tls,
             host: host.to_string(),
             port,
+            ca: None,
         })
     }
 
@@ -115,14 +137,10 @@ async fn post(url: &GatewayUrl, path: &str, body: &Value) -> Result<(u16, Value)
             .map_err(|source| DeviceError::Connect { addr, source })?;
         let _ = tcp.set_nodelay(true);
         if url.tls {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let config = rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let config = crate::tls::client_config(url.ca.as_deref())?;
             let name = rustls::pki_types::ServerName::try_from(url.host.clone())
                 .map_err(|_| DeviceError::BadUrl(url.host.clone()))?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await?;
             exchange(tls, url, path, body).await
@@ -301,6 +319,7 @@ pub async fn wait(url: &GatewayUrl, started: &Started) -> Result<Approved, Devic
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -318,6 +337,14 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 9000));
         assert_eq!(u.host_header(), "[::1]:9000");
         assert!(GatewayUrl::parse("ws://x").is_err());
+        // The token comes back in the reply: plain http to another host only when allowed.
+        assert!(matches!(
+            GatewayUrl::parse("http://gw.example:8080"),
+            Err(DeviceError::Tls(_))
+        ));
+        let u = GatewayUrl::parse_with("http://gw.example:8080", None, true).unwrap();
+        assert_eq!((u.tls, u.host.as_str()), (false, "gw.example"));
+        assert!(GatewayUrl::parse("http://localhost:8080").is_ok());
         assert!(GatewayUrl::parse("http://").is_err());
         assert!(GatewayUrl::parse("http://h:notaport").is_err());
     }

@@ -18,4 +18,7 @@ pub enum AgentError {
     Config(#[from] phirepass_runtime::ConfigError),
     #[error(transparent)]
     Http(#[from] crate::http::BindError),
+    /// The gateway CA file cannot be used, or a URL would carry the token in clear.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }

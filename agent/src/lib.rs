@@ -14,6 +14,7 @@ mod session;
 pub mod ssh_check;
 pub mod stats;
 mod streams;
+pub mod tls;
 pub mod token;
 
 use std::future::Future;
@@ -37,6 +38,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let token = token::normalize(&token)?;
+    // Never send the token in clear, whoever built the config; a bad CA file stops the start.
+    config::check_transport(&config.server_url, config.allow_insecure_gateway)?;
+    tls::client_config(config.gateway_ca.as_deref())?;
+    if config.allow_insecure_gateway {
+        tracing::warn!(
+            "{} is set: plain ws:// to a remote gateway is allowed (development only)",
+            tls::INSECURE_VAR
+        );
+    }
     // wss:// uses rustls; pick ring explicitly (an error means a provider
     // is already installed, which is fine).
     let _ = rustls::crypto::ring::default_provider().install_default();

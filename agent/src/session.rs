@@ -91,10 +91,16 @@ pub(crate) async fn run<F: Future<Output = ()>>(
     ssh: &mut watch::Receiver<Option<bool>>,
     mut shutdown: Pin<&mut F>,
 ) -> Result<SessionEnd, AgentError> {
-    let connect = tokio_tungstenite::connect_async_with_config(
+    // Built per connection: a replaced CA file is read at the next reconnect.
+    let tls = match crate::tls::client_config(config.gateway_ca.as_deref()) {
+        Ok(tls) => tls,
+        Err(e) => return lost(e.to_string(), None),
+    };
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
         config.server_url.as_str(),
         Some(ws_config()),
         true,
+        Some(tokio_tungstenite::Connector::Rustls(tls)),
     );
     let ws = tokio::select! {
         () = &mut shutdown => return Ok(SessionEnd::Shutdown),

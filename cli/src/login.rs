@@ -19,13 +19,17 @@ pub struct LoginArgs {
     /// Use the device flow: print a code, wait until someone approves it at /activate.
     #[arg(long, required = true)]
     device: bool,
-    /// The gateway's URL (http:// or https://).
+    /// The gateway's URL (https://; http:// to loopback).
     #[arg(long, env = "PHIREPASS_GATEWAY_URL", value_name = "URL")]
     gateway: String,
     /// Where to store the API token (default: $PHIREPASS_TOKEN_FILE, else
     /// $XDG_CONFIG_HOME/phirepass/api.token, else ~/.config/phirepass/api.token).
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// PEM file of the CA the gateway's certificate must chain to (default: the public roots).
+    /// Plain http:// is accepted to loopback only, or with PHIREPASS_INSECURE_GATEWAY=true.
+    #[arg(long, value_name = "FILE", env = "PHIREPASS_GATEWAY_CA")]
+    ca: Option<PathBuf>,
 }
 
 /// The stored login's path, from the environment (`None` when no home is known).
@@ -48,7 +52,8 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
             .context("no place for the token: set --token-file, PHIREPASS_TOKEN_FILE or HOME")?,
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let url = GatewayUrl::parse(&args.gateway)?;
+    let insecure = phirepass_agent::tls::insecure_flag_from_env()?;
+    let url = GatewayUrl::parse_with(&args.gateway, args.ca, insecure)?;
     let host = device::hostname();
     let started = device::start(&url, DeviceKind::Cli, &host).await?;
     println!("To log in, open {}", started.verification_uri);

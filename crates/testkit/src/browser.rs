@@ -100,6 +100,14 @@ impl Browser {
         })
     }
 
+    /// Drives a `/api/web/ws` socket the caller opened itself (e.g. wss:// with a test CA).
+    pub fn from_socket(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self {
+            ws,
+            output: String::new(),
+        }
+    }
+
     pub async fn send(&mut self, frame: WebFrame) -> anyhow::Result<()> {
         self.send_raw(frame.encode()).await
     }

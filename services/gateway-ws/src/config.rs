@@ -3,10 +3,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use phirepass_runtime::config::{ConfigError, env_opt, env_or};
+use phirepass_runtime::config::{ConfigError, env_opt, env_or, parse};
 use phirepass_runtime::grpc::ServiceToken;
 
 pub use crate::http::trusted_proxies::{Cidr, TrustedProxies};
+pub use crate::tls::TlsSettings;
 pub use phirepass_ssh_target::UnknownHostKey;
 
 /// `development` drops cookie `Secure` and defaults the public scheme to `http`; `production`
@@ -89,6 +90,12 @@ pub struct GatewayConfig {
     pub first_run_setup: bool,
     /// The HTTP proxy (tunnels and app ports); see [`ProxyConfig`].
     pub proxy: ProxyConfig,
+    /// `GATEWAY_TLS_CERT`/`GATEWAY_TLS_KEY`: serve HTTPS on the public listener; `None` serves
+    /// plain HTTP (development, or behind a TLS proxy).
+    pub tls: Option<TlsSettings>,
+    /// `HSTS_INCLUDE_SUBDOMAINS`: whether the dashboard's host sends `includeSubDomains`; unset,
+    /// it does when a tunnel or app domain lies below it (`http::hsts`).
+    pub hsts_include_subdomains: Option<bool>,
 }
 
 /// The HTTP proxy by Host: `ssh -R` tunnels at `<name>.<tunnel_domain>`, agent ports at
@@ -118,10 +125,11 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    fn from_env(mode: AppMode, origins: &[String]) -> Result<Self, ConfigError> {
+    fn from_env(mode: AppMode, origins: &[String], tls: bool) -> Result<Self, ConfigError> {
+        // A gateway terminating TLS itself is reached over https whatever its mode.
         let default_scheme = match mode {
-            AppMode::Development => "http",
-            AppMode::Production => "https",
+            AppMode::Development if !tls => "http",
+            _ => "https",
         };
         let public_scheme = env_or("PROXY_PUBLIC_SCHEME", default_scheme.to_string())?;
         if public_scheme != "http" && public_scheme != "https" {
@@ -203,8 +211,13 @@ impl GatewayConfig {
             env_opt("TRUSTED_PROXIES").as_deref(),
             env_or("TRUSTED_PROXY_COUNT", 0usize)?,
         )?;
+        let tls = TlsSettings::from_env()?;
         Ok(Self {
-            proxy: ProxyConfig::from_env(mode, &allowed_origins)?,
+            proxy: ProxyConfig::from_env(mode, &allowed_origins, tls.is_some())?,
+            tls,
+            hsts_include_subdomains: env_opt("HSTS_INCLUDE_SUBDOMAINS")
+                .map(|raw| parse("HSTS_INCLUDE_SUBDOMAINS", raw.trim()))
+                .transpose()?,
             mode,
             ip_source,
             trusted_proxies,
@@ -244,6 +257,8 @@ impl GatewayConfig {
             auth_deadline: Duration::from_secs(10),
             first_run_setup: false,
             proxy: ProxyConfig::local(),
+            tls: None,
+            hsts_include_subdomains: None,
         }
     }
 }

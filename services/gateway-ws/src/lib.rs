@@ -14,6 +14,7 @@
 //! * `nodes`: the agent WebSocket, node presence, token revocation.
 //! * `dashboard`: the JSON the dashboard reads.
 //! * [`proxy`]: the HTTP proxy by Host (tunnels, app ports).
+//! * [`tls`]: HTTPS on the public listener (`GATEWAY_TLS_CERT`), handshake deadline, reloads.
 
 mod accounts;
 mod browser;
@@ -26,8 +27,9 @@ pub mod proxy;
 mod server;
 mod startup;
 mod state;
+pub mod tls;
 
-pub use config::{AppMode, GatewayConfig, IpSource};
+pub use config::{AppMode, GatewayConfig, IpSource, TlsSettings};
 pub use error::GatewayError;
 /// The browser wire format lives with the other wire formats; re-exported for old paths.
 pub use phirepass_tunnel::browser_protocol;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use phirepass_bus::Bus;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -18,9 +19,10 @@ use crate::browser::kick;
 use crate::config::{AppMode, GatewayConfig};
 use crate::dashboard::{admin, status, targets, tunnels};
 use crate::error::GatewayError;
-use crate::http::{assets, cors, pages};
+use crate::http::{assets, cors, hsts, pages};
 use crate::nodes::revocation;
 use crate::state::{AppState, Kick};
+use crate::tls::TlsListener;
 use crate::{browser, nodes, proxy, startup};
 
 /// How long shutdown waits for open WebSockets to finish after agents were told to leave.
@@ -39,6 +41,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     startup::check_config(&config)?;
+    let mut config = config;
+    if config.tls.is_some() && !config.proxy.secure() {
+        // Cookies (`__Host-`, Secure), built URLs and HSTS follow the scheme clients use.
+        info!("tls is on: the public scheme is https");
+        config.proxy.public_scheme = "https".into();
+    }
+    // Loaded first, so a wrong file stops the start with its name.
+    let tls = match &config.tls {
+        Some(settings) => Some((crate::tls::acceptor(settings)?, settings.handshake_timeout)),
+        None => None,
+    };
     let state = AppState::connect(config, deps.bus)?;
     if state.config.mode == AppMode::Production {
         startup::require_users(&state.authz, state.config.first_run_setup).await?;
@@ -53,12 +66,24 @@ pub async fn serve(
         addr = %listener.local_addr()?,
         gateway = %state.config.gateway_id,
         mode = ?state.config.mode,
+        tls = tls.is_some(),
         "gateway-ws listening"
     );
     let make_service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, make_service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match tls {
+        Some(((acceptor, _reload), timeout)) => {
+            // tap_io: axum's ConnectInfo<SocketAddr> for a listener of another crate.
+            let listener = TlsListener::new(listener, acceptor, timeout)?.tap_io(|_| {});
+            axum::serve(listener, make_service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, make_service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     for task in background {
         task.abort();
     }
@@ -71,8 +96,11 @@ pub async fn serve(
 /// and the security headers. Handlers read the peer address from `ConnectInfo<SocketAddr>`.
 pub fn app(state: Arc<AppState>) -> Router {
     let by_host = axum::middleware::from_fn_with_state(state.clone(), proxy::by_host);
-    // The Host router runs before routing, so it wraps the whole router as a service.
-    Router::new().fallback_service(by_host.layer(routes(state)))
+    // The Host router runs before routing, so it wraps the whole router as a service; HSTS
+    // covers it too (tunnel and app hosts are https as well).
+    Router::new()
+        .fallback_service(by_host.layer(routes(state.clone())))
+        .layer(axum::middleware::from_fn_with_state(state, hsts::hsts))
 }
 
 fn routes(state: Arc<AppState>) -> Router {
