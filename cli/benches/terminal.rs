@@ -340,12 +340,17 @@ async fn idle_agent_memory(ssh: std::net::SocketAddr) -> anyhow::Result<f64> {
     };
     let endpoints: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.path().join("dev.json"))?)?;
-    let token = std::fs::read_to_string(data.path().join("service.token"))?;
-    let authz =
-        phirepass_proto::authz::authz_client::AuthzClient::new(phirepass_runtime::grpc::channel(
+    // dev's operator API token, over TLS verified against dev's CA.
+    let token = std::fs::read_to_string(data.path().join("operator.token"))?;
+    let trust = phirepass_pki::read_certs(&data.path().join("pki").join("trust.crt"))?;
+    let authz = phirepass_proto::authz::authz_client::AuthzClient::new(
+        phirepass_runtime::grpc::admin_channel(
             endpoints["authz_url"].as_str().unwrap_or_default(),
-            phirepass_runtime::grpc::ServiceToken::new(token.trim().to_string()),
-        )?);
+            &trust,
+            phirepass_pki::ServiceKind::Authz,
+            token.trim(),
+        )?,
+    );
     let mut authz = authz;
     authz
         .create_user(phirepass_proto::authz::CreateUserRequest {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use phirepass::stack::{Stack, loopback};
+use phirepass_pki::{IssueOptions, LocalPki, ServiceKind};
 use phirepass_runtime::config::{env_opt, env_or};
-use phirepass_runtime::grpc::ServiceToken;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
@@ -17,7 +17,8 @@ use data_dir::{DataDir, Origin};
 
 #[derive(Args)]
 pub struct DevArgs {
-    /// Data directory: SQLite database, service token, vault key, endpoints file [default:
+    /// Data directory: SQLite database, CA and service certificates (pki/), operator API token,
+    /// vault key, endpoints file [default:
     /// ./.phirepass if it exists, else $XDG_DATA_HOME/phirepass, else
     /// ~/.local/share/phirepass].
     #[arg(long, env = "PHIREPASS_DATA_DIR", value_name = "DIR")]
@@ -40,7 +41,12 @@ pub struct DevEndpoints {
 }
 
 pub const ENDPOINTS_FILE: &str = "dev.json";
-pub const SERVICE_TOKEN_FILE: &str = "service.token";
+/// The deployment's CA and every service's certificate (`phirepass pki init` layout); the
+/// admin CLI verifies the services against `pki/trust.crt`.
+pub const PKI_DIR: &str = "pki";
+/// An admin-scope API token of the `dev-operator` account (0600): the admin CLI's credential
+/// when it is given none (see `phirepass_authz::dev_operator_token`).
+pub const OPERATOR_TOKEN_FILE: &str = "operator.token";
 /// The vault's master key in dev mode (base64, 0600); production passes PHIREPASS_SECRETS_KEY.
 pub const SECRETS_KEY_FILE: &str = "secrets.key";
 /// The ssh-edge host key in dev mode (OpenSSH private key, 0600), kept across restarts.
@@ -51,7 +57,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let data = DataDir::from_env(args.data_dir.as_deref()).map_err(anyhow::Error::msg)?;
     let data_dir = data.path.as_path();
     create_private_dir(data_dir)?;
-    let token = load_or_create_token(&data_dir.join(SERVICE_TOKEN_FILE))?;
+    // Every internal gRPC hop is mutual TLS, on loopback too: the same code paths as production.
+    let pki = LocalPki::load_or_init(&data_dir.join(PKI_DIR), &IssueOptions::default())
+        .context("creating or loading the dev CA and certificates")?;
 
     let database_url = env_opt("DATABASE_URL").unwrap_or_else(|| {
         format!(
@@ -76,19 +84,21 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding the gateway on {}:{}", args.host, args.port))?;
     let gateway_addr = gateway_listener.local_addr()?;
 
-    // dev prints the first-run code in its own banner instead of authz's log line.
-    let setup_code = phirepass_authz::issue_setup_code(&store)
-        .await
-        .context("issuing the first-run setup code")?;
     // Audit events: JetStream when NATS is configured (they survive restarts), else in memory.
     let events = phirepass_bus::connect_events(env_opt("NATS_URL").as_deref())
         .await
         .context("connecting the audit event log")?;
+    let mut stack = Stack::new(pki, "pp");
+    ensure_operator_token(&store, events.clone(), stack.audit_subject(), data_dir).await?;
+    // dev prints the first-run code in its own banner instead of authz's log line. The
+    // operator account exists by now, so there is one only if someone removed it.
+    let setup_code = phirepass_authz::issue_setup_code(&store)
+        .await
+        .context("issuing the first-run setup code")?;
 
-    let mut stack = Stack::new(token.clone(), "pp");
     let authz_config = phirepass_authz::AuthzConfig {
         issue_setup_code: false,
-        ..phirepass_authz::AuthzConfig::new(token.clone())
+        ..phirepass_authz::AuthzConfig::new(stack.identity(ServiceKind::Authz)?)
     };
     let authz_deps = phirepass_authz::AuthzDeps {
         store: store.clone(),
@@ -102,7 +112,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let registry_url = stack
         .start_registry(
-            phirepass_registry::RegistryConfig::new(token.clone()),
+            phirepass_registry::RegistryConfig::new(stack.identity(ServiceKind::Registry)?),
             registry_deps,
         )
         .await?;
@@ -114,7 +124,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         // API tokens from `phirepass admin tokens api create` work on the vault too.
         authz_url: Some(authz_url.clone()),
         ..phirepass_secrets::SecretsConfig::new(
-            token,
+            stack.identity(ServiceKind::Secrets)?,
             load_or_create_secrets_key(&data_dir.join(SECRETS_KEY_FILE))?,
         )
     };
@@ -214,6 +224,11 @@ fn print_next_steps(
         addr.port()
     );
     println!("  data:    {data}");
+    println!(
+        "  grpc:    mutual TLS (CA in {}); the admin CLI uses {}",
+        data.path.join(PKI_DIR).display(),
+        data.path.join(OPERATOR_TOKEN_FILE).display()
+    );
     println!();
     if let Some(code) = setup_code {
         // Shown to whoever runs `phirepass dev`, and nowhere else: it claims the instance.
@@ -277,18 +292,23 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_or_create_token(path: &Path) -> anyhow::Result<ServiceToken> {
-    if let Some(token) = env_opt("PHIREPASS_SERVICE_TOKEN") {
-        return Ok(ServiceToken::new(token));
+/// Keeps `<data dir>/operator.token` a working admin API token (see [`OPERATOR_TOKEN_FILE`]).
+async fn ensure_operator_token(
+    store: &phirepass_store::Store,
+    events: std::sync::Arc<dyn phirepass_bus::EventLog>,
+    audit_subject: String,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let path = data_dir.join(OPERATOR_TOKEN_FILE);
+    let kept = std::fs::read_to_string(&path).ok();
+    let kept = kept.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let fresh = phirepass_authz::dev_operator_token(store, events, audit_subject, kept)
+        .await
+        .context("creating the dev operator's API token")?;
+    if let Some(token) = fresh {
+        write_private(&path, token.as_bytes())?;
     }
-    match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim().is_empty() => Ok(ServiceToken::new(s.trim().to_string())),
-        _ => {
-            let token = ServiceToken::generate();
-            write_private(path, token.expose_secret().as_bytes())?;
-            Ok(token)
-        }
-    }
+    Ok(())
 }
 
 /// The dev vault key: from the environment, else the data directory's key file, else a new one

@@ -1,18 +1,30 @@
-//! Finding the services and the credential to present: flags, then environment, then the
-//! running `phirepass dev` (its `dev.json` and `service.token`, in the data dir that `dev`
-//! chose by the same rule: see `dev::data_dir`).
+//! Finding the services, the CA to verify them against and the API token to present: flags,
+//! then environment, then the running `phirepass dev` (its `dev.json`, `pki/trust.crt` and
+//! `operator.token`, in the data dir that `dev` chose by the same rule: see `dev::data_dir`).
+//! Every connection is TLS 1.3; the CLI presents no certificate, only the API token.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use phirepass_pki::ServiceKind;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_runtime::grpc::{AuthedChannel, admin_channel};
+use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 
 use super::output::{Exit, fail, usage};
 use crate::dev::data_dir::DataDir;
-use crate::dev::{ENDPOINTS_FILE, SERVICE_TOKEN_FILE};
+use crate::dev::{ENDPOINTS_FILE, OPERATOR_TOKEN_FILE, PKI_DIR};
+
+/// An API token as given; `Debug` never shows it.
+struct ApiToken(String);
+
+impl ApiToken {
+    fn new(token: &str) -> Self {
+        Self(token.trim().to_owned())
+    }
+}
 
 // Flags every `phirepass admin` subcommand accepts (global: they may follow the subcommand).
 #[derive(Args, Clone)]
@@ -27,7 +39,7 @@ pub struct Global {
     #[arg(long, env = "SECRETS_URL", global = true, value_name = "URL")]
     pub secrets_url: Option<String>,
     /// registry gRPC endpoint (live tunnels) [default: `registry_url` of the running
-    /// `phirepass dev`]. The registry accepts the service token only.
+    /// `phirepass dev`].
     #[arg(long, env = "REGISTRY_URL", global = true, value_name = "URL")]
     pub registry_url: Option<String>,
     /// API token on the command line: discouraged, every local user can read a process's
@@ -35,11 +47,15 @@ pub struct Global {
     #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
     /// File holding the API token (`phirepass admin tokens api create`); else PHIREPASS_TOKEN,
-    /// else PHIREPASS_SERVICE_TOKEN, else the token `phirepass login --device` stored (in
-    /// $PHIREPASS_TOKEN_FILE or its default place), else the dev data dir's service.token.
+    /// else the token `phirepass login --device` stored (in $PHIREPASS_TOKEN_FILE or its
+    /// default place), else the dev data dir's operator.token.
     #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
-    /// Data directory of `phirepass dev` (dev.json and service.token) [default: as dev chooses
+    /// The CA certificate(s) to verify authz, registry and secrets against (PEM) [default: the
+    /// dev data dir's pki/trust.crt].
+    #[arg(long, env = "PHIREPASS_CA", global = true, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Data directory of `phirepass dev` (dev.json, pki/, operator.token) [default: as dev chooses
     /// it: ./.phirepass if it exists, else $XDG_DATA_HOME/phirepass, else
     /// ~/.local/share/phirepass].
     #[arg(long, env = "PHIREPASS_DATA_DIR", global = true, value_name = "DIR")]
@@ -63,7 +79,7 @@ impl Global {
                 fail(Exit::Failure, "dev.json has no authz_url; pass --authz-url")
             })?,
         };
-        Ok(AuthzClient::new(self.channel(&url)?))
+        Ok(AuthzClient::new(self.channel(&url, ServiceKind::Authz)?))
     }
 
     /// A client for the registry (live tunnels and sessions).
@@ -77,7 +93,9 @@ impl Global {
                 )
             })?,
         };
-        Ok(RegistryClient::new(self.channel(&url)?))
+        Ok(RegistryClient::new(
+            self.channel(&url, ServiceKind::Registry)?,
+        ))
     }
 
     /// A channel to the secrets service (the vault).
@@ -98,11 +116,33 @@ impl Global {
                 })?
             }
         };
-        self.channel(&url)
+        self.channel(&url, ServiceKind::Secrets)
     }
 
-    fn channel(&self, url: &str) -> anyhow::Result<AuthedChannel> {
-        channel(url, self.credential()?).map_err(|e| usage(e.to_string()))
+    fn channel(&self, url: &str, server: ServiceKind) -> anyhow::Result<AuthedChannel> {
+        let token = self.credential()?;
+        admin_channel(url, &self.trust()?, server, &token.0).map_err(|e| usage(e.to_string()))
+    }
+
+    /// `--ca` / PHIREPASS_CA, else the running dev's trust bundle.
+    fn trust(&self) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+        let (path, given) = match &self.ca {
+            Some(path) => (path.clone(), true),
+            None => (self.dev_path(PKI_DIR)?.join("trust.crt"), false),
+        };
+        phirepass_pki::read_certs(&path).map_err(|e| {
+            let hint = if given {
+                String::new()
+            } else {
+                " (pass --ca FILE or set PHIREPASS_CA to the deployment's CA certificate, or run \
+                 `phirepass dev` with the same data dir)"
+                    .to_owned()
+            };
+            fail(
+                Exit::Failure,
+                format!("no CA to verify the services: {e}{hint}"),
+            )
+        })
     }
 
     /// A file in the running dev's data dir.
@@ -129,9 +169,9 @@ impl Global {
             .map_err(|e| fail(Exit::Failure, format!("reading {}: {e}", path.display())))
     }
 
-    /// `--token` (with a warning), `--token-file`, PHIREPASS_TOKEN, PHIREPASS_SERVICE_TOKEN,
-    /// the API token that `phirepass login --device` stored, then `<data dir>/service.token`.
-    fn credential(&self) -> anyhow::Result<ServiceToken> {
+    /// `--token` (with a warning), `--token-file`, PHIREPASS_TOKEN, the API token that
+    /// `phirepass login --device` stored, then `<data dir>/operator.token`.
+    fn credential(&self) -> anyhow::Result<ApiToken> {
         if let Some(t) = self.token.as_deref().filter(|t| !t.trim().is_empty()) {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
@@ -140,30 +180,28 @@ impl Global {
                      local user can read (ps, /proc); use PHIREPASS_TOKEN or --token-file PATH"
                 );
             });
-            return Ok(ServiceToken::new(t.trim().to_string()));
+            return Ok(ApiToken::new(t));
         }
         if let Some(path) = &self.token_file {
             return read_given_token_file(path);
         }
-        for name in ["PHIREPASS_TOKEN", "PHIREPASS_SERVICE_TOKEN"] {
-            if let Some(t) = phirepass_runtime::config::env_opt(name) {
-                return Ok(ServiceToken::new(t.trim().to_string()));
-            }
+        if let Some(t) = phirepass_runtime::config::env_opt("PHIREPASS_TOKEN") {
+            return Ok(ApiToken::new(&t));
         }
         if let Some(login) = crate::login::default_token_file(|n| std::env::var(n).ok())
             && login.is_file()
         {
             return read_token_file(&login);
         }
-        read_token_file(&self.dev_path(SERVICE_TOKEN_FILE)?)
+        read_token_file(&self.dev_path(OPERATOR_TOKEN_FILE)?)
     }
 }
 
 /// The file named by `--token-file`: an unreadable or empty one is an error, not a fallback
 /// to some other credential.
-fn read_given_token_file(path: &Path) -> anyhow::Result<ServiceToken> {
+fn read_given_token_file(path: &Path) -> anyhow::Result<ApiToken> {
     match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim().is_empty() => Ok(ServiceToken::new(s.trim().to_string())),
+        Ok(s) if !s.trim().is_empty() => Ok(ApiToken::new(&s)),
         Ok(_) => Err(fail(
             Exit::Denied,
             format!(
@@ -178,14 +216,14 @@ fn read_given_token_file(path: &Path) -> anyhow::Result<ServiceToken> {
     }
 }
 
-fn read_token_file(path: &Path) -> anyhow::Result<ServiceToken> {
+fn read_token_file(path: &Path) -> anyhow::Result<ApiToken> {
     match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim().is_empty() => Ok(ServiceToken::new(s.trim().to_string())),
+        Ok(s) if !s.trim().is_empty() => Ok(ApiToken::new(&s)),
         _ => Err(fail(
             Exit::Denied,
             format!(
-                "no credential: set PHIREPASS_TOKEN, pass --token-file PATH, set \
-                 PHIREPASS_SERVICE_TOKEN, or run `phirepass dev` with the same data dir ({} not readable)",
+                "no credential: set PHIREPASS_TOKEN, pass --token-file PATH, log in with \
+                 `phirepass login --device`, or run `phirepass dev` with the same data dir ({} not readable)",
                 path.display()
             ),
         )),

@@ -1,7 +1,7 @@
 //! One deployment builder for `phirepass dev` and the cross-service tests: it
 //! binds listeners (on `127.0.0.1:0` unless given one), wires authz, registry,
-//! secrets, gateways and ssh-edges to each other (URLs, service token, subject
-//! prefix), and keeps every service task in a [`ServiceSet`], so a `serve`
+//! secrets, gateways and ssh-edges to each other (URLs, each service's own certificate from
+//! the deployment's [`LocalPki`], subject prefix), and keeps every service task in a [`ServiceSet`], so a `serve`
 //! that fails, returns early or panics is reported instead of vanishing.
 //!
 //! The stack does not choose backends: the caller passes the store, presence,
@@ -10,14 +10,16 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_pki::{Identity, LocalPki, ServiceKind};
 use phirepass_runtime::services::{ServiceFailure, ServiceSet};
 use tokio::net::TcpListener;
 
 /// A running deployment (or the part of one started so far).
 pub struct Stack {
-    token: ServiceToken,
+    pki: Arc<LocalPki>,
     /// Bus subject prefix shared by every gateway and ssh-edge (`pp` in production).
     prefix: String,
     authz_url: Option<String>,
@@ -36,14 +38,15 @@ pub async fn loopback() -> anyhow::Result<TcpListener> {
 }
 
 fn url(listener: &TcpListener) -> anyhow::Result<String> {
-    Ok(format!("http://{}", listener.local_addr()?))
+    Ok(format!("https://{}", listener.local_addr()?))
 }
 
 impl Stack {
-    /// An empty deployment whose services share `token` and the bus subject `prefix`.
-    pub fn new(token: ServiceToken, prefix: impl Into<String>) -> Self {
+    /// An empty deployment whose services get their certificates from `pki` and share the bus
+    /// subject `prefix`.
+    pub fn new(pki: impl Into<Arc<LocalPki>>, prefix: impl Into<String>) -> Self {
         Self {
-            token,
+            pki: pki.into(),
             prefix: prefix.into(),
             authz_url: None,
             registry_url: None,
@@ -51,6 +54,18 @@ impl Stack {
             ssh_edge_addr: std::sync::Mutex::new(None),
             services: ServiceSet::new(),
         }
+    }
+
+    /// The deployment's CA and certificates.
+    pub fn pki(&self) -> &Arc<LocalPki> {
+        &self.pki
+    }
+
+    /// `kind`'s identity (from the PKI directory, reloadable; or freshly issued in memory).
+    pub fn identity(&self, kind: ServiceKind) -> anyhow::Result<Identity> {
+        self.pki
+            .identity(kind)
+            .with_context(|| format!("the {} certificate", kind.name()))
     }
 
     /// Where services publish audit events: `<prefix>.events.audit`.
@@ -97,11 +112,15 @@ impl Stack {
     }
 
     /// Starts the registry on a free loopback port; returns its URL.
+    /// Unless told otherwise, it verifies admin clients' API tokens with this stack's authz.
     pub async fn start_registry(
         &mut self,
-        config: phirepass_registry::RegistryConfig,
+        mut config: phirepass_registry::RegistryConfig,
         deps: phirepass_registry::RegistryDeps,
     ) -> anyhow::Result<String> {
+        if config.authz_url.is_none() {
+            config.authz_url = self.authz_url.clone();
+        }
         let listener = loopback().await?;
         let url = url(&listener)?;
         let stop = self.services.shutdown();
@@ -130,12 +149,12 @@ impl Stack {
         Ok(url)
     }
 
-    /// A gateway config wired to this deployment's authz, registry, token and prefix.
+    /// A gateway config wired to this deployment's authz, registry, certificate and prefix.
     pub fn gateway_config(&self) -> anyhow::Result<phirepass_gateway_ws::GatewayConfig> {
         let mut config = phirepass_gateway_ws::GatewayConfig::local(
             self.authz_url()?.to_owned(),
             self.registry_url()?.to_owned(),
-            self.token.clone(),
+            self.identity(ServiceKind::GatewayWs)?,
         );
         config.subject_prefix = self.prefix.clone();
         // The browser terminal reads and writes node host-key pins in this vault.
@@ -163,7 +182,8 @@ impl Stack {
         Ok(addr)
     }
 
-    /// An ssh-edge config wired to this deployment's services, token, prefix and audit subject.
+    /// An ssh-edge config wired to this deployment's services, certificate, prefix and audit
+    /// subject.
     pub fn ssh_edge_config(
         &self,
         host_key: phirepass_ssh_edge::HostKeySource,
@@ -172,7 +192,7 @@ impl Stack {
             self.authz_url()?.to_owned(),
             self.secrets_url()?.to_owned(),
             self.registry_url()?.to_owned(),
-            self.token.clone(),
+            self.identity(ServiceKind::SshEdge)?,
             host_key,
         );
         config.subject_prefix = self.prefix.clone();

@@ -5,6 +5,7 @@
 use std::process::{Output, Stdio};
 
 use crate::common::{Backend, Cluster};
+use phirepass_pki::ServiceKind;
 use phirepass_proto::authz as az;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -12,23 +13,19 @@ use tokio::process::Command;
 
 async fn run(c: &Cluster, args: &[&str], stdin: &str, token: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
+    c.write_trust(dir.path());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_phirepass"));
     cmd.arg("admin")
         .args(args)
         .env("AUTHZ_URL", &c.authz_url)
         .env("SECRETS_URL", &c.secrets_url)
         .env("PHIREPASS_DATA_DIR", dir.path())
-        .env_remove("PHIREPASS_TOKEN")
-        .env_remove("PHIREPASS_SERVICE_TOKEN")
+        .env_remove("PHIREPASS_CA")
+        .env("PHIREPASS_TOKEN", token)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if token.starts_with("pp_api_") {
-        cmd.env("PHIREPASS_TOKEN", token);
-    } else {
-        cmd.env("PHIREPASS_SERVICE_TOKEN", token);
-    }
     let mut child = cmd.spawn().expect("spawn phirepass");
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.as_bytes()).await.unwrap();
@@ -50,7 +47,7 @@ async fn json(c: &Cluster, args: &[&str], stdin: &str, token: &str) -> Value {
 
 async fn admin_role_and_invitations(backend: Backend) {
     let c = Cluster::start(backend, 0).await;
-    let service = c.token.expose_secret().to_owned();
+    let service = c.operator_token().await;
 
     // users add --admin, set-admin, list shows the role.
     let root = json(
@@ -184,7 +181,7 @@ async fn admin_role_and_invitations(backend: Backend) {
             .find(|e| e["action"] == action)
             .unwrap_or_else(|| panic!("no {action} event in {admin_events:?}"))
     };
-    assert_eq!(find("user.add")["actor"], "service");
+    assert_eq!(find("user.add")["actor"], crate::common::cluster::OPERATOR);
     assert_eq!(find("user.set_admin")["details"]["username"], "root");
     assert_eq!(find("api_token.create")["details"]["username"], "root");
     assert_eq!(find("invitation.create")["actor"], "root");
@@ -204,27 +201,26 @@ async fn admin_role_and_invitations_embedded() {
     admin_role_and_invitations(Backend::Embedded).await;
 }
 
-/// The services a gRPC endpoint lists by reflection (as `grpcurl list` would), asked with
-/// `authorization: Bearer <token>`.
-async fn reflected_services(url: &str, token: &str) -> Vec<String> {
+/// The services a gRPC endpoint lists by reflection (as `grpcurl list` would), asked over TLS
+/// without a client certificate, with `authorization: Bearer <token>`.
+async fn reflected_services(
+    c: &Cluster,
+    url: &str,
+    server: ServiceKind,
+    token: &str,
+) -> Vec<String> {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let trust = phirepass_runtime::grpc::trust_certs(c.pki.trust_pem()).unwrap();
+    let channel = phirepass_runtime::grpc::admin_channel(url, &trust, server, token).unwrap();
     let mut client = ServerReflectionClient::new(channel);
-    let mut request = tonic::Request::new(tokio_stream::iter(vec![ServerReflectionRequest {
+    let request = tonic::Request::new(tokio_stream::iter(vec![ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     }]));
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let mut responses = client
         .server_reflection_info(request)
         .await
@@ -244,7 +240,7 @@ async fn reflected_services(url: &str, token: &str) -> Vec<String> {
 #[tokio::test]
 async fn reflection_lists_the_services_with_an_api_token() {
     let c = Cluster::start(Backend::Real, 0).await;
-    let service = c.token.expose_secret().to_owned();
+    let service = c.operator_token().await;
     json(
         &c,
         &["users", "add", "ops", "--admin", "--password-stdin"],
@@ -262,12 +258,12 @@ async fn reflection_lists_the_services_with_an_api_token() {
     )
     .await;
     let api = api["token"].as_str().unwrap().to_owned();
-    let authz = reflected_services(&c.authz_url, &api).await;
+    let authz = reflected_services(&c, &c.authz_url, ServiceKind::Authz, &api).await;
     assert!(
         authz.contains(&"phirepass.authz.v1.Authz".to_owned()),
         "{authz:?}"
     );
-    let secrets = reflected_services(&c.secrets_url, &api).await;
+    let secrets = reflected_services(&c, &c.secrets_url, ServiceKind::Secrets, &api).await;
     assert!(
         secrets.contains(&"phirepass.secrets.v1.Secrets".to_owned()),
         "{secrets:?}"
@@ -281,7 +277,7 @@ async fn reflection_lists_the_services_with_an_api_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_hostkey_removes_the_old_pin_first() {
     let c = Cluster::start(Backend::Embedded, 0).await;
-    let service = c.token.expose_secret().to_owned();
+    let service = c.operator_token().await;
     let sshd = phirepass_testkit::sshd::TestSshd::start().await.unwrap();
     let addr = sshd.addr.to_string();
     json(

@@ -8,19 +8,24 @@ use crate::common::{Backend, Cluster};
 use futures_util::StreamExt as _;
 use phirepass_proto::authz::{ClaimTunnelNameRequest, CreateUserRequest};
 use phirepass_proto::registry::TunnelPresence;
-use phirepass_runtime::grpc::ServiceToken;
 use serde_json::Value;
 use tokio::process::Command;
 
-async fn admin(authz: &str, registry: &str, token: &ServiceToken, args: &[&str]) -> Output {
+/// `phirepass admin ARGS` with the operator's API token, verifying the services against `ca`.
+async fn admin(
+    authz: &str,
+    registry: &str,
+    (token, ca): &(String, std::path::PathBuf),
+    args: &[&str],
+) -> Output {
     Command::new(env!("CARGO_BIN_EXE_phirepass"))
         .arg("admin")
         .args(args)
         .env("AUTHZ_URL", authz)
         .env("REGISTRY_URL", registry)
         .env("PHIREPASS_DATA_DIR", "/nonexistent")
-        .env_remove("PHIREPASS_TOKEN")
-        .env("PHIREPASS_SERVICE_TOKEN", token.expose_secret())
+        .env("PHIREPASS_CA", ca)
+        .env("PHIREPASS_TOKEN", token)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -42,7 +47,7 @@ fn json(out: &Output) -> Value {
 async fn tunnels_list_kick_names_release() {
     let cluster = Cluster::start(Backend::Embedded, 0).await;
     let (authz_url, registry_url) = (cluster.authz_url.clone(), cluster.registry_url.clone());
-    let (token, bus) = (cluster.token.clone(), cluster.bus());
+    let bus = cluster.bus();
     let mut authz = cluster.authz();
     let mut registry = cluster.registry();
     let mut alice = None;
@@ -58,6 +63,11 @@ async fn tunnels_list_kick_names_release() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let alice = alice.expect("authz up");
+    let ca_dir = tempfile::tempdir().unwrap();
+    let token = (
+        cluster.operator_token().await,
+        cluster.write_trust(ca_dir.path()),
+    );
     let claimed = authz
         .claim_tunnel_name(ClaimTunnelNameRequest {
             user_id: alice.id.clone(),

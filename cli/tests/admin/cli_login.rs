@@ -102,6 +102,7 @@ async fn device_login_stores_an_api_token_that_admin_uses() {
     assert_eq!(mode, 0o600);
 
     // `phirepass admin` presents the stored token: no --token, no service token, no dev dir.
+    let ca = cluster.write_trust(dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_phirepass"))
         .args([
             "admin",
@@ -111,7 +112,7 @@ async fn device_login_stores_an_api_token_that_admin_uses() {
             "users",
             "list",
         ])
-        .env_remove("PHIREPASS_SERVICE_TOKEN")
+        .env("PHIREPASS_CA", &ca)
         .env_remove("PHIREPASS_TOKEN")
         .env("PHIREPASS_DATA_DIR", dir.path().join("no-dev-here"))
         .env("PHIREPASS_TOKEN_FILE", &token_file)
@@ -130,7 +131,7 @@ async fn device_login_stores_an_api_token_that_admin_uses() {
     std::fs::write(&token_file, "pp_api_0000_forged\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_phirepass"))
         .args(["admin", "--authz-url", &cluster.authz_url, "users", "list"])
-        .env_remove("PHIREPASS_SERVICE_TOKEN")
+        .env("PHIREPASS_CA", &ca)
         .env_remove("PHIREPASS_TOKEN")
         .env("PHIREPASS_DATA_DIR", dir.path().join("no-dev-here"))
         .env("PHIREPASS_TOKEN_FILE", &token_file)

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass::stack::{Stack, loopback};
+use phirepass_pki::{LocalPki, ServiceKind};
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::authz::{CreateNodeTokenRequest, CreateUserRequest};
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_proto::secrets::secrets_client::SecretsClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_runtime::grpc::{AuthedChannel, channel};
 use phirepass_testkit::unique;
 
 use super::{SharedBus, nats_url, redis_url};
@@ -59,6 +60,10 @@ pub struct Gateway {
     pub id: String,
 }
 
+/// The admin account whose API token the tests' admin CLI runs use
+/// ([`Cluster::operator_token`]).
+pub const OPERATOR: &str = "operator";
+
 /// A running ssh-edge instance.
 pub struct SshEdge {
     pub addr: SocketAddr,
@@ -69,7 +74,10 @@ pub struct Cluster {
     pub authz_url: String,
     pub registry_url: String,
     pub secrets_url: String,
-    pub token: ServiceToken,
+    /// The deployment's CA. The test's own clients ([`Cluster::authz`] and co.) present its
+    /// `authz` certificate, which this deployment's (widened) allowlists let call everything;
+    /// gateways and ssh-edges get their own certificates and the real rows.
+    pub pki: Arc<LocalPki>,
     pub gateways: Vec<Gateway>,
     /// The audit event log authz (and the ssh-edges) write to.
     pub events: Arc<dyn phirepass_bus::EventLog>,
@@ -129,7 +137,7 @@ impl Cluster {
     ) -> Self {
         let _ = phirepass_runtime::telemetry::init("phirepass-tests");
         let backend = layout.backend;
-        let token = ServiceToken::generate();
+        let pki = Arc::new(LocalPki::generate().expect("test ca"));
         let (store, presence) = match backend {
             Backend::Real => (
                 phirepass_store::Store::fresh_postgres_for_test()
@@ -178,17 +186,22 @@ impl Cluster {
             }
         };
 
-        let mut stack = Stack::new(token.clone(), prefix.clone());
-        let secrets_config = phirepass_secrets::SecretsConfig::new(
-            token.clone(),
-            phirepass_secrets::KeySource::Raw(phirepass_secrets::MasterKey::generate()),
-        );
+        let mut stack = Stack::new(pki.clone(), prefix.clone());
+        let identity = |kind| pki.identity(kind).expect("identity");
+        let secrets_config = phirepass_secrets::SecretsConfig {
+            policy: phirepass_secrets::policy::POLICY.also_allowing(ServiceKind::Authz),
+            ..phirepass_secrets::SecretsConfig::new(
+                identity(ServiceKind::Secrets),
+                phirepass_secrets::KeySource::Raw(phirepass_secrets::MasterKey::generate()),
+            )
+        };
         let secrets_deps = phirepass_secrets::SecretsDeps::new(store.clone());
         let secrets_url = stack
             .start_secrets(secrets_config, secrets_deps)
             .await
             .expect("start secrets");
-        let mut authz_config = phirepass_authz::AuthzConfig::new(token.clone());
+        let mut authz_config = phirepass_authz::AuthzConfig::new(identity(ServiceKind::Authz));
+        authz_config.policy = phirepass_authz::policy::POLICY.also_allowing(ServiceKind::Authz);
         // Inside this deployment's event stream (`<prefix>.events.>`), so tests can read it.
         authz_config.audit_subject = stack.audit_subject();
         authz_config.issue_setup_code = false;
@@ -206,7 +219,8 @@ impl Cluster {
             .expect("start authz");
         let registry_config = phirepass_registry::RegistryConfig {
             subject_prefix: prefix.clone(),
-            ..phirepass_registry::RegistryConfig::new(token.clone())
+            policy: phirepass_registry::policy::POLICY.also_allowing(ServiceKind::Authz),
+            ..phirepass_registry::RegistryConfig::new(identity(ServiceKind::Registry))
         };
         let registry_deps = phirepass_registry::RegistryDeps {
             presence,
@@ -217,7 +231,9 @@ impl Cluster {
             .await
             .expect("start registry");
 
-        let authz = AuthzClient::new(channel(&authz_url, token.clone()).expect("channel"));
+        let harness = identity(ServiceKind::Authz);
+        let authz =
+            AuthzClient::new(channel(&authz_url, &harness, ServiceKind::Authz).expect("channel"));
         for (username, password) in layout.users {
             let req = CreateUserRequest {
                 username: username.to_string(),
@@ -247,7 +263,7 @@ impl Cluster {
             authz_url,
             registry_url,
             secrets_url,
-            token,
+            pki,
             gateways,
             events,
             prefix,
@@ -291,16 +307,66 @@ impl Cluster {
         self.bus.clone()
     }
 
+    /// A channel presenting the harness's `authz` certificate.
+    fn harness_channel(&self, url: &str, server: ServiceKind) -> AuthedChannel {
+        let harness = self.pki.identity(ServiceKind::Authz).expect("identity");
+        channel(url, &harness, server).expect("channel")
+    }
+
     pub fn authz(&self) -> AuthzClient<AuthedChannel> {
-        AuthzClient::new(channel(&self.authz_url, self.token.clone()).expect("channel"))
+        AuthzClient::new(self.harness_channel(&self.authz_url, ServiceKind::Authz))
     }
 
     pub fn registry(&self) -> RegistryClient<AuthedChannel> {
-        RegistryClient::new(channel(&self.registry_url, self.token.clone()).expect("channel"))
+        RegistryClient::new(self.harness_channel(&self.registry_url, ServiceKind::Registry))
     }
 
     pub fn secrets(&self) -> SecretsClient<AuthedChannel> {
-        SecretsClient::new(channel(&self.secrets_url, self.token.clone()).expect("channel"))
+        SecretsClient::new(self.harness_channel(&self.secrets_url, ServiceKind::Secrets))
+    }
+
+    /// An admin-scope API token of [`OPERATOR`], an admin account created on first use: what
+    /// the admin CLI presents (there is no service token any more).
+    pub async fn operator_token(&self) -> String {
+        let mut authz = self.authz();
+        let created = authz
+            .create_user(CreateUserRequest {
+                username: OPERATOR.into(),
+                password: "operator-password-unused".into(),
+            })
+            .await;
+        if let Err(status) = created
+            && status.code() != tonic::Code::AlreadyExists
+        {
+            panic!("create the operator: {status:?}");
+        }
+        authz
+            .set_user_admin(phirepass_proto::authz::SetUserAdminRequest {
+                username: OPERATOR.into(),
+                admin: true,
+            })
+            .await
+            .expect("make the operator an admin");
+        authz
+            .create_api_token(phirepass_proto::authz::CreateApiTokenRequest {
+                username: OPERATOR.into(),
+                name: "tests".into(),
+                scopes: vec!["admin".into()],
+                expires_in_secs: None,
+            })
+            .await
+            .expect("operator api token")
+            .into_inner()
+            .token
+    }
+
+    /// Writes the deployment's CA certificate into `dir/pki/trust.crt`, where the admin CLI
+    /// looks for it (as in `phirepass dev`'s data dir); returns the file.
+    pub fn write_trust(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("pki").join("trust.crt");
+        std::fs::create_dir_all(dir.join("pki")).expect("pki dir");
+        std::fs::write(&path, self.pki.trust_pem()).expect("write trust.crt");
+        path
     }
 
     /// Audit events (JSON) written so far to `<prefix>.events.audit`.

@@ -10,7 +10,7 @@ use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_proto::registry::{
     GetTunnelRequest, KickTunnelRequest, ListTunnelsRequest, TunnelPresence,
 };
-use phirepass_runtime::grpc::{AuthedChannel, channel};
+use phirepass_runtime::grpc::AuthedChannel;
 use phirepass_tunnel::{StreamConfig, Subjects, Target, TunnelStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -70,9 +70,7 @@ impl TunnelFixture {
     }
 
     pub fn registry(&self) -> RegistryClient<AuthedChannel> {
-        RegistryClient::new(
-            channel(&self.cluster.registry_url, self.cluster.token.clone()).expect("channel"),
-        )
+        self.cluster.registry()
     }
 
     pub async fn get(&self, name: &str, port: u32) -> Option<TunnelPresence> {

@@ -318,7 +318,10 @@ async fn production_gateway_refuses_to_start_without_users() {
     let mut config = GatewayConfig::local(
         cluster.authz_url.clone(),
         cluster.registry_url.clone(),
-        cluster.token.clone(),
+        cluster
+            .pki
+            .identity(phirepass_pki::ServiceKind::GatewayWs)
+            .expect("identity"),
     );
     config.mode = AppMode::Production;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -345,7 +348,10 @@ async fn production_gateway_refuses_to_start_without_users() {
     let mut config = GatewayConfig::local(
         cluster.authz_url.clone(),
         cluster.registry_url.clone(),
-        cluster.token.clone(),
+        cluster
+            .pki
+            .identity(phirepass_pki::ServiceKind::GatewayWs)
+            .expect("identity"),
     );
     config.mode = AppMode::Production;
     config.first_run_setup = true;

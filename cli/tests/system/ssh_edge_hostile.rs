@@ -183,9 +183,7 @@ async fn a_kick_ends_the_session_it_names() {
         &[],
         &["sleep 30"],
     )));
-    let registry = phirepass_proto::registry::registry_client::RegistryClient::new(
-        phirepass_runtime::grpc::channel(&f.cluster.registry_url, f.cluster.token.clone()).unwrap(),
-    );
+    let registry = f.cluster.registry();
     let mut session = None;
     for _ in 0..100 {
         let listed = registry

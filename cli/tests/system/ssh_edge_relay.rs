@@ -38,9 +38,7 @@ async fn echo_exit_status_and_accept_once_warning_on_both_kinds_of_target() {
         let stdin_eof = alice.ssh(&login, &["cat; echo done"]).await;
         assert_eq!(text(&stdin_eof.stdout), "done\n", "EOF reaches the target");
     }
-    let sessions = phirepass_proto::registry::registry_client::RegistryClient::new(
-        phirepass_runtime::grpc::channel(&f.cluster.registry_url, f.cluster.token.clone()).unwrap(),
-    );
+    let sessions = f.cluster.registry();
     // The edge records the close when the client's TCP connection ends, a moment after
     // the ssh process exits.
     let mut listed = Vec::new();

@@ -55,7 +55,21 @@ pub async fn serve_health_only(
     Ok(())
 }
 
-/// Asks the health service at `url` (e.g. `http://127.0.0.1:50053`) for the
+/// Asks the health service behind `channel` (a TLS channel to a service, see
+/// [`crate::grpc::channel`]) for the status of `service_name`.
+pub async fn check_over(
+    channel: crate::grpc::AuthedChannel,
+    service_name: &str,
+) -> Result<HealthStatus, GrpcError> {
+    let reply = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service_name.to_owned(),
+        })
+        .await?;
+    Ok(reply.into_inner().status())
+}
+
+/// Asks the plaintext health service at `url` (e.g. `http://127.0.0.1:50053`) for the
 /// status of `service_name` (`""` for the whole server). For probes and tests.
 pub async fn check(url: &str, service_name: &str) -> Result<HealthStatus, GrpcError> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|e| {

@@ -177,7 +177,7 @@ fn compose_has_every_service() {
     // Merge keys resolved: a gateway has the shared, gateway and own vars.
     let gateway = environment(&compose["services"]["gateway-ws-2"]);
     for var in [
-        "PHIREPASS_SERVICE_TOKEN",
+        "PHIREPASS_TLS_DIR",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "NATS_URL",
         "AUTHZ_URL",
@@ -219,6 +219,8 @@ fn every_variable_set_is_read_by_the_service() {
     let bins = binaries();
     let mut runtime = String::new();
     rust_sources(&root().join("crates/runtime/src"), &mut runtime);
+    // Service identities load through crates/pki (PHIREPASS_TLS_DIR and friends).
+    rust_sources(&root().join("crates/pki/src"), &mut runtime);
     for (name, service) in services(&compose()).iter().filter(|(_, s)| is_phirepass(s)) {
         let command = command_text(service);
         let mut sources = runtime.clone();
@@ -276,7 +278,7 @@ fn agent_uses_the_container_login_recipe() {
     let env = environment(agent);
     assert!(env.contains_key("AGENT_TOKEN"));
     assert!(
-        !env.contains_key("PHIREPASS_SERVICE_TOKEN"),
-        "agents run on customer hosts"
+        !env.contains_key("PHIREPASS_TLS_DIR"),
+        "agents run on customer hosts: no service certificate"
     );
 }

@@ -1,9 +1,10 @@
-//! Who may call what. The interceptor accepts the internal service token
-//! (full access) or anything shaped like an API token; each handler then
-//! asks [`guard`] for the access it needs, which verifies an API
-//! token against the store (the interceptor cannot: it is synchronous).
+//! Who may call what. The TLS layer already admitted the call by the allowlist
+//! ([`crate::policy`]): a service whose certificate names an allowed kind, or, on admin
+//! methods, a bearer token. The interceptor keeps services as services and API-shaped
+//! bearers as tokens; each handler then asks [`guard`] for the access it needs, which
+//! verifies an API token against the store (the interceptor cannot: it is synchronous).
 
-use phirepass_runtime::grpc::{ServerAuth, ServiceToken};
+use phirepass_runtime::grpc::{Caller as Admitted, bearer};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
@@ -12,14 +13,12 @@ use crate::api_tokens::{SCOPE_ADMIN, SCOPE_READ};
 use crate::error::{AuthzError, Result};
 use crate::nodes::Tokens;
 
-const BEARER: &str = "bearer ";
 const API_PREFIX: &str = "pp_api_";
 
 /// What a handler needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// Edge-facing calls (logins, token checks, decisions): the service
-    /// token only.
+    /// Edge-facing calls (logins, token checks, decisions): services only.
     Service,
     /// Global listing: the service token, or an API token with `read` or
     /// `admin` whose user is an admin now.
@@ -42,35 +41,21 @@ pub(crate) enum Caller {
 }
 
 /// The interceptor in front of the Authz service.
-#[derive(Clone, Debug)]
-pub struct AdminAuth {
-    service: ServerAuth,
-}
-
-impl AdminAuth {
-    pub fn new(token: ServiceToken) -> Self {
-        Self {
-            service: ServerAuth::new(token),
-        }
-    }
-}
-
-fn bearer_api_token(request: &Request<()>) -> Option<String> {
-    let value = request.metadata().get("authorization")?.to_str().ok()?;
-    let scheme = value.get(..BEARER.len())?;
-    let token = value.get(BEARER.len()..)?;
-    (scheme.eq_ignore_ascii_case(BEARER) && token.starts_with(API_PREFIX)).then(|| token.to_owned())
-}
+#[derive(Clone, Debug, Default)]
+pub struct AdminAuth;
 
 impl Interceptor for AdminAuth {
-    fn call(&mut self, request: Request<()>) -> std::result::Result<Request<()>, Status> {
-        if let Some(token) = bearer_api_token(&request) {
-            let mut request = request;
-            request.extensions_mut().insert(Caller::ApiToken(token));
-            return Ok(request);
-        }
-        let mut request = self.service.call(request)?;
-        request.extensions_mut().insert(Caller::Service);
+    fn call(&mut self, mut request: Request<()>) -> std::result::Result<Request<()>, Status> {
+        let caller = match request.extensions().get::<Admitted>() {
+            Some(Admitted::Service(_)) => Caller::Service,
+            Some(Admitted::Token) => match bearer(&request) {
+                Some(token) if token.starts_with(API_PREFIX) => Caller::ApiToken(token.to_owned()),
+                _ => return Err(Status::unauthenticated("not an API token")),
+            },
+            // Not admitted by the allowlist layer: never served.
+            None => return Err(Status::unauthenticated("unauthenticated")),
+        };
+        request.extensions_mut().insert(caller);
         Ok(request)
     }
 }

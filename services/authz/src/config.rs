@@ -1,7 +1,8 @@
 //! What `serve` is configured with, and how the binary reads it from the
 //! environment.
 //!
-//! Environment: `PHIREPASS_SERVICE_TOKEN` (required), `AUTHZ_ADDR` (default
+//! Environment: `PHIREPASS_TLS_DIR` (required: trust.crt, authz.crt, authz.key; or
+//! `PHIREPASS_TLS_CERT`/`_KEY`/`_TRUST`), `AUTHZ_ADDR` (default
 //! 127.0.0.1:50051), `DATABASE_URL` (default `sqlite://phirepass.db?mode=rwc`),
 //! `REDIS_URL` (optional; in-memory presence without it),
 //! `AUTHZ_SESSION_TTL_SECS` (default 43200), `NATS_URL` (optional; audit
@@ -27,9 +28,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_bus::{EventLog, MemoryEventLog};
+use phirepass_pki::{Identity, ServiceKind};
 use phirepass_presence::Presence;
 use phirepass_runtime::config::{ConfigError, env_opt, env_or};
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_runtime::grpc::identity_from_env;
 use phirepass_store::Store;
 
 use crate::devices::DEVICE_CODE_TTL;
@@ -44,7 +46,11 @@ pub const AUDIT_SUBJECT: &str = "pp.events.audit";
 
 #[derive(Debug, Clone)]
 pub struct AuthzConfig {
-    pub service_token: ServiceToken,
+    /// authz's certificate and trust bundle: the gRPC server's TLS identity.
+    pub identity: Identity,
+    /// Who may call which RPC: [`crate::policy::POLICY`]; test harnesses widen it
+    /// ([`phirepass_runtime::grpc::Policy::also_allowing`]).
+    pub policy: phirepass_runtime::grpc::Policy,
     /// Lifetime of a login session (default 12 h).
     pub session_ttl: Duration,
     /// Per-source login limits (defaults: 5 failures per username and
@@ -93,14 +99,15 @@ pub struct AuthzConfig {
 
 impl AuthzConfig {
     /// The defaults, with a ticket key generated in memory.
-    pub fn new(service_token: ServiceToken) -> Self {
-        Self::with_tickets(service_token, Arc::new(ephemeral_keyring()))
+    pub fn new(identity: Identity) -> Self {
+        Self::with_tickets(identity, Arc::new(ephemeral_keyring()))
     }
 
     /// The defaults, signing open tickets with `tickets`.
-    pub fn with_tickets(service_token: ServiceToken, tickets: Arc<TicketKeyring>) -> Self {
+    pub fn with_tickets(identity: Identity, tickets: Arc<TicketKeyring>) -> Self {
         Self {
-            service_token,
+            identity,
+            policy: crate::policy::POLICY,
             session_ttl: Duration::from_secs(12 * 3600),
             login_limits: LoginLimits::default(),
             user_limits: UserLimits::default(),
@@ -118,10 +125,9 @@ impl AuthzConfig {
     }
 
     /// The defaults of [`AuthzConfig::new`], overridden by the `AUTHZ_*`
-    /// variables listed in the module docs; the token from
-    /// `PHIREPASS_SERVICE_TOKEN`.
+    /// variables listed in the module docs; the identity from `PHIREPASS_TLS_DIR`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let base = Self::new(ServiceToken::from_env()?);
+        let base = Self::new(identity_from_env(ServiceKind::Authz)?);
         let limits = base.login_limits;
         let login_limits = LoginLimits {
             max_failures: env_or("AUTHZ_LOGIN_MAX_FAILURES", limits.max_failures)?,
@@ -166,7 +172,9 @@ impl AuthzConfig {
             tickets: match env_opt("AUTHZ_TICKET_KEY_FILE") {
                 Some(file) => Arc::new(keyring_from_files(&file)?),
                 None => {
-                    tracing::warn!("AUTHZ_TICKET_KEY_FILE is not set: open tickets are signed by a key in memory; agents pinned to it must re-enrol after a restart");
+                    tracing::warn!(
+                        "AUTHZ_TICKET_KEY_FILE is not set: open tickets are signed by a key in memory; agents pinned to it must re-enrol after a restart"
+                    );
                     base.tickets
                 }
             },

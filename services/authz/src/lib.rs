@@ -4,9 +4,10 @@
 //! direct hosts, one namespace of names), grants, login sessions, node and
 //! API tokens (`pp_node_`/`pp_api_<token_id>_<secret>`, stored as id +
 //! SHA-256), login brute-force limits, and the one `Authorize` decision,
-//! each published as an audit event. Every RPC requires the service token
-//! or (admin and list methods) an API token with the right scope; health
-//! and reflection do not.
+//! each published as an audit event. gRPC is mutual TLS: every RPC is
+//! allowed to the service kinds [`policy::POLICY`] names and, on admin and
+//! list methods, to an API token with the right scope; health and
+//! reflection need only TLS.
 
 #![forbid(unsafe_code)]
 
@@ -33,7 +34,9 @@ mod limiter;
 mod login_guard;
 mod lookup;
 mod nodes;
+mod operator;
 mod own;
+pub mod policy;
 mod requests;
 mod service;
 mod setup;
@@ -56,6 +59,7 @@ pub use devices::DEVICE_CODE_TTL;
 pub use error::AuthzError;
 pub use hash_pool::HashLimits;
 pub use limiter::{LoginLimits, UserLimits};
+pub use operator::{DEV_OPERATOR, dev_operator_token};
 pub use service::{AuthedAuthzServer, AuthzService, ServiceParts};
 pub use setup::{SETUP_CODE_TTL, issue_setup_code};
 pub use tickets::TicketKeyring;
@@ -99,12 +103,14 @@ pub async fn serve(
     let sweeper = tokio::spawn(sweep_sessions(service.store().clone()));
     let grpc = GrpcService {
         name: SERVICE_NAME,
-        routes: tonic::service::Routes::new(service.into_server(config.service_token)),
+        routes: tonic::service::Routes::new(service.into_server()),
+        policy: config.policy,
     };
     let served = phirepass_runtime::grpc::server::serve(
         grpc,
         phirepass_proto::FILE_DESCRIPTOR_SET,
         listener,
+        &config.identity,
         shutdown,
     )
     .await;

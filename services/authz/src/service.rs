@@ -12,7 +12,7 @@ use phirepass_bus::EventLog;
 use phirepass_presence::Presence;
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_server::{Authz, AuthzServer};
-use phirepass_runtime::grpc::{ServiceToken, remote_context};
+use phirepass_runtime::grpc::remote_context;
 use phirepass_store::Store;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
@@ -154,10 +154,10 @@ impl AuthzService {
         })
     }
 
-    /// Wraps the service so every call must carry the service token or an
-    /// API token (checked per method).
-    pub fn into_server(self, token: ServiceToken) -> AuthedAuthzServer {
-        AuthzServer::with_interceptor(self, AdminAuth::new(token))
+    /// Wraps the service so every call admitted by [`crate::policy::POLICY`] is marked as a
+    /// service's or an API token's (checked per method).
+    pub fn into_server(self) -> AuthedAuthzServer {
+        AuthzServer::with_interceptor(self, AdminAuth)
     }
 
     pub(crate) fn store(&self) -> &Store {

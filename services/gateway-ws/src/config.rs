@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use phirepass_pki::{Identity, ServiceKind};
 use phirepass_runtime::config::{ConfigError, env_opt, env_or, parse};
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_runtime::grpc::identity_from_env;
 
 pub use crate::http::trusted_proxies::{Cidr, TrustedProxies};
 pub use crate::tls::TlsSettings;
@@ -74,7 +75,9 @@ pub struct GatewayConfig {
     /// (`GATEWAY_UNKNOWN_HOSTKEY`: accept-once, the default, reject or prompt). `prompt` refuses
     /// it here like ssh-edge does where it cannot ask: confirm it once through ssh-edge.
     pub unknown_host_key: UnknownHostKey,
-    pub service_token: ServiceToken,
+    /// gateway-ws's certificate (`PHIREPASS_TLS_DIR`): how it proves itself to authz, registry
+    /// and secrets over mutual TLS.
+    pub identity: Identity,
     /// NATS subject prefix ("pp"); tests use their own to run in parallel.
     pub subject_prefix: String,
     /// How often held node tokens are re-checked with authz (revocation latency).
@@ -192,7 +195,7 @@ pub fn normalize_domain(raw: &str) -> Option<String> {
 }
 
 impl GatewayConfig {
-    /// Reads the gateway's variables; `PHIREPASS_SERVICE_TOKEN` is required.
+    /// Reads the gateway's variables; `PHIREPASS_TLS_DIR` (its certificate) is required.
     pub fn from_env() -> Result<Self, ConfigError> {
         let origins = env_opt("ACCESS_CONTROL_ALLOW_ORIGIN").unwrap_or_default();
         // main.rs binds HOST with the same default.
@@ -228,7 +231,7 @@ impl GatewayConfig {
             registry_url: env_or("REGISTRY_URL", "http://127.0.0.1:50052".to_string())?,
             secrets_url: Some(env_or("SECRETS_URL", "http://127.0.0.1:50053".to_string())?),
             unknown_host_key: env_or("GATEWAY_UNKNOWN_HOSTKEY", UnknownHostKey::AcceptOnce)?,
-            service_token: ServiceToken::from_env()?,
+            identity: identity_from_env(ServiceKind::GatewayWs)?,
             subject_prefix: env_or("PHIREPASS_SUBJECT_PREFIX", "pp".to_string())?,
             token_check_interval: Duration::from_secs(2),
             access_recheck_interval: recheck_interval(env_or("ACCESS_RECHECK_SECS", 5u64)?)?,
@@ -237,8 +240,8 @@ impl GatewayConfig {
         })
     }
 
-    /// Defaults for in-process use (`phirepass dev`, tests); callers fill URLs and token.
-    pub fn local(authz_url: String, registry_url: String, service_token: ServiceToken) -> Self {
+    /// Defaults for in-process use (`phirepass dev`, tests); callers fill URLs and identity.
+    pub fn local(authz_url: String, registry_url: String, identity: Identity) -> Self {
         Self {
             mode: AppMode::Development,
             ip_source: IpSource::ConnectInfo,
@@ -250,7 +253,7 @@ impl GatewayConfig {
             registry_url,
             secrets_url: None,
             unknown_host_key: UnknownHostKey::AcceptOnce,
-            service_token,
+            identity,
             subject_prefix: "pp".to_string(),
             token_check_interval: Duration::from_secs(2),
             access_recheck_interval: Duration::from_secs(DEFAULT_ACCESS_RECHECK_SECS),
@@ -354,3 +357,12 @@ fn random_gateway_id() -> String {
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+/// A gateway-ws identity from a throwaway CA, for unit tests that never dial anything.
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn test_identity() -> Identity {
+    phirepass_pki::LocalPki::generate()
+        .and_then(|pki| pki.identity(ServiceKind::GatewayWs))
+        .expect("test identity")
+}

@@ -1,9 +1,7 @@
-use phirepass_runtime::grpc::ServiceToken;
-
 use super::*;
 
 fn config(tunnel: Option<&str>, apps: Option<&str>, origins: &[&str]) -> GatewayConfig {
-    let mut c = GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
+    let mut c = GatewayConfig::local(String::new(), String::new(), crate::config::test_identity());
     c.proxy.tunnel_domain = tunnel.map(str::to_string);
     c.proxy.apps_domain = apps.map(str::to_string);
     c.allowed_origins = origins.iter().map(|o| o.to_string()).collect();

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use phirepass_bus::Bus;
+use phirepass_pki::ServiceKind;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_proto::secrets::secrets_client::SecretsClient;
@@ -88,12 +89,16 @@ impl AppState {
     /// Connects the authz, registry and secrets clients (lazily: nothing is dialled until first use).
     pub fn connect(config: GatewayConfig, bus: Arc<dyn Bus>) -> Result<Arc<Self>, GatewayError> {
         let startup = |e: phirepass_runtime::grpc::GrpcError| GatewayError::Startup(e.to_string());
-        let token = config.service_token.clone();
-        let authz = AuthzClient::new(channel(&config.authz_url, token.clone()).map_err(startup)?);
-        let registry =
-            RegistryClient::new(channel(&config.registry_url, token.clone()).map_err(startup)?);
+        let id = &config.identity;
+        let authz =
+            AuthzClient::new(channel(&config.authz_url, id, ServiceKind::Authz).map_err(startup)?);
+        let registry = RegistryClient::new(
+            channel(&config.registry_url, id, ServiceKind::Registry).map_err(startup)?,
+        );
         let secrets = match &config.secrets_url {
-            Some(url) => Some(SecretsClient::new(channel(url, token).map_err(startup)?)),
+            Some(url) => Some(SecretsClient::new(
+                channel(url, id, ServiceKind::Secrets).map_err(startup)?,
+            )),
             None => None,
         };
         let mut state = Self::new(config, bus, authz, registry);

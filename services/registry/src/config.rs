@@ -1,7 +1,9 @@
 //! What [`crate::serve`] is configured with, and how the binary reads it
 //! from the environment.
 //!
-//! Environment: `PHIREPASS_SERVICE_TOKEN` (required), `REGISTRY_ADDR`
+//! Environment: `PHIREPASS_TLS_DIR` (required: trust.crt, registry.crt, registry.key; or
+//! `PHIREPASS_TLS_CERT`/`_KEY`/`_TRUST`), `AUTHZ_URL` (optional: admin clients' API tokens
+//! are verified there; without it only services reach the registry), `REGISTRY_ADDR`
 //! (default 127.0.0.1:50052), `REDIS_URL` (optional; in-memory without it,
 //! which only makes sense for a single process), `REGISTRY_NODE_TTL_SECS`
 //! (default 45), `REGISTRY_SESSION_TTL_SECS` (default 60),
@@ -14,9 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_bus::Bus;
+use phirepass_pki::{Identity, ServiceKind};
 use phirepass_presence::Presence;
 use phirepass_runtime::config::{ConfigError, env_opt, env_or};
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_runtime::grpc::identity_from_env;
 
 use crate::error::RegistryError;
 
@@ -29,7 +32,12 @@ const PRESENCE_PREFIX: &str = "pp:";
 pub struct RegistryConfig {
     /// Where the binary's gRPC listener binds (`REGISTRY_ADDR`).
     pub addr: SocketAddr,
-    pub service_token: ServiceToken,
+    /// The registry's certificate and trust bundle (gRPC server and authz client).
+    pub identity: Identity,
+    /// Authz, to verify admin clients' API tokens (`AUTHZ_URL`).
+    pub authz_url: Option<String>,
+    /// Who may call which RPC: [`crate::policy::POLICY`]; test harnesses widen it.
+    pub policy: phirepass_runtime::grpc::Policy,
     /// A node disappears this long after its last heartbeat (default 45 s).
     pub node_ttl: Duration,
     /// A session disappears this long after its last heartbeat (default 60 s).
@@ -41,10 +49,12 @@ pub struct RegistryConfig {
 }
 
 impl RegistryConfig {
-    pub fn new(service_token: ServiceToken) -> Self {
+    pub fn new(identity: Identity) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
-            service_token,
+            identity,
+            authz_url: None,
+            policy: crate::policy::POLICY,
             node_ttl: Duration::from_secs(45),
             session_ttl: Duration::from_secs(60),
             tunnel_ttl: Duration::from_secs(60),
@@ -56,9 +66,10 @@ impl RegistryConfig {
     /// listed in the module docs (all but `REDIS_URL` and `NATS_URL`, see
     /// [`RegistryDeps::from_env`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let base = Self::new(ServiceToken::from_env()?);
+        let base = Self::new(identity_from_env(ServiceKind::Registry)?);
         Ok(Self {
             addr: env_or(ADDR_VAR, base.addr)?,
+            authz_url: env_opt("AUTHZ_URL"),
             node_ttl: secs_or("REGISTRY_NODE_TTL_SECS", base.node_ttl)?,
             session_ttl: secs_or("REGISTRY_SESSION_TTL_SECS", base.session_ttl)?,
             tunnel_ttl: secs_or("REGISTRY_TUNNEL_TTL_SECS", base.tunnel_ttl)?,

@@ -7,9 +7,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod config;
 mod error;
 mod nodes;
+pub mod policy;
 mod records;
 mod service;
 mod state;
@@ -37,15 +39,23 @@ pub async fn serve(
     deps: RegistryDeps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RegistryError> {
-    let registry = RegistryService::new(&config, deps).into_server(config.service_token);
+    let admin = match &config.authz_url {
+        Some(url) => Some(admin::AdminTokens::new(url, &config.identity)?),
+        None => None,
+    };
+    let registry = RegistryService::new(&config, deps)
+        .with_admin_tokens(admin)
+        .into_server();
     let service = GrpcService {
         name: SERVICE_NAME,
         routes: Routes::new(registry),
+        policy: config.policy,
     };
     serve_grpc(
         service,
         phirepass_proto::FILE_DESCRIPTOR_SET,
         listener,
+        &config.identity,
         shutdown,
     )
     .await?;

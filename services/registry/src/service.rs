@@ -8,24 +8,24 @@
 
 use phirepass_proto::registry as pb;
 use phirepass_proto::registry::registry_server::{Registry, RegistryServer};
-use phirepass_runtime::grpc::{ServerAuth, ServiceToken, remote_context};
-use tonic::service::interceptor::InterceptedService;
+use phirepass_runtime::grpc::remote_context;
 use tonic::{Request, Response, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::admin::Need;
 use crate::error::{RegistryError, Result};
 use crate::nodes::Claim;
 use crate::records::{check_id, session_key};
 pub use crate::state::RegistryService;
 use crate::tunnels::{TUNNEL_PREFIX, Upsert};
 
-/// The authenticated tonic service, ready for `Server::add_service`.
-pub type AuthedRegistryServer = InterceptedService<RegistryServer<RegistryService>, ServerAuth>;
+/// The tonic service, ready for `Server::add_service`: who may call what is enforced in front
+/// of it ([`crate::policy::POLICY`]) and, for admin clients, by [`crate::admin::allow`].
+pub type AuthedRegistryServer = RegistryServer<RegistryService>;
 
 impl RegistryService {
-    /// Wraps the service so every call must carry the service token.
-    pub fn into_server(self, token: ServiceToken) -> AuthedRegistryServer {
-        RegistryServer::with_interceptor(self, ServerAuth::new(token))
+    pub fn into_server(self) -> AuthedRegistryServer {
+        RegistryServer::new(self)
     }
 }
 
@@ -216,6 +216,7 @@ impl Registry for RegistryService {
         request: Request<pb::ListTunnelsRequest>,
     ) -> std::result::Result<Response<pb::ListTunnelsResponse>, Status> {
         link(&request);
+        crate::admin::allow(self.admin_tokens(), &request, Need::Read).await?;
         let user_id = request.get_ref().user_id.as_deref();
         let tunnels = RegistryService::list_tunnels(self, TUNNEL_PREFIX, user_id).await;
         ok(tunnels.map(|t| pb::ListTunnelsResponse {
@@ -229,6 +230,7 @@ impl Registry for RegistryService {
         request: Request<pb::KickTunnelRequest>,
     ) -> std::result::Result<Response<pb::KickTunnelResponse>, Status> {
         link(&request);
+        crate::admin::allow(self.admin_tokens(), &request, Need::Admin).await?;
         let kicked = RegistryService::kick_tunnel(self, &request.get_ref().name).await;
         ok(kicked.map(|session_ids| pb::KickTunnelResponse { session_ids }))
     }

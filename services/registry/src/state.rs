@@ -20,6 +20,8 @@ pub struct RegistryService {
     tunnel_ttl: Duration,
     /// The bus and kick subject, when the registry can kick sessions.
     kick: Option<(Arc<dyn Bus>, String)>,
+    /// Verifies admin clients' API tokens (when authz is configured).
+    admin: Option<crate::admin::AdminTokens>,
 }
 
 impl std::fmt::Debug for RegistryService {
@@ -43,7 +45,18 @@ impl RegistryService {
             session_ttl: config.session_ttl,
             tunnel_ttl: config.tunnel_ttl,
             kick: deps.bus.map(|bus| (bus, kick_subject)),
+            admin: None,
         }
+    }
+
+    /// Accepts admin clients' API tokens, verified with authz.
+    pub fn with_admin_tokens(mut self, admin: Option<crate::admin::AdminTokens>) -> Self {
+        self.admin = admin;
+        self
+    }
+
+    pub(crate) fn admin_tokens(&self) -> Option<&crate::admin::AdminTokens> {
+        self.admin.as_ref()
     }
 
     pub(crate) fn presence(&self) -> &dyn Presence {

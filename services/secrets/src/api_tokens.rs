@@ -1,16 +1,17 @@
 //! Authz API tokens (`pp_api_...`) on the vault's admin surface: scope
 //! `admin` may change (options, credentials, assignments, rotations),
 //! `read` may list, and either only while the token's user is an admin. Each token is checked with authz `VerifyApiToken`
-//! (service token); positive answers are cached for a few seconds, keyed by
+//! (over mutual TLS as the secrets service); positive answers are cached for a few seconds, keyed by
 //! the token's SHA-256 so no token sits in memory longer than its request.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use phirepass_pki::{Identity, ServiceKind};
 use phirepass_proto::authz::VerifyApiTokenRequest;
 use phirepass_proto::authz::authz_client::AuthzClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken};
+use phirepass_runtime::grpc::AuthedChannel;
 use sha2::{Digest, Sha256};
 use tonic::Request;
 
@@ -76,10 +77,10 @@ impl std::fmt::Debug for ApiTokens {
 impl ApiTokens {
     pub(crate) fn new(
         authz_url: &str,
-        token: ServiceToken,
+        identity: &Identity,
         ttl: Duration,
     ) -> Result<Self, SecretsError> {
-        let channel = phirepass_runtime::grpc::channel(authz_url, token)?;
+        let channel = phirepass_runtime::grpc::channel(authz_url, identity, ServiceKind::Authz)?;
         Ok(Self {
             authz: AuthzClient::new(channel),
             ttl,

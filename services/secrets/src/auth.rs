@@ -1,12 +1,12 @@
-//! Who is calling: the internal service token (the edges) or the admin
-//! token. Only internal callers may decrypt (ResolveHostAuth).
+//! Who is calling: an internal service (its certificate, admitted by the allowlist in
+//! [`crate::policy`]), the optional admin token, or an authz API token. Only internal callers
+//! may decrypt (ResolveHostAuth), and the allowlist lets only ssh-edge call it.
 //!
-//! The service token is checked by the shared [`ServerAuth`] (which also
-//! extracts the trace context); the optional admin token is a second,
-//! separate bearer so an admin client never holds decrypt rights. Authz API
-//! tokens are verified per call by [`crate::api_tokens::allow`].
+//! The admin token is a bearer separate from any service identity, so an admin client never
+//! holds decrypt rights. Authz API tokens are verified per call by
+//! [`crate::api_tokens::allow`].
 
-use phirepass_runtime::grpc::{ServerAuth, ServiceToken};
+use phirepass_runtime::grpc::{Caller as Admitted, bearer};
 use subtle::ConstantTimeEq as _;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -25,21 +25,19 @@ pub enum Caller {
     Admin,
 }
 
-/// Accepts the service token (internal), the admin token (admin), or
-/// (when authz is configured) anything shaped like an authz API token,
-/// which the handler verifies (this interceptor cannot: it is synchronous).
+/// Turns what the allowlist admitted into a [`Caller`]: a service is internal; a bearer is
+/// the admin token (constant-time compare) or, when authz is configured, anything shaped like
+/// an authz API token, which the handler verifies (this interceptor cannot: it is synchronous).
 #[derive(Clone, Debug)]
 pub struct CallerAuth {
-    internal: ServerAuth,
-    admin: Option<ServiceToken>,
+    admin: Option<String>,
     api_tokens: bool,
 }
 
 impl CallerAuth {
-    pub fn new(service_token: ServiceToken, admin_token: Option<ServiceToken>) -> Self {
+    pub fn new(admin_token: Option<String>) -> Self {
         Self {
-            internal: ServerAuth::new(service_token),
-            admin: admin_token.filter(|t| !t.expose_secret().is_empty()),
+            admin: admin_token.filter(|t| !t.trim().is_empty()),
             api_tokens: false,
         }
     }
@@ -50,57 +48,42 @@ impl CallerAuth {
         self
     }
 
-    fn api_token(&self, request: &Request<()>) -> Option<String> {
-        if !self.api_tokens {
-            return None;
-        }
-        let value = request.metadata().get("authorization")?.to_str().ok()?;
-        let token = value
-            .get(..7)
-            .filter(|s| s.eq_ignore_ascii_case("bearer "))
-            .and(value.get(7..))?;
-        token.starts_with(API_PREFIX).then(|| token.to_owned())
-    }
-
-    fn is_admin(&self, request: &Request<()>) -> bool {
+    fn is_admin(&self, presented: &str) -> bool {
         let Some(admin) = &self.admin else {
             return false;
         };
-        let Some(presented) = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.get(..7)
-                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
-                    .and(v.get(7..))
-            })
-        else {
-            return false;
-        };
-        bool::from(presented.as_bytes().ct_eq(admin.expose_secret().as_bytes()))
+        bool::from(presented.as_bytes().ct_eq(admin.trim().as_bytes()))
     }
 }
 
 impl Interceptor for CallerAuth {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(token) = self.api_token(&request) {
-            let mut request = request;
-            request.extensions_mut().insert(PresentedApiToken(token));
-            return Ok(request);
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        match request.extensions().get::<Admitted>() {
+            Some(Admitted::Service(_)) => {
+                request.extensions_mut().insert(Caller::Internal);
+                Ok(request)
+            }
+            Some(Admitted::Token) => {
+                let presented = bearer(&request).unwrap_or_default().to_owned();
+                if self.api_tokens && presented.starts_with(API_PREFIX) {
+                    request
+                        .extensions_mut()
+                        .insert(PresentedApiToken(presented));
+                    return Ok(request);
+                }
+                if self.is_admin(&presented) {
+                    request.extensions_mut().insert(Caller::Admin);
+                    return Ok(request);
+                }
+                tracing::warn!("secrets call with an unknown bearer refused");
+                Err(Status::unauthenticated("invalid or missing credential"))
+            }
+            None => Err(Status::unauthenticated("unauthenticated")),
         }
-        if self.is_admin(&request) {
-            let mut request = request;
-            request.extensions_mut().insert(Caller::Admin);
-            return Ok(request);
-        }
-        let mut request = self.internal.call(request)?;
-        request.extensions_mut().insert(Caller::Internal);
-        Ok(request)
     }
 }
 
-/// PERMISSION_DENIED unless the request came with the service token.
+/// PERMISSION_DENIED unless the request came from a service the allowlist admitted.
 pub fn require_internal<T>(request: &Request<T>) -> Result<(), crate::SecretsError> {
     match request.extensions().get::<Caller>() {
         Some(Caller::Internal) => Ok(()),

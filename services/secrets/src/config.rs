@@ -1,7 +1,8 @@
 //! What [`crate::serve`] is configured with, and how the binary reads it
 //! from the environment.
 //!
-//! Environment: `PHIREPASS_SERVICE_TOKEN` (required), `SECRETS_ADDR`
+//! Environment: `PHIREPASS_TLS_DIR` (required: trust.crt, secrets.crt, secrets.key; or
+//! `PHIREPASS_TLS_CERT`/`_KEY`/`_TRUST`), `SECRETS_ADDR`
 //! (default 127.0.0.1:50053), `DATABASE_URL` (default
 //! `sqlite://phirepass.db?mode=rwc`), `PHIREPASS_SECRETS_KEY` (base64 of 32
 //! bytes) or `PHIREPASS_SECRETS_PASSPHRASE` (required, one of them),
@@ -16,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_bus::EventLog;
+use phirepass_pki::{Identity, ServiceKind};
 use phirepass_runtime::config::{env_opt, env_or};
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_runtime::grpc::identity_from_env;
 use phirepass_store::Store;
 
 use crate::error::SecretsError;
@@ -46,10 +48,12 @@ pub const AUDIT_SUBJECT: &str = "pp.events.audit";
 pub struct SecretsConfig {
     /// Where the gRPC server listens (`SECRETS_ADDR`).
     pub addr: SocketAddr,
-    /// The internal service token (edges; may decrypt).
-    pub service_token: ServiceToken,
-    /// An admin token (may manage, never decrypt); `None` disables it.
-    pub admin_token: Option<ServiceToken>,
+    /// The secrets service's certificate and trust bundle (gRPC server and authz client).
+    pub identity: Identity,
+    /// Who may call which RPC: [`crate::policy::POLICY`]; test harnesses widen it.
+    pub policy: phirepass_runtime::grpc::Policy,
+    /// An admin token (may manage, never decrypt); `None` disables it. Debug hides it.
+    pub admin_token: Option<AdminToken>,
     /// The current master key; `None` makes `serve` refuse to start.
     pub key: Option<KeySource>,
     /// The previous master key, during a rotation.
@@ -65,10 +69,11 @@ pub struct SecretsConfig {
 }
 
 impl SecretsConfig {
-    pub fn new(service_token: ServiceToken, key: KeySource) -> Self {
+    pub fn new(identity: Identity, key: KeySource) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 50053)),
-            service_token,
+            identity,
+            policy: crate::policy::POLICY,
             admin_token: None,
             key: Some(key),
             old_key: None,
@@ -85,14 +90,25 @@ impl SecretsConfig {
     pub fn from_env() -> Result<Self, SecretsError> {
         Ok(Self {
             addr: env_or(ADDR_VAR, SocketAddr::from(([127, 0, 0, 1], 50053)))?,
-            service_token: ServiceToken::from_env()?,
-            admin_token: env_opt(ADMIN_TOKEN_VAR).map(ServiceToken::new),
+            identity: identity_from_env(ServiceKind::Secrets)?,
+            policy: crate::policy::POLICY,
+            admin_token: env_opt(ADMIN_TOKEN_VAR).map(AdminToken),
             key: KeySource::from_env(keys::KEY_VAR, keys::PASSPHRASE_VAR)?,
             old_key: KeySource::from_env(keys::OLD_KEY_VAR, keys::OLD_PASSPHRASE_VAR)?,
             authz_url: env_opt(AUTHZ_URL_VAR),
             api_token_cache: Duration::from_secs(5),
             audit_subject: AUDIT_SUBJECT.to_owned(),
         })
+    }
+}
+
+/// The optional admin bearer. Debug never shows it.
+#[derive(Clone)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
     }
 }
 

@@ -2,10 +2,11 @@
 //!
 //! Relay host options and shared credentials, sealed at rest with
 //! XChaCha20-Poly1305 under a master key ([`envelope`]), served over gRPC
-//! (`phirepass.secrets.v1.Secrets`) with health and reflection. Every RPC
-//! needs a bearer token: the service token marks an internal caller (the
-//! edges), the optional admin token an admin client. Only internal callers
-//! may decrypt (`ResolveHostAuth`); no other RPC returns a secret. Keys
+//! (`phirepass.secrets.v1.Secrets`) over mutual TLS with health and
+//! reflection. Each RPC is allowed to the service kinds [`policy::POLICY`]
+//! names (the edges) and, on the admin surface, to an API token or the
+//! optional admin token. Only ssh-edge may decrypt (`ResolveHostAuth`); no
+//! other RPC returns a secret. Keys
 //! rotate online ([`rotate`]).
 //!
 //! Rotating the master key, with no downtime:
@@ -30,6 +31,7 @@ pub mod envelope;
 mod error;
 pub mod keys;
 mod options;
+pub mod policy;
 mod resolve;
 pub mod rotate;
 mod service;
@@ -43,8 +45,8 @@ use tonic::service::Routes;
 
 pub use auth::Caller;
 pub use config::{
-    ADDR_VAR, ADMIN_TOKEN_VAR, AUDIT_SUBJECT, AUTHZ_URL_VAR, DATABASE_URL_VAR, DEFAULT_ADDR,
-    DEFAULT_DATABASE_URL, NATS_URL_VAR, SecretsConfig, SecretsDeps,
+    ADDR_VAR, ADMIN_TOKEN_VAR, AUDIT_SUBJECT, AUTHZ_URL_VAR, AdminToken, DATABASE_URL_VAR,
+    DEFAULT_ADDR, DEFAULT_DATABASE_URL, NATS_URL_VAR, SecretsConfig, SecretsDeps,
 };
 pub use credentials::{CredentialInfo, CredentialKind, NewCredential};
 pub use error::SecretsError;
@@ -72,7 +74,7 @@ pub async fn serve(
     let api = match &config.authz_url {
         Some(url) => Some(std::sync::Arc::new(api_tokens::ApiTokens::new(
             url,
-            config.service_token.clone(),
+            &config.identity,
             config.api_token_cache,
         )?)),
         None => None,
@@ -80,15 +82,17 @@ pub async fn serve(
     let secrets = SecretsService::new(vault)
         .with_api_tokens(api)
         .with_audit(deps.events, config.audit_subject)
-        .into_server(config.service_token, config.admin_token);
+        .into_server(config.admin_token.map(|t| t.0));
     let service = GrpcService {
         name: SERVICE_NAME,
         routes: Routes::new(secrets),
+        policy: config.policy,
     };
     serve_grpc(
         service,
         phirepass_proto::FILE_DESCRIPTOR_SET,
         listener,
+        &config.identity,
         shutdown,
     )
     .await?;

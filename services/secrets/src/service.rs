@@ -4,7 +4,7 @@
 
 use phirepass_proto::secrets as pb;
 use phirepass_proto::secrets::secrets_server::{Secrets, SecretsServer};
-use phirepass_runtime::grpc::{ServiceToken, remote_context};
+use phirepass_runtime::grpc::remote_context;
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
@@ -87,17 +87,13 @@ impl SecretsService {
         .await;
     }
 
-    /// Wraps the service: the service token is an internal caller, the
+    /// Wraps the service: a service the allowlist admitted is an internal caller, the
     /// optional admin token an admin one; anything else is refused.
-    pub fn into_server(
-        self,
-        service_token: ServiceToken,
-        admin_token: Option<ServiceToken>,
-    ) -> AuthedSecretsServer {
+    pub fn into_server(self, admin_token: Option<String>) -> AuthedSecretsServer {
         let api_tokens = self.api.is_some();
         SecretsServer::with_interceptor(
             self,
-            CallerAuth::new(service_token, admin_token).with_api_tokens(api_tokens),
+            CallerAuth::new(admin_token).with_api_tokens(api_tokens),
         )
     }
 }

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use phirepass_pki::{Identity, ServiceKind};
 use phirepass_runtime::config::{ConfigError, env_opt, env_or};
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_runtime::grpc::identity_from_env;
 
 use crate::per_source::parse_penalties;
 pub use crate::per_source::{Penalties, PerSourceLimits};
@@ -43,7 +44,8 @@ pub struct SshEdgeConfig {
     pub authz_url: String,
     pub secrets_url: String,
     pub registry_url: String,
-    pub service_token: ServiceToken,
+    /// ssh-edge's certificate (`PHIREPASS_TLS_DIR`), presented to authz, registry and secrets.
+    pub identity: Identity,
     pub subject_prefix: String,
     /// `SSH_EDGE_HOST_KEY` (key text) wins over `SSH_EDGE_HOST_KEY_FILE`.
     pub host_key: HostKeySource,
@@ -95,7 +97,7 @@ impl SshEdgeConfig {
         authz_url: String,
         secrets_url: String,
         registry_url: String,
-        service_token: ServiceToken,
+        identity: Identity,
         host_key: HostKeySource,
     ) -> Self {
         Self {
@@ -105,7 +107,7 @@ impl SshEdgeConfig {
             authz_url,
             secrets_url,
             registry_url,
-            service_token,
+            identity,
             subject_prefix: "pp".into(),
             host_key,
             unknown_host_key: UnknownHostKey::AcceptOnce,
@@ -125,7 +127,7 @@ impl SshEdgeConfig {
         }
     }
 
-    /// Reads the variables documented on each field; `PHIREPASS_SERVICE_TOKEN` is required.
+    /// Reads the variables documented on each field; `PHIREPASS_TLS_DIR` (its certificate) is required.
     pub fn from_env() -> Result<Self, ConfigError> {
         let host_key = match env_opt("SSH_EDGE_HOST_KEY") {
             Some(text) => HostKeySource::Openssh(text),
@@ -138,7 +140,7 @@ impl SshEdgeConfig {
             env_or("AUTHZ_URL", "http://127.0.0.1:50051".to_string())?,
             env_or("SECRETS_URL", "http://127.0.0.1:50053".to_string())?,
             env_or("REGISTRY_URL", "http://127.0.0.1:50052".to_string())?,
-            ServiceToken::from_env()?,
+            identity_from_env(ServiceKind::SshEdge)?,
             host_key,
         );
         c.health_addr = env_or(HEALTH_ADDR_VAR, c.health_addr)?;

@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
 use phirepass_bus::{Bus, EventLog};
+use phirepass_pki::ServiceKind;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_proto::secrets::secrets_client::SecretsClient;
@@ -97,11 +98,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SshEdgeError> {
     let key = host_key::load_or_generate(&config.host_key)?;
-    let token = config.service_token.clone();
+    let id = &config.identity;
     let edge = Arc::new(edge::Edge {
-        authz: AuthzClient::new(channel(&config.authz_url, token.clone())?),
-        secrets: SecretsClient::new(channel(&config.secrets_url, token.clone())?),
-        registry: RegistryClient::new(channel(&config.registry_url, token)?),
+        authz: AuthzClient::new(channel(&config.authz_url, id, ServiceKind::Authz)?),
+        secrets: SecretsClient::new(channel(&config.secrets_url, id, ServiceKind::Secrets)?),
+        registry: RegistryClient::new(channel(&config.registry_url, id, ServiceKind::Registry)?),
         bus: deps.bus,
         events: deps.events,
         subjects: Subjects::new(config.subject_prefix.clone()),

@@ -57,6 +57,7 @@ async fn users_add_list_passwd_remove() {
         .unwrap()
         .iter()
         .map(|u| u["username"].as_str().unwrap())
+        .filter(|name| *name != crate::common::cluster::OPERATOR)
         .collect();
     assert_eq!(names.len(), 3, "{list}");
 

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use crate::common::{Backend, Cluster};
-use phirepass_runtime::grpc::ServiceToken;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -21,7 +20,9 @@ use tokio::process::Command;
 pub struct Deployment {
     pub authz_url: String,
     pub secrets_url: String,
-    pub token: ServiceToken,
+    /// The operator's admin API token ([`Cluster::operator_token`]).
+    pub token: String,
+    /// The CLI's data dir: it holds `pki/trust.crt`, so the CLI verifies the services.
     pub dir: tempfile::TempDir,
     _cluster: Cluster,
 }
@@ -29,11 +30,13 @@ pub struct Deployment {
 impl Deployment {
     pub async fn start() -> Self {
         let cluster = Cluster::start(Backend::Embedded, 0).await;
+        let dir = tempfile::tempdir().unwrap();
+        cluster.write_trust(dir.path());
         let d = Self {
             authz_url: cluster.authz_url.clone(),
             secrets_url: cluster.secrets_url.clone(),
-            token: cluster.token.clone(),
-            dir: tempfile::tempdir().unwrap(),
+            token: cluster.operator_token().await,
+            dir,
             _cluster: cluster,
         };
         // Wait until both answer.
@@ -48,17 +51,13 @@ impl Deployment {
         panic!("services did not start");
     }
 
-    /// `phirepass admin ARGS` with the service token, `stdin` piped in.
+    /// `phirepass admin ARGS` with the operator's API token, `stdin` piped in.
     pub async fn run(&self, args: &[&str], stdin: &str) -> Output {
-        self.run_with(args, stdin, Some(self.token.expose_secret()))
-            .await
+        self.run_with(args, stdin, Some(&self.token)).await
     }
 
     pub async fn run_with(&self, args: &[&str], stdin: &str, token: Option<&str>) -> Output {
-        let env: Vec<(&str, &str)> = token
-            .map(|t| ("PHIREPASS_SERVICE_TOKEN", t))
-            .into_iter()
-            .collect();
+        let env: Vec<(&str, &str)> = token.map(|t| ("PHIREPASS_TOKEN", t)).into_iter().collect();
         self.run_env(args, stdin, &env).await
     }
 
@@ -71,7 +70,7 @@ impl Deployment {
             .env("SECRETS_URL", &self.secrets_url)
             .env("PHIREPASS_DATA_DIR", self.dir.path())
             .env_remove("PHIREPASS_TOKEN")
-            .env_remove("PHIREPASS_SERVICE_TOKEN")
+            .env_remove("PHIREPASS_CA")
             .env_remove("PHIREPASS_TOKEN_FILE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

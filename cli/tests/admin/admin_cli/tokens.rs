@@ -114,7 +114,8 @@ async fn usage_unavailable_and_help() {
             "users",
             "list",
         ])
-        .env("PHIREPASS_SERVICE_TOKEN", "t")
+        .env("PHIREPASS_DATA_DIR", d.dir.path())
+        .env("PHIREPASS_TOKEN", "t")
         .output()
         .await
         .unwrap();
@@ -129,7 +130,7 @@ async fn usage_unavailable_and_help() {
         .args(["admin", "credentials", "list"])
         .env_remove("SECRETS_URL")
         .env("PHIREPASS_DATA_DIR", d.dir.path())
-        .env("PHIREPASS_SERVICE_TOKEN", "t")
+        .env("PHIREPASS_TOKEN", "t")
         .output()
         .await
         .unwrap();
@@ -156,7 +157,7 @@ async fn usage_unavailable_and_help() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finds_a_running_dev_through_its_data_dir() {
     let d = Deployment::start().await;
-    // What `phirepass dev` leaves in its data dir: dev.json and service.token.
+    // What `phirepass dev` leaves in its data dir: dev.json, operator.token, pki/trust.crt.
     let data = tempfile::tempdir().unwrap();
     let dev_json = serde_json::json!({
         "authz_url": d.authz_url,
@@ -165,7 +166,12 @@ async fn finds_a_running_dev_through_its_data_dir() {
         "gateway_url": "http://127.0.0.1:1",
     });
     std::fs::write(data.path().join("dev.json"), dev_json.to_string()).unwrap();
-    std::fs::write(data.path().join("service.token"), d.token.expose_secret()).unwrap();
+    std::fs::write(data.path().join("operator.token"), &d.token).unwrap();
+    std::fs::copy(d.dir.path().join("pki").join("trust.crt"), {
+        std::fs::create_dir_all(data.path().join("pki")).unwrap();
+        data.path().join("pki").join("trust.crt")
+    })
+    .unwrap();
     let run = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_phirepass"));
         cmd.arg("admin").args(args);
@@ -173,7 +179,7 @@ async fn finds_a_running_dev_through_its_data_dir() {
             "AUTHZ_URL",
             "SECRETS_URL",
             "PHIREPASS_TOKEN",
-            "PHIREPASS_SERVICE_TOKEN",
+            "PHIREPASS_CA",
         ] {
             cmd.env_remove(var);
         }
@@ -189,7 +195,7 @@ async fn finds_a_running_dev_through_its_data_dir() {
         .args(["admin", "groups", "list", "--data-dir"])
         .arg(data.path())
         .env_remove("AUTHZ_URL")
-        .env_remove("PHIREPASS_SERVICE_TOKEN")
+        .env_remove("PHIREPASS_TOKEN")
         .output()
         .await
         .unwrap();
@@ -204,7 +210,7 @@ async fn finds_a_running_dev_through_its_data_dir() {
         .args(["admin", "users", "list"])
         .env_remove("AUTHZ_URL")
         .env("PHIREPASS_DATA_DIR", empty.path())
-        .env("PHIREPASS_SERVICE_TOKEN", "t")
+        .env("PHIREPASS_TOKEN", "t")
         .output()
         .await
         .unwrap();

@@ -1,20 +1,20 @@
-//! Bearer-token interceptors with W3C trace-context propagation.
+//! Per-call metadata: the caller's W3C trace context (both ways) and, for admin clients, the
+//! bearer API token. Who the caller is comes from TLS ([`super::policy`]), not from here.
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use subtle::ConstantTimeEq as _;
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, KeyRef, MetadataMap};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::{GrpcError, ServiceToken};
+use super::GrpcError;
 
 const BEARER: &str = "Bearer ";
 
-/// The caller's trace context, stored in request extensions by
-/// [`ServerAuth`]. Handlers call `span.set_parent(remote_context(&req))`.
+/// The caller's trace context, stored in request extensions by the
+/// [`super::PolicyLayer`]. Handlers call `span.set_parent(remote_context(&req))`.
 #[derive(Clone, Debug)]
 pub struct RemoteContext(pub Context);
 
@@ -27,86 +27,61 @@ pub fn remote_context<T>(request: &Request<T>) -> Context {
         .unwrap_or_default()
 }
 
-/// Server-side interceptor: requires `authorization: Bearer <token>`
-/// (constant-time compare), answers `UNAUTHENTICATED` otherwise, and stores
-/// the caller's trace context as a [`RemoteContext`] extension.
-#[derive(Clone, Debug)]
-pub struct ServerAuth {
-    token: ServiceToken,
+/// Client-side interceptor: adds the current span's trace context to every call and, for an
+/// admin client, `authorization: Bearer <API token>`.
+#[derive(Clone, Default)]
+pub struct CallMetadata {
+    authorization: Option<AsciiMetadataValue>,
 }
 
-impl ServerAuth {
-    /// Accepts calls that present `token`. An empty token accepts nothing.
-    pub fn new(token: ServiceToken) -> Self {
-        Self { token }
-    }
-
-    fn authorized(&self, metadata: &MetadataMap) -> bool {
-        let expected = self.token.expose_secret().as_bytes();
-        if expected.is_empty() {
-            return false;
-        }
-        let Some(presented) = metadata.get("authorization").and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
-        let Some(presented) = presented
-            .get(..BEARER.len())
-            .filter(|scheme| scheme.eq_ignore_ascii_case(BEARER))
-            .and_then(|_| presented.get(BEARER.len()..))
-        else {
-            return false;
-        };
-        bool::from(presented.as_bytes().ct_eq(expected))
-    }
-}
-
-impl Interceptor for ServerAuth {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if !self.authorized(request.metadata()) {
-            tracing::warn!("rejected grpc call without a valid service token");
-            return Err(Status::unauthenticated("invalid or missing service token"));
-        }
-        let cx = TraceContextPropagator::new().extract(&MetadataExtractor(request.metadata()));
-        request.extensions_mut().insert(RemoteContext(cx));
-        Ok(request)
-    }
-}
-
-/// Client-side interceptor: adds the bearer token and the current span's
-/// trace context to every call.
-#[derive(Clone)]
-pub struct ClientAuth {
-    authorization: AsciiMetadataValue,
-}
-
-impl std::fmt::Debug for ClientAuth {
+impl std::fmt::Debug for CallMetadata {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClientAuth(<redacted>)")
+        f.debug_struct("CallMetadata")
+            .field("bearer", &self.authorization.is_some())
+            .finish()
     }
 }
 
-impl ClientAuth {
-    /// Fails if the token cannot be sent as a header value.
-    pub fn new(token: ServiceToken) -> Result<Self, GrpcError> {
-        if !token.is_header_safe() {
+impl CallMetadata {
+    /// Trace context only (service to service: the certificate says who calls).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also a bearer token. Fails if it is empty or cannot be sent as a header value.
+    pub fn with_token(token: &str) -> Result<Self, GrpcError> {
+        let token = token.trim();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(GrpcError::InvalidToken);
         }
-        let mut authorization =
-            AsciiMetadataValue::try_from(format!("{BEARER}{}", token.expose_secret()))
-                .map_err(|_| GrpcError::InvalidToken)?;
+        let mut authorization = AsciiMetadataValue::try_from(format!("{BEARER}{token}"))
+            .map_err(|_| GrpcError::InvalidToken)?;
         authorization.set_sensitive(true);
-        Ok(Self { authorization })
+        Ok(Self {
+            authorization: Some(authorization),
+        })
     }
 }
 
-impl Interceptor for ClientAuth {
+impl Interceptor for CallMetadata {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let metadata = request.metadata_mut();
-        metadata.insert("authorization", self.authorization.clone());
+        if let Some(authorization) = &self.authorization {
+            metadata.insert("authorization", authorization.clone());
+        }
         let cx = tracing::Span::current().context();
         TraceContextPropagator::new().inject_context(&cx, &mut MetadataInjector(metadata));
         Ok(request)
     }
+}
+
+/// The bearer token of a request, if it carries one.
+pub fn bearer<T>(request: &Request<T>) -> Option<&str> {
+    let value = request.metadata().get("authorization")?.to_str().ok()?;
+    value
+        .get(..BEARER.len())
+        .filter(|scheme| scheme.eq_ignore_ascii_case(BEARER))
+        .and_then(|_| value.get(BEARER.len()..))
 }
 
 struct MetadataInjector<'a>(&'a mut MetadataMap);
@@ -123,21 +98,15 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
-struct MetadataExtractor<'a>(&'a MetadataMap);
+pub(super) struct HeaderExtractor<'a>(pub(super) &'a http::HeaderMap);
 
-impl Extractor for MetadataExtractor<'_> {
+impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).and_then(|v| v.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0
-            .keys()
-            .filter_map(|k| match k {
-                KeyRef::Ascii(k) => Some(k.as_str()),
-                KeyRef::Binary(_) => None,
-            })
-            .collect()
+        self.0.keys().map(|k| k.as_str()).collect()
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::common::{Harness, Options, Stack};
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_client::AuthzClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_runtime::grpc::AuthedChannel;
 use tonic::Code;
 
 on_both_stacks!(
@@ -36,7 +36,7 @@ async fn api_token(
 
 /// A client that sends `authorization: Bearer <api token>`.
 fn as_token(h: &Harness, token: &str) -> AuthzClient<AuthedChannel> {
-    AuthzClient::new(channel(&h.url, ServiceToken::new(token.to_owned())).unwrap())
+    h.as_token(token)
 }
 
 fn new_user(name: &str) -> pb::CreateUserRequest {
@@ -84,7 +84,7 @@ async fn scopes_gate_the_admin_surface(stack: Stack) {
             .count,
         2
     );
-    // Edge-facing calls stay with the service token.
+    // Edge-facing calls stay with services: a token without a certificate is unauthenticated.
     for err in [
         a.login(pb::LoginRequest {
             username: "bob".into(),
@@ -102,7 +102,7 @@ async fn scopes_gate_the_admin_surface(stack: Stack) {
         .await
         .unwrap_err(),
     ] {
-        assert_eq!(err.code(), Code::PermissionDenied);
+        assert_eq!(err.code(), Code::Unauthenticated);
     }
 
     // The service verifies a token for other services.

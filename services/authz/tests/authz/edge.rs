@@ -279,7 +279,7 @@ async fn accessible_targets_agree_with_authorize(stack: Stack) {
         }
     }
 
-    // An API token cannot ask (service token only).
+    // An API token cannot ask (services only: no certificate, unauthenticated).
     let api = h.api_token("owner", &["admin"]).await;
     let mut with_api = h.as_token(&api);
     let err = with_api
@@ -288,7 +288,7 @@ async fn accessible_targets_agree_with_authorize(stack: Stack) {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Code::Unauthenticated);
     h.stop().await;
 }
 

@@ -117,14 +117,14 @@ async fn setup_creates_one_admin_with_the_code(stack: Stack) {
         .users;
     assert_eq!(users.len(), 1);
 
-    // An API token cannot call it (service token only).
+    // An API token cannot call it (services only: no certificate, unauthenticated).
     let token = h.api_token("root", &["admin"]).await;
     let err = h
         .as_token(&token)
         .setup_status(pb::SetupStatusRequest {})
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Code::Unauthenticated);
     let events = h.audit_events().await;
     assert!(
         events

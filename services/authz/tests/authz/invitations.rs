@@ -133,7 +133,7 @@ async fn invitation_is_used_once(stack: Stack) {
     assert_eq!(err.code(), Code::NotFound);
     assert_eq!(err.message(), "invitation not found");
 
-    // Inspect and accept are for the service token only; a read token may
+    // Inspect and accept are for services only; a read token may
     // list but not create.
     let err = h
         .as_token(&admin)
@@ -143,7 +143,7 @@ async fn invitation_is_used_once(stack: Stack) {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Code::Unauthenticated);
     let read = h.api_token("root", &["read"]).await;
     let mut r = h.as_token(&read);
     assert!(

@@ -1,69 +1,148 @@
-//! Server-level behaviour: service-token enforcement, health, reflection,
+//! Server-level behaviour: mutual TLS and the allowlist at the door, health, reflection,
 //! login lockout, clean shutdown.
 
 use crate::common;
 use crate::common::{Harness, PASSWORD};
+use phirepass_pki::{Ca, IssueOptions, LocalPki, ServiceKind};
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_client::AuthzClient;
-use phirepass_runtime::grpc::{ServiceToken, channel};
+use phirepass_runtime::grpc::{AuthedChannel, channel};
 use tonic::Code;
 use tonic::transport::Endpoint;
 
+async fn count(client: AuthzClient<AuthedChannel>) -> Result<u64, tonic::Status> {
+    let mut client = client;
+    Ok(client
+        .count_users(pb::CountUsersRequest {})
+        .await?
+        .into_inner()
+        .count)
+}
+
 #[tokio::test]
-async fn calls_without_or_with_wrong_service_token_are_refused() {
+async fn plaintext_other_ca_and_expired_certificates_are_refused() {
     let h = Harness::start(common::sqlite().await).await;
 
-    let raw = Endpoint::from_shared(h.url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let err = AuthzClient::new(raw)
-        .count_users(pb::CountUsersRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated);
-
-    let wrong = channel(&h.url, ServiceToken::new("not-the-token".into())).unwrap();
-    let err = AuthzClient::new(wrong)
-        .count_users(pb::CountUsersRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated);
-
-    // The right token works.
-    assert!(
-        h.client()
+    // Plaintext h2: the TLS layer never gets a ClientHello, so no call completes.
+    let plain = h.url.replacen("https://", "http://", 1);
+    let raw = Endpoint::from_shared(plain).unwrap().connect().await;
+    if let Ok(raw) = raw {
+        let err = AuthzClient::new(raw)
             .count_users(pb::CountUsersRequest {})
             .await
-            .is_ok()
-    );
+            .unwrap_err();
+        // A transport failure (h2 reads a TLS alert), never an answer from the service.
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    }
+
+    // A client certificate from another CA (the client trusts ours): the server refuses it.
+    let stranger = LocalPki::generate().unwrap();
+    let issued = stranger
+        .ca()
+        .issue(ServiceKind::GatewayWs, &IssueOptions::default())
+        .unwrap();
+    let stranger = phirepass_pki::Identity::from_pem(
+        ServiceKind::GatewayWs,
+        &issued.cert_pem,
+        &issued.key_pem,
+        h.pki.trust_pem(),
+    )
+    .unwrap();
+    let other = channel(&h.url, &stranger, ServiceKind::Authz).unwrap();
+    let err = count(AuthzClient::new(other)).await.unwrap_err();
+    refused_by_tls(&err);
+
+    // Our CA, but expired.
+    let expired = expired_identity(h.pki.ca(), h.pki.trust_pem(), ServiceKind::GatewayWs);
+    let err = count(AuthzClient::new(
+        channel(&h.url, &expired, ServiceKind::Authz).unwrap(),
+    ))
+    .await
+    .unwrap_err();
+    refused_by_tls(&err);
+    assert!(format!("{err:?}").contains("CertificateExpired"), "{err:?}");
+
+    // The same kind, valid: the allowlist lets gateway-ws count users.
+    assert!(count(h.as_service(ServiceKind::GatewayWs)).await.is_ok());
+    h.stop().await;
+}
+
+/// The server ended the handshake with an alert: a transport error, no gRPC answer.
+fn refused_by_tls(err: &tonic::Status) {
+    assert!(std::error::Error::source(err).is_some(), "{err:?}");
+    assert!(format!("{err:?}").contains("alert"), "{err:?}");
+}
+
+fn expired_identity(ca: &Ca, trust: &str, kind: ServiceKind) -> phirepass_pki::Identity {
+    let now = time::OffsetDateTime::now_utc();
+    let issued = ca
+        .issue(
+            kind,
+            &IssueOptions {
+                not_before: Some(now - time::Duration::days(2)),
+                not_after: Some(now - time::Duration::days(1)),
+                ..IssueOptions::default()
+            },
+        )
+        .unwrap();
+    phirepass_pki::Identity::from_pem(kind, &issued.cert_pem, &issued.key_pem, trust).unwrap()
+}
+
+#[tokio::test]
+async fn the_allowlist_refuses_kinds_and_anonymous_callers() {
+    let h = Harness::start(common::sqlite().await).await;
+    // ssh-edge never counts users: PERMISSION_DENIED naming the kind and method.
+    let err = count(h.as_service(ServiceKind::SshEdge)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.message(), "ssh-edge may not call CountUsers");
+    // gateway-ws may not create users, even though it may list them.
+    let err = h
+        .as_service(ServiceKind::GatewayWs)
+        .create_user(pb::CreateUserRequest {
+            username: "mallory".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    // A well-formed but unknown API token without a certificate: past the allowlist (admin
+    // methods take tokens), refused by authz itself.
+    let err = count(h.as_token("pp_api_0000000000000000_nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    // A service method with a token and no certificate: the token does not open it.
+    let err = h
+        .as_token("pp_api_0000000000000000_nope")
+        .authorize(pb::AuthorizeRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert!(err.message().contains("client certificate"), "{err:?}");
     h.stop().await;
 }
 
 #[tokio::test]
-async fn health_and_reflection_need_no_token() {
+async fn health_and_reflection_need_only_tls() {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let h = Harness::start(common::sqlite().await).await;
-    let status = phirepass_runtime::health::check(&h.url, phirepass_authz::SERVICE_NAME)
+    // ssh-edge may call no method that reflection or health serves, and still gets both.
+    let id = h.pki.identity(ServiceKind::SshEdge).unwrap();
+    let tls = || channel(&h.url, &id, ServiceKind::Authz).unwrap();
+    let status = phirepass_runtime::health::check_over(tls(), phirepass_authz::SERVICE_NAME)
         .await
         .unwrap();
     assert_eq!(status, phirepass_runtime::health::HealthStatus::Serving);
 
-    let raw = Endpoint::from_shared(h.url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = ServerReflectionClient::new(raw)
+    let mut responses = ServerReflectionClient::new(tls())
         .server_reflection_info(tokio_stream::once(request))
         .await
         .unwrap()

@@ -132,11 +132,10 @@ pub fn session_cookie(jar: Jar, token: &str, max_age: i64) -> HeaderValue {
 mod tests {
     use super::*;
     use axum::http::header::COOKIE;
-    use phirepass_runtime::grpc::ServiceToken;
 
     fn config(mode: AppMode) -> GatewayConfig {
         let mut c =
-            GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
+            GatewayConfig::local(String::new(), String::new(), crate::config::test_identity());
         c.mode = mode;
         c
     }

@@ -71,11 +71,10 @@ fn under(host: &str, domain: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use phirepass_runtime::grpc::ServiceToken;
 
     fn config(mode: AppMode, scheme: &str) -> GatewayConfig {
         let mut c =
-            GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
+            GatewayConfig::local(String::new(), String::new(), crate::config::test_identity());
         c.mode = mode;
         c.proxy.public_scheme = scheme.into();
         c.proxy.tunnel_domain = Some("tunnel.phirepass.example.com".into());

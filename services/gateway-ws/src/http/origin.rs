@@ -126,15 +126,14 @@ fn is_json(headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
     use crate::config::AppMode;
-    use phirepass_runtime::grpc::ServiceToken;
 
     fn config() -> GatewayConfig {
-        GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()))
+        GatewayConfig::local(String::new(), String::new(), crate::config::test_identity())
     }
 
     fn prod(origins: &str) -> GatewayConfig {
         let mut c =
-            GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
+            GatewayConfig::local(String::new(), String::new(), crate::config::test_identity());
         c.mode = AppMode::Production;
         c.allowed_origins = crate::config::split_origins(origins);
         c

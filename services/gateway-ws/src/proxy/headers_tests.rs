@@ -1,5 +1,3 @@
-use phirepass_runtime::grpc::ServiceToken;
-
 use super::*;
 
 fn config(ip_source: IpSource) -> GatewayConfig {
@@ -7,7 +5,7 @@ fn config(ip_source: IpSource) -> GatewayConfig {
 }
 
 fn trusting(ip_source: IpSource, trusted: TrustedProxies) -> GatewayConfig {
-    let mut c = GatewayConfig::local(String::new(), String::new(), ServiceToken::new("t".into()));
+    let mut c = GatewayConfig::local(String::new(), String::new(), crate::config::test_identity());
     c.ip_source = ip_source;
     c.trusted_proxies = trusted;
     c

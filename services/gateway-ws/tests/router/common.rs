@@ -8,9 +8,11 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode};
 use phirepass_authz::{AuthzConfig, AuthzDeps};
 use phirepass_gateway_ws::{AppState, GatewayConfig, GatewayDeps, GatewayError, app, serve};
+use phirepass_pki::{LocalPki, ServiceKind};
 use phirepass_proto::authz::CreateUserRequest;
+use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_registry::{RegistryConfig, RegistryDeps};
-use phirepass_runtime::grpc::ServiceToken;
+use phirepass_runtime::grpc::{AuthedChannel, channel};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -25,22 +27,35 @@ const PEER: SocketAddr =
 
 pub struct Gateway {
     pub state: Arc<AppState>,
+    /// The harness's own authz client (the `authz` certificate, which this authz's widened
+    /// policy lets call everything): users are created with it, not with the gateway's, which
+    /// is held to gateway-ws's real allowlist rows.
+    pub admin: AuthzClient<AuthedChannel>,
 }
 
 impl Gateway {
     /// A development-mode gateway (the default of `GatewayConfig::local`), changed by `tweak`.
     pub async fn start(tweak: impl FnOnce(&mut GatewayConfig)) -> Self {
-        let token = ServiceToken::new(format!("router-test-{:016x}", rand::random::<u64>()));
+        let pki = LocalPki::generate().unwrap();
         let bus = phirepass_bus::connect(None).await.unwrap();
         let authz = loopback().await;
-        let authz_url = format!("http://{}", authz.local_addr().unwrap());
+        let authz_url = format!("https://{}", authz.local_addr().unwrap());
         let deps = AuthzDeps {
             store: phirepass_store::Store::memory_sqlite().await.unwrap(),
             presence: phirepass_presence::connect(None, "pp:").await.unwrap(),
             events: phirepass_bus::connect_events(None).await.unwrap(),
         };
-        let mut authz_config = AuthzConfig::new(token.clone());
+        let mut authz_config = AuthzConfig::new(pki.identity(ServiceKind::Authz).unwrap());
         authz_config.issue_setup_code = false;
+        authz_config.policy = phirepass_authz::policy::POLICY.also_allowing(ServiceKind::Authz);
+        let admin = AuthzClient::new(
+            channel(
+                &authz_url,
+                &pki.identity(ServiceKind::Authz).unwrap(),
+                ServiceKind::Authz,
+            )
+            .unwrap(),
+        );
         tokio::spawn(phirepass_authz::serve(
             authz_config,
             authz,
@@ -48,21 +63,23 @@ impl Gateway {
             std::future::pending(),
         ));
         let registry = loopback().await;
-        let registry_url = format!("http://{}", registry.local_addr().unwrap());
+        let registry_url = format!("https://{}", registry.local_addr().unwrap());
         let deps = RegistryDeps {
             presence: phirepass_presence::connect(None, "pp:").await.unwrap(),
             bus: Some(bus.clone()),
         };
         tokio::spawn(phirepass_registry::serve(
-            RegistryConfig::new(token.clone()),
+            RegistryConfig::new(pki.identity(ServiceKind::Registry).unwrap()),
             registry,
             deps,
             std::future::pending(),
         ));
-        let mut config = GatewayConfig::local(authz_url, registry_url, token);
+        let gateway = pki.identity(ServiceKind::GatewayWs).unwrap();
+        let mut config = GatewayConfig::local(authz_url, registry_url, gateway);
         tweak(&mut config);
         Self {
             state: AppState::connect(config, bus).unwrap(),
+            admin,
         }
     }
 
@@ -78,7 +95,7 @@ impl Gateway {
             username: username.into(),
             password: password(username),
         };
-        self.state.authz.clone().create_user(request).await.unwrap();
+        self.admin.clone().create_user(request).await.unwrap();
         let response = self.send(login(username, &password(username))).await;
         assert_eq!(response.status(), StatusCode::OK);
         let cookie = response.headers()["set-cookie"].to_str().unwrap();

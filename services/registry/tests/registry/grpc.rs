@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use phirepass_pki::{LocalPki, ServiceKind};
 use phirepass_presence::Presence;
 use phirepass_proto::registry as pb;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_registry::{RegistryConfig, RegistryDeps, serve};
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_runtime::grpc::{AuthedChannel, admin_channel, channel, trust_certs};
 use tokio::sync::oneshot;
 use tonic::Code;
 
@@ -19,6 +20,7 @@ const SESSION_TTL: Duration = Duration::from_millis(1500);
 
 struct Harness {
     url: String,
+    pki: LocalPki,
     client: RegistryClient<AuthedChannel>,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), phirepass_registry::RegistryError>>,
@@ -33,12 +35,13 @@ impl Harness {
 
     async fn start(presence: Arc<dyn Presence>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let token = ServiceToken::generate();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let pki = LocalPki::generate().unwrap();
         let config = RegistryConfig {
             node_ttl: NODE_TTL,
             session_ttl: SESSION_TTL,
-            ..RegistryConfig::new(token.clone())
+            policy: phirepass_registry::policy::POLICY.also_allowing(ServiceKind::Authz),
+            ..RegistryConfig::new(pki.identity(ServiceKind::Registry).unwrap())
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
@@ -52,9 +55,11 @@ impl Harness {
                 let _ = stopped.await;
             },
         ));
-        let client = RegistryClient::new(channel(&url, token).unwrap());
+        let harness = pki.identity(ServiceKind::Authz).unwrap();
+        let client = RegistryClient::new(channel(&url, &harness, ServiceKind::Registry).unwrap());
         Self {
             url,
+            pki,
             client,
             stop,
             task,
@@ -371,28 +376,52 @@ async fn bad_requests(redis: bool) {
 }
 
 #[tokio::test]
-async fn service_token_is_required_but_health_is_open() {
+async fn a_service_certificate_is_required_but_health_is_open() {
     let h = Harness::on(false).await;
-    let raw = tonic::transport::Endpoint::from_shared(h.url.clone())
+    // Plaintext: the TLS layer refuses it before any call.
+    let plain = h.url.replacen("https://", "http://", 1);
+    if let Ok(raw) = tonic::transport::Endpoint::from_shared(plain)
         .unwrap()
         .connect()
         .await
-        .unwrap();
-    let err = RegistryClient::new(raw)
+    {
+        let err = RegistryClient::new(raw)
+            .list_nodes(pb::ListNodesRequest::default())
+            .await
+            .unwrap_err();
+        // A transport failure (h2 reads a TLS alert), never an answer from the service.
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    }
+    // No certificate, a bearer on a services-only method: unauthenticated.
+    let trust = trust_certs(h.pki.trust_pem()).unwrap();
+    let anonymous = admin_channel(&h.url, &trust, ServiceKind::Registry, "wrong").unwrap();
+    let err = RegistryClient::new(anonymous)
         .list_nodes(pb::ListNodesRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let wrong = channel(&h.url, ServiceToken::new("wrong".into())).unwrap();
-    let err = RegistryClient::new(wrong)
+    // ssh-edge does not list nodes (gateway-ws's dashboard does).
+    let edge = h.pki.identity(ServiceKind::SshEdge).unwrap();
+    let err = RegistryClient::new(channel(&h.url, &edge, ServiceKind::Registry).unwrap())
         .list_nodes(pb::ListNodesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.message(), "ssh-edge may not call ListNodes");
+    // An API token on an admin method of a registry that verifies none: unauthenticated.
+    let anonymous = admin_channel(&h.url, &trust, ServiceKind::Registry, "pp_api_x").unwrap();
+    let err = RegistryClient::new(anonymous)
+        .list_tunnels(pb::ListTunnelsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 
-    let status = phirepass_runtime::health::check(&h.url, phirepass_registry::SERVICE_NAME)
-        .await
-        .unwrap();
+    let status = phirepass_runtime::health::check_over(
+        channel(&h.url, &edge, ServiceKind::Registry).unwrap(),
+        phirepass_registry::SERVICE_NAME,
+    )
+    .await
+    .unwrap();
     assert_eq!(status, phirepass_runtime::health::HealthStatus::Serving);
     h.stop().await;
 }

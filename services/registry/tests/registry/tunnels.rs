@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use phirepass_bus::Bus;
+use phirepass_pki::{LocalPki, ServiceKind};
 use phirepass_proto::registry as pb;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_registry::{RegistryConfig, RegistryDeps, serve};
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_runtime::grpc::{AuthedChannel, channel};
 use tokio::sync::oneshot;
 use tonic::Code;
 
@@ -39,12 +40,13 @@ impl Harness {
             Some(phirepass_bus::connect(None).await.unwrap())
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let token = ServiceToken::generate();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let pki = LocalPki::generate().unwrap();
         let config = RegistryConfig {
             tunnel_ttl: TUNNEL_TTL,
             subject_prefix: prefix.clone(),
-            ..RegistryConfig::new(token.clone())
+            policy: phirepass_registry::policy::POLICY.also_allowing(ServiceKind::Authz),
+            ..RegistryConfig::new(pki.identity(ServiceKind::Registry).unwrap())
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let deps = RegistryDeps {
@@ -55,7 +57,14 @@ impl Harness {
             let _ = stopped.await;
         }));
         Self {
-            client: RegistryClient::new(channel(&url, token).unwrap()),
+            client: RegistryClient::new(
+                channel(
+                    &url,
+                    &pki.identity(ServiceKind::Authz).unwrap(),
+                    ServiceKind::Registry,
+                )
+                .unwrap(),
+            ),
             bus,
             prefix,
             stop,

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use phirepass_authz::{AuthzConfig, AuthzDeps};
 use phirepass_bus::{EventLog, MemoryEventLog};
+use phirepass_pki::{LocalPki, ServiceKind};
 use phirepass_presence::MemoryPresence;
 use phirepass_proto::authz as az;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::secrets as pb;
 use phirepass_proto::secrets::secrets_client::SecretsClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_runtime::grpc::{AuthedChannel, admin_channel, channel, trust_certs};
 use phirepass_secrets::{MasterKey, SecretsConfig, SecretsDeps, serve};
 use phirepass_store::Store;
 use tonic::Code;
@@ -24,18 +25,22 @@ const SECRET: &str = "hunter2-very-secret";
 pub(crate) struct Stack {
     pub(crate) authz: AuthzClient<AuthedChannel>,
     secrets_url: String,
+    pki: Arc<LocalPki>,
     service: SecretsClient<AuthedChannel>,
     events: Arc<dyn EventLog>,
 }
 
-/// authz and secrets on one store, sharing the service token.
+/// authz and secrets on one store and one CA; the harness's clients present the `authz`
+/// certificate, which both (widened) policies let call everything.
 pub(crate) async fn stack(store: Store, with_authz: bool) -> Stack {
-    let token = ServiceToken::generate();
+    let pki = Arc::new(LocalPki::generate().unwrap());
+    let harness = pki.identity(ServiceKind::Authz).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let authz_url = format!("http://{}", listener.local_addr().unwrap());
+    let authz_url = format!("https://{}", listener.local_addr().unwrap());
     let authz_config = AuthzConfig {
         issue_setup_code: false,
-        ..AuthzConfig::new(token.clone())
+        policy: phirepass_authz::policy::POLICY.also_allowing(ServiceKind::Authz),
+        ..AuthzConfig::new(pki.identity(ServiceKind::Authz).unwrap())
     };
     let deps = AuthzDeps::new(store.clone(), Arc::new(MemoryPresence::new()));
     tokio::spawn(phirepass_authz::serve(
@@ -49,16 +54,17 @@ pub(crate) async fn stack(store: Store, with_authz: bool) -> Stack {
     let config = SecretsConfig {
         authz_url: with_authz.then(|| authz_url.clone()),
         api_token_cache: Duration::from_millis(500),
-        ..SecretsConfig::new(token.clone(), common::raw(&MasterKey::generate()))
+        ..common::config(&pki, common::raw(&MasterKey::generate()))
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let secrets_url = format!("http://{}", listener.local_addr().unwrap());
+    let secrets_url = format!("https://{}", listener.local_addr().unwrap());
     let deps = SecretsDeps::new(store).with_events(events.clone());
     tokio::spawn(serve(config, listener, deps, std::future::pending()));
     let stack = Stack {
-        authz: AuthzClient::new(channel(&authz_url, token.clone()).unwrap()),
+        authz: AuthzClient::new(channel(&authz_url, &harness, ServiceKind::Authz).unwrap()),
         secrets_url: secrets_url.clone(),
-        service: SecretsClient::new(channel(&secrets_url, token).unwrap()),
+        service: SecretsClient::new(channel(&secrets_url, &harness, ServiceKind::Secrets).unwrap()),
+        pki,
         events,
     };
     // Both up: retry the first calls until they answer.
@@ -129,7 +135,10 @@ impl Stack {
     }
 
     pub(crate) fn as_token(&self, token: &str) -> SecretsClient<AuthedChannel> {
-        SecretsClient::new(channel(&self.secrets_url, ServiceToken::new(token.to_owned())).unwrap())
+        let trust = trust_certs(self.pki.trust_pem()).unwrap();
+        SecretsClient::new(
+            admin_channel(&self.secrets_url, &trust, ServiceKind::Secrets, token).unwrap(),
+        )
     }
 }
 
@@ -260,7 +269,7 @@ async fn scopes_gate_the_admin_surface(store: Store) {
             })
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Code::PermissionDenied);
+        assert_eq!(err.code(), Code::Unauthenticated);
     }
     let auth = s
         .service

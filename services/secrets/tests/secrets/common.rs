@@ -1,15 +1,28 @@
-//! A real secrets server on 127.0.0.1:0 with an internal (service token)
-//! and an admin client, restartable with other keys on the same store.
+//! A real secrets server on 127.0.0.1:0 with an internal client (a service certificate the
+//! harness's policy lets call everything) and an admin client (the admin token, no
+//! certificate), restartable with other keys on the same store.
 
 use phirepass_proto::secrets as pb;
 use phirepass_proto::secrets::secrets_client::SecretsClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use std::sync::Arc;
+
+use phirepass_pki::{LocalPki, ServiceKind};
+use phirepass_runtime::grpc::{AuthedChannel, admin_channel, channel, trust_certs};
 use phirepass_secrets::{KeySource, MasterKey, SecretsConfig, SecretsDeps, SecretsError, serve};
 use phirepass_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub type Client = SecretsClient<AuthedChannel>;
+
+/// A config whose server identity comes from `pki`, with the real allowlist widened to the
+/// harness's `authz` client (standing in for every service).
+pub fn config(pki: &LocalPki, key: KeySource) -> SecretsConfig {
+    SecretsConfig {
+        policy: phirepass_secrets::policy::POLICY.also_allowing(ServiceKind::Authz),
+        ..SecretsConfig::new(pki.identity(ServiceKind::Secrets).unwrap(), key)
+    }
+}
 
 pub async fn postgres() -> Store {
     Store::fresh_postgres_for_test().await.unwrap()
@@ -28,8 +41,8 @@ pub struct Harness {
     pub store: Store,
     pub internal: Client,
     pub admin: Client,
-    pub service_token: ServiceToken,
-    pub admin_token: ServiceToken,
+    pub pki: Arc<LocalPki>,
+    pub admin_token: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), SecretsError>>>,
 }
@@ -44,7 +57,7 @@ pub async fn spawn(
     JoinHandle<Result<(), SecretsError>>,
 ) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("https://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(config, listener, SecretsDeps::new(store), async {
         let _ = stopped.await;
@@ -54,36 +67,46 @@ pub async fn spawn(
 
 impl Harness {
     pub async fn start(store: Store, key: KeySource, old: Option<KeySource>) -> Self {
-        let service_token = ServiceToken::generate();
-        let admin_token = ServiceToken::generate();
-        Self::start_with(store, key, old, service_token, admin_token).await
+        let pki = Arc::new(LocalPki::generate().unwrap());
+        let admin_token = format!("admin-{:032x}", rand::random::<u128>());
+        Self::start_with(store, key, old, pki, admin_token).await
     }
 
     async fn start_with(
         store: Store,
         key: KeySource,
         old: Option<KeySource>,
-        service_token: ServiceToken,
-        admin_token: ServiceToken,
+        pki: Arc<LocalPki>,
+        admin_token: String,
     ) -> Self {
         let config = SecretsConfig {
-            admin_token: Some(admin_token.clone()),
+            admin_token: Some(phirepass_secrets::AdminToken(admin_token.clone())),
             old_key: old,
-            ..SecretsConfig::new(service_token.clone(), key)
+            ..config(&pki, key)
         };
         let (url, stop, task) = spawn(store.clone(), config).await;
-        let internal = SecretsClient::new(channel(&url, service_token.clone()).unwrap());
-        let admin = SecretsClient::new(channel(&url, admin_token.clone()).unwrap());
+        let id = pki.identity(ServiceKind::Authz).unwrap();
+        let internal = SecretsClient::new(channel(&url, &id, ServiceKind::Secrets).unwrap());
+        let trust = trust_certs(pki.trust_pem()).unwrap();
+        let admin = SecretsClient::new(
+            admin_channel(&url, &trust, ServiceKind::Secrets, &admin_token).unwrap(),
+        );
         Self {
             url,
             store,
             internal,
             admin,
-            service_token,
+            pki,
             admin_token,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// A client presenting `kind`'s certificate, held to `kind`'s real allowlist rows.
+    pub fn as_service(&self, kind: ServiceKind) -> Client {
+        let id = self.pki.identity(kind).unwrap();
+        SecretsClient::new(channel(&self.url, &id, ServiceKind::Secrets).unwrap())
     }
 
     /// Stops the server (as if killed between two calls) and starts a new
@@ -92,7 +115,7 @@ impl Harness {
         self.shutdown().await;
         let (store, s, a) = (
             self.store.clone(),
-            self.service_token.clone(),
+            self.pki.clone(),
             self.admin_token.clone(),
         );
         Self::start_with(store, key, old, s, a).await

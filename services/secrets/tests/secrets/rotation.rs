@@ -4,7 +4,7 @@
 
 use crate::common::{self, ENTRIES, Harness, raw};
 use phirepass_proto::secrets as pb;
-use phirepass_secrets::{MasterKey, SecretsConfig, SecretsError};
+use phirepass_secrets::{MasterKey, SecretsError};
 use phirepass_store::Store;
 use tonic::Code;
 
@@ -76,8 +76,8 @@ async fn rotation_killed_after_every_entry_resumes(store: Store) {
     let mut h = h.restart(raw(&b), None).await;
     common::check_all(&h).await;
     h.shutdown().await;
-    let token = phirepass_runtime::grpc::ServiceToken::generate();
-    let (_url, _stop, task) = common::spawn(store, SecretsConfig::new(token, raw(&a))).await;
+    let pki = phirepass_pki::LocalPki::generate().unwrap();
+    let (_url, _stop, task) = common::spawn(store, common::config(&pki, raw(&a))).await;
     assert!(matches!(
         task.await.unwrap().unwrap_err(),
         SecretsError::UnknownKeys(ids) if ids == vec![b.id().to_owned()]

@@ -256,13 +256,40 @@ async fn only_internal_callers_decrypt(store: Store) {
         })
         .await
         .unwrap_err();
+    // The admin token comes without a certificate: decrypting needs one (ssh-edge's).
+    assert_eq!(denied.code(), Code::Unauthenticated);
+    let resolve = |kind| {
+        let mut client = h.as_service(kind);
+        async move {
+            client
+                .resolve_host_auth(pb::ResolveHostAuthRequest {
+                    host: "web1".into(),
+                })
+                .await
+        }
+    };
+    // The browser terminal never injects vault credentials: gateway-ws may not decrypt.
+    let denied = resolve(phirepass_pki::ServiceKind::GatewayWs)
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
+    assert_eq!(denied.message(), "gateway-ws may not call ResolveHostAuth");
+    for kind in [
+        phirepass_pki::ServiceKind::Registry,
+        phirepass_pki::ServiceKind::Secrets,
+    ] {
+        assert_eq!(
+            resolve(kind).await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
+    }
+    assert!(resolve(phirepass_pki::ServiceKind::SshEdge).await.is_ok());
 
     // No token, or a wrong one, is refused everywhere.
     let url = {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let config = SecretsConfig::new(h.service_token.clone(), raw(&MasterKey::generate()));
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let config = common::config(&h.pki, raw(&MasterKey::generate()));
         let store = Store::memory_sqlite().await.unwrap();
         tokio::spawn(phirepass_secrets::serve(
             config,
@@ -272,9 +299,12 @@ async fn only_internal_callers_decrypt(store: Store) {
         ));
         url
     };
-    let stranger = phirepass_runtime::grpc::channel(
+    let trust = phirepass_runtime::grpc::trust_certs(h.pki.trust_pem()).unwrap();
+    let stranger = phirepass_runtime::grpc::admin_channel(
         &url,
-        phirepass_runtime::grpc::ServiceToken::new("wrong".into()),
+        &trust,
+        phirepass_pki::ServiceKind::Secrets,
+        "wrong",
     )
     .unwrap();
     let err = pb::secrets_client::SecretsClient::new(stranger)
@@ -283,7 +313,13 @@ async fn only_internal_callers_decrypt(store: Store) {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     // Without an admin token configured, an admin-looking token is nobody.
-    let admin_elsewhere = phirepass_runtime::grpc::channel(&url, h.admin_token.clone()).unwrap();
+    let admin_elsewhere = phirepass_runtime::grpc::admin_channel(
+        &url,
+        &trust,
+        phirepass_pki::ServiceKind::Secrets,
+        &h.admin_token,
+    )
+    .unwrap();
     let err = pb::secrets_client::SecretsClient::new(admin_elsewhere)
         .list_credentials(pb::ListCredentialsRequest {})
         .await
@@ -340,12 +376,8 @@ async fn wrong_master_key_gives_a_clear_error(store: Store) {
     h.shutdown().await;
 
     let wrong = MasterKey::generate();
-    let token = phirepass_runtime::grpc::ServiceToken::generate();
-    let (_url, _stop, task) = common::spawn(
-        store.clone(),
-        SecretsConfig::new(token.clone(), raw(&wrong)),
-    )
-    .await;
+    let pki = phirepass_pki::LocalPki::generate().unwrap();
+    let (_url, _stop, task) = common::spawn(store.clone(), common::config(&pki, raw(&wrong))).await;
     let err = task.await.unwrap().unwrap_err();
     assert!(
         matches!(err, SecretsError::UnknownKeys(ref ids) if ids == &vec![right.id().to_owned()])
@@ -359,7 +391,7 @@ async fn wrong_master_key_gives_a_clear_error(store: Store) {
     // No key at all: the service does not start and says what to set.
     let config = SecretsConfig {
         key: None,
-        ..SecretsConfig::new(token, raw(&wrong))
+        ..common::config(&pki, raw(&wrong))
     };
     let (_url, _stop, task) = common::spawn(store, config).await;
     let message = task.await.unwrap().unwrap_err().to_string();
@@ -379,8 +411,8 @@ async fn passphrase_key_is_stable_across_restarts(store: Store) {
     drop(h);
 
     let wrong = KeySource::passphrase(keys::PASSPHRASE_VAR, "incorrect horse".into()).unwrap();
-    let token = phirepass_runtime::grpc::ServiceToken::generate();
-    let (_url, _stop, task) = common::spawn(store, SecretsConfig::new(token, wrong)).await;
+    let pki = phirepass_pki::LocalPki::generate().unwrap();
+    let (_url, _stop, task) = common::spawn(store, common::config(&pki, wrong)).await;
     assert!(matches!(
         task.await.unwrap().unwrap_err(),
         SecretsError::UnknownKeys(_)

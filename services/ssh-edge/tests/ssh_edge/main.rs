@@ -9,7 +9,6 @@ mod shutdown;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use phirepass_runtime::grpc::ServiceToken;
 use phirepass_ssh_edge::{
     HostKeySource, SshEdgeConfig, SshEdgeDeps, SshEdgeError, SshEdgeListeners, serve,
 };
@@ -36,7 +35,10 @@ async fn start() -> Edge {
         unused.clone(),
         unused.clone(),
         unused,
-        ServiceToken::generate(),
+        phirepass_pki::LocalPki::generate()
+            .unwrap()
+            .identity(phirepass_pki::ServiceKind::SshEdge)
+            .unwrap(),
         HostKeySource::File(dir.path().join("host_key")),
     );
     let deps = SshEdgeDeps {

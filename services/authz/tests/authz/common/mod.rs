@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use phirepass_authz::{AuthzConfig, AuthzDeps, HashLimits, LoginLimits, UserLimits, serve};
 use phirepass_bus::{EventLog, JetStreamEventLog, MemoryEventLog, NatsBus};
+use phirepass_pki::{LocalPki, ServiceKind};
 use phirepass_presence::{MemoryPresence, Presence, RedisPresence};
 use phirepass_proto::authz as pb;
 use phirepass_proto::authz::authz_client::AuthzClient;
-use phirepass_runtime::grpc::{AuthedChannel, ServiceToken, channel};
+use phirepass_runtime::grpc::{AuthedChannel, admin_channel, channel, trust_certs};
 use phirepass_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -46,7 +47,9 @@ pub fn until(deadline_millis: i64) -> Duration {
 
 pub struct Harness {
     pub url: String,
-    pub token: ServiceToken,
+    /// The deployment's CA; [`Harness::client`] presents its `authz` certificate, which the
+    /// harness's policy lets call everything (standing in for every service at once).
+    pub pki: Arc<LocalPki>,
     pub client: AuthzClient<AuthedChannel>,
     pub events: Arc<dyn EventLog>,
     pub audit_subject: String,
@@ -169,8 +172,8 @@ impl Harness {
         options: Options,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let token = ServiceToken::generate();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let pki = Arc::new(LocalPki::generate().unwrap());
         let audit_subject = format!("{prefix}.events.audit");
         let config = AuthzConfig {
             session_ttl: options.session_ttl,
@@ -185,7 +188,8 @@ impl Harness {
             tunnel_name_policy: options.tunnel_name_policy,
             tunnel_reserved_names: options.tunnel_reserved_names,
             app_token_ttl: options.app_token_ttl,
-            ..AuthzConfig::new(token.clone())
+            policy: phirepass_authz::policy::POLICY.also_allowing(ServiceKind::Authz),
+            ..AuthzConfig::new(pki.identity(ServiceKind::Authz).unwrap())
         };
         let setup_code = phirepass_authz::issue_setup_code(&store).await.unwrap();
         let deps = AuthzDeps {
@@ -197,10 +201,11 @@ impl Harness {
         let task = tokio::spawn(serve(config, listener, deps, async {
             let _ = stopped.await;
         }));
-        let client = AuthzClient::new(channel(&url, token.clone()).unwrap());
+        let harness_id = pki.identity(ServiceKind::Authz).unwrap();
+        let client = AuthzClient::new(channel(&url, &harness_id, ServiceKind::Authz).unwrap());
         Self {
             url,
-            token,
+            pki,
             client,
             events,
             audit_subject,
@@ -215,9 +220,17 @@ impl Harness {
         self.client.clone()
     }
 
-    /// A client that sends `authorization: Bearer <api token>`.
+    /// A client without a certificate that sends `authorization: Bearer <api token>` (the
+    /// admin CLI).
     pub fn as_token(&self, token: &str) -> AuthzClient<AuthedChannel> {
-        AuthzClient::new(channel(&self.url, ServiceToken::new(token.to_owned())).unwrap())
+        let trust = trust_certs(self.pki.trust_pem()).unwrap();
+        AuthzClient::new(admin_channel(&self.url, &trust, ServiceKind::Authz, token).unwrap())
+    }
+
+    /// A client presenting `kind`'s certificate, held to the real allowlist rows of `kind`.
+    pub fn as_service(&self, kind: ServiceKind) -> AuthzClient<AuthedChannel> {
+        let id = self.pki.identity(kind).unwrap();
+        AuthzClient::new(channel(&self.url, &id, ServiceKind::Authz).unwrap())
     }
 
     /// An API token for `username` with `scopes`.
