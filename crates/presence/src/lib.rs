@@ -6,14 +6,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acl;
 mod memory;
 mod redis_impl;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use memory::MemoryPresence;
 pub use redis_impl::RedisPresence;
+pub use tls::{PASSWORD_FILE_VAR, RedisAuth, USERNAME_VAR, read_password};
 
 /// Errors from a presence backend. Never carries connection URLs.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +25,20 @@ pub enum PresenceError {
     InvalidUrl(#[source] redis::RedisError),
     #[error("presence store unavailable")]
     Backend(#[source] redis::RedisError),
+    /// Also what a refused TLS handshake or login looks like (the client retries them).
+    #[error(
+        "presence store did not accept the connection in time (address, tls, user or password)"
+    )]
+    ConnectTimeout,
+    /// TLS or ACL settings that cannot work (never carries a password).
+    #[error("presence store tls: {0}")]
+    Tls(String),
+    #[error("reading {path}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A TTL key-value store. Keys are plain strings; implementations namespace
@@ -61,13 +78,25 @@ pub trait Presence: Send + Sync + 'static {
 }
 
 /// Redis when a URL is given, otherwise in-memory.
-#[tracing::instrument(skip(redis_url), fields(backend = if redis_url.is_some() { "redis" } else { "memory" }))]
 pub async fn connect(
     redis_url: Option<&str>,
     key_prefix: &str,
 ) -> Result<Arc<dyn Presence>, PresenceError> {
+    connect_with(redis_url, key_prefix, &RedisAuth::default()).await
+}
+
+/// [`connect`] with the service's TLS files and ACL user (see [`RedisAuth::from_env`]):
+/// `rediss://` URLs connect over TLS with the client certificate.
+#[tracing::instrument(skip_all, fields(backend = if redis_url.is_some() { "redis" } else { "memory" }))]
+pub async fn connect_with(
+    redis_url: Option<&str>,
+    key_prefix: &str,
+    auth: &RedisAuth,
+) -> Result<Arc<dyn Presence>, PresenceError> {
     match redis_url {
-        Some(url) => Ok(Arc::new(RedisPresence::connect(url, key_prefix).await?)),
+        Some(url) => Ok(Arc::new(
+            RedisPresence::connect_with(url, key_prefix, auth).await?,
+        )),
         None => Ok(Arc::new(MemoryPresence::new())),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::{Presence, PresenceError, ttl_millis};
+use crate::{Presence, PresenceError, RedisAuth, ttl_millis};
 
 // Compare-and-delete: only the holder that wrote `expected` may remove it.
 const DELETE_IF: &str = r"
@@ -32,6 +32,7 @@ end
 return n";
 
 const SCAN_COUNT: usize = 500;
+const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
 const MGET_BATCH: usize = 200;
 
 /// Presence on Redis; every key is stored as `<key_prefix><key>`.
@@ -52,14 +53,30 @@ impl std::fmt::Debug for RedisPresence {
 impl RedisPresence {
     /// Connects (with automatic reconnection) to `redis://...`.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, PresenceError> {
-        let client = redis::Client::open(url).map_err(PresenceError::InvalidUrl)?;
+        Self::connect_with(url, key_prefix, &RedisAuth::default()).await
+    }
+
+    /// Connects to `redis://` or, with the service's TLS files in `auth`, `rediss://`. The
+    /// files are read once: a renewed certificate takes effect at the next restart.
+    pub async fn connect_with(
+        url: &str,
+        key_prefix: &str,
+        auth: &RedisAuth,
+    ) -> Result<Self, PresenceError> {
+        let client = crate::tls::client(url, auth)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(5))
             .set_response_timeout(Duration::from_secs(5))
             .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(PresenceError::Backend)?;
+        // redis-rs bounds the TCP connect but not the setup: a plaintext client at a TLS port,
+        // or a refused login (retried), would wait minutes. Bound the first connection.
+        let conn = tokio::time::timeout(
+            CONNECT_DEADLINE,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| PresenceError::ConnectTimeout)?
+        .map_err(PresenceError::Backend)?;
         Ok(Self {
             conn,
             key_prefix: key_prefix.to_owned(),
@@ -80,7 +97,7 @@ impl RedisPresence {
 }
 
 /// Escapes glob metacharacters so a prefix matches literally in `SCAN MATCH`.
-fn glob_escape(s: &str) -> String {
+pub(crate) fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

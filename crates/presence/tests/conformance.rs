@@ -1,6 +1,6 @@
 //! One conformance suite, run against Redis (REDIS_URL, default
-//! redis://127.0.0.1:6379) and the in-memory implementation. Real time,
-//! short TTLs: Redis cannot be paused.
+//! redis://127.0.0.1:6379), a TLS-only redis-server of the test's own with ACL users
+//! (`tls`), and the in-memory implementation. Real time, short TTLs: Redis cannot be paused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_presence::{MemoryPresence, Presence, RedisPresence};
+
+#[path = "conformance/tls.rs"]
+mod tls;
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -37,6 +40,13 @@ macro_rules! conformance {
         }
         mod memory {
             $(#[tokio::test] async fn $name() { super::$name(super::memory().await).await; })*
+        }
+        mod redis_tls {
+            $(#[tokio::test] async fn $name() {
+                let server = super::tls::TlsRedis::start();
+                super::$name(server.conformance().await).await;
+                drop(server);
+            })*
         }
     };
 }

@@ -10,6 +10,11 @@ pub enum StoreError {
     Connect(#[source] sqlx::Error),
     #[error("applying database migrations failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// `Migrations::Require` and this binary's migrations are not all applied.
+    #[error("database schema is behind this binary: run the migrate step as the owner role")]
+    SchemaBehind,
+    #[error("database tls: {0}")]
+    Tls(&'static str),
     /// A unique constraint was violated (e.g. a username already taken).
     #[error("record already exists")]
     Conflict,

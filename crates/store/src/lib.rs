@@ -17,11 +17,13 @@ mod invitations;
 mod keys;
 mod migrate;
 mod nodes;
+pub mod roles;
 mod sessions;
 mod setup_codes;
 mod targets;
 #[cfg(feature = "testing")]
 mod testing;
+mod tls;
 mod tunnel_names;
 mod users;
 mod vault;
@@ -37,12 +39,14 @@ pub use devices::{DeviceApproval, DeviceAuthRow};
 pub use error::StoreError;
 pub use invitations::{AcceptOutcome, InvitationRow};
 pub use keys::UserKeyRow;
+pub use migrate::Migrations;
 pub use nodes::{
     NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, TOKEN_KIND_API, TOKEN_KIND_NODE, TokenInfo,
 };
 pub use sessions::SessionRow;
 pub use setup_codes::SetupOutcome;
 pub use targets::{HostRow, TargetKind, TargetRef};
+pub use tls::PgTls;
 pub use tunnel_names::TunnelNameRow;
 pub use users::UserRow;
 pub use vault::{RelayCredentialRow, RelayOptionRow, VaultKeyRow};
@@ -52,6 +56,34 @@ pub use vault::{RelayCredentialRow, RelayOptionRow, VaultKeyRow};
 pub enum Backend {
     Postgres,
     Sqlite,
+}
+
+/// How [`Store::connect_with`] connects beyond the URL.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// TLS toward PostgreSQL (`sslmode=verify-full` against its trust bundle); ignored for
+    /// SQLite.
+    pub tls: Option<PgTls>,
+    pub migrations: Migrations,
+}
+
+/// `DATABASE_MIGRATIONS=require` makes a service check the schema instead of migrating.
+pub const MIGRATIONS_VAR: &str = "DATABASE_MIGRATIONS";
+
+impl ConnectOptions {
+    /// The service's identity (`phirepass_pki::TlsFiles::from_env(kind)`) as client
+    /// certificate, and `DATABASE_MIGRATIONS` (`apply`, the default, or `require`).
+    pub fn from_env(kind: phirepass_pki::ServiceKind) -> Result<Self, StoreError> {
+        let tls = phirepass_pki::TlsFiles::from_env(kind)
+            .map_err(|_| StoreError::Tls("invalid PHIREPASS_TLS_* settings"))?
+            .map(PgTls::from);
+        let migrations = match std::env::var(MIGRATIONS_VAR).ok().as_deref() {
+            None | Some("" | "apply") => Migrations::Apply,
+            Some("require") => Migrations::Require,
+            Some(_) => return Err(StoreError::Tls("DATABASE_MIGRATIONS is apply or require")),
+        };
+        Ok(Self { tls, migrations })
+    }
 }
 
 /// Handle to the database; cheap to clone (the pool is shared).
@@ -64,13 +96,26 @@ pub struct Store {
 impl Store {
     /// Connects to `postgres://...`, `sqlite://path?mode=rwc` or
     /// `sqlite::memory:` and applies pending migrations.
-    #[tracing::instrument(skip(url), fields(backend))]
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &ConnectOptions::default()).await
+    }
+
+    /// [`Store::connect`] with TLS and a migration mode (see [`ConnectOptions::from_env`]).
+    #[tracing::instrument(skip_all, fields(backend))]
+    pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url)?;
         tracing::Span::current().record("backend", tracing::field::debug(backend));
+        let tls_url;
+        let url = match (&options.tls, backend) {
+            (Some(tls), Backend::Postgres) => {
+                tls_url = tls::apply(url, tls)?;
+                tls_url.as_str()
+            }
+            _ => url,
+        };
 
-        let options = if is_sqlite_memory(url) {
+        let pool_options = if is_sqlite_memory(url) {
             // Every SQLite connection to `:memory:` is its own database: keep
             // exactly one connection alive forever so the data persists.
             AnyPoolOptions::new()
@@ -83,10 +128,52 @@ impl Store {
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10))
         };
-        let pool = options.connect(url).await.map_err(StoreError::Connect)?;
+        let pool = pool_options
+            .connect(url)
+            .await
+            .map_err(StoreError::Connect)?;
         let store = Self { pool, backend };
-        migrate::run(&store).await?;
+        migrate::run(&store, options.migrations).await?;
         Ok(store)
+    }
+
+    /// The one-shot migrate step, as the owner role: applies pending migrations, then (on
+    /// PostgreSQL) gives each service role that exists exactly its tables
+    /// ([`roles::grants_sql`]). Returns the roles granted.
+    pub async fn migrate(url: &str, tls: Option<PgTls>) -> Result<Vec<&'static str>, StoreError> {
+        let options = ConnectOptions {
+            tls,
+            migrations: Migrations::Apply,
+        };
+        let store = Self::connect_with(url, &options).await?;
+        let granted = match store.backend {
+            Backend::Postgres => store.apply_grants().await?,
+            Backend::Sqlite => Vec::new(),
+        };
+        store.close().await;
+        Ok(granted)
+    }
+
+    async fn apply_grants(&self) -> Result<Vec<&'static str>, StoreError> {
+        let mut granted = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        for role in roles::ROLES {
+            // GRANT to a missing role fails: grant only the roles created so far.
+            let exists = sqlx::query("SELECT 1 FROM pg_roles WHERE rolname = $1")
+                .bind(role.name())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                continue;
+            }
+            for statement in roles::role_grants(role) {
+                sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+            granted.push(role.name());
+        }
+        tx.commit().await?;
+        Ok(granted)
     }
 
     /// A private, migrated in-memory SQLite database.

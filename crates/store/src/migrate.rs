@@ -3,15 +3,16 @@
 
 use std::borrow::Cow;
 
+use sqlx::Row;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::{Backend, Store, StoreError};
 
 /// (version, description, sql). Append only; never edit an applied entry
 /// (sqlx checks checksums).
-type Script = (i64, &'static str, &'static str);
+pub(crate) type Script = (i64, &'static str, &'static str);
 
-const POSTGRES: &[Script] = &[
+pub(crate) const POSTGRES: &[Script] = &[
     (
         1,
         "init",
@@ -126,18 +127,73 @@ fn migrator(scripts: &[Script]) -> Migrator {
     }
 }
 
-#[tracing::instrument(skip(store), fields(backend = ?store.backend))]
-pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
-    let scripts = match store.backend {
+/// What a connecting process does about the schema.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply pending migrations (needs the owner's DDL rights when any are pending). The
+    /// embedded defaults and single-role deployments.
+    #[default]
+    Apply,
+    /// Never change the schema: fail unless every migration of this binary is applied.
+    /// Services running as their own role, after the owner's migrate step.
+    Require,
+}
+
+fn scripts(backend: Backend) -> &'static [Script] {
+    match backend {
         Backend::Postgres => POSTGRES,
         Backend::Sqlite => SQLITE,
-    };
-    migrator(scripts)
+    }
+}
+
+#[tracing::instrument(skip(store), fields(backend = ?store.backend))]
+pub(crate) async fn run(store: &Store, mode: Migrations) -> Result<(), StoreError> {
+    // A current schema needs no lock and no DDL, so a role without CREATE rights starts.
+    if is_current(store).await {
+        tracing::debug!("schema current");
+        return Ok(());
+    }
+    if mode == Migrations::Require {
+        return Err(StoreError::SchemaBehind);
+    }
+    migrator(scripts(store.backend))
         .run(&store.pool)
         .await
         .map_err(StoreError::Migrate)?;
     tracing::debug!("migrations applied");
     Ok(())
+}
+
+/// Every embedded migration is recorded as applied with the same checksum (a newer
+/// binary's extra migrations are fine). `false` when the table cannot be read.
+async fn is_current(store: &Store) -> bool {
+    let rows =
+        match sqlx::query("SELECT version, checksum FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_all(&store.pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::debug!(%error, "migrations table not readable");
+                return false;
+            }
+        };
+    let mut applied = std::collections::HashMap::new();
+    for row in rows {
+        let (Ok(version), Ok(checksum)) = (
+            row.try_get::<i64, _>("version"),
+            row.try_get::<Vec<u8>, _>("checksum"),
+        ) else {
+            return false;
+        };
+        applied.insert(version, checksum);
+    }
+    migrator(scripts(store.backend)).migrations.iter().all(|m| {
+        applied
+            .get(&m.version)
+            .is_some_and(|c| c.as_slice() == &*m.checksum)
+    })
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@
 
 mod access;
 mod suite;
+mod tls;
 mod vault;
