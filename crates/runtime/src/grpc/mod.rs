@@ -9,6 +9,7 @@
 
 mod auth;
 pub mod policy;
+pub mod probe;
 pub mod server;
 pub mod tls;
 

@@ -211,3 +211,36 @@ async fn serve_works_on_a_sqlite_file() {
     h.stop().await;
     let _ = std::fs::remove_file(path);
 }
+
+/// Every row of the real allowlist: each allowed (kind, method) gets past it, every other
+/// kind gets PERMISSION_DENIED, a token without a certificate reaches admin methods only.
+#[tokio::test]
+async fn every_row_of_the_allowlist_is_enforced() {
+    use phirepass_runtime::grpc::{admin_channel, probe, trust_certs};
+    let pki = LocalPki::generate().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let store = common::sqlite().await;
+    let config = phirepass_authz::AuthzConfig {
+        issue_setup_code: false,
+        ..phirepass_authz::AuthzConfig::new(pki.identity(ServiceKind::Authz).unwrap())
+    };
+    let deps = phirepass_authz::AuthzDeps::new(
+        store,
+        std::sync::Arc::new(phirepass_presence::MemoryPresence::new()),
+    );
+    tokio::spawn(phirepass_authz::serve(config, listener, deps, std::future::pending()));
+    let trust = trust_certs(pki.trust_pem()).unwrap();
+    let token = admin_channel(&url, &trust, ServiceKind::Authz, "pp_api_0_nope").unwrap();
+    let ids: Vec<_> = ServiceKind::SERVICES
+        .iter()
+        .map(|k| (*k, pki.identity(*k).unwrap()))
+        .collect();
+    let as_kind = |kind: ServiceKind| {
+        let (_, id) = ids.iter().find(|(k, _)| *k == kind).unwrap();
+        channel(&url, id, ServiceKind::Authz).unwrap()
+    };
+    let policy = phirepass_authz::policy::POLICY;
+    let checked = probe::exercise(&policy, as_kind, token).await.unwrap();
+    assert_eq!(checked, policy.rules.len() * 6);
+}

@@ -534,3 +534,33 @@ async fn a_live_node_is_not_claimed_by_a_second_connection(redis: bool) {
     assert!(c.claim_node(reconnect).await.unwrap().into_inner().granted);
     h.stop().await;
 }
+
+/// Every row of the real allowlist: each allowed (kind, method) gets past it, every other
+/// kind gets PERMISSION_DENIED, a token without a certificate reaches ListTunnels and
+/// KickTunnel only.
+#[tokio::test]
+async fn every_row_of_the_allowlist_is_enforced() {
+    use phirepass_runtime::grpc::probe;
+    let pki = LocalPki::generate().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let config = RegistryConfig::new(pki.identity(ServiceKind::Registry).unwrap());
+    let deps = RegistryDeps {
+        presence: common::presence(false, "pp-rows:").await,
+        bus: None,
+    };
+    tokio::spawn(serve(config, listener, deps, std::future::pending()));
+    let trust = trust_certs(pki.trust_pem()).unwrap();
+    let token = admin_channel(&url, &trust, ServiceKind::Registry, "pp_api_0_nope").unwrap();
+    let ids: Vec<_> = ServiceKind::SERVICES
+        .iter()
+        .map(|k| (*k, pki.identity(*k).unwrap()))
+        .collect();
+    let as_kind = |kind: ServiceKind| {
+        let (_, id) = ids.iter().find(|(k, _)| *k == kind).unwrap();
+        channel(&url, id, ServiceKind::Registry).unwrap()
+    };
+    let policy = phirepass_registry::policy::POLICY;
+    let checked = probe::exercise(&policy, as_kind, token).await.unwrap();
+    assert_eq!(checked, policy.rules.len() * 6);
+}

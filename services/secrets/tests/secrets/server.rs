@@ -39,3 +39,31 @@ async fn health_and_reflection_need_no_token() {
     );
     h.shutdown().await;
 }
+
+/// Every row of the real allowlist: each allowed (kind, method) gets past it, every other
+/// kind gets PERMISSION_DENIED (gateway-ws on ResolveHostAuth among them), a token without a
+/// certificate reaches the admin surface only.
+#[tokio::test]
+async fn every_row_of_the_allowlist_is_enforced() {
+    use phirepass_pki::{LocalPki, ServiceKind};
+    use phirepass_runtime::grpc::{admin_channel, channel, probe, trust_certs};
+    let pki = LocalPki::generate().unwrap();
+    let config = phirepass_secrets::SecretsConfig::new(
+        pki.identity(ServiceKind::Secrets).unwrap(),
+        raw(&MasterKey::generate()),
+    );
+    let (url, _stop, _task) = common::spawn(common::sqlite().await, config).await;
+    let trust = trust_certs(pki.trust_pem()).unwrap();
+    let token = admin_channel(&url, &trust, ServiceKind::Secrets, "pp_api_0_nope").unwrap();
+    let ids: Vec<_> = ServiceKind::SERVICES
+        .iter()
+        .map(|k| (*k, pki.identity(*k).unwrap()))
+        .collect();
+    let as_kind = |kind: ServiceKind| {
+        let (_, id) = ids.iter().find(|(k, _)| *k == kind).unwrap();
+        channel(&url, id, ServiceKind::Secrets).unwrap()
+    };
+    let policy = phirepass_secrets::policy::POLICY;
+    let checked = probe::exercise(&policy, as_kind, token).await.unwrap();
+    assert_eq!(checked, policy.rules.len() * 6);
+}
