@@ -129,6 +129,18 @@ async fn login_device(gateway: &str, path: PathBuf, ca: Option<PathBuf>) -> anyh
     };
     let token = token::normalize(&approved.token)?;
     token::store(&path, &token)?;
+    // authz's ticket keys from the same answer: opens are checked against them from now on.
+    let pins = crate::pins::path_for_token(&path);
+    match &approved.ticket_keys {
+        Some(keys) if !keys.is_empty() => {
+            crate::pins::store(&pins, keys)?;
+            println!("Ticket keys pinned in {}.", pins.display());
+        }
+        _ => println!(
+            "The gateway sent no ticket keys: this agent will refuse every open until it has \
+             some (see docs/operations.md, \"Signed opens\")."
+        ),
+    }
     println!(
         "Approved by {}: this host is node {:?}. Token saved to {}; run `phirepass-agent start`.",
         approved.username,
@@ -156,6 +168,15 @@ fn login(args: LoginArgs, path: PathBuf) -> anyhow::Result<()> {
     let token = token::normalize(&raw)?;
     token::store(&path, &token)?;
     eprintln!("node token saved to {}", path.display());
+    let pins = crate::pins::path_for_token(&path);
+    if !pins.exists() {
+        eprintln!(
+            "no ticket keys pinned at {}: the agent refuses every open until they are; enrol \
+             with `login --device`, or write authz's keys there (docs/operations.md, \"Signed \
+             opens\")",
+            pins.display()
+        );
+    }
     Ok(())
 }
 
@@ -169,8 +190,12 @@ async fn start(token_file: Option<PathBuf>, ca: Option<PathBuf>) -> anyhow::Resu
         Some(token) => {
             token::normalize(&token).with_context(|| format!("{PAT_TOKEN_VAR} is invalid"))?
         }
-        None => token::load(&token_path(token_file)?)?,
+        None => token::load(&token_path(token_file.clone())?)?,
     };
+    // The ticket keys pinned at enrolment live beside the token file.
+    if config.ticket_keys_file.is_none() {
+        config.ticket_keys_file = Some(crate::pins::path_for_token(&token_path(token_file)?));
+    }
     tracing::info!(version = crate::VERSION, url = %config.server_url, "starting agent");
     match crate::run(config, token, phirepass_runtime::shutdown::signal()).await {
         Ok(()) => Ok(()),

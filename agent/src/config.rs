@@ -90,6 +90,9 @@ pub struct AgentConfig {
     pub gateway_ca: Option<PathBuf>,
     /// `PHIREPASS_INSECURE_GATEWAY=true`: plain `ws://` to a remote gateway (development only).
     pub allow_insecure_gateway: bool,
+    /// `PHIREPASS_AGENT_TICKET_KEYS_FILE`: authz's ticket keys pinned at enrolment (default:
+    /// beside the token file, set by `start`); `None`: no pins, every open refused.
+    pub ticket_keys_file: Option<PathBuf>,
     /// `SSH_HOST`/`SSH_PORT`: the only target of `Target::Ssh`.
     pub ssh_host: String,
     pub ssh_port: u16,
@@ -179,6 +182,7 @@ impl AgentConfig {
             server_url,
             gateway_ca: tls::ca_path(get(tls::CA_VAR)),
             allow_insecure_gateway,
+            ticket_keys_file: get(crate::pins::PINS_FILE_VAR).map(PathBuf::from),
             ssh_host,
             ssh_port,
             ssh_auth_method,

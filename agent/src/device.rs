@@ -126,6 +126,8 @@ pub struct Approved {
     pub token: String,
     pub node_name: String,
     pub username: String,
+    /// authz's ticket keys, to pin (absent from gateways older than signed opens).
+    pub ticket_keys: Option<phirepass_ticket::KeySet>,
 }
 
 /// One JSON POST; the reply's status and body.
@@ -306,6 +308,7 @@ pub async fn wait(url: &GatewayUrl, started: &Started) -> Result<Approved, Devic
                     token,
                     node_name: body["node"]["name"].as_str().unwrap_or("").to_string(),
                     username: body["username"].as_str().unwrap_or("").to_string(),
+                    ticket_keys: serde_json::from_value(body["ticket_keys"].clone()).ok(),
                 });
             }
             (200, Some("expired")) | (404, _) => return Err(DeviceError::Expired),

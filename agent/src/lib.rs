@@ -14,6 +14,7 @@ mod session;
 pub mod ssh_check;
 pub mod stats;
 mod streams;
+pub mod pins;
 pub mod tls;
 pub mod token;
 
@@ -62,6 +63,8 @@ pub async fn run(
         ssh_status,
     )));
 
+    // One set of pins (and replay cache) for the whole run, across reconnects.
+    let pins = pins::Pins::load(config.ticket_keys_file.as_deref())?;
     let config = Arc::new(config);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Backoff::default();
@@ -72,6 +75,7 @@ pub async fn run(
         let mut ssh = ssh_rx.clone();
         let session = session::run(
             &config,
+            &pins,
             &token,
             &instance,
             &mut sampler,

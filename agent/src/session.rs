@@ -85,6 +85,7 @@ fn lost(reason: impl Into<String>, authed_at: Option<Instant>) -> Result<Session
 
 pub(crate) async fn run<F: Future<Output = ()>>(
     config: &Arc<AgentConfig>,
+    pins: &Arc<crate::pins::Pins>,
     token: &str,
     instance: &str,
     sampler: &mut StatsSampler,
@@ -142,6 +143,8 @@ pub(crate) async fn run<F: Future<Output = ()>>(
         tx: tx.clone(),
         stream_cfg: config.stream.clone(),
         tasks: TaskTracker::new(),
+        pins: pins.clone(),
+        node_id: Arc::new(std::sync::OnceLock::new()),
     };
     let version = env!("CARGO_PKG_VERSION").to_owned();
     let _ = send_control(
@@ -257,6 +260,8 @@ fn on_message(
     match control {
         NodeControl::AuthOk { node_id, node_name } => {
             tracing::info!(%node_id, %node_name, "authenticated with the gateway");
+            // Tickets name the node: only this id's opens pass.
+            let _ = ctx.node_id.set(node_id);
             *authed_at = Some(Instant::now());
             let ssh = *ssh.borrow_and_update();
             let _ = send_control(&ctx.tx, heartbeat(&ctx.config, sampler, ssh));
@@ -291,6 +296,7 @@ fn on_message(
             let _ = send_control(&ctx.tx, NodeControl::Pong { nonce });
         }
         NodeControl::Pong { .. } => {}
+        NodeControl::TicketKeys { endorsements } => ctx.pins.accept(&endorsements),
         NodeControl::Open { request } if authed_at.is_some() => crate::streams::open(ctx, request),
         NodeControl::Open { request } => {
             let error = Some("not authenticated".to_owned());

@@ -166,12 +166,28 @@ pub(crate) struct OpenCtx {
     pub stream_cfg: StreamConfig,
     /// The stream tasks, so shutdown can wait for them to let go of their connections.
     pub tasks: TaskTracker,
+    /// authz's pinned ticket keys: every open's ticket is checked before anything is dialled.
+    pub pins: Arc<crate::pins::Pins>,
+    /// This node's id, from the gateway's `AuthOk`.
+    pub node_id: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Answers an `Open`: refuses at once, or spawns the stream's task, which
 /// answers once the TCP connection is made (or failed).
 pub(crate) fn open(ctx: &OpenCtx, request: OpenRequest) {
     let id = request.stream_id;
+    let node_id = ctx.node_id.get().map(String::as_str).unwrap_or_default();
+    if let Err(e) = ctx.pins.verify(node_id, &request) {
+        tracing::warn!(stream_id = %id, edge_id = %request.edge_id, target = ?request.target, refusal = %e, "open refused: ticket");
+        let _ = send_control(
+            &ctx.tx,
+            NodeControl::OpenResult {
+                stream_id: id,
+                error: Some(format!("refused by the agent: {e}")),
+            },
+        );
+        return;
+    }
     let refusal = match resolve(&ctx.config, &request.target) {
         Ok(addr) => match ctx.streams.reserve(id) {
             Ok(()) => {

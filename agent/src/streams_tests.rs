@@ -13,24 +13,48 @@ fn config(ssh_port: u16, allowed: &[u16]) -> AgentConfig {
     c
 }
 
+/// authz's key in these tests: the agent pins it, `request` signs with it.
+fn signer() -> &'static phirepass_ticket::TicketSigner {
+    static SIGNER: std::sync::OnceLock<phirepass_ticket::TicketSigner> = std::sync::OnceLock::new();
+    SIGNER.get_or_init(|| phirepass_ticket::TicketSigner::generate().unwrap())
+}
+
 fn ctx(config: AgentConfig) -> (OpenCtx, mpsc::UnboundedReceiver<Outbound>) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let keys = phirepass_ticket::KeySet::new(vec![signer().public_key().clone()]).unwrap();
+    let node_id = std::sync::OnceLock::new();
+    node_id.set("node-test".to_owned()).unwrap();
     let ctx = OpenCtx {
         config: Arc::new(config),
         streams: Arc::new(Streams::default()),
         tx,
         stream_cfg: StreamConfig::default(),
         tasks: TaskTracker::new(),
+        pins: crate::pins::Pins::fixed(keys),
+        node_id: Arc::new(node_id),
     };
     (ctx, rx)
 }
 
+/// An open of `target` with a valid ticket for node-test.
 fn request(id: u64, target: Target) -> OpenRequest {
+    let scope = phirepass_ticket::Scope {
+        node: "node-test".into(),
+        target: match target {
+            Target::Ssh => phirepass_ticket::TicketTarget::Ssh,
+            Target::Port { port } => phirepass_ticket::TicketTarget::Port { port },
+        },
+        edge: "gw-test".into(),
+        stream: id,
+    };
+    let now = u64::try_from(phirepass_runtime::clock::now_millis()).unwrap();
+    let ticket = signer().sign("u-test", &scope, now, 30_000).unwrap();
     OpenRequest {
         stream_id: StreamId(id),
         edge_id: "gw-test".to_owned(),
         target,
         window: 65536,
+        ticket: Some(ticket),
     }
 }
 
@@ -71,6 +95,38 @@ async fn refuses_targets_outside_the_allowlist() {
         open_result(&mut rx).await,
         (StreamId(1), Some(NOT_ALLOWED.to_owned()))
     );
+    assert_eq!(ctx.streams.len(), 0);
+}
+
+/// Forged opens straight down the link: no ticket, another node's, another port's, a replay.
+/// The allowed target sees no connection.
+#[tokio::test]
+async fn opens_without_a_valid_ticket_dial_nothing() {
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    let (ctx, mut rx) = ctx(config(22, &[port, 5432]));
+    let mut bare = request(11, Target::Port { port });
+    bare.ticket = None;
+    let mut other_port = request(12, Target::Port { port: 5432 });
+    other_port.target = Target::Port { port };
+    let mut other_stream = request(13, Target::Port { port });
+    other_stream.stream_id = StreamId(14);
+    for (open_req, why) in [
+        (bare, "open without a ticket"),
+        (other_port, "ticket is for another target"),
+        (other_stream, "ticket is for another stream"),
+    ] {
+        let id = open_req.stream_id;
+        open(&ctx, open_req);
+        let (got, error) = open_result(&mut rx).await;
+        assert_eq!(got, id);
+        let error = error.unwrap();
+        assert!(error.contains(why), "{error}");
+    }
+    ctx.node_id.get().unwrap();
+    let accepted =
+        tokio::time::timeout(std::time::Duration::from_millis(300), target.accept()).await;
+    assert!(accepted.is_err(), "the target was dialled");
     assert_eq!(ctx.streams.len(), 0);
 }
 

@@ -15,6 +15,9 @@ use tokio::net::TcpListener;
 
 use data_dir::{DataDir, Origin};
 
+/// authz's open-ticket signing key in the data directory (PKCS#8 PEM, 0600).
+const TICKET_KEY: &str = "ticket-key.pem";
+
 #[derive(Args)]
 pub struct DevArgs {
     /// Data directory: SQLite database, CA and service certificates (pki/), operator API token,
@@ -96,8 +99,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("issuing the first-run setup code")?;
 
+    // Open tickets (issue #8): the key persists, so enrolled agents' pins stay valid.
+    let ticket_key = phirepass_authz::TicketKeyring::load_or_create(&data_dir.join(TICKET_KEY))
+        .context("loading the ticket signing key")?;
     let authz_config = phirepass_authz::AuthzConfig {
         issue_setup_code: false,
+        tickets: std::sync::Arc::new(phirepass_authz::TicketKeyring::new(ticket_key)),
         ..phirepass_authz::AuthzConfig::new(stack.identity(ServiceKind::Authz)?)
     };
     let authz_deps = phirepass_authz::AuthzDeps {

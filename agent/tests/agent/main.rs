@@ -8,6 +8,7 @@ mod http_server;
 mod login;
 mod session;
 mod ssh_check;
+mod tickets;
 
 /// A well-formed node token (`pp_node_<16 hex>_<64 hex>`).
 const TOKEN: &str =

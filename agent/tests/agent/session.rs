@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use phirepass_agent::{AgentConfig, AgentError, NOT_ALLOWED, run};
-use phirepass_tunnel::{NodeControl, OpenRequest, StreamId, Target};
+use phirepass_tunnel::{NodeControl, StreamId, Target};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::TOKEN;
 use crate::gateway::{WAIT, accept, authed, bind, expect, send};
 
-fn config(url: &str, extra: &[(&str, &str)]) -> AgentConfig {
+pub fn config(url: &str, extra: &[(&str, &str)]) -> AgentConfig {
     let mut vars: HashMap<String, String> =
         [("SERVER_URL", url), ("PORT", ""), ("PING_INTERVAL", "1")]
             .iter()
@@ -30,8 +30,9 @@ fn config(url: &str, extra: &[(&str, &str)]) -> AgentConfig {
 #[tokio::test]
 async fn serves_control_messages_then_reconnects_and_honours_fatal_disconnect() {
     let (listener, url) = bind().await;
+    let pinned = crate::tickets::Pinned::new();
     let agent = tokio::spawn(run(
-        config(&url, &[("STATS_REFRESH_INTERVAL", "1")]),
+        config(&url, &[("STATS_REFRESH_INTERVAL", "1"), pinned.var()]),
         TOKEN.to_owned(),
         std::future::pending(),
     ));
@@ -50,12 +51,7 @@ async fn serves_control_messages_then_reconnects_and_honours_fatal_disconnect() 
     );
     expect(&mut ws, |c| matches!(c, NodeControl::Ping { .. })).await;
 
-    let request = OpenRequest {
-        stream_id: StreamId(5),
-        edge_id: "gw-1".into(),
-        target: Target::Port { port: 5432 },
-        window: 65536,
-    };
+    let request = crate::tickets::signed(&pinned.signer, 5, Target::Port { port: 5432 });
     send(&mut ws, NodeControl::Open { request }).await;
     let result = expect(&mut ws, |c| matches!(c, NodeControl::OpenResult { .. })).await;
     assert_eq!(
@@ -159,20 +155,16 @@ async fn shutdown_waits_for_streams_to_close_their_connections() {
     let (listener, url) = bind().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let allowed = port.to_string();
+    let pinned = crate::tickets::Pinned::new();
     let agent = tokio::spawn(run(
-        config(&url, &[("ALLOWED_PORTS", allowed.as_str())]),
+        config(&url, &[("ALLOWED_PORTS", allowed.as_str()), pinned.var()]),
         TOKEN.to_owned(),
         async {
             let _ = stopped.await;
         },
     ));
     let mut ws = authed(&listener).await;
-    let request = OpenRequest {
-        stream_id: StreamId(7),
-        edge_id: "gw-1".into(),
-        target: Target::Port { port },
-        window: 65536,
-    };
+    let request = crate::tickets::signed(&pinned.signer, 7, Target::Port { port });
     send(&mut ws, NodeControl::Open { request }).await;
     let (local, _) = tokio::time::timeout(WAIT, target.accept())
         .await

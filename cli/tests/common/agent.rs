@@ -30,6 +30,7 @@ pub fn agent_config_with_ports(
     ports: &[u16],
 ) -> phirepass_agent::AgentConfig {
     let url = format!("ws://{gateway_addr}/api/nodes/ws");
+    let pins = super::tickets::pins_file();
     let ports = ports
         .iter()
         .map(|p| p.to_string())
@@ -40,6 +41,8 @@ pub fn agent_config_with_ports(
         "SSH_HOST" => Some(ssh.ip().to_string()),
         "SSH_PORT" => Some(ssh.port().to_string()),
         "ALLOWED_PORTS" if !ports.is_empty() => Some(ports.clone()),
+        // The deployment's ticket key, as `login` would have pinned it.
+        phirepass_agent::pins::PINS_FILE_VAR => Some(pins.to_string_lossy().into_owned()),
         _ => None,
     })
     .expect("agent config")

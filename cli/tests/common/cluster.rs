@@ -86,6 +86,8 @@ pub struct Cluster {
     pub backend: Backend,
     /// The first-run setup code, when the layout asked for one.
     pub setup_code: Option<String>,
+    /// authz's ticket keys (issue #8): a test may rotate them while everything runs.
+    pub tickets: Arc<phirepass_authz::TicketKeyring>,
     bus: SharedBus,
     stack: Stack,
 }
@@ -200,7 +202,11 @@ impl Cluster {
             .start_secrets(secrets_config, secrets_deps)
             .await
             .expect("start secrets");
-        let mut authz_config = phirepass_authz::AuthzConfig::new(identity(ServiceKind::Authz));
+        let tickets = super::tickets::keyring();
+        let mut authz_config = phirepass_authz::AuthzConfig::with_tickets(
+            identity(ServiceKind::Authz),
+            tickets.clone(),
+        );
         authz_config.policy = phirepass_authz::policy::POLICY.also_allowing(ServiceKind::Authz);
         // Inside this deployment's event stream (`<prefix>.events.>`), so tests can read it.
         authz_config.audit_subject = stack.audit_subject();
@@ -269,6 +275,7 @@ impl Cluster {
             prefix,
             backend,
             setup_code,
+            tickets,
             bus,
             stack,
         }

@@ -9,6 +9,7 @@ pub mod edge;
 pub mod http_proxy;
 pub mod pty;
 pub mod ssh_client;
+pub mod tickets;
 pub mod tunnels;
 
 use std::sync::Arc;

@@ -5,13 +5,13 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use phirepass_proto::authz::AddUserKeyRequest;
+use phirepass_proto::authz::{AddUserKeyRequest, IssueOpenTicketRequest};
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_proto::registry::{
     GetTunnelRequest, KickTunnelRequest, ListTunnelsRequest, TunnelPresence,
 };
 use phirepass_runtime::grpc::AuthedChannel;
-use phirepass_tunnel::{StreamConfig, Subjects, Target, TunnelStream};
+use phirepass_tunnel::{OpenError, StreamConfig, StreamId, Subjects, Target, TunnelStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, ChildStdout};
@@ -135,22 +135,56 @@ impl TunnelFixture {
 
     /// Opens a TunnelStream to the tunnel's node over a bus connection of the test's own.
     pub async fn open(&self, tunnel: &TunnelPresence) -> TunnelStream {
+        self.open_port(tunnel, tunnel.port as u16)
+            .await
+            .expect("open tunnel stream")
+    }
+
+    /// Opens a TunnelStream to `port` on the tunnel's node as a test edge, with authz's
+    /// ticket as a gateway gets it: public for port 80, the publisher's otherwise.
+    pub async fn open_port(
+        &self,
+        tunnel: &TunnelPresence,
+        port: u16,
+    ) -> Result<TunnelStream, OpenError> {
         let bus = self.cluster.bus();
         let subjects = Subjects::new(self.cluster.prefix.clone());
         let edge_id = format!("test-{:08x}", rand_u32());
-        phirepass_tunnel::open(
+        let authz = self.cluster.authz();
+        let public = port == 80;
+        let request = |id: StreamId| IssueOpenTicketRequest {
+            user_id: if public {
+                String::new()
+            } else {
+                tunnel.user_id.clone()
+            },
+            target: tunnel.name.clone(),
+            node_id: tunnel.node_id.clone(),
+            port: u32::from(port),
+            edge_id: edge_id.clone(),
+            stream_id: id.0,
+            public_tunnel: public,
+            tunnel_owner: !public,
+            ..Default::default()
+        };
+        phirepass_tunnel::open_ticketed(
             &bus,
             &subjects,
             &edge_id,
             &tunnel.node_id,
-            Target::Port {
-                port: tunnel.port as u16,
-            },
+            Target::Port { port },
             Vec::new(),
             &StreamConfig::default(),
+            |id| async move {
+                let reply = authz
+                    .clone()
+                    .issue_open_ticket(request(id))
+                    .await
+                    .map_err(|s| OpenError::NoTicket(s.message().to_string()))?;
+                Ok(Some(reply.into_inner().ticket))
+            },
         )
         .await
-        .expect("open tunnel stream")
     }
 
     /// `GET /` through the tunnel; returns the whole response.

@@ -13,6 +13,7 @@ mod app_origin;
 mod bad_input;
 mod cookie_tossing;
 mod cross_edge_terminal;
+mod forged_opens;
 mod gateway_tls;
 mod http_proxy;
 mod login_strangers;

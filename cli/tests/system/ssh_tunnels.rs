@@ -46,22 +46,10 @@ async fn requested_name_is_granted_and_serves_http() {
         assert!(reply.ends_with("hello from myapp"), "{reply}");
     }
     // A port the session does not publish is refused with a reason, not another tunnel.
-    let mut other = t.clone();
-    other.port = 81;
-    let bus = f.cluster.bus();
-    let subjects = phirepass_tunnel::Subjects::new(f.cluster.prefix.clone());
-    let refused = phirepass_tunnel::open(
-        &bus,
-        &subjects,
-        "test-edge-x",
-        &other.node_id,
-        phirepass_tunnel::Target::Port { port: 81 },
-        Vec::new(),
-        &Default::default(),
-    )
-    .await
-    .expect_err("port 81 refused")
-    .to_string();
+    let refused = match f.open_port(t, 81).await {
+        Ok(_) => panic!("port 81 opened"),
+        Err(e) => e.to_string(),
+    };
     assert!(refused.contains("no tunnel on port 81"), "{refused}");
     assert!(alice.running());
 }

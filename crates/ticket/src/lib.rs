@@ -12,12 +12,14 @@
 mod claims;
 mod error;
 mod keys;
+mod refresh;
 mod signer;
 mod verifier;
 
 pub use claims::{Claims, MAX_TICKET_LEN, Scope, TicketTarget, VERSION, peek};
 pub use error::TicketError;
 pub use keys::{KeyEndorsement, KeySet, MAX_KEYS, PublicKey, kid_of};
+pub use refresh::RefreshGate;
 pub use signer::{TicketSigner, generate_pem};
 pub use verifier::{
     Audience, CLOCK_SKEW_MS, MAX_TTL_MS, REPLAY_CAPACITY, ReplayCache, TicketVerifier,

@@ -27,6 +27,7 @@ pub mod proxy;
 mod server;
 mod startup;
 mod state;
+mod tickets;
 pub mod tls;
 
 pub use config::{AppMode, GatewayConfig, IpSource, TlsSettings};

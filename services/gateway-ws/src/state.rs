@@ -83,6 +83,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Browser sockets, terminals and app WebSockets, re-checked against authz.
     pub live: crate::browser::revocation::LiveAccess,
+    /// authz's ticket keys: opens to held agents are checked against them (issue #8).
+    pub tickets: crate::tickets::Tickets,
 }
 
 impl AppState {
@@ -109,7 +111,13 @@ impl AppState {
     pub fn new(config: GatewayConfig, bus: Arc<dyn Bus>, authz: Authz, registry: Registry) -> Self {
         let subjects = Subjects::new(config.subject_prefix.clone());
         Self {
-            proxy: crate::proxy::shared::Proxy::new(&config, bus.clone(), subjects.clone()),
+            proxy: crate::proxy::shared::Proxy::new(
+                &config,
+                bus.clone(),
+                subjects.clone(),
+                authz.clone(),
+            ),
+            tickets: crate::tickets::Tickets::new(authz.clone()),
             subjects,
             stream_config: StreamConfig::default(),
             config,

@@ -38,6 +38,8 @@ pub(crate) struct Edge {
     pub sessions: Mutex<HashMap<String, Handle>>,
     /// Authenticated connections by session id, re-checked against their user's access.
     pub held: Mutex<HashMap<String, crate::relay::revocation::Held>>,
+    /// authz's ticket keys, for opens to the `ssh -R` nodes held here (issue #8).
+    pub tickets: crate::tickets::HolderTickets,
 }
 
 /// Who logged in, once authentication succeeded.

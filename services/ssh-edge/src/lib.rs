@@ -30,6 +30,7 @@ mod per_source;
 mod relay;
 mod server;
 mod sessions;
+mod tickets;
 mod tunnels;
 /// The login grammar lives in `phirepass-parse` (fuzzed there).
 pub use phirepass_parse::ssh_login as username;
@@ -111,6 +112,7 @@ pub async fn serve(
         per_source: per_source::PerSource::new(config.per_source.clone()),
         sessions: Mutex::new(Default::default()),
         held: Mutex::new(Default::default()),
+        tickets: Default::default(),
         config,
     });
     tracing::info!(

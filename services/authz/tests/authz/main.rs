@@ -23,6 +23,7 @@ mod invitations;
 mod login_sources;
 mod logins;
 mod nodes;
+mod open_tickets;
 mod server;
 mod token_roles;
 mod tunnel_names;

@@ -160,11 +160,17 @@ pub async fn poll(
         .await
         .map_err(|s| GatewayError::from_status(s, "device code"))?
         .into_inner();
+    // With the node token, authz's ticket keys: the agent pins them (issue #8).
+    let ticket_keys = match &r.token {
+        Some(_) => Some(state.tickets.key_set().await),
+        None => None,
+    };
     Ok(Json(json!({
         "state": r.state,
         "token": r.token,
         "node": r.node.map(node_json),
         "username": r.username,
+        "ticket_keys": ticket_keys,
     })))
 }
 

@@ -88,14 +88,20 @@ pub async fn check_node(
         .map_err(OpenFailure::Other)?;
     let mut headers = Vec::new();
     phirepass_runtime::telemetry::inject(&mut headers);
-    let stream = phirepass_tunnel::open(
+    let edge = &state.config.gateway_id;
+    let ticket = |id| {
+        let opener = crate::tickets::Opener::Username(user);
+        crate::tickets::issue(&state.authz, edge, opener, node_id, node_id, &Target::Ssh, id)
+    };
+    let stream = phirepass_tunnel::open_ticketed(
         &state.bus,
         &state.subjects,
-        &state.config.gateway_id,
+        edge,
         node_id,
         Target::Ssh,
         headers,
         &state.stream_config,
+        ticket,
     )
     .await
     .map_err(|e| OpenFailure::Other(open_error(node_name, e)))?;

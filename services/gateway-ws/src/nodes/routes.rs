@@ -16,6 +16,8 @@ pub(super) struct Routes {
     /// The subject frames toward each stream's edge go to, built once at open.
     pub(super) edges: HashMap<StreamId, String>,
     pub(super) pending_opens: HashMap<StreamId, String>,
+    /// authz key endorsements already sent down this link (crate::tickets).
+    pub(super) endorsements_sent: usize,
     fins: HashMap<StreamId, u8>,
     finished: VecDeque<(Instant, StreamId)>,
 }

@@ -257,7 +257,7 @@ async fn relay(
                 }
             }
             msg = bus_rx.next() => match msg {
-                Some(msg) => from_bus(state, &node.node_id, msg, outbox, &mut routes),
+                Some(msg) => from_bus(state, &node.node_id, msg, outbox, &mut routes).await,
                 None => break Err("bus subscription ended".into()),
             },
             kick = kick_rx.recv() => {
@@ -330,7 +330,7 @@ async fn from_agent(
     Ok(())
 }
 
-fn from_bus(
+async fn from_bus(
     state: &AppState,
     node_id: &str,
     msg: phirepass_bus::Message,
@@ -345,6 +345,18 @@ fn from_bus(
                     let span =
                         info_span!("relay_open", stream = %req.stream_id, edge = %req.edge_id);
                     phirepass_runtime::telemetry::follow(&span, &msg.headers);
+                    // Nothing reaches the agent without authz's ticket for exactly this open.
+                    if let Err(e) = state.tickets.check_open(node_id, &req).await {
+                        span.in_scope(
+                            || warn!(target = ?req.target, refusal = %e, "open refused: ticket"),
+                        );
+                        let error = Some(format!("refused by the gateway: {e}"));
+                        let body = serde_json::to_vec(&OpenReply { error }).unwrap_or_default();
+                        let _ = state.bus.publish(&reply, Vec::new(), body.into()).await;
+                        return;
+                    }
+                    let sent = &mut routes.endorsements_sent;
+                    state.tickets.sync_agent(sent, |m| send(outbox, m));
                     span.in_scope(|| debug!(target = ?req.target, "forwarding open to the agent"));
                     let subject = state.subjects.edge_stream(&req.edge_id, req.stream_id);
                     routes.edges.insert(req.stream_id, subject);

@@ -181,12 +181,14 @@ pub async fn serve(
     };
     let app_token = token.clone();
     let key = (token, node.to_string(), port);
-    let (node_id, refreshed) = match state.proxy.verified.get(&key) {
-        Some(node_id) => (node_id, None),
+    let cached = (state.proxy.verified.get(&key)).zip(state.proxy.users.get(&key));
+    let (node_id, user_id, refreshed) = match cached {
+        Some((node_id, user_id)) => (node_id, user_id, None),
         None => match verify(state, &key.0, node, port, client, request.headers()).await {
             Ok(v) => {
+                state.proxy.users.put(key.clone(), v.user_id.clone());
                 state.proxy.verified.put(key, v.node_id.clone());
-                (v.node_id, v.refreshed)
+                (v.node_id, v.user_id, v.refreshed)
             }
             Err(response) => return secured(state, response),
         },
@@ -200,7 +202,13 @@ pub async fn serve(
     let mut response = match state
         .proxy
         .engine
-        .forward(&node_id, port, request, client)
+        .forward(
+            &super::connector::user_opener(&user_id),
+            &node_id,
+            port,
+            request,
+            client,
+        )
         .await
     {
         Ok(response) => response,
@@ -250,6 +258,7 @@ async fn callback(
 
 struct Verified {
     node_id: String,
+    user_id: String,
     expires_at: i64,
     refreshed: Option<AppToken>,
 }
@@ -285,6 +294,7 @@ async fn verify(
             }
             Ok(Verified {
                 node_id: r.node_id,
+                user_id: r.user_id,
                 expires_at: r.expires_at,
                 refreshed: r.refreshed,
             })

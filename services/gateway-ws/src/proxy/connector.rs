@@ -1,6 +1,8 @@
 //! Connections for the proxy's HTTP client: each one a TunnelStream to a node's port. The
-//! client's URIs name the upstream as `http://<node_id>:<port>`, so its pool keeps idle
-//! connections per (node, port) and never hands one node's connection to another.
+//! client's URIs name the upstream as `http://<opener>@<node_id>:<port>`, so its pool keeps idle
+//! connections per (opener, node, port) and never hands one node's connection to another, nor
+//! one user's to another: each connection opens with authz's ticket for its user (the
+//! opener `u-<user id>`), or for the public (`public`: `ssh -R` HTTP tunnels).
 
 use std::future::Future;
 use std::io;
@@ -15,20 +17,37 @@ use hyper_util::rt::TokioIo;
 use phirepass_bus::Bus;
 use phirepass_tunnel::{OpenError, StreamConfig, Subjects, Target, TunnelStream};
 
+use crate::state::Authz;
+use crate::tickets::{self, Opener};
+
 #[derive(Clone)]
 pub struct TunnelConnector {
     pub bus: Arc<dyn Bus>,
     pub subjects: Subjects,
     pub edge_id: String,
     pub stream_config: StreamConfig,
+    pub authz: Authz,
+}
+
+/// The opener of a public tunnel's connections.
+pub const PUBLIC: &str = "public";
+
+/// The opener naming user `user_id`.
+pub fn user_opener(user_id: &str) -> String {
+    format!("u-{user_id}")
 }
 
 /// The upstream address a proxy URI names.
-pub fn upstream_uri(node_id: &str, port: u16, path_and_query: &str) -> Result<Uri, OpenError> {
-    if !phirepass_tunnel::valid_token(node_id) {
+pub fn upstream_uri(
+    opener: &str,
+    node_id: &str,
+    port: u16,
+    path_and_query: &str,
+) -> Result<Uri, OpenError> {
+    if !phirepass_tunnel::valid_token(node_id) || !phirepass_tunnel::valid_token(opener) {
         return Err(OpenError::InvalidId);
     }
-    format!("http://{node_id}:{port}{path_and_query}")
+    format!("http://{opener}@{node_id}:{port}{path_and_query}")
         .parse()
         .map_err(|_| OpenError::InvalidId)
 }
@@ -47,16 +66,30 @@ impl tower::Service<Uri> for TunnelConnector {
         Box::pin(async move {
             let node_id = uri.host().ok_or(OpenError::InvalidId)?;
             let port = uri.port_u16().ok_or(OpenError::InvalidId)?;
+            let userinfo = uri.authority().and_then(|a| a.as_str().split_once('@'));
+            let opener = match userinfo {
+                Some((PUBLIC, _)) => Opener::PublicTunnel,
+                Some((user, _)) => match user.strip_prefix("u-") {
+                    Some(id) => Opener::UserId(id),
+                    None => return Err(OpenError::InvalidId),
+                },
+                None => return Err(OpenError::InvalidId),
+            };
             let mut headers = Vec::new();
             phirepass_runtime::telemetry::inject(&mut headers);
-            let stream = phirepass_tunnel::open(
+            let target = Target::Port { port };
+            let edge = this.edge_id.as_str();
+            let ticket =
+                |id| tickets::issue(&this.authz, edge, opener, node_id, node_id, &target, id);
+            let stream = phirepass_tunnel::open_ticketed(
                 &this.bus,
                 &this.subjects,
-                &this.edge_id,
+                edge,
                 node_id,
-                Target::Port { port },
+                target.clone(),
                 headers,
                 &this.stream_config,
+                ticket,
             )
             .await?;
             Ok(TunnelIo(TokioIo::new(stream)))

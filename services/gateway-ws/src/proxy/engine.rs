@@ -62,6 +62,7 @@ impl Engine {
     /// bridges the two upgraded connections.
     pub async fn forward(
         &self,
+        opener: &str,
         node_id: &str,
         port: u16,
         mut request: Request,
@@ -79,8 +80,8 @@ impl Engine {
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/");
-        parts.uri =
-            upstream_uri(node_id, port, path).map_err(|e| Failure::Unreachable(e.to_string()))?;
+        parts.uri = upstream_uri(opener, node_id, port, path)
+            .map_err(|e| Failure::Unreachable(e.to_string()))?;
         parts.version = Version::HTTP_11;
         headers::upstream_request(&mut parts.headers, client, upgrade.clone());
         let upstream = Request::from_parts(parts, body);
@@ -143,6 +144,7 @@ fn classify(error: hyper_util::client::legacy::Error) -> Failure {
                 OpenError::NodeOffline => Failure::Offline,
                 OpenError::Refused(reason) => Failure::Refused(reason.clone()),
                 OpenError::Timeout => Failure::Timeout,
+                OpenError::NoTicket(reason) => Failure::Refused(reason.clone()),
                 other => Failure::Unreachable(other.to_string()),
             };
         }

@@ -27,15 +27,23 @@ pub struct Proxy {
     pub(super) tunnels: NodeCache<String>,
     /// (app token, node, port) -> node id.
     pub(super) verified: NodeCache<(String, String, u16)>,
+    /// (app token, node, port) -> the token's user id (tickets are per user).
+    pub(super) users: NodeCache<(String, String, u16)>,
 }
 
 impl Proxy {
-    pub fn new(config: &GatewayConfig, bus: Arc<dyn Bus>, subjects: Subjects) -> Self {
+    pub fn new(
+        config: &GatewayConfig,
+        bus: Arc<dyn Bus>,
+        subjects: Subjects,
+        authz: crate::state::Authz,
+    ) -> Self {
         let connector = TunnelConnector {
             bus,
             subjects,
             edge_id: config.gateway_id.clone(),
             stream_config: StreamConfig::bulk(),
+            authz,
         };
         Self {
             domains: Domains {
@@ -45,6 +53,7 @@ impl Proxy {
             engine: Engine::new(connector, config.proxy.response_timeout),
             tunnels: NodeCache::default(),
             verified: NodeCache::default(),
+            users: NodeCache::default(),
         }
     }
 }

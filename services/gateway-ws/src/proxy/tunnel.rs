@@ -81,7 +81,13 @@ pub async fn serve(
     };
     match proxy
         .engine
-        .forward(&node_id, HTTP_PORT, request, client)
+        .forward(
+            super::connector::PUBLIC,
+            &node_id,
+            HTTP_PORT,
+            request,
+            client,
+        )
         .await
     {
         Ok(response) => response,

@@ -260,7 +260,14 @@ pub(crate) async fn connect_link(
         Ok(TargetKind::Node) => {
             let mut headers = Vec::new();
             phirepass_runtime::telemetry::inject(&mut headers);
-            let stream = phirepass_tunnel::open(
+            let ask = crate::tickets::Ask {
+                user_id: &decision.user_id,
+                target_name: &decision.target_id,
+                node_id: &decision.target_id,
+                target: Target::Ssh,
+                tunnel_owner: false,
+            };
+            let stream = phirepass_tunnel::open_ticketed(
                 &edge.bus,
                 &edge.subjects,
                 &edge.config.edge_id,
@@ -268,6 +275,7 @@ pub(crate) async fn connect_link(
                 Target::Ssh,
                 headers,
                 &edge.stream_config,
+                |id| crate::tickets::issue(edge, &ask, id),
             )
             .await
             .map_err(|e| {

@@ -28,9 +28,9 @@ pub(crate) async fn open_alias(
     reply: ChannelOpenHandle,
 ) {
     match decide_open(conn, host, port).await {
-        Ok((tunnel, span)) => {
+        Ok((tunnel, owner, span)) => {
             reply.accept().await;
-            tokio::spawn(bridge(conn.clone(), channel, tunnel).instrument(span));
+            tokio::spawn(bridge(conn.clone(), channel, tunnel, owner).instrument(span));
         }
         Err(reason) => {
             reply
@@ -43,6 +43,9 @@ pub(crate) async fn open_alias(
     }
 }
 
+/// The reason for a tunnel's own publisher (tickets say so to authz: a random name is no target).
+const OWNER: &str = "owner";
+
 /// SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (RFC 4254 section 5.1).
 const ADMINISTRATIVELY_PROHIBITED: u32 = 1;
 
@@ -50,7 +53,7 @@ async fn decide_open(
     conn: &Arc<Conn>,
     host: &str,
     port: u32,
-) -> Result<(TunnelPresence, tracing::Span), String> {
+) -> Result<(TunnelPresence, bool, tracing::Span), String> {
     let Some(authed) = conn.authed.get().cloned() else {
         return Err("not authenticated".into());
     };
@@ -77,7 +80,7 @@ async fn decide_open(
         &conn.client_ip(),
     )
     .await;
-    let Ok((tunnel, _)) = decision else {
+    let Ok((tunnel, why)) = decision else {
         // The client prints the reason too; a tunnel screen of this session also shows it.
         if conn.tunnels.requested() {
             conn.tunnels.note(format!("refused: {target}: {reason}"));
@@ -85,7 +88,7 @@ async fn decide_open(
         return Err(reason);
     };
     let span = info_span!("tcp_alias", session = %conn.id, user = %authed.username, alias = %tunnel.name, port);
-    Ok((tunnel, span))
+    Ok((tunnel, why == OWNER, span))
 }
 
 /// The live tcp tunnel and why access is allowed, or why not (said once for unknown and
@@ -119,7 +122,7 @@ async fn decide(
         return Err(hidden());
     }
     if tunnel.user_id == authed.user_id {
-        return Ok((tunnel, "owner".into()));
+        return Ok((tunnel, OWNER.into()));
     }
     let request = AuthorizeRequest {
         user_id: authed.user_id.clone(),
@@ -145,14 +148,24 @@ async fn decide(
     }
 }
 
-async fn bridge(conn: Arc<Conn>, channel: Channel<Msg>, tunnel: TunnelPresence) {
+async fn bridge(conn: Arc<Conn>, channel: Channel<Msg>, tunnel: TunnelPresence, owner: bool) {
     let edge = &conn.edge;
     let Ok(port) = u16::try_from(tunnel.port) else {
         return;
     };
+    let Some(authed) = conn.authed.get() else {
+        return;
+    };
     let mut headers = Vec::new();
     phirepass_runtime::telemetry::inject(&mut headers);
-    let stream = phirepass_tunnel::open(
+    let ask = crate::tickets::Ask {
+        user_id: &authed.user_id,
+        target_name: &tunnel.name,
+        node_id: &tunnel.node_id,
+        target: Target::Port { port },
+        tunnel_owner: owner,
+    };
+    let stream = phirepass_tunnel::open_ticketed(
         &edge.bus,
         &edge.subjects,
         &edge.config.edge_id,
@@ -160,6 +173,7 @@ async fn bridge(conn: Arc<Conn>, channel: Channel<Msg>, tunnel: TunnelPresence) 
         Target::Port { port },
         headers,
         &StreamConfig::bulk(),
+        |id| crate::tickets::issue(edge, &ask, id),
     )
     .await;
     let stream = match stream {

@@ -50,6 +50,17 @@ pub(super) async fn start(conn: Arc<Conn>, node_id: String) -> Result<JoinHandle
 
 async fn serve_open(conn: Arc<Conn>, node_id: String, open: IncomingOpen) {
     let request = open.request().clone();
+    // Nothing reaches the client without authz's ticket for exactly this open.
+    if let Err(e) = conn
+        .edge
+        .tickets
+        .check_open(&conn.edge, &node_id, &request)
+        .await
+    {
+        warn!(edge = %request.edge_id, stream = %request.stream_id, refusal = %e, "open refused: ticket");
+        let _ = open.reject(&format!("refused by the ssh edge: {e}")).await;
+        return;
+    }
     let Target::Port { port } = request.target else {
         let _ = open
             .reject("this node is an ssh -R tunnel: only port streams")
