@@ -23,6 +23,8 @@ enum Command {
     /// Log this command line in through the browser (`--device`): stores an API token that
     /// `phirepass admin` presents.
     Login(crate::login::LoginArgs),
+    /// The deployment's CA and service certificates: `init`, `issue`, `rotate-ca`, `retire-ca`.
+    Pki(crate::pki::PkiArgs),
 }
 
 /// Parses the command line and runs the command; the exit code says how it went.
@@ -47,6 +49,13 @@ pub fn run() -> std::process::ExitCode {
             }
         },
         Command::Login(args) => match runtime.block_on(crate::login::run(args)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Pki(args) => match crate::pki::run(args) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -5,6 +5,7 @@ mod admin;
 mod commands;
 mod dev;
 mod login;
+mod pki;
 
 fn main() -> std::process::ExitCode {
     commands::run()
