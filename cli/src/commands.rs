@@ -25,6 +25,9 @@ enum Command {
     Login(crate::login::LoginArgs),
     /// The deployment's CA and service certificates: `init`, `issue`, `rotate-ca`, `retire-ca`.
     Pki(crate::pki::PkiArgs),
+    /// Apply the database schema as its owner and grant each service role its tables (once
+    /// per upgrade, before the services start with DATABASE_MIGRATIONS=require).
+    Migrate(crate::pki::MigrateArgs),
 }
 
 /// Parses the command line and runs the command; the exit code says how it went.
@@ -49,6 +52,13 @@ pub fn run() -> std::process::ExitCode {
             }
         },
         Command::Login(args) => match runtime.block_on(crate::login::run(args)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Migrate(args) => match runtime.block_on(crate::pki::migrate(args)) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -194,3 +194,29 @@ fn layout(dir: &std::path::Path) -> String {
         dir.display()
     )
 }
+
+/// `phirepass migrate`: the one-shot schema step, as the database owner.
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// The owner's URL (`phirepass_owner`, password login), e.g.
+    /// postgres://phirepass_owner:PASSWORD@postgres/phirepass.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    database_url: String,
+    /// Trust bundle to verify PostgreSQL against (sslmode=verify-full); without it the URL's
+    /// own settings apply.
+    #[arg(long, env = "PHIREPASS_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+}
+
+/// Applies pending migrations, then gives each service role exactly its tables.
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let tls = args.ca.as_deref().map(phirepass_store::PgTls::trust_only);
+    let granted = phirepass_store::Store::migrate(&args.database_url, tls)
+        .await
+        .context("migrate")?;
+    match granted.is_empty() {
+        true => println!("schema up to date; no service role exists yet (postgres-roles.sql)"),
+        false => println!("schema up to date; granted {}", granted.join(", ")),
+    }
+    Ok(())
+}
