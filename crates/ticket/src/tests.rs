@@ -144,7 +144,8 @@ fn a_long_lived_ticket_is_refused() {
 fn a_ticket_for_another_open_is_refused() {
     let signer = TicketSigner::generate().unwrap();
     let v = pinned(&signer, Audience::Agent);
-    let cases: [(&str, fn(&mut Scope)); 4] = [
+    type Change = fn(&mut Scope);
+    let cases: [(&str, Change); 4] = [
         ("node", |s| s.node = "node-b".into()),
         ("target", |s| s.target = TicketTarget::Port { port: 22 }),
         ("edge", |s| s.edge = "gw-2".into()),

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::{Harness, Options, Stack};
 use phirepass_proto::authz as pb;
-use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_ticket::{
     Audience, KeySet, Scope, TICKET_TTL_MS, TicketSigner, TicketTarget, TicketVerifier,
 };
