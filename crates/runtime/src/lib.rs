@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod data_tls;
 pub mod grpc;
 pub mod health;
 pub mod services;

@@ -270,9 +270,23 @@ impl AuthzEndpoints {
     /// Connects the store, presence and the audit event log.
     pub async fn connect(&self) -> Result<AuthzDeps, AuthzError> {
         Ok(AuthzDeps {
-            store: Store::connect(&self.database_url).await?,
-            presence: phirepass_presence::connect(self.redis_url.as_deref(), "pp:").await?,
-            events: phirepass_bus::connect_events(self.nats_url.as_deref()).await?,
+            store: Store::connect_with(
+                &self.database_url,
+                &phirepass_store::ConnectOptions::from_env(ServiceKind::Authz)?,
+            )
+            .await?,
+            presence: phirepass_presence::connect_with(
+                self.redis_url.as_deref(),
+                "pp:",
+                &phirepass_presence::RedisAuth::from_env(ServiceKind::Authz)?,
+            )
+            .await?,
+            events: phirepass_bus::connect_events_with(
+                self.nats_url.as_deref(),
+                ServiceKind::Authz,
+                phirepass_runtime::data_tls::nats_identity(ServiceKind::Authz)?.as_ref(),
+            )
+            .await?,
         })
     }
 }

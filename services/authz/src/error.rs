@@ -57,6 +57,9 @@ pub enum AuthzError {
     /// Startup/serving: the gRPC server failed.
     #[error("grpc: {0}")]
     Grpc(#[from] phirepass_runtime::grpc::GrpcError),
+    /// Startup: a setting (e.g. the identity presented to NATS) is missing or invalid.
+    #[error("{0}")]
+    Config(#[from] phirepass_runtime::ConfigError),
 }
 
 impl From<AuthzError> for Status {
@@ -81,7 +84,8 @@ impl From<AuthzError> for Status {
             | AuthzError::Hash(_)
             | AuthzError::TicketKey(_)
             | AuthzError::Bus(_)
-            | AuthzError::Grpc(_) => {
+            | AuthzError::Grpc(_)
+            | AuthzError::Config(_) => {
                 // Full detail (with its source chain) stays in the logs.
                 tracing::error!(error = %err, source = ?std::error::Error::source(&err), "internal error");
                 Status::internal("internal error")

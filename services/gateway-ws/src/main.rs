@@ -1,8 +1,10 @@
 //! `phirepass-gateway-ws`: reads env, initialises telemetry, serves until SIGTERM/Ctrl-C.
 
 use anyhow::Context;
+use phirepass_bus::ServiceKind;
 use phirepass_gateway_ws::{GatewayConfig, GatewayDeps, serve};
 use phirepass_runtime::config::{env_opt, env_or};
+use phirepass_runtime::data_tls::nats_identity;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -10,9 +12,14 @@ async fn main() -> anyhow::Result<()> {
     let config = GatewayConfig::from_env()?;
     let host: String = env_or("HOST", "0.0.0.0".to_string())?;
     let port: u16 = env_or("PORT", 8080)?;
-    let bus = phirepass_bus::connect(env_opt("NATS_URL").as_deref())
-        .await
-        .context("connecting to NATS")?;
+    let nats_identity = nats_identity(ServiceKind::GatewayWs)?;
+    let bus = phirepass_bus::connect_with(
+        env_opt("NATS_URL").as_deref(),
+        ServiceKind::GatewayWs,
+        nats_identity.as_ref(),
+    )
+    .await
+    .context("connecting to NATS")?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;

@@ -101,10 +101,19 @@ impl RegistryDeps {
                 "REDIS_URL not set: presence is in memory and not shared between replicas"
             );
         }
-        let presence = phirepass_presence::connect(redis_url.as_deref(), PRESENCE_PREFIX).await?;
+        let presence = phirepass_presence::connect_with(
+            redis_url.as_deref(),
+            PRESENCE_PREFIX,
+            &phirepass_presence::RedisAuth::from_env(ServiceKind::Registry)?,
+        )
+        .await?;
         // Only kicks use the bus: without NATS there is no edge to reach.
         let bus = match env_opt("NATS_URL") {
-            Some(url) => Some(phirepass_bus::connect(Some(&url)).await?),
+            Some(url) => {
+                let identity = phirepass_runtime::data_tls::nats_identity(ServiceKind::Registry)?;
+                let kind = ServiceKind::Registry;
+                Some(phirepass_bus::connect_with(Some(&url), kind, identity.as_ref()).await?)
+            }
             None => {
                 tracing::warn!("NATS_URL not set: KickTunnel is unavailable");
                 None

@@ -150,8 +150,13 @@ impl SecretsDeps {
     pub async fn from_env() -> Result<Self, SecretsError> {
         let database_url =
             env_opt(DATABASE_URL_VAR).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let store = Store::connect(&database_url).await?;
-        let events = phirepass_bus::connect_events(env_opt(NATS_URL_VAR).as_deref()).await?;
+        let kind = ServiceKind::Secrets;
+        let options = phirepass_store::ConnectOptions::from_env(kind)?;
+        let store = Store::connect_with(&database_url, &options).await?;
+        let identity = phirepass_runtime::data_tls::nats_identity(kind)?;
+        let nats = env_opt(NATS_URL_VAR);
+        let events =
+            phirepass_bus::connect_events_with(nats.as_deref(), kind, identity.as_ref()).await?;
         Ok(Self::new(store).with_events(events))
     }
 }

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
+use phirepass_bus::ServiceKind;
 use phirepass_runtime::config::env_opt;
+use phirepass_runtime::data_tls::nats_identity;
 use phirepass_ssh_edge::{SERVICE_NAME, SshEdgeConfig, SshEdgeDeps, SshEdgeListeners, serve};
 
 #[tokio::main]
@@ -16,13 +18,18 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind the ssh listener on {}", config.ssh_addr))?;
     let nats = env_opt("NATS_URL");
+    let identity = nats_identity(ServiceKind::SshEdge)?;
     let deps = SshEdgeDeps {
-        bus: phirepass_bus::connect(nats.as_deref())
+        bus: phirepass_bus::connect_with(nats.as_deref(), ServiceKind::SshEdge, identity.as_ref())
             .await
             .context("connecting to the bus (NATS)")?,
-        events: phirepass_bus::connect_events(nats.as_deref())
-            .await
-            .context("connecting the audit event log")?,
+        events: phirepass_bus::connect_events_with(
+            nats.as_deref(),
+            ServiceKind::SshEdge,
+            identity.as_ref(),
+        )
+        .await
+        .context("connecting the audit event log")?,
     };
     serve(
         config,
