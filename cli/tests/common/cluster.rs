@@ -190,18 +190,6 @@ impl Cluster {
 
         let mut stack = Stack::new(pki.clone(), prefix.clone());
         let identity = |kind| pki.identity(kind).expect("identity");
-        let secrets_config = phirepass_secrets::SecretsConfig {
-            policy: phirepass_secrets::policy::POLICY.also_allowing(ServiceKind::Authz),
-            ..phirepass_secrets::SecretsConfig::new(
-                identity(ServiceKind::Secrets),
-                phirepass_secrets::KeySource::Raw(phirepass_secrets::MasterKey::generate()),
-            )
-        };
-        let secrets_deps = phirepass_secrets::SecretsDeps::new(store.clone());
-        let secrets_url = stack
-            .start_secrets(secrets_config, secrets_deps)
-            .await
-            .expect("start secrets");
         let tickets = super::tickets::keyring();
         let mut authz_config = phirepass_authz::AuthzConfig::with_tickets(
             identity(ServiceKind::Authz),
@@ -215,7 +203,7 @@ impl Cluster {
             authz_config.app_token_ttl = ttl;
         }
         let authz_deps = phirepass_authz::AuthzDeps {
-            store,
+            store: store.clone(),
             presence: presence.clone(),
             events: events.clone(),
         };
@@ -223,6 +211,20 @@ impl Cluster {
             .start_authz(authz_config, authz_deps)
             .await
             .expect("start authz");
+        let secrets_config = phirepass_secrets::SecretsConfig {
+            policy: phirepass_secrets::policy::POLICY.also_allowing(ServiceKind::Authz),
+            // Admin clients' API tokens (the operator's) work on the vault too, as in dev.
+            authz_url: Some(authz_url.clone()),
+            ..phirepass_secrets::SecretsConfig::new(
+                identity(ServiceKind::Secrets),
+                phirepass_secrets::KeySource::Raw(phirepass_secrets::MasterKey::generate()),
+            )
+        };
+        let secrets_deps = phirepass_secrets::SecretsDeps::new(store.clone());
+        let secrets_url = stack
+            .start_secrets(secrets_config, secrets_deps)
+            .await
+            .expect("start secrets");
         let registry_config = phirepass_registry::RegistryConfig {
             subject_prefix: prefix.clone(),
             policy: phirepass_registry::policy::POLICY.also_allowing(ServiceKind::Authz),
