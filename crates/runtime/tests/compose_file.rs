@@ -189,10 +189,11 @@ fn compose_has_every_service() {
         );
     }
     assert_eq!(gateway["GATEWAY_ID"], "gw-2");
+    // NATS runs the configuration `phirepass pki init` renders (JetStream, TLS, users).
     let nats = command_text(&compose["services"]["nats"]);
     assert!(
-        nats.split_whitespace().any(|a| a == "-js"),
-        "nats needs JetStream"
+        nats.contains("-c /etc/nats/nats-server.conf"),
+        "nats runs the generated configuration: {nats}"
     );
 }
 
@@ -219,8 +220,16 @@ fn every_variable_set_is_read_by_the_service() {
     let bins = binaries();
     let mut runtime = String::new();
     rust_sources(&root().join("crates/runtime/src"), &mut runtime);
-    // Service identities load through crates/pki (PHIREPASS_TLS_DIR and friends).
-    rust_sources(&root().join("crates/pki/src"), &mut runtime);
+    // Service identities load through crates/pki (PHIREPASS_TLS_DIR and friends); the data
+    // stores' settings through the crates that connect them.
+    for shared in [
+        "crates/pki/src",
+        "crates/store/src",
+        "crates/presence/src",
+        "crates/bus/src",
+    ] {
+        rust_sources(&root().join(shared), &mut runtime);
+    }
     for (name, service) in services(&compose()).iter().filter(|(_, s)| is_phirepass(s)) {
         let command = command_text(service);
         let mut sources = runtime.clone();
@@ -251,8 +260,9 @@ fn urls_point_at_services_in_the_file() {
             let Some((_, rest)) = value.split_once("://") else {
                 continue;
             };
-            let host_port = rest.split(['/', '?']).next().unwrap_or_default();
-            let host = host_port.rsplit_once('@').map_or(host_port, |(_, h)| h);
+            // Credentials first: a required password (`${VAR:?message}`) holds `?` and `/`.
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let host = rest.split(['/', '?']).next().unwrap_or_default();
             let host = host.split(':').next().unwrap_or_default();
             if host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.") {
                 continue; // browser-facing values such as allowed origins and tunnel URLs
@@ -281,4 +291,151 @@ fn agent_uses_the_container_login_recipe() {
         !env.contains_key("PHIREPASS_TLS_DIR"),
         "agents run on customer hosts: no service certificate"
     );
+}
+
+fn networks(service: &Value) -> BTreeSet<String> {
+    match &service["networks"] {
+        Value::Sequence(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Value::Mapping(m) => m
+            .keys()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        // Compose puts a service without `networks` on `default`.
+        _ => BTreeSet::from(["default".to_owned()]),
+    }
+}
+
+fn volumes(service: &Value) -> Vec<String> {
+    service["volumes"]
+        .as_sequence()
+        .map(|v| {
+            v.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn agents_share_no_network_with_the_data_stores() {
+    let compose = compose();
+    let mut data = BTreeSet::new();
+    for store in ["nats", "redis", "postgres"] {
+        data.extend(networks(&compose["services"][store]));
+    }
+    for host in ["agent", "demo-sshd"] {
+        let shared: Vec<_> = networks(&compose["services"][host])
+            .intersection(&data)
+            .cloned()
+            .collect();
+        assert!(
+            shared.is_empty(),
+            "{host} shares {shared:?} with NATS/Redis/PostgreSQL"
+        );
+    }
+    // The data stores' network has no way out, and nothing but Phirepass's services join it.
+    let backend = compose["networks"]["backend"]["internal"].as_bool();
+    assert_eq!(backend, Some(true), "the backend network is internal");
+    for (name, service) in services(&compose) {
+        let joins = networks(&service).intersection(&data).count() > 0;
+        let allowed = is_phirepass(&service)
+            || ["nats", "redis", "postgres", "otel-collector", "jaeger"].contains(&name.as_str());
+        assert!(!joins || allowed, "{name} joins the data stores' network");
+    }
+}
+
+#[test]
+fn no_secret_has_a_default() {
+    let text = fs::read_to_string(root().join("deploy/compose.yml")).unwrap();
+    let secretish = |var: &str| {
+        ["PASSWORD", "SECRET", "TOKEN", "KEY"]
+            .iter()
+            .any(|w| var.contains(w))
+    };
+    for (at, _) in text.match_indices("${") {
+        let inner = &text[at + 2..];
+        let inner = &inner[..inner.find('}').unwrap()];
+        let var = inner.split([':', '-', '?']).next().unwrap();
+        if !secretish(var) {
+            continue;
+        }
+        // `:?` (required) or an empty default (the agent's token, given on its command line).
+        let required = inner.starts_with(&format!("{var}:?"));
+        let empty = inner == format!("{var}:-");
+        assert!(required || empty, "${{{inner}}} gives a secret a default");
+    }
+    assert!(
+        !text.contains("PHIREPASS_SERVICE_TOKEN"),
+        "the shared service token is gone"
+    );
+    // Users in URLs carry no password but the owner's, which is required.
+    for line in text
+        .lines()
+        .filter(|l| l.contains("://") && l.contains('@'))
+    {
+        let creds = line.split("://").nth(1).unwrap().split('@').next().unwrap();
+        if let Some((_, password)) = creds.split_once(':') {
+            assert!(
+                password.starts_with("${") && password.contains(":?"),
+                "{line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_service_holds_its_own_identity_only() {
+    let compose = compose();
+    let kinds = ["authz", "secrets", "registry", "gateway-ws", "ssh-edge"];
+    for (name, service) in services(&compose).iter().filter(|(_, s)| is_phirepass(s)) {
+        let mounted = volumes(service);
+        let keys: Vec<&String> = mounted.iter().filter(|v| v.contains(".key:")).collect();
+        let bin = command_binaries(service)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let Some(kind) = kinds.iter().find(|k| bin == format!("phirepass-{k}")) else {
+            // The agent and the migrate step hold no service key.
+            assert!(keys.is_empty(), "{name} mounts a service key: {keys:?}");
+            continue;
+        };
+        for file in ["trust.crt", &format!("{kind}.crt"), &format!("{kind}.key")] {
+            assert!(
+                mounted
+                    .iter()
+                    .any(|v| v.starts_with(&format!("./pki/{file}:"))),
+                "{name} lacks {file}: {mounted:?}"
+            );
+        }
+        assert_eq!(keys.len(), 1, "{name} mounts another kind's key: {keys:?}");
+        assert!(
+            !mounted.iter().any(|v| v.contains("ca.key")),
+            "{name} holds the CA key"
+        );
+    }
+    // Each data store holds its own server certificate.
+    for (store, files) in [
+        ("nats", ["nats.crt", "nats.key", "nats-server.conf"]),
+        ("redis", ["redis.crt", "redis.key", "redis.acl"]),
+        (
+            "postgres",
+            ["postgres.crt", "postgres.key", "postgres-roles.sql"],
+        ),
+    ] {
+        let mounted = volumes(&compose["services"][store]);
+        for file in files {
+            assert!(
+                mounted
+                    .iter()
+                    .any(|v| v.starts_with(&format!("./pki/{file}:"))),
+                "{store} lacks {file}"
+            );
+        }
+    }
 }
