@@ -229,7 +229,12 @@ async fn every_row_of_the_allowlist_is_enforced() {
         store,
         std::sync::Arc::new(phirepass_presence::MemoryPresence::new()),
     );
-    tokio::spawn(phirepass_authz::serve(config, listener, deps, std::future::pending()));
+    tokio::spawn(phirepass_authz::serve(
+        config,
+        listener,
+        deps,
+        std::future::pending(),
+    ));
     let trust = trust_certs(pki.trust_pem()).unwrap();
     let token = admin_channel(&url, &trust, ServiceKind::Authz, "pp_api_0_nope").unwrap();
     let ids: Vec<_> = ServiceKind::SERVICES
