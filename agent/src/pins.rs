@@ -1,15 +1,17 @@
 //! authz's ticket keys this agent pinned when it enrolled (issue #8). Every open must carry a
 //! ticket signed by one of them for this node, target, edge and stream, checked before
 //! anything is dialled. A rotated key joins only when a pinned key endorses it; it is then
-//! written back next to the token. An agent with no pins refuses every open: it never trusts
-//! a key because a gateway offered it (re-enrol with `phirepass-agent login`, or give the keys
-//! in the pins file, see docs/operations.md).
+//! written back next to the token. An agent with no pins refuses every open until it has some:
+//! the device flow pins authz's keys at enrolment; an agent enrolled with a typed token pins
+//! the keys its verified gateway sends first (trust on first use, see docs/operations.md).
+//! Pinned keys are never replaced by what a gateway offers, only joined by endorsed ones.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use phirepass_ticket::{
-    Audience, Claims, KeyEndorsement, KeySet, Scope, TicketError, TicketTarget, TicketVerifier,
+    Audience, Claims, KeyEndorsement, KeySet, PublicKey, Scope, TicketError, TicketTarget,
+    TicketVerifier,
 };
 use phirepass_tunnel::{OpenRequest, Target};
 
@@ -107,6 +109,28 @@ impl Pins {
         };
         let now = u64::try_from(phirepass_runtime::clock::now_millis()).unwrap_or_default();
         self.verifier.verify(request.ticket.as_deref(), &scope, now)
+    }
+
+    /// An agent that pins nothing yet (enrolled with a typed token, or before tickets) pins the
+    /// keys its gateway sends on the link's first `TicketKeys`: the link is TLS to a gateway
+    /// whose certificate it verified (or loopback), the same trust the device flow's answer
+    /// has. Pins are never replaced this way: later keys need an endorsement.
+    pub fn first_use(&self, keys: &[PublicKey]) {
+        if keys.is_empty() || !self.verifier.keys().is_empty() {
+            return;
+        }
+        let Ok(set) = KeySet::new(keys.to_vec()) else {
+            tracing::warn!("the gateway sent unusable ticket keys; nothing pinned");
+            return;
+        };
+        let kids: Vec<&str> = set.keys.iter().map(|k| k.kid.as_str()).collect();
+        tracing::info!(keys = ?kids, "ticket keys pinned on first use (from the verified gateway)");
+        self.verifier.set_keys(set.clone());
+        if let Some(path) = &self.path
+            && let Err(error) = store(path, &set)
+        {
+            tracing::warn!(%error, "could not save the pinned ticket keys");
+        }
     }
 
     /// Adds the keys a pinned key endorses, and writes the pins back when one was added.

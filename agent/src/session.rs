@@ -296,7 +296,10 @@ fn on_message(
             let _ = send_control(&ctx.tx, NodeControl::Pong { nonce });
         }
         NodeControl::Pong { .. } => {}
-        NodeControl::TicketKeys { endorsements } => ctx.pins.accept(&endorsements),
+        NodeControl::TicketKeys { endorsements, keys } => {
+            ctx.pins.first_use(&keys);
+            ctx.pins.accept(&endorsements);
+        }
         NodeControl::Open { request } if authed_at.is_some() => crate::streams::open(ctx, request),
         NodeControl::Open { request } => {
             let error = Some("not authenticated".to_owned());

@@ -185,7 +185,7 @@ async fn forged_opens_down_the_link_are_refused_and_dial_nothing() {
 }
 
 #[tokio::test]
-async fn an_agent_without_pins_refuses_every_open() {
+async fn an_agent_without_pins_refuses_opens_until_its_gateway_sends_the_first_keys() {
     let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = target.local_addr().unwrap().port();
     let authz = TicketSigner::generate().unwrap();
@@ -205,18 +205,50 @@ async fn an_agent_without_pins_refuses_every_open() {
         std::future::pending(),
     ));
     let mut ws = authed(&listener).await;
-    // Offering keys on the link changes nothing: nothing pinned endorses them.
+    let error = open_result(&mut ws, signed(&authz, 1, Target::Port { port })).await;
+    assert!(error.unwrap().contains("no ticket keys pinned"));
+    // Endorsements alone pin nothing: nothing pinned endorses them.
     send(
         &mut ws,
         NodeControl::TicketKeys {
             endorsements: vec![authz.endorse(authz.public_key())],
+            keys: Vec::new(),
         },
     )
     .await;
-    let error = open_result(&mut ws, signed(&authz, 1, Target::Port { port })).await;
+    let error = open_result(&mut ws, signed(&authz, 2, Target::Port { port })).await;
     assert!(error.unwrap().contains("no ticket keys pinned"));
     assert_eq!(accepted(&target).await, 0);
     assert!(!absent.exists(), "nothing was pinned");
+
+    // The link's first keys are pinned (trust on first use) and saved...
+    send(
+        &mut ws,
+        NodeControl::TicketKeys {
+            endorsements: Vec::new(),
+            keys: vec![authz.public_key().clone()],
+        },
+    )
+    .await;
+    assert_eq!(
+        open_result(&mut ws, signed(&authz, 3, Target::Port { port })).await,
+        None
+    );
+    assert_eq!(accepted(&target).await, 1);
+    assert!(absent.exists(), "the first keys are saved");
+    // ...and never replaced by keys offered later.
+    let stranger = TicketSigner::generate().unwrap();
+    send(
+        &mut ws,
+        NodeControl::TicketKeys {
+            endorsements: Vec::new(),
+            keys: vec![stranger.public_key().clone()],
+        },
+    )
+    .await;
+    let error = open_result(&mut ws, signed(&stranger, 4, Target::Port { port })).await;
+    assert!(error.unwrap().contains("unknown key"));
+    assert_eq!(accepted(&target).await, 0);
 }
 
 #[tokio::test]
@@ -244,6 +276,7 @@ async fn a_rotated_key_joins_with_its_endorsement_while_connected() {
         &mut ws,
         NodeControl::TicketKeys {
             endorsements: vec![stranger.endorse(stranger.public_key())],
+            keys: vec![stranger.public_key().clone()],
         },
     )
     .await;
@@ -254,6 +287,7 @@ async fn a_rotated_key_joins_with_its_endorsement_while_connected() {
         &mut ws,
         NodeControl::TicketKeys {
             endorsements: vec![old.endorse(new.public_key())],
+            keys: Vec::new(),
         },
     )
     .await;

@@ -81,6 +81,10 @@ pub enum NodeControl {
     /// persists it. Agents older than tickets ignore the message (it does not decode).
     TicketKeys {
         endorsements: Vec<phirepass_ticket::KeyEndorsement>,
+        /// authz's current keys, on a link's first `TicketKeys`: what an agent that has pinned
+        /// nothing yet (enrolled with a typed token) pins, on a link whose gateway it verified.
+        #[serde(default)]
+        keys: Vec<phirepass_ticket::PublicKey>,
     },
     /// Gateway -> agent. `fatal` (e.g. token revoked): the agent exits
     /// non-zero instead of reconnecting.

@@ -192,14 +192,21 @@ impl Tickets {
         }
     }
 
-    /// Sends the agent the endorsements it has not had on this link yet (`sent` counts them),
-    /// ahead of an open that may be signed by the newest key.
+    /// Sends the agent the endorsements it has not had on this link yet, ahead of an open that
+    /// may be signed by the newest key. `sent` is 0 before the link's first `TicketKeys`, then
+    /// 1 + the endorsements sent; the first one also carries the current keys, which an agent
+    /// enrolled with a typed token pins (it has no other source).
     pub fn sync_agent(&self, sent: &mut usize, send: impl FnOnce(LinkMessage)) {
         let all = self.endorsements.read().unwrap_or_else(|p| p.into_inner());
-        if all.len() > *sent {
-            *sent = all.len();
+        if *sent == 0 || all.len() + 1 > *sent {
+            let keys = match *sent {
+                0 => self.verifier.keys().keys,
+                _ => Vec::new(),
+            };
+            *sent = all.len() + 1;
             send(LinkMessage::Control(NodeControl::TicketKeys {
                 endorsements: all.clone(),
+                keys,
             }));
         }
     }
