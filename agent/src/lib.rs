@@ -10,11 +10,11 @@ pub mod config;
 pub mod device;
 mod error;
 pub mod http;
+pub mod pins;
 mod session;
 pub mod ssh_check;
 pub mod stats;
 mod streams;
-pub mod pins;
 pub mod tls;
 pub mod token;
 

@@ -67,7 +67,13 @@ mod tests {
             ..req
         };
         let json = serde_json::to_string(&ticketed).unwrap();
-        assert!(json.ends_with(r#","window":65536,"ticket":"t.s"}"#), "{json}");
-        assert_eq!(serde_json::from_str::<OpenRequest>(&json).unwrap(), ticketed);
+        assert!(
+            json.ends_with(r#","window":65536,"ticket":"t.s"}"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<OpenRequest>(&json).unwrap(),
+            ticketed
+        );
     }
 }

@@ -8,8 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use phirepass_proto::authz as pb;
 use phirepass_ticket::{
-    KeyEndorsement, KeySet, MAX_KEYS, PublicKey, Scope, TICKET_TTL_MS, TicketSigner,
-    TicketTarget,
+    KeyEndorsement, KeySet, MAX_KEYS, PublicKey, Scope, TICKET_TTL_MS, TicketSigner, TicketTarget,
 };
 
 use crate::authorize::Decisions;
@@ -87,11 +86,15 @@ impl TicketKeyring {
             let guard = &mut *ring.write();
             let mut keys = vec![first.public_key().clone()];
             for pair in chain.windows(2) {
-                guard.endorsements.push(pair[0].endorse(pair[1].public_key()));
+                guard
+                    .endorsements
+                    .push(pair[0].endorse(pair[1].public_key()));
                 keys.push(pair[1].public_key().clone());
             }
             if let Some(last) = chain.pop() {
-                guard.endorsements.push(last.endorse(guard.current.public_key()));
+                guard
+                    .endorsements
+                    .push(last.endorse(guard.current.public_key()));
             }
             guard.previous = keys;
         }

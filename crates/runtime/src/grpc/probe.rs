@@ -9,11 +9,7 @@ use super::AuthedChannel;
 
 /// Sends an empty message to `/<service>/<method>` and discards the answer's body: `Ok` when
 /// the handler answered, else the status (from the allowlist, TLS or the handler).
-pub async fn call_empty(
-    channel: AuthedChannel,
-    service: &str,
-    method: &str,
-) -> Result<(), Status> {
+pub async fn call_empty(channel: AuthedChannel, service: &str, method: &str) -> Result<(), Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready()
         .await
@@ -91,9 +87,14 @@ pub async fn exercise(
                 }
                 (Err(s), false)
                     if s.code() == tonic::Code::PermissionDenied
-                        && s.message() == format!("{} may not call {}", kind.name(), rule.method) => {}
+                        && s.message()
+                            == format!("{} may not call {}", kind.name(), rule.method) => {}
                 (_, false) => {
-                    return Err(format!("{} let {} in: {answer:?}", rule.method, kind.name()));
+                    return Err(format!(
+                        "{} let {} in: {answer:?}",
+                        rule.method,
+                        kind.name()
+                    ));
                 }
                 _ => {}
             }
@@ -104,8 +105,8 @@ pub async fn exercise(
             (Err(s), true) if refused_by_policy(s) => {
                 return Err(format!("{} refused an API token: {s:?}", rule.method));
             }
-            (Err(s), false)
-                if s.code() == tonic::Code::Unauthenticated && refused_by_policy(s) => {}
+            (Err(s), false) if s.code() == tonic::Code::Unauthenticated && refused_by_policy(s) => {
+            }
             (_, false) => {
                 return Err(format!("{} let a bare token in: {answer:?}", rule.method));
             }

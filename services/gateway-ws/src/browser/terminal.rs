@@ -91,7 +91,15 @@ pub async fn check_node(
     let edge = &state.config.gateway_id;
     let ticket = |id| {
         let opener = crate::tickets::Opener::Username(user);
-        crate::tickets::issue(&state.authz, edge, opener, node_id, node_id, &Target::Ssh, id)
+        crate::tickets::issue(
+            &state.authz,
+            edge,
+            opener,
+            node_id,
+            node_id,
+            &Target::Ssh,
+            id,
+        )
     };
     let stream = phirepass_tunnel::open_ticketed(
         &state.bus,
