@@ -94,7 +94,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut stack = Stack::new(pki, "pp");
     ensure_operator_token(&store, events.clone(), stack.audit_subject(), data_dir).await?;
     // dev prints the first-run code in its own banner instead of authz's log line. The
-    // operator account exists by now, so there is one only if someone removed it.
+    // operator account does not count as a user: a fresh dev still offers /setup.
     let setup_code = phirepass_authz::issue_setup_code(&store)
         .await
         .context("issuing the first-run setup code")?;

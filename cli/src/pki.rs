@@ -118,7 +118,7 @@ pub fn run(args: PkiArgs) -> anyhow::Result<()> {
             let fingerprint = pki.rotate_ca()?;
             println!("new CA {fingerprint} issues from now on and is trusted beside the old one.");
             println!(
-                "Next: once every service reloaded trust.crt (PHIREPASS_TLS_RELOAD_SECS), run"
+                "Next: once every service reloaded trust.crt (each rereads it every 60 s), run"
             );
             println!(
                 "`phirepass pki issue --dir {} --all`, then `retire-ca`.",

@@ -45,6 +45,7 @@ pub use nodes::{
 };
 pub use sessions::SessionRow;
 pub use setup_codes::SetupOutcome;
+pub use users::SERVICE_ACCOUNT;
 pub use targets::{HostRow, TargetKind, TargetRef};
 pub use tls::PgTls;
 pub use tunnel_names::TunnelNameRow;

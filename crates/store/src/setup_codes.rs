@@ -81,7 +81,8 @@ impl Store {
         if !found {
             return Ok(SetupOutcome::UnknownCode);
         }
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE username <> $1")
+            .bind(crate::users::SERVICE_ACCOUNT)
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;

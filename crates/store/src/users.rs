@@ -5,6 +5,10 @@ use sqlx::any::AnyRow;
 
 use crate::{Store, StoreError};
 
+/// `phirepass dev`'s operator account (it holds the admin CLI's API token). Not a person: it
+/// does not count as a user, so a fresh dev still offers the first-run setup.
+pub const SERVICE_ACCOUNT: &str = "dev-operator";
+
 /// A user as stored. `password_hash` is a PHC string (Argon2id).
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -110,7 +114,8 @@ impl Store {
 
     #[tracing::instrument(skip(self))]
     pub async fn count_users(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE username <> $1")
+            .bind(SERVICE_ACCOUNT)
             .fetch_one(&self.pool)
             .await?;
         let n: i64 = row.try_get("n")?;

@@ -18,7 +18,7 @@ use crate::hash_pool::{HashLimits, HashPool};
 use crate::nodes::Tokens;
 
 /// The account that owns dev's operator token.
-pub const DEV_OPERATOR: &str = "dev-operator";
+pub const DEV_OPERATOR: &str = phirepass_store::SERVICE_ACCOUNT;
 
 /// Ensures the operator account and a working admin API token for it. `kept` is the token
 /// dev stored earlier: while it still verifies (admin scope, enabled admin owner), `Ok(None)`;
