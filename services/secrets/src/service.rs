@@ -2,9 +2,10 @@
 //! record a span (parented to the caller's trace), convert wire types, and
 //! delegate to [`Vault`]. Spans never record a value or secret.
 
+use phirepass_pki::ServiceKind;
 use phirepass_proto::secrets as pb;
 use phirepass_proto::secrets::secrets_server::{Secrets, SecretsServer};
-use phirepass_runtime::grpc::remote_context;
+use phirepass_runtime::grpc::{Caller, remote_context};
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
@@ -19,6 +20,9 @@ use crate::credentials::{CredentialKind, NewCredential};
 use crate::error::{Result, SecretsError};
 use crate::resolve::AuthSource;
 use crate::vault::Vault;
+
+/// The one option the edges' certificates may set (pinned target host keys).
+const HOST_KEY_PIN: &str = "hostkey.openssh";
 
 /// The Secrets gRPC service. Cheap to clone.
 #[derive(Clone)]
@@ -118,6 +122,16 @@ impl Secrets for SecretsService {
             request.get_ref().host.clone(),
             request.get_ref().key.clone(),
         );
+        // The edges write host-key pins (accept-once) and nothing else: a gateway's certificate
+        // must not be able to turn off `insecure` checks or change where a host lives.
+        if let Some(Caller::Service(kind @ (ServiceKind::GatewayWs | ServiceKind::SshEdge))) =
+            request.extensions().get::<Caller>()
+            && key != HOST_KEY_PIN
+        {
+            return Err(Status::permission_denied(format!(
+                "{kind} may set only {HOST_KEY_PIN}"
+            )));
+        }
         let actor = self.allow(&request, Need::Admin).await?;
         let mut req = request.into_inner();
         let value = take_secret(&mut req.value);

@@ -14,6 +14,7 @@ phirepass_store::on_both_stores!(
     credential_lifecycle,
     invalid_requests_are_refused,
     only_internal_callers_decrypt,
+    edges_set_only_host_key_pins,
     moved_ciphertext_fails_to_decrypt,
     wrong_master_key_gives_a_clear_error,
     passphrase_key_is_stable_across_restarts,
@@ -243,6 +244,42 @@ async fn invalid_requests_are_refused(store: Store) {
         assert_eq!(err.code(), Code::InvalidArgument, "{kind:?} {meta}");
     }
     assert!(h.credentials().await.is_empty());
+}
+
+async fn edges_set_only_host_key_pins(store: Store) {
+    let h = Harness::start(store, raw(&MasterKey::generate()), None).await;
+    common::populate(&h).await;
+    let pin = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFZDwduqJrZT6jFEJNe0weGd40uh1jnDepFcnMbIcS1v";
+    for kind in [
+        phirepass_pki::ServiceKind::GatewayWs,
+        phirepass_pki::ServiceKind::SshEdge,
+    ] {
+        let mut client = h.as_service(kind);
+        // Turning off host-key checks, or moving the host, is an admin's change only.
+        for (key, value) in [("insecure", "true"), ("compression", "true")] {
+            let denied = client
+                .set_option(pb::SetOptionRequest {
+                    host: "web1".into(),
+                    key: key.into(),
+                    value: value.into(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(denied.code(), Code::PermissionDenied, "{kind:?} {key}");
+            assert_eq!(
+                denied.message(),
+                format!("{} may set only hostkey.openssh", kind.name())
+            );
+        }
+        client
+            .set_option(pb::SetOptionRequest {
+                host: "web1".into(),
+                key: "hostkey.openssh".into(),
+                value: pin.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?} pins a host key: {e:?}"));
+    }
 }
 
 async fn only_internal_callers_decrypt(store: Store) {
