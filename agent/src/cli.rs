@@ -186,15 +186,24 @@ async fn start(token_file: Option<PathBuf>, ca: Option<PathBuf>) -> anyhow::Resu
     if ca.is_some() {
         config.gateway_ca = ca;
     }
-    let token = match phirepass_runtime::config::env_opt(PAT_TOKEN_VAR) {
+    let from_env = phirepass_runtime::config::env_opt(PAT_TOKEN_VAR);
+    let token = match &from_env {
         Some(token) => {
-            token::normalize(&token).with_context(|| format!("{PAT_TOKEN_VAR} is invalid"))?
+            token::normalize(token).with_context(|| format!("{PAT_TOKEN_VAR} is invalid"))?
         }
         None => token::load(&token_path(token_file.clone())?)?,
     };
-    // The ticket keys pinned at enrolment live beside the token file.
+    // The ticket keys pinned at enrolment live beside the token file. A token from the
+    // environment on a host with no place for files: pins last for this run (first use).
     if config.ticket_keys_file.is_none() {
-        config.ticket_keys_file = Some(crate::pins::path_for_token(&token_path(token_file)?));
+        config.ticket_keys_file = match token_path(token_file) {
+            Ok(path) => Some(crate::pins::path_for_token(&path)),
+            Err(error) if from_env.is_some() => {
+                tracing::warn!(%error, "ticket keys are pinned in memory only: set {}", crate::pins::PINS_FILE_VAR);
+                None
+            }
+            Err(error) => return Err(error.into()),
+        };
     }
     tracing::info!(version = crate::VERSION, url = %config.server_url, "starting agent");
     match crate::run(config, token, phirepass_runtime::shutdown::signal()).await {

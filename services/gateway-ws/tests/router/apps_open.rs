@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use phirepass_proto::authz::CreateNodeTokenRequest;
-use phirepass_proto::registry::{AllowedPorts, NodePresence, NodeStats};
+use phirepass_proto::registry::{AllowedPorts, ClaimNodeRequest, NodePresence, NodeStats};
 
 use crate::common::{Gateway, HOST};
 
@@ -27,8 +27,7 @@ async fn text(response: axum::http::Response<Body>) -> String {
 /// `user`'s node `name`, online with the given allowed ports (`None`: not reported).
 async fn online_node(gw: &Gateway, user: &str, name: &str, ports: Option<&[u32]>) {
     let node_id = gw
-        .state
-        .authz
+        .admin
         .clone()
         .create_node_token(CreateNodeTokenRequest {
             username: user.into(),
@@ -48,12 +47,15 @@ async fn online_node(gw: &Gateway, user: &str, name: &str, ports: Option<&[u32]>
     gw.state
         .registry
         .clone()
-        .node_connected(NodePresence {
-            node_id,
-            name: name.into(),
-            gateway_id: gw.state.config.gateway_id.clone(),
-            stats: Some(stats),
-            ..Default::default()
+        .claim_node(ClaimNodeRequest {
+            presence: Some(NodePresence {
+                node_id,
+                name: name.into(),
+                gateway_id: gw.state.config.gateway_id.clone(),
+                stats: Some(stats),
+                ..Default::default()
+            }),
+            takeover_after_ms: 0,
         })
         .await
         .unwrap();

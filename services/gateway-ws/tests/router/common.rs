@@ -11,6 +11,7 @@ use phirepass_gateway_ws::{AppState, GatewayConfig, GatewayDeps, GatewayError, a
 use phirepass_pki::{LocalPki, ServiceKind};
 use phirepass_proto::authz::CreateUserRequest;
 use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_registry::{RegistryConfig, RegistryDeps};
 use phirepass_runtime::grpc::{AuthedChannel, channel};
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub struct Gateway {
     /// policy lets call everything): users are created with it, not with the gateway's, which
     /// is held to gateway-ws's real allowlist rows.
     pub admin: AuthzClient<AuthedChannel>,
+    /// The registry as ssh-edge calls it (tunnel presence is ssh-edge's to report).
+    pub edge_registry: RegistryClient<AuthedChannel>,
 }
 
 impl Gateway {
@@ -74,12 +77,21 @@ impl Gateway {
             deps,
             std::future::pending(),
         ));
+        let edge_registry = RegistryClient::new(
+            channel(
+                &registry_url,
+                &pki.identity(ServiceKind::SshEdge).unwrap(),
+                ServiceKind::Registry,
+            )
+            .unwrap(),
+        );
         let gateway = pki.identity(ServiceKind::GatewayWs).unwrap();
         let mut config = GatewayConfig::local(authz_url, registry_url, gateway);
         tweak(&mut config);
         Self {
             state: AppState::connect(config, bus).unwrap(),
             admin,
+            edge_registry,
         }
     }
 

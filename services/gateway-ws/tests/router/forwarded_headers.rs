@@ -81,8 +81,7 @@ async fn publish_tunnel(gw: &Gateway, name: &str, backend: SocketAddr) {
         client_ip: "127.0.0.1".into(),
         ..Default::default()
     };
-    gw.state
-        .registry
+    gw.edge_registry
         .clone()
         .tunnel_opened(presence)
         .await

@@ -29,8 +29,7 @@ async fn api_calls_without_a_session_get_401_and_no_store() {
 #[tokio::test]
 async fn login_sets_an_http_only_strict_cookie_that_me_accepts() {
     let gw = Gateway::start(|_| {}).await;
-    gw.state
-        .authz
+    gw.admin
         .clone()
         .create_user(phirepass_proto::authz::CreateUserRequest {
             username: "alice".into(),
