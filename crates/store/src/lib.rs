@@ -45,10 +45,10 @@ pub use nodes::{
 };
 pub use sessions::SessionRow;
 pub use setup_codes::SetupOutcome;
-pub use users::SERVICE_ACCOUNT;
 pub use targets::{HostRow, TargetKind, TargetRef};
 pub use tls::PgTls;
 pub use tunnel_names::TunnelNameRow;
+pub use users::SERVICE_ACCOUNT;
 pub use users::UserRow;
 pub use vault::{RelayCredentialRow, RelayOptionRow, VaultKeyRow};
 
