@@ -88,6 +88,9 @@ pub struct Tickets {
     gate: RefreshGate,
 }
 
+/// How long an open waits for authz's keys after a rotation before it is refused.
+const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn from_pb(reply: TicketKeysResponse) -> (KeySet, Vec<KeyEndorsement>) {
     let key = |k: phirepass_proto::authz::TicketPublicKey| PublicKey {
         kid: k.kid,
@@ -141,10 +144,12 @@ impl Tickets {
         if !self.gate.allow(kid, Instant::now()) {
             return;
         }
-        match self.refresh().await {
-            Ok(keys) if keys.get(kid).is_none() => self.gate.missing(kid, Instant::now()),
-            Ok(_) => {}
-            Err(status) => warn!(code = ?status.code(), "ticket keys not refreshed"),
+        // The agent link waits on this: a stalled authz must not hold it for long.
+        match tokio::time::timeout(REFRESH_TIMEOUT, self.refresh()).await {
+            Ok(Ok(keys)) if keys.get(kid).is_none() => self.gate.missing(kid, Instant::now()),
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => warn!(code = ?status.code(), "ticket keys not refreshed"),
+            Err(_) => warn!("ticket keys not refreshed: authz did not answer in time"),
         }
     }
 
