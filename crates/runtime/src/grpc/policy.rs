@@ -67,6 +67,28 @@ pub enum Caller {
 }
 
 impl Policy {
+    /// Where the table and the service's `.proto` disagree: each method the proto declares
+    /// (`rpc Name(`) must have exactly one row, and each row must name a declared method.
+    /// Empty when they agree; each service's tests check its own table with it.
+    pub fn mismatches_with_proto(&self, proto: &str) -> Vec<String> {
+        let methods: Vec<&str> = proto
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("rpc "))
+            .filter_map(|l| l.split(['(', ' ']).next())
+            .collect();
+        let mut wrong = Vec::new();
+        for m in &methods {
+            let rows = self.rules.iter().filter(|r| r.method == *m).count();
+            if rows != 1 {
+                wrong.push(format!("{m}: {rows} rows"));
+            }
+        }
+        for r in self.rules.iter().filter(|r| !methods.contains(&r.method)) {
+            wrong.push(format!("{}: not in the proto", r.method));
+        }
+        wrong
+    }
+
     /// The rule for `method`, if the table has one.
     pub fn rule(&self, method: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.method == method)
