@@ -3,7 +3,12 @@
 
 use std::{env, fs, path::PathBuf};
 
-const PROTOS: &[&str] = &["authz.proto", "registry.proto", "secrets.proto"];
+const PROTOS: &[&str] = &[
+    "authz.proto",
+    "registry.proto",
+    "secrets.proto",
+    "commands.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod builtin;
 pub mod cli;
 pub mod config;
 pub mod device;
@@ -14,6 +15,7 @@ pub mod pins;
 mod session;
 pub mod ssh_check;
 pub mod stats;
+pub mod status_board;
 mod streams;
 pub mod tls;
 pub mod token;

@@ -13,7 +13,7 @@ use phirepass_ticket::{
     Audience, Claims, KeyEndorsement, KeySet, PublicKey, Scope, TicketError, TicketTarget,
     TicketVerifier,
 };
-use phirepass_tunnel::{OpenRequest, Target};
+use phirepass_tunnel::OpenRequest;
 
 use crate::token::TokenError;
 
@@ -100,10 +100,7 @@ impl Pins {
     pub fn verify(&self, node_id: &str, request: &OpenRequest) -> Result<Claims, TicketError> {
         let scope = Scope {
             node: node_id.to_owned(),
-            target: match request.target {
-                Target::Ssh => TicketTarget::Ssh,
-                Target::Port { port } => TicketTarget::Port { port },
-            },
+            target: TicketTarget::from(&request.target),
             edge: request.edge_id.clone(),
             stream: request.stream_id.0,
         };
@@ -159,7 +156,7 @@ mod tests {
         OpenRequest {
             stream_id: StreamId(9),
             edge_id: "gw-1".into(),
-            target: Target::Port { port: 5432 },
+            target: phirepass_tunnel::Target::Port { port: 5432 },
             window: 65536,
             ticket,
         }

@@ -314,7 +314,9 @@ fn on_message(
         // Agent-to-gateway messages; never log their content (Auth has the token).
         NodeControl::Auth { .. }
         | NodeControl::Heartbeat { .. }
-        | NodeControl::OpenResult { .. } => {
+        | NodeControl::OpenResult { .. }
+        | NodeControl::Status { .. }
+        | NodeControl::Audit { .. } => {
             tracing::debug!("unexpected control message ignored");
         }
     }

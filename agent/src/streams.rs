@@ -47,6 +47,7 @@ pub fn resolve(config: &AgentConfig, target: &Target) -> Result<(String, u16), &
             Ok(("127.0.0.1".to_owned(), *port))
         }
         Target::Port { .. } => Err(NOT_ALLOWED),
+        Target::Command(_) => Err("a command is not a TCP target"),
     }
 }
 

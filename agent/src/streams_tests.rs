@@ -40,10 +40,7 @@ fn ctx(config: AgentConfig) -> (OpenCtx, mpsc::UnboundedReceiver<Outbound>) {
 fn request(id: u64, target: Target) -> OpenRequest {
     let scope = phirepass_ticket::Scope {
         node: "node-test".into(),
-        target: match target {
-            Target::Ssh => phirepass_ticket::TicketTarget::Ssh,
-            Target::Port { port } => phirepass_ticket::TicketTarget::Port { port },
-        },
+        target: phirepass_ticket::TicketTarget::from(&target),
         edge: "gw-test".into(),
         stream: id,
     };

@@ -24,6 +24,12 @@ pub mod secrets {
     tonic::include_proto!("phirepass.secrets.v1");
 }
 
+/// `phirepass.commands.v1`: allowlisted commands on nodes, served by gateway-ws.
+#[allow(clippy::all, missing_docs)] // generated code
+pub mod commands {
+    tonic::include_proto!("phirepass.commands.v1");
+}
+
 impl authz::ListAccessibleTargetsResponse {
     /// The ids of the targets in the answer (the edges' access re-checks compare these).
     pub fn target_ids(self) -> std::collections::HashSet<String> {

@@ -48,18 +48,11 @@ fn now() -> u64 {
     u64::try_from(phirepass_runtime::clock::now_millis()).unwrap()
 }
 
-fn ticket_target(target: &Target) -> TicketTarget {
-    match *target {
-        Target::Ssh => TicketTarget::Ssh,
-        Target::Port { port } => TicketTarget::Port { port },
-    }
-}
-
 /// An open for node `n1` (the stand-in gateway's) from edge gw-1, signed by `signer`.
 pub fn signed(signer: &TicketSigner, stream: u64, target: Target) -> OpenRequest {
     let scope = Scope {
         node: "n1".into(),
-        target: ticket_target(&target),
+        target: TicketTarget::from(&target),
         edge: "gw-1".into(),
         stream,
     };

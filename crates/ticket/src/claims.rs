@@ -13,11 +13,15 @@ pub const MAX_TICKET_LEN: usize = 2048;
 pub const VERSION: u8 = 1;
 
 /// What the stream connects to, the same JSON shape as `phirepass_tunnel::Target`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TicketTarget {
     Ssh,
     Port { port: u16 },
+    /// An allowlisted command (issue #10): its name and the request's digest
+    /// (`phirepass_tunnel::command::CommandRequest::digest`), so neither the holder nor anyone
+    /// else on the bus can change a parameter.
+    Command { name: String, digest: String },
 }
 
 /// The one open a ticket is for: everything the holder and the node compare with the open

@@ -91,7 +91,7 @@ impl TicketSigner {
             kid: self.public.kid.clone(),
             user: user.to_owned(),
             node: scope.node.clone(),
-            target: scope.target,
+            target: scope.target.clone(),
             edge: scope.edge.clone(),
             stream: scope.stream,
             iat: now_ms,

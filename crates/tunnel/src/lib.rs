@@ -8,9 +8,11 @@
 //! * [`stream`]: [`TunnelStream`], the `AsyncRead + AsyncWrite` endpoint.
 //! * [`open()`] and [`listen()`]: streams directly over the bus.
 //! * [`node_link`]: the agent <-> gateway WebSocket messages.
+//! * [`command`]: allowlisted commands: requests, the agent's manifest, output records.
 
 pub mod browser_protocol;
 mod bus_stream;
+pub mod command;
 mod endpoint;
 mod error;
 pub mod frame;

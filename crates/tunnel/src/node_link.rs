@@ -86,6 +86,16 @@ pub enum NodeControl {
         #[serde(default)]
         keys: Vec<phirepass_ticket::PublicKey>,
     },
+    /// Agent -> gateway, after `AuthOk` and whenever it changes: version, start time and the
+    /// commands this host declares (issue #10). Gateways keep it with the node's presence.
+    Status {
+        status: crate::command::AgentStatus,
+    },
+    /// Agent -> gateway: an audit event about a command request (refusals included); the
+    /// gateway publishes it with the node id it authenticated, never one the agent names.
+    Audit {
+        event: crate::command::AgentAudit,
+    },
     /// Gateway -> agent. `fatal` (e.g. token revoked): the agent exits
     /// non-zero instead of reconnecting.
     Disconnect {

@@ -13,6 +13,23 @@ pub enum Target {
     Ssh,
     /// A local TCP port the node allows.
     Port { port: u16 },
+    /// Run one of the commands the node's host declares (issue #10, [`crate::command`]); the
+    /// stream carries its output records toward the edge.
+    Command(crate::command::CommandRequest),
+}
+
+impl From<&Target> for phirepass_ticket::TicketTarget {
+    /// What a ticket for an open to `target` must say (a command: its name and digest).
+    fn from(target: &Target) -> Self {
+        match target {
+            Target::Ssh => Self::Ssh,
+            Target::Port { port } => Self::Port { port: *port },
+            Target::Command(req) => Self::Command {
+                name: req.name.clone(),
+                digest: req.digest(),
+            },
+        }
+    }
 }
 
 /// Sent by the edge to `node_open(node)`.

@@ -26,13 +26,6 @@ pub enum Opener<'a> {
     PublicTunnel,
 }
 
-fn ticket_target(target: &Target) -> TicketTarget {
-    match *target {
-        Target::Ssh => TicketTarget::Ssh,
-        Target::Port { port } => TicketTarget::Port { port },
-    }
-}
-
 /// authz's ticket for one open of `target` on `node_id` (`target_name`: how authz knows the
 /// target, a name or the node id) from this edge, stream `stream`.
 pub async fn issue(
@@ -49,9 +42,10 @@ pub async fn issue(
         Opener::Username(name) => ("", name, false),
         Opener::PublicTunnel => ("", "", true),
     };
-    let port = match *target {
-        Target::Ssh => 0,
-        Target::Port { port } => u32::from(port),
+    let (port, command, command_digest) = match target {
+        Target::Ssh => (0, String::new(), String::new()),
+        Target::Port { port } => (u32::from(*port), String::new(), String::new()),
+        Target::Command(req) => (0, req.name.clone(), req.digest()),
     };
     let request = IssueOpenTicketRequest {
         user_id: user_id.to_owned(),
@@ -63,6 +57,8 @@ pub async fn issue(
         stream_id: stream.0,
         public_tunnel: public,
         tunnel_owner: false,
+        command,
+        command_digest,
     };
     match authz.clone().issue_open_ticket(request).await {
         Ok(reply) => Ok(Some(reply.into_inner().ticket)),
@@ -164,7 +160,7 @@ impl Tickets {
     fn verify_now(&self, node_id: &str, req: &OpenRequest) -> Result<Claims, TicketError> {
         let scope = Scope {
             node: node_id.to_owned(),
-            target: ticket_target(&req.target),
+            target: TicketTarget::from(&req.target),
             edge: req.edge_id.clone(),
             stream: req.stream_id.0,
         };

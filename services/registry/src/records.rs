@@ -189,6 +189,8 @@ impl From<NodeRecord> for pb::NodePresence {
             conn_id: r.conn_id,
             agent_seen_at: r.agent_seen_at,
             agent_instance: r.agent_instance,
+            // Stored by the registry with presence in issue #10's work (H5); empty until then.
+            agent_status_json: String::new(),
         }
     }
 }
@@ -268,6 +270,7 @@ mod tests {
             conn_id: "c1".into(),
             agent_seen_at: 2,
             agent_instance: "a1".into(),
+            agent_status_json: String::new(),
         };
         let record = NodeRecord::try_from(p.clone()).unwrap();
         let json = serde_json::to_string(&record).unwrap();

@@ -14,13 +14,6 @@ use tracing::{info, warn};
 
 use crate::edge::Edge;
 
-fn ticket_target(target: &Target) -> TicketTarget {
-    match *target {
-        Target::Ssh => TicketTarget::Ssh,
-        Target::Port { port } => TicketTarget::Port { port },
-    }
-}
-
 /// What an open is for, as authz is asked about it.
 pub(crate) struct Ask<'a> {
     pub user_id: &'a str,
@@ -43,14 +36,19 @@ pub(crate) async fn issue(
         username: String::new(),
         target: ask.target_name.to_owned(),
         node_id: ask.node_id.to_owned(),
-        port: match ask.target {
+        port: match &ask.target {
             Target::Ssh => 0,
-            Target::Port { port } => u32::from(port),
+            Target::Port { port } => u32::from(*port),
+            // ssh-edge runs no commands (gateway-ws does): an empty command makes authz's
+            // ticket name no command, which no agent accepts for a command open.
+            Target::Command(_) => 0,
         },
         edge_id: edge.config.edge_id.clone(),
         stream_id: stream.0,
         public_tunnel: false,
         tunnel_owner: ask.tunnel_owner,
+        command: String::new(),
+        command_digest: String::new(),
     };
     match edge.authz.clone().issue_open_ticket(request).await {
         Ok(reply) => Ok(Some(reply.into_inner().ticket)),
@@ -114,7 +112,7 @@ impl HolderTickets {
     fn verify_now(&self, node_id: &str, req: &OpenRequest) -> Result<Claims, TicketError> {
         let scope = Scope {
             node: node_id.to_owned(),
-            target: ticket_target(&req.target),
+            target: TicketTarget::from(&req.target),
             edge: req.edge_id.clone(),
             stream: req.stream_id.0,
         };

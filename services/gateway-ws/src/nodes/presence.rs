@@ -55,6 +55,7 @@ impl NodePresenceReporter {
                     conn_id: me.conn_id.clone(),
                     agent_seen_at: me.last_seen.load(Ordering::Relaxed),
                     agent_instance: me.instance.clone(),
+                    agent_status_json: String::new(),
                 };
                 // The claim recorded the node; this refresh re-creates it if the registry
                 // was unreachable then.
