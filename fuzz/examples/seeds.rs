@@ -7,6 +7,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 use phirepass_tunnel::browser_protocol::{ErrorKind, WebControl, WebFrame};
+use phirepass_tunnel::command::{
+    AgentAudit, AgentStatus, CommandInfo, CommandRequest, ParamInfo, ParamKind, Record, RunResult,
+};
 use phirepass_tunnel::frame::{encode_data, reset_frame};
 use phirepass_tunnel::{
     Frame, HostStats, LinkMessage, NodeControl, OpenReply, OpenRequest, StreamId, Subjects, Target,
@@ -92,6 +95,28 @@ fn main() -> std::io::Result<()> {
             reason: "revoked".into(),
             fatal: true,
         },
+        NodeControl::Open {
+            request: OpenRequest {
+                target: Target::Command(command_request()),
+                ..request.clone()
+            },
+        },
+        NodeControl::Status {
+            status: agent_status(),
+        },
+        NodeControl::Audit {
+            event: AgentAudit {
+                action: "command.refused".into(),
+                correlation_id: "c-1".into(),
+                command: "reboot".into(),
+                params: Default::default(),
+                user: "u1".into(),
+                reason: Some("command not declared".into()),
+                exit_code: None,
+                duration_ms: None,
+                ts: 1_700_000_000_000,
+            },
+        },
     ];
     let mut link: Vec<Vec<u8>> = link
         .into_iter()
@@ -106,6 +131,7 @@ fn main() -> std::io::Result<()> {
         .to_vec(),
     );
     seeds.push(("node_link", link));
+    seeds.push(("command_records", command_seeds()));
 
     let frames = [
         Frame::Data {
@@ -133,6 +159,10 @@ fn main() -> std::io::Result<()> {
             json(serde_json::to_vec(&request)),
             json(serde_json::to_vec(&OpenRequest {
                 target: Target::Ssh,
+                ..request.clone()
+            })),
+            json(serde_json::to_vec(&OpenRequest {
+                target: Target::Command(command_request()),
                 ..request
             })),
             json(serde_json::to_vec(&OpenReply { error: None })),
@@ -189,4 +219,59 @@ fn main() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn command_request() -> CommandRequest {
+    CommandRequest {
+        name: "disk_usage".into(),
+        params: [("mount".to_owned(), "/".to_owned())].into(),
+        correlation_id: "c-1".into(),
+    }
+}
+
+fn agent_status() -> AgentStatus {
+    AgentStatus {
+        version: "0.1.0".into(),
+        started_at: 1_700_000_000_000,
+        commands: vec![CommandInfo {
+            name: "disk_usage".into(),
+            description: "df for one mount".into(),
+            builtin: false,
+            params: vec![ParamInfo {
+                name: "mount".into(),
+                kind: ParamKind::Path { root: "/".into() },
+                required: true,
+                secret: false,
+                default: None,
+                description: String::new(),
+            }],
+            timeout_secs: 30,
+            output_limit_bytes: 1 << 20,
+        }],
+        config_path: "/etc/phirepass/agent.toml".into(),
+    }
+}
+
+/// A run's output records, the agent's self-report and a request, as the edge reads them.
+fn command_seeds() -> Vec<Vec<u8>> {
+    let mut wire = bytes::BytesMut::new();
+    for r in [
+        Record::Stdout(Bytes::from_static(b"Filesystem  Size\n")),
+        Record::Stderr(Bytes::from_static(b"warning\n")),
+        Record::Done(RunResult {
+            exit_code: Some(0),
+            duration_ms: 12,
+            stdout_bytes: 17,
+            stderr_bytes: 8,
+            ..Default::default()
+        }),
+    ] {
+        r.encode(&mut wire);
+    }
+    let json = |v: serde_json::Result<Vec<u8>>| v.unwrap_or_default();
+    vec![
+        wire.to_vec(),
+        json(serde_json::to_vec(&agent_status())),
+        json(serde_json::to_vec(&command_request())),
+    ]
 }
