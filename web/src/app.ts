@@ -4,6 +4,7 @@ import { api, ApiError, me, Me, toLogin } from './api';
 import { h } from './dom';
 import { loginPage, setupPage, joinPage } from './pages/account';
 import { nodesPage } from './pages/nodes';
+import { nodePage } from './pages/node';
 import { adminPage } from './pages/admin';
 import { activatePage } from './pages/activate';
 
@@ -24,7 +25,7 @@ function header(user: Me | null) {
         'ul',
         {},
         links.map(([href, text]) =>
-          h('li', {}, h('a', { href, 'aria-current': (href === '/' ? path === '/' : path.startsWith(href)) ? 'page' : undefined }, text)),
+          h('li', {}, h('a', { href, 'aria-current': (href === '/' ? path === '/' || path.startsWith('/nodes/') : path.startsWith(href)) ? 'page' : undefined }, text)),
         ),
       ),
       user &&
@@ -64,6 +65,8 @@ async function route() {
   if (!user) return toLogin();
   header(user);
   if (path === '/') return nodesPage(main, user);
+  const node = /^\/nodes\/([^/]+)$/.exec(path);
+  if (node) return nodePage(main, decodeURIComponent(node[1]));
   if (path === '/admin') return adminPage(main, user);
   if (path === '/activate') return activatePage(main, user);
   main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/' }, 'Back to your nodes')));

@@ -141,6 +141,7 @@ fn routes(state: Arc<AppState>) -> Router {
         .route("/activate", get(pages::page))
         .route("/join/{code}", get(pages::page))
         .route("/terminal/{node}", get(pages::page))
+        .route("/nodes/{node}", get(pages::page))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,

@@ -1,5 +1,6 @@
 // `/`: the nodes the user may reach, online or offline (with "Open port…" when the gateway
-// serves app hosts), and the user's tunnels; refreshed every few seconds.
+// serves app hosts; each name links to the node's page), and the user's tunnels; refreshed
+// every few seconds.
 import { api, ApiError, Me } from '../api';
 import { ago, bytes, h, message } from '../dom';
 import { tunnelsSection } from './tunnels';
@@ -221,7 +222,7 @@ export async function nodesPage(main: HTMLElement, user: Me) {
       }
       while (s.row.firstChild && s.row.firstChild !== s.port) s.row.firstChild.remove();
       s.port.before(
-        h('th', { scope: 'row' }, n.name),
+        h('th', { scope: 'row' }, h('a', { href: `/nodes/${encodeURIComponent(n.name)}`, title: `Status and commands of ${n.name}` }, n.name)),
         h('td', {}, h('span', { class: n.online ? 'badge on' : 'badge off' }, n.online ? 'online' : 'offline'), sshWarning(n)),
         ...statsCells(n.stats),
         h('td', {}, n.stats ? uptime(n.stats.uptime_secs) : '—'),
