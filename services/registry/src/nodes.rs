@@ -120,6 +120,10 @@ impl RegistryService {
             if record.stats.is_none() {
                 record.stats = current.stats;
             }
+            // Like stats: a heartbeat without a report keeps the one the agent sent before.
+            if record.agent_status_json.is_empty() {
+                record.agent_status_json = current.agent_status_json;
+            }
         }
         let now = now_millis();
         if record.connected_at == 0 {

@@ -82,6 +82,9 @@ pub(crate) struct NodeRecord {
     pub agent_seen_at: i64,
     #[serde(default)]
     pub agent_instance: String,
+    /// The agent's self-report as JSON (issue #10); empty from agents that predate it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub agent_status_json: String,
 }
 
 impl NodeRecord {
@@ -145,6 +148,28 @@ pub(crate) fn check_id(field: &str, id: &str) -> Result<()> {
     }
 }
 
+/// Largest agent self-report kept with a node (a host declaring many commands fits easily).
+pub(crate) const MAX_AGENT_STATUS: usize = 256 * 1024;
+
+/// The agent's self-report must be a JSON object of bounded size (the holder gateway parsed
+/// it from the agent; this keeps a buggy or hostile writer from filling the store).
+fn check_status_json(json: String) -> Result<String> {
+    if json.is_empty() {
+        return Ok(json);
+    }
+    if json.len() > MAX_AGENT_STATUS {
+        return Err(RegistryError::InvalidArgument(format!(
+            "agent_status_json is longer than {MAX_AGENT_STATUS} bytes"
+        )));
+    }
+    match serde_json::from_str::<serde_json::Value>(&json) {
+        Ok(serde_json::Value::Object(_)) => Ok(json),
+        _ => Err(RegistryError::InvalidArgument(
+            "agent_status_json must be a JSON object".into(),
+        )),
+    }
+}
+
 pub(crate) fn node_key(node_id: &str) -> String {
     format!("{NODE_PREFIX}{node_id}")
 }
@@ -171,6 +196,7 @@ impl TryFrom<pb::NodePresence> for NodeRecord {
             conn_id: p.conn_id,
             agent_seen_at: p.agent_seen_at,
             agent_instance: p.agent_instance,
+            agent_status_json: check_status_json(p.agent_status_json)?,
         })
     }
 }
@@ -189,8 +215,7 @@ impl From<NodeRecord> for pb::NodePresence {
             conn_id: r.conn_id,
             agent_seen_at: r.agent_seen_at,
             agent_instance: r.agent_instance,
-            // Stored by the registry with presence in issue #10's work (H5); empty until then.
-            agent_status_json: String::new(),
+            agent_status_json: r.agent_status_json,
         }
     }
 }

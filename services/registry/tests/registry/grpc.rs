@@ -112,6 +112,7 @@ on_both!(
     a_live_node_is_not_claimed_by_a_second_connection,
     sessions_lifecycle,
     bad_requests,
+    agent_status_round_trips,
 );
 
 async fn list_nodes(h: &Harness, user: Option<&str>) -> Vec<pb::NodePresence> {
@@ -563,4 +564,50 @@ async fn every_row_of_the_allowlist_is_enforced() {
     let policy = phirepass_registry::policy::POLICY;
     let checked = probe::exercise(&policy, as_kind, token).await.unwrap();
     assert_eq!(checked, policy.rules.len() * 6);
+}
+
+/// The agent's self-report written with a heartbeat comes back from GetNode and ListNodes, a
+/// heartbeat without one keeps it, and a report that is not a JSON object is refused.
+async fn agent_status_round_trips(redis: bool) {
+    let h = Harness::on(redis).await;
+    let mut c = h.client.clone();
+    c.node_connected(node("n1", "u1", "gw-a")).await.unwrap();
+    let status = r#"{"version":"1.2.3","started_at":5,"commands":[{"name":"disk_usage","timeout_secs":10,"output_limit_bytes":1024}]}"#;
+    let mut beat = node("n1", "u1", "gw-a");
+    beat.agent_status_json = status.into();
+    assert!(c.node_heartbeat(beat).await.unwrap().into_inner().accepted);
+    assert_eq!(status_of(&c, "n1").await, status);
+    let listed = list_nodes(&h, Some("u1")).await;
+    assert_eq!(listed[0].agent_status_json, status);
+    // Stats-only heartbeats (the agent's status did not change) keep the report.
+    assert!(
+        c.node_heartbeat(node("n1", "u1", "gw-a"))
+            .await
+            .unwrap()
+            .into_inner()
+            .accepted
+    );
+    assert_eq!(status_of(&c, "n1").await, status);
+    let mut bad = node("n1", "u1", "gw-a");
+    bad.agent_status_json = "[1,2]".into();
+    let refused = c.node_heartbeat(bad).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let mut huge = node("n1", "u1", "gw-a");
+    huge.agent_status_json = format!(r#"{{"x":"{}"}}"#, "a".repeat(300 * 1024));
+    let refused = c.node_heartbeat(huge).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(status_of(&c, "n1").await, status);
+    h.stop().await;
+}
+
+async fn status_of(c: &RegistryClient<AuthedChannel>, node_id: &str) -> String {
+    let req = pb::GetNodeRequest {
+        node_id: node_id.into(),
+    };
+    c.clone()
+        .get_node(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .agent_status_json
 }
