@@ -2,6 +2,7 @@
 //! (that is what `AsyncRead`/`AsyncWrite` return); its messages are listed
 //! in [`crate::stream`].
 
+#[cfg(feature = "bus")]
 use phirepass_bus::BusError;
 
 /// Malformed wire input: a tunnel frame or an agent link message.
@@ -30,7 +31,7 @@ pub enum DecodeError {
 /// The agent link decoder's error (the same type as the frame decoder's).
 pub type LinkError = DecodeError;
 
-/// Why [`crate::open()`] could not open a stream.
+/// Why `open()` (feature `bus`) could not open a stream.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// Nobody holds the node's connection (NATS "no responders"), reported at once.
@@ -40,6 +41,7 @@ pub enum OpenError {
     Refused(String),
     #[error("node did not answer in time")]
     Timeout,
+    #[cfg(feature = "bus")]
     #[error(transparent)]
     Bus(#[from] BusError),
     #[error("invalid id")]

@@ -6,11 +6,13 @@
 //! * [`frame`]: tunnel frames and the protocol rules (sequence numbers,
 //!   credit, replay, keepalive).
 //! * [`stream`]: [`TunnelStream`], the `AsyncRead + AsyncWrite` endpoint.
-//! * [`open()`] and [`listen()`]: streams directly over the bus.
+//! * `open()` and `listen()`: streams directly over the bus (feature `bus`,
+//!   default; the agent builds without it).
 //! * [`node_link`]: the agent <-> gateway WebSocket messages.
 //! * [`command`]: allowlisted commands: requests, the agent's manifest, output records.
 
 pub mod browser_protocol;
+#[cfg(feature = "bus")]
 mod bus_stream;
 pub mod command;
 mod endpoint;
@@ -22,6 +24,7 @@ mod state;
 pub mod stream;
 pub mod subjects;
 
+#[cfg(feature = "bus")]
 pub use bus_stream::{IncomingOpen, NodeListener, listen, open, open_ticketed};
 pub use endpoint::{FrameSink, SinkClosed, StreamConfig, StreamStats};
 pub use error::{DecodeError, LinkError, OpenError};
