@@ -22,7 +22,7 @@ impl PrincipalKind {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, sqlx::Error> {
+    pub(crate) fn parse(s: &str) -> Result<Self, sqlx::Error> {
         match s {
             "user" => Ok(Self::User),
             "group" => Ok(Self::Group),
@@ -54,6 +54,8 @@ pub struct GrantRow {
     /// Accounts on the target this grant allows, in the order given; empty: the target's
     /// default account only.
     pub logins: Vec<String>,
+    /// Commands this grant lets its principal run (names, or `*`); empty: none.
+    pub commands: Vec<String>,
     pub created_at: i64,
 }
 
@@ -71,11 +73,12 @@ const GROUP_SELECT: &str = "SELECT g.id, g.name, g.created_at, \
 // Names are joined from whichever table the kinds point at.
 const GRANT_SELECT: &str = "SELECT gr.id, gr.principal_kind, gr.principal_id, \
      COALESCE(u.username, g.name, '') AS principal_name, gr.target_kind, gr.target_id, \
-     COALESCE(t.name, '') AS target_name, gr.logins, gr.created_at \
+     COALESCE(t.name, ng.name, '') AS target_name, gr.logins, gr.commands, gr.created_at \
      FROM grants gr \
      LEFT JOIN users u ON gr.principal_kind = 'user' AND u.id = gr.principal_id \
      LEFT JOIN user_groups g ON gr.principal_kind = 'group' AND g.id = gr.principal_id \
-     LEFT JOIN target_names t ON t.kind = gr.target_kind AND t.target_id = gr.target_id";
+     LEFT JOIN target_names t ON t.kind = gr.target_kind AND t.target_id = gr.target_id \
+     LEFT JOIN node_groups ng ON gr.target_kind = 'node_group' AND ng.id = gr.target_id";
 
 fn group_from_row(row: &AnyRow) -> Result<GroupRow, sqlx::Error> {
     let count: i64 = row.try_get("member_count")?;
@@ -98,13 +101,14 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRow, sqlx::Error> {
         target_kind: TargetKind::parse(&target_kind)?,
         target_id: row.try_get("target_id")?,
         target_name: row.try_get("target_name")?,
-        logins: split_logins(&row.try_get::<String, _>("logins")?),
+        logins: split_list(&row.try_get::<String, _>("logins")?),
+        commands: split_list(&row.try_get::<String, _>("commands")?),
         created_at: row.try_get("created_at")?,
     })
 }
 
-/// Logins are stored comma-separated (an account name never holds a comma).
-fn split_logins(stored: &str) -> Vec<String> {
+/// Logins and commands are stored comma-separated (their names never hold a comma).
+pub(crate) fn split_list(stored: &str) -> Vec<String> {
     stored
         .split(',')
         .filter(|l| !l.is_empty())
@@ -231,20 +235,23 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Idempotent: granting twice returns the existing grant, with its logins replaced by
-    /// `logins` (accounts must not contain a comma; the caller validates them).
+    /// Idempotent: granting twice returns the existing grant, with its logins and commands
+    /// replaced by `logins` and `commands` (names must not contain a comma; the caller
+    /// validates them).
     #[tracing::instrument(skip(self))]
     pub async fn insert_grant(
         &self,
         principal: (PrincipalKind, &str),
         target: (TargetKind, &str),
         logins: &[String],
+        commands: &[String],
         now: i64,
     ) -> Result<GrantRow, StoreError> {
         let stored = logins.join(",");
+        let stored_commands = commands.join(",");
         let inserted = sqlx::query(
-            "INSERT INTO grants (id, principal_kind, principal_id, target_kind, target_id, logins, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO grants (id, principal_kind, principal_id, target_kind, target_id, logins, commands, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(crate::new_id())
         .bind(principal.0.as_str())
@@ -252,6 +259,7 @@ impl Store {
         .bind(target.0.as_str())
         .bind(target.1)
         .bind(&stored)
+        .bind(&stored_commands)
         .bind(now)
         .execute(&self.pool)
         .await
@@ -260,10 +268,11 @@ impl Store {
             Ok(_) => {}
             Err(StoreError::Conflict) => {
                 sqlx::query(
-                    "UPDATE grants SET logins = $1 WHERE principal_kind = $2 AND principal_id = $3 \
-                     AND target_kind = $4 AND target_id = $5",
+                    "UPDATE grants SET logins = $1, commands = $2 WHERE principal_kind = $3 \
+                     AND principal_id = $4 AND target_kind = $5 AND target_id = $6",
                 )
                 .bind(&stored)
+                .bind(&stored_commands)
                 .bind(principal.0.as_str())
                 .bind(principal.1)
                 .bind(target.0.as_str())
@@ -402,23 +411,33 @@ impl Store {
             .map(GrantVia::Group))
     }
 
-    /// The logins `user_id` may use on the target through grants, if any grant reaches it.
+    /// The logins `user_id` may use on the target through grants, if any grant reaches it
+    /// (for a node, grants on the node groups holding it too).
     #[tracing::instrument(skip(self))]
     pub async fn grant_logins(
         &self,
         user_id: &str,
         target: (TargetKind, &str),
     ) -> Result<Option<GrantLogins>, StoreError> {
+        // Only nodes are members of node groups: for other kinds the second id matches none.
+        let member_id = if target.0 == TargetKind::Node {
+            target.1
+        } else {
+            ""
+        };
         let rows = sqlx::query(
             "SELECT gr.principal_kind, COALESCE(g.name, '') AS group_name, gr.logins FROM grants gr \
              LEFT JOIN user_groups g ON gr.principal_kind = 'group' AND g.id = gr.principal_id \
-             WHERE gr.target_kind = $1 AND gr.target_id = $2 AND \
-             ((gr.principal_kind = 'user' AND gr.principal_id = $3) OR \
+             WHERE ((gr.target_kind = $1 AND gr.target_id = $2) OR \
+              (gr.target_kind = 'node_group' AND gr.target_id IN \
+                 (SELECT n.group_id FROM node_group_members n WHERE n.node_id = $3))) AND \
+             ((gr.principal_kind = 'user' AND gr.principal_id = $4) OR \
               (gr.principal_kind = 'group' AND gr.principal_id IN \
-                 (SELECT m.group_id FROM group_members m WHERE m.user_id = $4)))",
+                 (SELECT m.group_id FROM group_members m WHERE m.user_id = $5)))",
         )
         .bind(target.0.as_str())
         .bind(target.1)
+        .bind(member_id)
         .bind(user_id)
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -430,7 +449,7 @@ impl Store {
                 PrincipalKind::User => GrantVia::User,
                 PrincipalKind::Group => GrantVia::Group(row.try_get("group_name")?),
             };
-            grants.push((via, split_logins(&row.try_get::<String, _>("logins")?)));
+            grants.push((via, split_list(&row.try_get::<String, _>("logins")?)));
         }
         // The direct grant first, then groups by name: the order Authorize reports.
         grants.sort_by(|(a, _), (b, _)| match (a, b) {

@@ -11,11 +11,13 @@
 
 mod access;
 mod api_tokens;
+mod command_grants;
 mod devices;
 mod error;
 mod invitations;
 mod keys;
 mod migrate;
+mod node_groups;
 mod nodes;
 pub mod roles;
 mod sessions;
@@ -35,11 +37,13 @@ use sqlx::any::AnyPoolOptions;
 
 pub use access::{GrantLogins, GrantRow, GrantVia, GroupRow, PrincipalKind};
 pub use api_tokens::NewApiToken;
+pub use command_grants::CommandGrant;
 pub use devices::{DeviceApproval, DeviceAuthRow};
 pub use error::StoreError;
 pub use invitations::{AcceptOutcome, InvitationRow};
 pub use keys::UserKeyRow;
 pub use migrate::Migrations;
+pub use node_groups::NodeGroupRow;
 pub use nodes::{
     NewNodeToken, NodeRow, SCOPE_NODE_CONNECT, TOKEN_KIND_API, TOKEN_KIND_NODE, TokenInfo,
 };

@@ -58,6 +58,11 @@ pub(crate) const POSTGRES: &[Script] = &[
         "device client ip",
         include_str!("../migrations/postgres/0009_device_client_ip.sql"),
     ),
+    (
+        10,
+        "command grants and node groups",
+        include_str!("../migrations/postgres/0010_command_grants_node_groups.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -105,6 +110,11 @@ const SQLITE: &[Script] = &[
         9,
         "device client ip",
         include_str!("../migrations/sqlite/0009_device_client_ip.sql"),
+    ),
+    (
+        10,
+        "command grants and node groups",
+        include_str!("../migrations/sqlite/0010_command_grants_node_groups.sql"),
     ),
 ];
 

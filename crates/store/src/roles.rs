@@ -33,6 +33,8 @@ const AUTHZ_TABLES: &[&str] = &[
     "invitations",
     "device_authorizations",
     "tunnel_names",
+    "node_groups",
+    "node_group_members",
 ];
 
 const SECRETS_TABLES: &[&str] = &[

@@ -13,6 +13,8 @@ pub enum TargetKind {
     Host,
     /// A reserved `ssh -R` tunnel name (see `tunnel_names`).
     Tunnel,
+    /// A node group (`node_groups`): a grant's target only, never in `target_names`.
+    NodeGroup,
 }
 
 impl TargetKind {
@@ -21,6 +23,7 @@ impl TargetKind {
             Self::Node => "node",
             Self::Host => "host",
             Self::Tunnel => "tunnel",
+            Self::NodeGroup => "node_group",
         }
     }
 
@@ -29,6 +32,7 @@ impl TargetKind {
             "node" => Ok(Self::Node),
             "host" => Ok(Self::Host),
             "tunnel" => Ok(Self::Tunnel),
+            "node_group" => Ok(Self::NodeGroup),
             other => Err(sqlx::Error::Decode(
                 format!("unknown target kind {other:?}").into(),
             )),

@@ -209,6 +209,8 @@ impl Store {
         let id: String = row.try_get("id")?;
         // Order matters: rows that reference others go first.
         for sql in [
+            "DELETE FROM node_group_members WHERE node_id IN \
+             (SELECT id FROM nodes WHERE user_id = $1)",
             "DELETE FROM grants WHERE target_kind = 'node' AND target_id IN \
              (SELECT id FROM nodes WHERE user_id = $1)",
             "DELETE FROM target_names WHERE kind = 'node' AND target_id IN \

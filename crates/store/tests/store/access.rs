@@ -16,7 +16,7 @@ phirepass_store::on_both_stores!(
     api_tokens_are_listed_with_their_kind,
 );
 
-async fn user(store: &Store, name: &str) -> UserRow {
+pub(crate) async fn user(store: &Store, name: &str) -> UserRow {
     let user = UserRow {
         id: new_id(),
         username: name.to_owned(),
@@ -29,7 +29,7 @@ async fn user(store: &Store, name: &str) -> UserRow {
     user
 }
 
-async fn node(store: &Store, owner: &UserRow, name: &str) -> Result<String, StoreError> {
+pub(crate) async fn node(store: &Store, owner: &UserRow, name: &str) -> Result<String, StoreError> {
     let node = store
         .create_node_token(&NewNodeToken {
             token_id: new_id(),
@@ -101,14 +101,26 @@ async fn grants_direct_and_through_groups(store: Store) {
 
     assert_eq!(store.grant_via(&alice.id, target).await.unwrap(), None);
     let g = store
-        .insert_grant((PrincipalKind::User, &alice.id), target, &[], now_millis())
+        .insert_grant(
+            (PrincipalKind::User, &alice.id),
+            target,
+            &[],
+            &[],
+            now_millis(),
+        )
         .await
         .unwrap();
     assert_eq!(g.principal_name, "alice");
     assert_eq!(g.target_name, "db");
     // Idempotent.
     let again = store
-        .insert_grant((PrincipalKind::User, &alice.id), target, &[], now_millis())
+        .insert_grant(
+            (PrincipalKind::User, &alice.id),
+            target,
+            &[],
+            &[],
+            now_millis(),
+        )
         .await
         .unwrap();
     assert_eq!(again.id, g.id);
@@ -142,7 +154,7 @@ async fn grants_direct_and_through_groups(store: Store) {
     );
     assert_eq!(store.grant_via(&bob.id, target).await.unwrap(), None);
     store
-        .insert_grant((PrincipalKind::Group, &gid), target, &[], now_millis())
+        .insert_grant((PrincipalKind::Group, &gid), target, &[], &[], now_millis())
         .await
         .unwrap();
     assert_eq!(
@@ -193,11 +205,11 @@ async fn removing_things_removes_their_grants(store: Store) {
         .unwrap();
     let web = (TargetKind::Node, node_id.as_str());
     store
-        .insert_grant((PrincipalKind::Group, &gid), web, &[], now_millis())
+        .insert_grant((PrincipalKind::Group, &gid), web, &[], &[], now_millis())
         .await
         .unwrap();
     store
-        .insert_grant((PrincipalKind::User, &bob.id), web, &[], now_millis())
+        .insert_grant((PrincipalKind::User, &bob.id), web, &[], &[], now_millis())
         .await
         .unwrap();
     assert!(store.remove_group("ops").await.unwrap());
@@ -308,6 +320,7 @@ async fn grant_logins_are_replaced_and_merged(store: Store) {
             (PrincipalKind::User, &alice.id),
             target,
             &logins(&["deploy", "root"]),
+            &[],
             now_millis(),
         )
         .await
@@ -315,7 +328,13 @@ async fn grant_logins_are_replaced_and_merged(store: Store) {
     assert_eq!(g.logins, logins(&["deploy", "root"]));
     // Granting again replaces the list (here: no list, the default account only).
     let again = store
-        .insert_grant((PrincipalKind::User, &alice.id), target, &[], now_millis())
+        .insert_grant(
+            (PrincipalKind::User, &alice.id),
+            target,
+            &[],
+            &[],
+            now_millis(),
+        )
         .await
         .unwrap();
     assert_eq!((again.id.as_str(), again.logins.len()), (g.id.as_str(), 0));
@@ -340,6 +359,7 @@ async fn grant_logins_are_replaced_and_merged(store: Store) {
             (PrincipalKind::Group, &gid),
             target,
             &logins(&["ops", "deploy"]),
+            &[],
             now_millis(),
         )
         .await
@@ -349,6 +369,7 @@ async fn grant_logins_are_replaced_and_merged(store: Store) {
             (PrincipalKind::User, &alice.id),
             target,
             &logins(&["deploy"]),
+            &[],
             now_millis(),
         )
         .await

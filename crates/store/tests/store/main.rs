@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod node_groups;
 mod suite;
 mod tls;
 mod vault;
