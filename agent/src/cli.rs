@@ -25,8 +25,9 @@ Device activation (no token to copy around):
   phirepass-agent login --device --gateway https://phirepass.example.com
   prints a short code; a logged-in user enters it at /activate and names the node.
 
-Container recipe:
-  sh -c 'echo $AGENT_TOKEN | phirepass-agent login --from-stdin && phirepass-agent start'";
+Container recipe (deploy/Dockerfile.agent's command; no shell needed):
+  phirepass-agent start --login-from-stdin < agent.token
+  same as: phirepass-agent login --from-stdin < agent.token && phirepass-agent start";
 
 const START_HELP: &str = "\
 Environment (defaults):
@@ -51,6 +52,9 @@ Environment (defaults):
   SSH_AUTH_METHOD=credentials_prompt
   ALLOWED_PORTS             comma list of extra ports on 127.0.0.1 tunnels may reach
                             (logged at start and reported to the gateway)
+  PHIREPASS_AGENT_CONFIG    the host config file (--config); default /etc/phirepass/agent.toml
+                            when it exists: declared commands, [builtin], [limits], and an
+                            [agent] section for the settings above (a set variable wins)
   RUST_LOG=info             log filter; OTEL_EXPORTER_OTLP_ENDPOINT enables trace export";
 
 /// Phirepass node agent: connects this host to a Phirepass gateway.
@@ -64,6 +68,10 @@ pub struct Cli {
     /// webpki roots), for `start` and `login --device`.
     #[arg(long = "ca", global = true, value_name = "FILE", env = tls::CA_VAR)]
     gateway_ca: Option<PathBuf>,
+    /// The host config file (agent.toml: declared commands, built-ins, limits, settings) for
+    /// `start`; default /etc/phirepass/agent.toml when it exists.
+    #[arg(long = "config", global = true, value_name = "PATH", env = crate::commands::CONFIG_VAR)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,7 +82,15 @@ enum Command {
     Login(LoginArgs),
     /// Connect to the gateway and serve tunnels until SIGINT/SIGTERM.
     #[command(after_help = START_HELP)]
-    Start,
+    Start(StartArgs),
+}
+
+#[derive(Args, Debug)]
+struct StartArgs {
+    /// First store the token piped to standard input, as `login --from-stdin` does, then start
+    /// (a container's command, no shell). Empty input keeps the stored token (a restart).
+    #[arg(long)]
+    login_from_stdin: bool,
 }
 
 #[derive(Args, Debug)]
@@ -165,10 +181,34 @@ fn login(args: LoginArgs, path: PathBuf) -> anyhow::Result<()> {
         }
         rpassword::prompt_password("Node token: ").map_err(token::TokenError::Input)?
     };
-    let token = token::normalize(&raw)?;
-    token::store(&path, &token)?;
+    save(&raw, &path)
+}
+
+/// `start --login-from-stdin`: stores a piped token; nothing piped keeps the stored one.
+fn login_before_start(path: PathBuf) -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "--login-from-stdin reads a piped token (e.g. `docker run -i ... < agent.token`); \
+             on a terminal run `phirepass-agent login` first"
+        );
+    }
+    let mut raw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .map_err(token::TokenError::Input)?;
+    if raw.trim().is_empty() {
+        eprintln!("no token on stdin: starting with the stored one");
+        return Ok(());
+    }
+    save(&raw, &path)
+}
+
+/// Validates and stores the token; says when no ticket keys are pinned beside it yet.
+fn save(raw: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let token = token::normalize(raw)?;
+    token::store(path, &token)?;
     eprintln!("node token saved to {}", path.display());
-    let pins = crate::pins::path_for_token(&path);
+    let pins = crate::pins::path_for_token(path);
     if !pins.exists() {
         eprintln!(
             "no ticket keys pinned at {}: the agent refuses every open until they are; enrol \
@@ -180,9 +220,14 @@ fn login(args: LoginArgs, path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start(token_file: Option<PathBuf>, ca: Option<PathBuf>) -> anyhow::Result<()> {
+async fn start(
+    token_file: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    host_config: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let _telemetry = phirepass_runtime::telemetry::init("phirepass-agent");
-    let mut config = AgentConfig::from_env()?;
+    let host = crate::commands::HostConfig::load(host_config.as_deref())?;
+    let mut config = AgentConfig::from_lookup_and_host(|name| std::env::var(name).ok(), host)?;
     if ca.is_some() {
         config.gateway_ca = ca;
     }
@@ -225,7 +270,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => login(args, path),
             }
         }
-        Command::Start => start(cli.token_file, cli.gateway_ca).await,
+        Command::Start(args) => {
+            if args.login_from_stdin {
+                login_before_start(token_path(cli.token_file.clone())?)?;
+            }
+            start(cli.token_file, cli.gateway_ca, cli.config).await
+        }
     }
 }
 
@@ -246,5 +296,6 @@ mod tests {
         assert!(START_HELP.contains(PAT_TOKEN_VAR));
         assert!(START_HELP.contains(crate::config::HTTP_ADDR_VAR));
         assert!(START_HELP.contains(tls::CA_VAR) && START_HELP.contains(tls::INSECURE_VAR));
+        assert!(START_HELP.contains(crate::commands::CONFIG_VAR));
     }
 }

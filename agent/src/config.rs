@@ -1,15 +1,18 @@
-//! Agent settings, read from the environment.
+//! Agent settings, read from the environment (and, for what it leaves unset, from the host
+//! config file's `[agent]` section).
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use phirepass_runtime::config::{ConfigError, parse};
 use phirepass_tunnel::StreamConfig;
 
+use crate::commands::HostConfig;
 use crate::tls;
 
 /// The gateway's agent endpoint path.
@@ -101,6 +104,8 @@ pub struct AgentConfig {
     pub allowed_ports: BTreeSet<u16>,
     /// TunnelStream tuning (not from the environment).
     pub stream: StreamConfig,
+    /// The host's agent.toml: declared commands, built-ins, limits (empty when none).
+    pub host: Arc<HostConfig>,
 }
 
 impl AgentConfig {
@@ -188,7 +193,23 @@ impl AgentConfig {
             ssh_auth_method,
             allowed_ports,
             stream: StreamConfig::bulk(),
+            host: Arc::new(HostConfig::default()),
         })
+    }
+
+    /// Settings from `lookup` (the environment) and, for the variables it leaves unset, from
+    /// the host config file's `[agent]` section; the file's commands come along.
+    pub fn from_lookup_and_host(
+        lookup: impl Fn(&str) -> Option<String>,
+        host: HostConfig,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::from_lookup(|name| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| host.settings.get(name).cloned())
+        })?;
+        config.host = Arc::new(host);
+        Ok(config)
     }
 }
 

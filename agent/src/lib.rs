@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod builtin;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod device;
 mod error;
@@ -53,8 +54,10 @@ pub async fn run(
     // wss:// uses rustls; pick ring explicitly (an error means a provider
     // is already installed, which is fine).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let commands = Arc::new(commands::Commands::new(config.host.clone()));
+    let board = status_board(&config, &commands);
     let _http = match config.http_addr {
-        Some(addr) => Some(http::spawn(addr).await?),
+        Some(addr) => Some(http::spawn(addr, board.clone()).await?),
         None => None,
     };
     log_settings(&config);
@@ -65,26 +68,37 @@ pub async fn run(
         ssh_status,
     )));
 
-    // One set of pins (and replay cache) for the whole run, across reconnects.
-    let pins = pins::Pins::load(config.ticket_keys_file.as_deref())?;
+    // One set of pins (and replay cache), commands (and rate windows) for the whole run,
+    // across reconnects.
+    let shared = session::RunShared {
+        pins: pins::Pins::load(config.ticket_keys_file.as_deref())?,
+        commands,
+        board,
+        instance: format!("{:016x}", rand::random::<u64>()),
+    };
     let config = Arc::new(config);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Backoff::default();
     let mut sampler = StatsSampler::new();
-    // Tells the gateway that a reconnect comes from this same run (see NodeControl::Auth).
-    let instance = format!("{:016x}", rand::random::<u64>());
     loop {
         let mut ssh = ssh_rx.clone();
         let session = session::run(
             &config,
-            &pins,
+            &shared,
             &token,
-            &instance,
             &mut sampler,
             &mut ssh,
             shutdown.as_mut(),
         );
-        match session.await? {
+        let end = session.await;
+        match &end {
+            Ok(SessionEnd::Lost { reason, .. } | SessionEnd::Refused { reason, .. }) => {
+                shared.board.disconnected(reason);
+            }
+            Err(e) => shared.board.disconnected(&e.to_string()),
+            Ok(SessionEnd::Shutdown) => shared.board.disconnected("agent shutting down"),
+        }
+        match end? {
             SessionEnd::Shutdown => return Ok(()),
             SessionEnd::Refused {
                 reason,
@@ -115,6 +129,22 @@ pub async fn run(
     }
 }
 
+/// The self-report this run starts with: version, start time, every command callers may ask
+/// for, where they were declared.
+fn status_board(config: &AgentConfig, commands: &commands::Commands) -> status_board::StatusBoard {
+    status_board::StatusBoard::new(phirepass_tunnel::command::AgentStatus {
+        version: VERSION.to_owned(),
+        started_at: u64::try_from(phirepass_runtime::clock::now_millis()).unwrap_or_default(),
+        commands: commands.manifest(),
+        config_path: config
+            .host
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    })
+}
+
 /// What an operator needs to know at start: the ports tunnels may reach, and retired
 /// variables that no longer do what they did.
 fn log_settings(config: &AgentConfig) {
@@ -128,6 +158,18 @@ fn log_settings(config: &AgentConfig) {
             "tunnels may reach SSH_HOST:SSH_PORT and 127.0.0.1 ports {} (ALLOWED_PORTS)",
             ports.join(", ")
         );
+    }
+    let host = &config.host;
+    match &host.path {
+        Some(path) => tracing::info!(
+            config = %path.display(),
+            commands = ?host.commands.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            "declared commands"
+        ),
+        None => tracing::info!(
+            "no agent config file ({}): no declared commands, built-ins only",
+            commands::DEFAULT_PATH
+        ),
     }
     if !config.retired_http_vars.is_empty() {
         tracing::warn!(

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::AgentConfig;
 use crate::error::AgentError;
 use crate::stats::StatsSampler;
+use crate::status_board::StatusBoard;
 use crate::streams::{OpenCtx, Outbound, Streams, send_control};
 
 /// How long the gateway has to answer `Auth`.
@@ -28,6 +29,10 @@ pub(crate) const STABLE_AFTER: Duration = Duration::from_secs(30);
 pub const MAX_MESSAGE: usize = 1 << 20;
 /// Writer messages flushed together at most.
 const WRITE_BATCH: usize = 64;
+
+fn now_ms() -> u64 {
+    u64::try_from(phirepass_runtime::clock::now_millis()).unwrap_or_default()
+}
 
 /// How a connection ended, when the agent should try again.
 #[derive(Debug)]
@@ -83,11 +88,19 @@ fn lost(reason: impl Into<String>, authed_at: Option<Instant>) -> Result<Session
     })
 }
 
+/// What lasts for the whole agent run, across reconnects.
+pub(crate) struct RunShared {
+    pub pins: Arc<crate::pins::Pins>,
+    pub commands: Arc<crate::commands::Commands>,
+    pub board: StatusBoard,
+    /// Tells the gateway that a reconnect comes from this same run (see NodeControl::Auth).
+    pub instance: String,
+}
+
 pub(crate) async fn run<F: Future<Output = ()>>(
     config: &Arc<AgentConfig>,
-    pins: &Arc<crate::pins::Pins>,
+    shared: &RunShared,
     token: &str,
-    instance: &str,
     sampler: &mut StatsSampler,
     ssh: &mut watch::Receiver<Option<bool>>,
     mut shutdown: Pin<&mut F>,
@@ -143,8 +156,9 @@ pub(crate) async fn run<F: Future<Output = ()>>(
         tx: tx.clone(),
         stream_cfg: config.stream.clone(),
         tasks: TaskTracker::new(),
-        pins: pins.clone(),
+        pins: shared.pins.clone(),
         node_id: Arc::new(std::sync::OnceLock::new()),
+        commands: shared.commands.clone(),
     };
     let version = env!("CARGO_PKG_VERSION").to_owned();
     let _ = send_control(
@@ -152,7 +166,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
         NodeControl::Auth {
             token: token.to_owned(),
             version,
-            instance: instance.to_owned(),
+            instance: shared.instance.clone(),
         },
     );
 
@@ -200,6 +214,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
             }
             _ = heartbeat.tick(), if authed_at.is_some() => {
                 let _ = send_control(&tx, self::heartbeat(config, sampler, *ssh.borrow()));
+                shared.board.heartbeat_sent(now_ms());
                 tracing::debug!(streams = streams.len(), "heartbeat sent");
             }
             // A changed SSH check is reported at once, not at the next heartbeat.
@@ -228,7 +243,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
                     // WebSocket pings are answered by tungstenite itself.
                     Some(Ok(_)) => continue,
                 };
-                if let Some(end) = on_message(bytes, &ctx, &mut authed_at, sampler, ssh)? {
+                if let Some(end) = on_message(bytes, &ctx, shared, &mut authed_at, sampler, ssh)? {
                     return Ok(end);
                 }
             }
@@ -240,6 +255,7 @@ pub(crate) async fn run<F: Future<Output = ()>>(
 fn on_message(
     bytes: Bytes,
     ctx: &OpenCtx,
+    shared: &RunShared,
     authed_at: &mut Option<Instant>,
     sampler: &mut StatsSampler,
     ssh: &mut watch::Receiver<Option<bool>>,
@@ -261,10 +277,17 @@ fn on_message(
         NodeControl::AuthOk { node_id, node_name } => {
             tracing::info!(%node_id, %node_name, "authenticated with the gateway");
             // Tickets name the node: only this id's opens pass.
+            shared
+                .board
+                .connected(&node_id, &node_name, &ctx.config.server_url, now_ms());
             let _ = ctx.node_id.set(node_id);
             *authed_at = Some(Instant::now());
+            // The self-report first: the gateway keeps it with the node's presence.
+            let status = shared.board.status();
+            let _ = send_control(&ctx.tx, NodeControl::Status { status });
             let ssh = *ssh.borrow_and_update();
             let _ = send_control(&ctx.tx, heartbeat(&ctx.config, sampler, ssh));
+            shared.board.heartbeat_sent(now_ms());
         }
         NodeControl::AuthFailed { reason } => return Err(AgentError::Rejected(reason)),
         NodeControl::Refused {

@@ -52,9 +52,15 @@ pub fn resolve(config: &AgentConfig, target: &Target) -> Result<(String, u16), &
 }
 
 /// Frames of one stream, wrapped as link messages for the writer task.
-struct LinkSink {
+pub(crate) struct LinkSink {
     id: StreamId,
     tx: LinkTx,
+}
+
+impl LinkSink {
+    pub(crate) fn new(id: StreamId, tx: LinkTx) -> Self {
+        Self { id, tx }
+    }
 }
 
 impl FrameSink for LinkSink {
@@ -89,7 +95,7 @@ impl Streams {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn reserve(&self, id: StreamId) -> Result<(), &'static str> {
+    pub(crate) fn reserve(&self, id: StreamId) -> Result<(), &'static str> {
         let mut table = self.lock();
         if table.closed {
             return Err("gateway connection lost");
@@ -107,7 +113,7 @@ impl Streams {
     }
 
     /// False when the connection is gone (the caller abandons the stream).
-    fn activate(&self, id: StreamId, input: FrameInput) -> bool {
+    pub(crate) fn activate(&self, id: StreamId, input: FrameInput) -> bool {
         let mut table = self.lock();
         if table.closed {
             return false;
@@ -121,7 +127,7 @@ impl Streams {
         }
     }
 
-    fn remove(&self, id: StreamId) {
+    pub(crate) fn remove(&self, id: StreamId) {
         self.lock().entries.remove(&id);
     }
 
@@ -171,6 +177,8 @@ pub(crate) struct OpenCtx {
     pub pins: Arc<crate::pins::Pins>,
     /// This node's id, from the gateway's `AuthOk`.
     pub node_id: Arc<std::sync::OnceLock<String>>,
+    /// The host's declared commands and their limits (shared across reconnects).
+    pub commands: Arc<crate::commands::Commands>,
 }
 
 /// Answers an `Open`: refuses at once, or spawns the stream's task, which
@@ -178,16 +186,27 @@ pub(crate) struct OpenCtx {
 pub(crate) fn open(ctx: &OpenCtx, request: OpenRequest) {
     let id = request.stream_id;
     let node_id = ctx.node_id.get().map(String::as_str).unwrap_or_default();
-    if let Err(e) = ctx.pins.verify(node_id, &request) {
-        tracing::warn!(stream_id = %id, edge_id = %request.edge_id, target = ?request.target, refusal = %e, "open refused: ticket");
-        let _ = send_control(
-            &ctx.tx,
-            NodeControl::OpenResult {
-                stream_id: id,
-                error: Some(format!("refused by the agent: {e}")),
-            },
-        );
-        return;
+    let claims = match ctx.pins.verify(node_id, &request) {
+        Ok(claims) => claims,
+        Err(e) => {
+            let reason = format!("refused by the agent: {e}");
+            if let Target::Command(command) = &request.target {
+                // Audited like every command refusal (no user: the ticket did not prove one).
+                return crate::commands::link::refuse(ctx, id, command, "", reason);
+            }
+            tracing::warn!(stream_id = %id, edge_id = %request.edge_id, target = ?request.target, refusal = %e, "open refused: ticket");
+            let _ = send_control(
+                &ctx.tx,
+                NodeControl::OpenResult {
+                    stream_id: id,
+                    error: Some(reason),
+                },
+            );
+            return;
+        }
+    };
+    if let Target::Command(command) = &request.target {
+        return crate::commands::link::open(ctx, id, command, &claims.user);
     }
     let refusal = match resolve(&ctx.config, &request.target) {
         Ok(addr) => match ctx.streams.reserve(id) {

@@ -32,6 +32,7 @@ fn ctx(config: AgentConfig) -> (OpenCtx, mpsc::UnboundedReceiver<Outbound>) {
         tasks: TaskTracker::new(),
         pins: crate::pins::Pins::fixed(keys),
         node_id: Arc::new(node_id),
+        commands: Arc::new(crate::commands::Commands::new(Default::default())),
     };
     (ctx, rx)
 }

@@ -3,8 +3,12 @@
 //! gateway on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod command_injection;
+mod command_limits;
+mod commands;
 mod gateway;
 mod http_server;
+mod link;
 mod login;
 mod session;
 mod ssh_check;
