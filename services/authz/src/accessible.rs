@@ -77,11 +77,24 @@ impl Decisions {
                 PrincipalKind::User => Via::UserGrant,
                 PrincipalKind::Group => Via::Group(grant.principal_name),
             };
-            offer(grant.target_kind, &grant.target_id, via.clone());
-            listed
-                .entry((grant.target_kind, grant.target_id))
-                .or_default()
-                .push((via, grant.logins));
+            // A grant on a node group reaches each node in it.
+            let reached = if grant.target_kind == TargetKind::NodeGroup {
+                self.store
+                    .node_group_member_ids(&grant.target_id)
+                    .await?
+                    .into_iter()
+                    .map(|id| (TargetKind::Node, id))
+                    .collect()
+            } else {
+                vec![(grant.target_kind, grant.target_id)]
+            };
+            for (kind, id) in reached {
+                offer(kind, &id, via.clone());
+                listed
+                    .entry((kind, id))
+                    .or_default()
+                    .push((via.clone(), grant.logins.clone()));
+            }
         }
         // (listed logins, some grant lists none): as Authorize's `logins` and default account.
         let logins = |kind: TargetKind, id: &str| -> (Vec<String>, bool) {
@@ -139,6 +152,11 @@ impl Decisions {
         } else {
             self.store.list_nodes(None).await?
         };
+        let node_groups = if nodes.is_empty() {
+            Default::default()
+        } else {
+            self.store.node_group_names_by_node().await?
+        };
         for node in nodes {
             if let Some(via) = reach.get(&(TargetKind::Node, node.id.clone())) {
                 // An owner may use any account: nothing to list.
@@ -147,8 +165,10 @@ impl Decisions {
                 } else {
                     logins(TargetKind::Node, &node.id)
                 };
+                let mut target = node_to_target(&node);
+                target.node_groups = node_groups.get(&node.id).cloned().unwrap_or_default();
                 targets.push(pb::AccessibleTarget {
-                    target: Some(node_to_target(&node)),
+                    target: Some(target),
                     reason: via.reason(),
                     logins,
                     default_login,

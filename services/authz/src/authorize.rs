@@ -62,6 +62,7 @@ impl From<CachedDecision> for pb::AuthorizeResponse {
             Some("node") => pb::TargetKind::Node,
             Some("host") => pb::TargetKind::Host,
             Some("tunnel") => pb::TargetKind::Tunnel,
+            Some("node_group") => pb::TargetKind::NodeGroup,
             _ => pb::TargetKind::Unspecified,
         };
         pb::AuthorizeResponse {
@@ -133,7 +134,10 @@ impl Decisions {
     /// Decides about the user and target (not the account), and logs a denial with `warn!`.
     async fn decide(&self, query: &AccessQuery) -> Result<CachedDecision> {
         let (who, target, action) = (query.who(), query.target.as_str(), query.action.as_str());
-        let d = self.evaluate(who, target).await?;
+        let d = match query.command() {
+            Some(command) => self.evaluate_command(who, target, command).await?,
+            None => self.evaluate(who, target).await?,
+        };
         if d.allowed {
             let (user_id, username) = d
                 .user
@@ -160,7 +164,7 @@ impl Decisions {
         Ok(answer)
     }
 
-    async fn evaluate(&self, who: Who<'_>, target: &str) -> Result<Decision> {
+    pub(crate) async fn evaluate(&self, who: Who<'_>, target: &str) -> Result<Decision> {
         let mut d = Decision::deny("");
         // The target first, so every denial still says what it was about.
         d.target = self.store.target_by_name(target).await?;
@@ -169,6 +173,8 @@ impl Decisions {
                 TargetKind::Node => d.node = self.store.node_by_id(&t.id).await?,
                 TargetKind::Host => d.host = self.store.host_by_id(&t.id).await?,
                 TargetKind::Tunnel => d.tunnel = self.store.tunnel_name_by_id(&t.id).await?,
+                // Node groups have no name in the target namespace.
+                TargetKind::NodeGroup => {}
             }
         }
         d.user = match who {
@@ -214,16 +220,22 @@ impl Decisions {
         Ok(d)
     }
 
-    /// The user-and-target decision for an open ticket: from the cache when it holds it, not
-    /// audited again (the edge's own check of this access was).
-    pub(crate) async fn allows(&self, who: Who<'_>, target: &str) -> Result<CachedDecision> {
-        let key = self.cache.key(who, target).await;
+    /// The user-and-target decision (or the one about running `command`) for an open
+    /// ticket: from the cache when it holds it, not audited again (the edge's own check of
+    /// this access was).
+    pub(crate) async fn allows(
+        &self,
+        who: Who<'_>,
+        target: &str,
+        command: Option<&str>,
+    ) -> Result<CachedDecision> {
+        let key = self.cache.key_for(who, target, command).await;
         if let Some(key) = &key
             && let Some(hit) = self.cache.get(key).await
         {
             return Ok(hit);
         }
-        let query = AccessQuery::ticket(who, target);
+        let query = AccessQuery::ticket(who, target, command);
         let answer = self.decide(&query).await?;
         if let Some(key) = &key {
             self.cache.put(key, &answer).await;
@@ -234,7 +246,10 @@ impl Decisions {
     /// The answer to `query` (the user and target from the cache when it holds
     /// them, the account checked per request), recorded as one audit event.
     pub(crate) async fn authorize(&self, query: &AccessQuery) -> Result<CachedDecision> {
-        let key = self.cache.key(query.who(), &query.target).await;
+        let key = self
+            .cache
+            .key_for(query.who(), &query.target, query.command())
+            .await;
         let hit = match &key {
             Some(key) => self.cache.get(key).await,
             None => None,

@@ -92,7 +92,19 @@ impl DecisionCache {
 
     /// The key for this question at the current generation; `None` when
     /// caching is off, presence is unavailable, or the names are too long.
+    #[cfg(test)]
     pub(crate) async fn key(&self, who: Who<'_>, target: &str) -> Option<String> {
+        self.key_for(who, target, None).await
+    }
+
+    /// [`DecisionCache::key`] of the question about running `command` (a decision of its
+    /// own: grants list commands one by one).
+    pub(crate) async fn key_for(
+        &self,
+        who: Who<'_>,
+        target: &str,
+        command: Option<&str>,
+    ) -> Option<String> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -110,12 +122,20 @@ impl DecisionCache {
                 return None;
             }
         };
-        // Lengths first, so no choice of names makes two questions collide.
-        Some(format!(
+        // Lengths first, so no choice of names makes two questions collide; a command key
+        // only extends the target's key, whose length prefix ends it.
+        let base = format!(
             "authz:decision:{generation}:{tag}{}:{name}:{}:{target}",
             name.len(),
             target.len()
-        ))
+        );
+        Some(match command {
+            None => base,
+            Some(command) if command.len() <= MAX_KEY_PART => {
+                format!("{base}:command{}:{command}", command.len())
+            }
+            Some(_) => return None,
+        })
     }
 
     pub(crate) async fn get(&self, key: &str) -> Option<CachedDecision> {
@@ -180,6 +200,15 @@ mod tests {
         assert_ne!(
             cache.key(Who::Id("alice"), "web").await,
             cache.key(Who::Name("alice"), "web").await
+        );
+        let command = cache
+            .key_for(Who::Name("alice"), "web", Some("disk_usage"))
+            .await;
+        assert!(command.is_some());
+        assert_ne!(command, cache.key(Who::Name("alice"), "web").await);
+        assert_ne!(
+            command,
+            cache.key_for(Who::Name("alice"), "web", Some("disk")).await
         );
     }
 

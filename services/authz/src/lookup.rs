@@ -1,6 +1,6 @@
 //! Lookups by name that answer NOT_FOUND, shared by the admin calls.
 
-use phirepass_store::{GroupRow, Store, TargetRef, UserRow};
+use phirepass_store::{GroupRow, NodeGroupRow, Store, TargetRef, UserRow};
 
 use crate::error::{AuthzError, Result};
 
@@ -16,6 +16,15 @@ pub(crate) async fn group_named(store: &Store, name: &str) -> Result<GroupRow> {
         .group_by_name(name)
         .await?
         .ok_or(AuthzError::NotFound("group"))
+}
+
+/// NOT_FOUND naming the group and how node groups come to be.
+pub(crate) async fn node_group_named(store: &Store, name: &str) -> Result<NodeGroupRow> {
+    store.node_group_by_name(name).await?.ok_or_else(|| {
+        AuthzError::Missing(format!(
+            "node group {name} not found (AddNodeGroupMembers creates it: `phirepass admin node group add {name} <node>`)"
+        ))
+    })
 }
 
 pub(crate) async fn target_named(store: &Store, name: &str) -> Result<TargetRef> {

@@ -41,7 +41,7 @@ pub const POLICY: Policy = Policy {
         Rule::services("IssueOpenTicket", EDGES),
         Rule::services("TicketKeys", EDGES),
         // The services that take API tokens on their own admin surface verify them here.
-        Rule::services("VerifyApiToken", &[Secrets, Registry]),
+        Rule::services("VerifyApiToken", &[Secrets, Registry, GatewayWs]),
         // Lists the gateway's dashboard shows an admin it already checked, plus admin clients.
         Rule::admin("CountUsers", GW),
         Rule::admin("ListUsers", GW),
@@ -77,6 +77,11 @@ pub const POLICY: Policy = Policy {
         Rule::admin("Grant", NONE),
         Rule::admin("Revoke", NONE),
         Rule::admin("ListGrants", NONE),
+        // Node groups (issue #10): grants on many nodes, `nodes run --group`.
+        Rule::admin("AddNodeGroupMembers", NONE),
+        Rule::admin("RemoveNodeGroupMembers", NONE),
+        Rule::admin("RemoveNodeGroup", NONE),
+        Rule::admin("ListNodeGroups", NONE),
         Rule::admin("ReleaseTunnelName", NONE),
     ],
 };

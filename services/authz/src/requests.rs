@@ -32,19 +32,28 @@ pub(crate) struct AccessQuery {
 }
 
 impl AccessQuery {
-    /// The question behind an open ticket: the user's access to the target, no account.
-    pub(crate) fn ticket(who: Who<'_>, target: &str) -> Self {
+    /// The question behind an open ticket: the user's access to the target (or to run
+    /// `command` on it), no account.
+    pub(crate) fn ticket(who: Who<'_>, target: &str, command: Option<&str>) -> Self {
         Self {
             subject: match who {
                 Who::Id(id) => Subject::Id(id.to_owned()),
                 Who::Name(name) => Subject::Name(name.to_owned()),
             },
             target: target.to_owned(),
-            action: "open".to_owned(),
+            action: command.map_or_else(
+                || "open".to_owned(),
+                |c| format!("{}{c}", crate::command_access::COMMAND_ACTION),
+            ),
             client_ip: None,
             login: None,
             configured_login: String::new(),
         }
+    }
+
+    /// The command of a `command:<name>` action.
+    pub(crate) fn command(&self) -> Option<&str> {
+        crate::command_access::command_of(&self.action)
     }
 
     pub(crate) fn who(&self) -> Who<'_> {
@@ -75,6 +84,11 @@ impl TryFrom<pb::AuthorizeRequest> for AccessQuery {
         if let Some(login) = req.login.as_deref().filter(|l| !l.is_empty()) {
             validate::account(login)?;
         }
+        if req.login.is_some() && crate::command_access::command_of(&req.action).is_some() {
+            return Err(AuthzError::InvalidArgument(
+                "a command action takes no login: commands run as the host declares".into(),
+            ));
+        }
         // The vault's account is compared, never parsed: only its size is bounded.
         if req.configured_login.len() > 256 {
             return Err(AuthzError::InvalidArgument(
@@ -100,10 +114,16 @@ pub(crate) struct GrantChange {
     pub(crate) target: String,
     /// Accounts on the target, in the order given, each once (grants only).
     pub(crate) logins: Vec<String>,
+    /// Commands (names or `*`), in the order given, each once (grants only).
+    pub(crate) commands: Vec<String>,
+    /// `target` names a node group, not a target.
+    pub(crate) node_group: bool,
 }
 
 /// Most logins one grant lists.
 const MAX_GRANT_LOGINS: usize = 16;
+/// Most commands one grant lists.
+const MAX_GRANT_COMMANDS: usize = 64;
 
 /// USER or GROUP; anything else is refused.
 pub(crate) fn principal_kind(kind: i32) -> Result<PrincipalKind> {
@@ -132,11 +152,25 @@ impl TryFrom<pb::GrantRequest> for GrantChange {
                 "a grant lists at most {MAX_GRANT_LOGINS} logins"
             )));
         }
+        if req.commands.len() > MAX_GRANT_COMMANDS {
+            return Err(AuthzError::InvalidArgument(format!(
+                "a grant lists at most {MAX_GRANT_COMMANDS} commands"
+            )));
+        }
+        let mut commands: Vec<String> = Vec::with_capacity(req.commands.len());
+        for command in req.commands {
+            validate::grant_command(&command)?;
+            if !commands.contains(&command) {
+                commands.push(command);
+            }
+        }
         Ok(Self {
             principal_kind: principal_kind(req.principal_kind)?,
             principal: req.principal,
             target: req.target,
             logins,
+            commands,
+            node_group: req.node_group,
         })
     }
 }
@@ -150,6 +184,8 @@ impl TryFrom<pb::RevokeRequest> for GrantChange {
             principal: req.principal,
             target: req.target,
             logins: Vec::new(),
+            commands: Vec::new(),
+            node_group: req.node_group,
         })
     }
 }
@@ -199,6 +235,7 @@ mod tests {
             principal: "alice".into(),
             target: "db".into(),
             logins: logins.iter().map(|l| l.to_string()).collect(),
+            ..Default::default()
         };
         let change = GrantChange::try_from(req(&["deploy", "root", "deploy"])).ok();
         assert_eq!(

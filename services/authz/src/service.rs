@@ -30,6 +30,7 @@ use crate::devices::Devices;
 use crate::error::Result;
 use crate::hash_pool::{HashLimits, HashPool};
 use crate::limiter::{LoginLimiter, LoginLimits, UserLimits};
+use crate::node_groups::NodeGroups;
 use crate::nodes::Tokens;
 use crate::targets::Targets;
 use crate::tickets::{OpenTickets, TicketKeyring};
@@ -41,6 +42,7 @@ pub(crate) struct Components {
     decisions: Decisions,
     tokens: Tokens,
     targets: Targets,
+    node_groups: NodeGroups,
     devices: Devices,
     tunnel_names: TunnelNames,
     app_tokens: AppTokens,
@@ -119,6 +121,10 @@ impl AuthzService {
                 dummy_hash,
             },
             targets: Targets {
+                store: store.clone(),
+                audit: audit.clone(),
+            },
+            node_groups: NodeGroups {
                 store: store.clone(),
                 audit: audit.clone(),
             },
@@ -301,6 +307,14 @@ impl Authz for AuthzService {
     handler!(revoke(request: pb::RevokeRequest) -> pb::RevokeResponse, Admin,
         |c, r| c.changed(c.targets.revoke(r.try_into()?).await).await,
         principal = %request.get_ref().principal, target = %request.get_ref().target);
+    handler!(add_node_group_members(request: pb::AddNodeGroupMembersRequest) -> pb::NodeGroup, Admin,
+        |c, r| c.changed(c.node_groups.add_members(r).await).await, node_group = %request.get_ref().group);
+    handler!(remove_node_group_members(request: pb::RemoveNodeGroupMembersRequest) -> pb::NodeGroup, Admin,
+        |c, r| c.changed(c.node_groups.remove_members(r).await).await, node_group = %request.get_ref().group);
+    handler!(remove_node_group(request: pb::RemoveNodeGroupRequest) -> pb::RemoveNodeGroupResponse, Admin,
+        |c, r| c.changed(c.node_groups.remove_group(r).await).await, node_group = %request.get_ref().name);
+    handler!(list_node_groups(request: pb::ListNodeGroupsRequest) -> pb::ListNodeGroupsResponse, Read,
+        |c, _r| c.node_groups.list().await);
     handler!(list_grants(request: pb::ListGrantsRequest) -> pb::ListGrantsResponse, Own,
         |c, r| c.targets.list_grants(crate::own::grants(r)?).await);
     handler!(authorize(request: pb::AuthorizeRequest) -> pb::AuthorizeResponse, Service,

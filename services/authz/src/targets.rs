@@ -3,8 +3,8 @@
 
 use phirepass_proto::authz as pb;
 use phirepass_store::{
-    GrantRow, HostRow, NodeRow, PrincipalKind, Store, StoreError, TargetKind, TunnelNameRow,
-    new_id, now_millis,
+    GrantRow, HostRow, NodeRow, PrincipalKind, Store, StoreError, TargetKind, TargetRef,
+    TunnelNameRow, new_id, now_millis,
 };
 
 use crate::audit::Audit;
@@ -18,6 +18,7 @@ pub(crate) fn kind_to_proto(kind: TargetKind) -> pb::TargetKind {
         TargetKind::Node => pb::TargetKind::Node,
         TargetKind::Host => pb::TargetKind::Host,
         TargetKind::Tunnel => pb::TargetKind::Tunnel,
+        TargetKind::NodeGroup => pb::TargetKind::NodeGroup,
     }
 }
 
@@ -73,6 +74,7 @@ fn grant_to_proto(grant: &GrantRow) -> pb::GrantEntry {
         target_kind: kind_to_proto(grant.target_kind).into(),
         created_at: grant.created_at,
         logins: grant.logins.clone(),
+        commands: grant.commands.clone(),
     }
 }
 
@@ -137,20 +139,32 @@ impl Targets {
         let kind = req
             .kind
             .map(|k| pb::TargetKind::try_from(k).unwrap_or(pb::TargetKind::Unspecified));
-        let want =
-            |k: pb::TargetKind| kind.is_none_or(|w| w == k || w == pb::TargetKind::Unspecified);
+        // Only nodes are members of node groups.
+        let members = match req.node_group.as_deref() {
+            Some(name) => {
+                let group = lookup::node_group_named(&self.store, name).await?;
+                Some(self.store.node_group_member_ids(&group.id).await?)
+            }
+            None => None,
+        };
+        let want = |k: pb::TargetKind| {
+            (members.is_none() || k == pb::TargetKind::Node)
+                && kind.is_none_or(|w| w == k || w == pb::TargetKind::Unspecified)
+        };
         let mut targets = Vec::new();
         if want(pb::TargetKind::Host) {
             targets.extend(self.store.list_hosts().await?.iter().map(host_to_proto));
         }
         if want(pb::TargetKind::Node) {
-            targets.extend(
-                self.store
-                    .list_nodes(None)
-                    .await?
-                    .iter()
-                    .map(node_to_target),
-            );
+            let node_groups = self.store.node_group_names_by_node().await?;
+            for node in self.store.list_nodes(None).await? {
+                if members.as_ref().is_some_and(|m| !m.contains(&node.id)) {
+                    continue;
+                }
+                let mut target = node_to_target(&node);
+                target.node_groups = node_groups.get(&node.id).cloned().unwrap_or_default();
+                targets.push(target);
+            }
         }
         if want(pb::TargetKind::Tunnel) {
             targets.extend(
@@ -173,21 +187,45 @@ impl Targets {
         })
     }
 
+    /// The grant's target: a target by name, or a node group with `node_group`.
+    async fn grant_target(&self, name: &str, node_group: bool) -> Result<TargetRef> {
+        if !node_group {
+            return lookup::target_named(&self.store, name).await;
+        }
+        let group = lookup::node_group_named(&self.store, name).await?;
+        Ok(TargetRef {
+            kind: TargetKind::NodeGroup,
+            id: group.id,
+            name: group.name,
+        })
+    }
+
     pub(crate) async fn grant(&self, req: GrantChange) -> Result<pb::GrantEntry> {
         let kind = req.principal_kind;
         let id = self.principal_id(kind, &req.principal).await?;
-        let target = lookup::target_named(&self.store, &req.target).await?;
+        let target = self.grant_target(&req.target, req.node_group).await?;
+        if !req.commands.is_empty()
+            && !matches!(target.kind, TargetKind::Node | TargetKind::NodeGroup)
+        {
+            return Err(AuthzError::InvalidArgument(format!(
+                "{} is a {}: commands run only on nodes (grant them on a node or a node group)",
+                target.name,
+                target.kind.as_str()
+            )));
+        }
         let grant = self
             .store
             .insert_grant(
                 (kind, &id),
                 (target.kind, &target.id),
                 &req.logins,
+                &req.commands,
                 now_millis(),
             )
             .await?;
         let logins = req.logins.join(",");
-        tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, logins, "access granted");
+        let commands = req.commands.join(",");
+        tracing::info!(principal_kind = kind.as_str(), principal = %req.principal, target = %target.name, target_kind = target.kind.as_str(), logins, commands, "access granted");
         self.audit
             .change(
                 "grant",
@@ -195,7 +233,9 @@ impl Targets {
                     ("principal_kind", kind.as_str()),
                     ("principal", &req.principal),
                     ("target", &target.name),
+                    ("target_kind", target.kind.as_str()),
                     ("logins", &logins),
+                    ("commands", &commands),
                 ],
             )
             .await;
@@ -205,7 +245,7 @@ impl Targets {
     pub(crate) async fn revoke(&self, req: GrantChange) -> Result<pb::RevokeResponse> {
         let kind = req.principal_kind;
         let id = self.principal_id(kind, &req.principal).await?;
-        let target = lookup::target_named(&self.store, &req.target).await?;
+        let target = self.grant_target(&req.target, req.node_group).await?;
         if !self
             .store
             .delete_grant((kind, &id), (target.kind, &target.id))
@@ -221,6 +261,7 @@ impl Targets {
                     ("principal_kind", kind.as_str()),
                     ("principal", &req.principal),
                     ("target", &target.name),
+                    ("target_kind", target.kind.as_str()),
                 ],
             )
             .await;
@@ -244,7 +285,7 @@ impl Targets {
             }
         };
         let target = match req.target.as_deref() {
-            Some(name) => Some(lookup::target_named(&self.store, name).await?),
+            Some(name) => Some(self.grant_target(name, req.node_group).await?),
             None => None,
         };
         let grants = self

@@ -14,6 +14,7 @@ use phirepass_ticket::{
 use crate::authorize::Decisions;
 use crate::decision_cache::Who;
 use crate::error::{AuthzError, Result};
+use crate::validate;
 
 /// The port a public `ssh -R` HTTP tunnel is reached on.
 const PUBLIC_TUNNEL_PORT: u32 = 80;
@@ -192,6 +193,22 @@ fn valid_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The command a ticket request is for, checked: a name and the request's digest, only on
+/// the node's own port 0 and never for a public tunnel. `None` when it names no command.
+fn command_of(r: &pb::IssueOpenTicketRequest) -> Result<Option<&str>> {
+    if r.command.is_empty() && r.command_digest.is_empty() {
+        return Ok(None);
+    }
+    validate::command_name(&r.command)?;
+    validate::command_digest(&r.command_digest)?;
+    if r.port != 0 || r.public_tunnel || r.tunnel_owner {
+        return Err(AuthzError::InvalidArgument(
+            "a command ticket takes port 0 and no public_tunnel or tunnel_owner".into(),
+        ));
+    }
+    Ok(Some(&r.command))
+}
+
 /// `IssueOpenTicket`: decides again (from the decision cache) and signs.
 #[derive(Clone)]
 pub(crate) struct OpenTickets {
@@ -209,21 +226,26 @@ impl OpenTickets {
                 "node_id, edge_id and stream_id are required".into(),
             ));
         }
-        let target = match r.port {
-            0 => TicketTarget::Ssh,
-            p => TicketTarget::Port {
+        let command = command_of(&r)?;
+        let target = match (command, r.port) {
+            (Some(name), _) => TicketTarget::Command {
+                name: name.to_owned(),
+                digest: r.command_digest.clone(),
+            },
+            (None, 0) => TicketTarget::Ssh,
+            (None, p) => TicketTarget::Port {
                 port: u16::try_from(p)
                     .map_err(|_| AuthzError::InvalidArgument("port out of range".into()))?,
             },
         };
         let tunnel_node = r.node_id.starts_with(TUNNEL_NODE_PREFIX);
-        let user = if r.public_tunnel {
+        let user = if r.public_tunnel && command.is_none() {
             if !tunnel_node || r.port != PUBLIC_TUNNEL_PORT {
                 tracing::warn!(node = %r.node_id, port = r.port, "public ticket refused: not a tunnel's http port");
                 return Err(AuthzError::PermissionDenied);
             }
             String::new()
-        } else if tunnel_node && r.tunnel_owner && !r.user_id.is_empty() {
+        } else if tunnel_node && r.tunnel_owner && !r.user_id.is_empty() && command.is_none() {
             // A random tunnel name is no target here: the edge's registry lookup decided.
             r.user_id.clone()
         } else {
@@ -236,16 +258,16 @@ impl OpenTickets {
                     ));
                 }
             };
-            let d = self.decisions.allows(who, &r.target).await?;
+            let d = self.decisions.allows(who, &r.target, command).await?;
             // A node target is reached at that node only; a tunnel's node id comes from the
-            // registry (ssh-edge's session), never an agent's.
+            // registry (ssh-edge's session), never an agent's. Commands run on agent nodes.
             let right_node = match d.target_kind.as_deref() {
                 Some("node") => d.target_id.as_deref() == Some(r.node_id.as_str()),
-                Some("tunnel") => tunnel_node,
+                Some("tunnel") => tunnel_node && command.is_none(),
                 _ => false,
             };
             if !d.allowed || !right_node {
-                tracing::warn!(user = %who.as_str(), target = %r.target, node = %r.node_id, allowed = d.allowed, "open ticket refused");
+                tracing::warn!(user = %who.as_str(), target = %r.target, node = %r.node_id, command, allowed = d.allowed, reason = %d.reason, "open ticket refused");
                 return Err(AuthzError::PermissionDenied);
             }
             d.user_id.unwrap_or_default()

@@ -84,8 +84,15 @@ pub(crate) fn target_name(name: &str) -> Result<()> {
     })
 }
 
-/// `[a-z0-9._-]`, 1 to 32 characters.
+/// `[a-z0-9._-]`, 1 to 32 characters, or `command:<name>` (a command on a node).
 pub(crate) fn action(action: &str) -> Result<()> {
+    if let Some(command) = crate::command_access::command_of(action) {
+        return command_name(command).map_err(|_| {
+            AuthzError::InvalidArgument(
+                "action command:<name> needs a command name of [a-z][a-z0-9_-]{0,63}".into(),
+            )
+        });
+    }
     let ok = (1..=32).contains(&action.len())
         && action.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
@@ -97,6 +104,58 @@ pub(crate) fn action(action: &str) -> Result<()> {
             "action must be 1-32 characters of a-z, 0-9, '_', '.', '-'".into(),
         ))
     }
+}
+
+/// A command name as agents declare them: `[a-z][a-z0-9_-]{0,63}` (phirepass_tunnel's
+/// `CommandRequest::validate` rule; authz does not link the tunnel crate).
+pub(crate) fn command_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthzError::InvalidArgument(format!(
+            "command {:?} is not a command name: 1-64 characters of a-z, 0-9, '_', '-', starting with a letter",
+            name.chars().take(70).collect::<String>()
+        )))
+    }
+}
+
+/// A grant's command: a name, or `*` for every command the host declares.
+pub(crate) fn grant_command(name: &str) -> Result<()> {
+    if name == "*" {
+        Ok(())
+    } else {
+        command_name(name)
+    }
+}
+
+/// The SHA-256 of a command request (`CommandRequest::digest`): 64 lowercase hex digits.
+pub(crate) fn command_digest(digest: &str) -> Result<()> {
+    let ok = digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthzError::InvalidArgument(
+            "command_digest must be 64 lowercase hex digits (the request's SHA-256)".into(),
+        ))
+    }
+}
+
+/// Node group names follow node names: `[a-z0-9][a-z0-9_.-]{0,62}`.
+pub(crate) fn node_group_name(name: &str) -> Result<()> {
+    node_name(name).map_err(|_| {
+        AuthzError::InvalidArgument(
+            "node group name must be 1-63 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+                .into(),
+        )
+    })
 }
 
 /// An IP address or a DNS name, and a non-zero port.
@@ -143,6 +202,28 @@ mod tests {
         assert!(password("12345678").is_ok());
         assert!(password("1234567").is_err());
         assert!(password(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn commands_and_digests() {
+        for ok in ["disk_usage", "a", "restart-app2", &"c".repeat(64)] {
+            assert!(command_name(ok).is_ok(), "{ok}");
+            assert!(action(&format!("command:{ok}")).is_ok(), "{ok}");
+        }
+        for bad in ["", "Disk", "1abc", "_x", "a b", "a;b", "*", &"c".repeat(65)] {
+            assert!(command_name(bad).is_err(), "{bad}");
+            assert!(action(&format!("command:{bad}")).is_err(), "{bad}");
+        }
+        assert!(grant_command("*").is_ok() && grant_command("**").is_err());
+        assert!(command_digest(&"0f".repeat(32)).is_ok());
+        for bad in [
+            "0F".repeat(32),
+            "0f".repeat(31),
+            "zz".repeat(32),
+            String::new(),
+        ] {
+            assert!(command_digest(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

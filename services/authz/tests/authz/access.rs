@@ -86,6 +86,7 @@ async fn acl_matrix(stack: Stack) {
         principal_kind: User.into(),
         principal: "revoked".into(),
         target: "db".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -199,7 +200,10 @@ async fn hosts_and_nodes_share_one_namespace(stack: Stack) {
 
     let mut c = h.client();
     let targets = c
-        .list_targets(pb::ListTargetsRequest { kind: None })
+        .list_targets(pb::ListTargetsRequest {
+            kind: None,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -216,6 +220,7 @@ async fn hosts_and_nodes_share_one_namespace(stack: Stack) {
     let hosts = c
         .list_targets(pb::ListTargetsRequest {
             kind: Some(pb::TargetKind::Host.into()),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -88,6 +88,7 @@ async fn every_admin_change_is_audited(stack: Stack) {
         principal_kind: grant.principal_kind,
         principal: grant.principal,
         target: grant.target,
+        ..Default::default()
     })
     .await
     .unwrap();

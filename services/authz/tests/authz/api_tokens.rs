@@ -59,9 +59,12 @@ async fn scopes_gate_the_admin_surface(stack: Stack) {
     let mut r = as_token(&h, &read.token);
     assert!(r.list_users(pb::ListUsersRequest {}).await.is_ok());
     assert!(
-        r.list_targets(pb::ListTargetsRequest { kind: None })
-            .await
-            .is_ok()
+        r.list_targets(pb::ListTargetsRequest {
+            kind: None,
+            ..Default::default()
+        })
+        .await
+        .is_ok()
     );
     assert!(
         r.list_grants(pb::ListGrantsRequest::default())

@@ -167,6 +167,7 @@ async fn revoked_grant_denies_the_next_verify(stack: Stack) {
         principal_kind: grant.principal_kind,
         principal: grant.principal,
         target: grant.target,
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -61,6 +61,7 @@ fn revoke_alice() -> pb::RevokeRequest {
         principal_kind: pb::PrincipalKind::User.into(),
         principal: "alice".into(),
         target: "db".into(),
+        ..Default::default()
     }
 }
 

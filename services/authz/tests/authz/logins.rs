@@ -48,6 +48,7 @@ async fn grant(h: &Harness, kind: pb::PrincipalKind, who: &str, target: &str, lo
             principal: who.into(),
             target: target.into(),
             logins: logins.iter().map(|l| l.to_string()).collect(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -221,6 +222,7 @@ async fn logins_are_listed_validated_and_audited(stack: Stack) {
                 principal: "bob".into(),
                 target: "db".into(),
                 logins: vec![bad.into()],
+                ..Default::default()
             })
             .await
             .unwrap_err();

@@ -13,6 +13,7 @@ mod admin_audit;
 mod api_tokens;
 mod app_tokens;
 mod brute_force;
+mod commands;
 mod decision_cache;
 mod device_review;
 mod devices;

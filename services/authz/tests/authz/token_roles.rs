@@ -136,7 +136,11 @@ async fn non_admin_token_sees_only_her_own_data(stack: Stack) {
         assert_refused_as_non_admin(c.list_users(pb::ListUsersRequest {}).await, "users");
         assert_refused_as_non_admin(c.count_users(pb::CountUsersRequest {}).await, "count");
         assert_refused_as_non_admin(
-            c.list_targets(pb::ListTargetsRequest { kind: None }).await,
+            c.list_targets(pb::ListTargetsRequest {
+                kind: None,
+                ..Default::default()
+            })
+            .await,
             "hosts",
         );
         assert_refused_as_non_admin(c.list_groups(pb::ListGroupsRequest {}).await, "groups");
@@ -171,6 +175,7 @@ async fn non_admin_token_sees_only_her_own_data(stack: Stack) {
                 principal_kind: Some(pb::PrincipalKind::User.into()),
                 principal: Some("root".into()),
                 target: None,
+                ..Default::default()
             })
             .await,
             "root's grants",

@@ -302,6 +302,7 @@ async fn reserved_names_are_targets_with_grants(stack: Stack) {
         principal_kind: pb::PrincipalKind::User.into(),
         principal: "bob".into(),
         target: "pg".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -310,6 +311,7 @@ async fn reserved_names_are_targets_with_grants(stack: Stack) {
     let targets = c
         .list_targets(pb::ListTargetsRequest {
             kind: Some(pb::TargetKind::Tunnel.into()),
+            ..Default::default()
         })
         .await
         .unwrap()
