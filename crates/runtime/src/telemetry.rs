@@ -47,10 +47,14 @@ pub struct TelemetryGuard {
 
 impl TelemetryGuard {
     /// Whether this guard installed the tracer provider (and shuts it down).
+    #[cfg(feature = "otlp")]
     pub fn active(&self) -> bool {
-        #[cfg(feature = "otlp")]
-        return self.provider.is_some();
-        #[cfg(not(feature = "otlp"))]
+        self.provider.is_some()
+    }
+
+    /// Whether this guard installed the tracer provider: never in a build without `otlp`.
+    #[cfg(not(feature = "otlp"))]
+    pub fn active(&self) -> bool {
         false
     }
 }
