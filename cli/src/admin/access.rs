@@ -30,8 +30,11 @@ pub enum AccessCommand {
         phirepass admin access list --host db-1\n  phirepass admin access list --group ops")]
     List {
         /// Only grants of this target.
-        #[arg(long, visible_alias = "target")]
+        #[arg(long, visible_aliases = ["target", "node"], conflicts_with = "node_group")]
         host: Option<String>,
+        /// Only grants of this node group.
+        #[arg(long, value_name = "GROUP")]
+        node_group: Option<String>,
         #[command(flatten)]
         principal: Principal,
     },
@@ -41,9 +44,29 @@ pub enum AccessCommand {
 pub struct TargetArgs {
     #[command(flatten)]
     principal: RequiredPrincipal,
+    #[command(flatten)]
+    target: RequiredTarget,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct RequiredTarget {
     /// The target: a host, node or reserved tunnel name.
     #[arg(long, visible_aliases = ["target", "node"])]
-    host: String,
+    host: Option<String>,
+    /// A node group (`phirepass admin node group add`): every node in it, now and later.
+    #[arg(long, value_name = "GROUP")]
+    node_group: Option<String>,
+}
+
+impl RequiredTarget {
+    /// The name, and whether it names a node group.
+    fn name(self) -> (String, bool) {
+        match (self.host, self.node_group) {
+            (_, Some(group)) => (group, true),
+            (host, None) => (host.unwrap_or_default(), false),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -54,6 +77,10 @@ pub struct GrantArgs {
     /// the default when the vault names no account).
     #[arg(long = "login", value_name = "ACCOUNT")]
     logins: Vec<String>,
+    /// A command the principal may run on the node(s) (repeat for more; `*`: every command
+    /// the host declares). Nodes and node groups only.
+    #[arg(long = "command", value_name = "NAME")]
+    commands: Vec<String>,
 }
 
 #[derive(Args)]
@@ -90,26 +117,34 @@ pub async fn run(cmd: AccessCommand, g: &Global, out: Out) -> anyhow::Result<()>
     let mut authz = g.authz()?;
     let st = |s| status("authz", s);
     match cmd {
-        AccessCommand::Grant(GrantArgs { target: a, logins }) => {
+        AccessCommand::Grant(GrantArgs {
+            target: a,
+            logins,
+            commands,
+        }) => {
             let (kind, who) = principal(a.principal.user, a.principal.group)
                 .ok_or_else(|| super::output::usage("--user or --group is needed"))?;
+            let (target, node_group) = a.target.name();
             let e = authz
                 .grant(GrantRequest {
                     principal_kind: kind as i32,
                     principal: who,
-                    target: a.host,
+                    target,
                     logins,
+                    commands,
+                    node_group,
                 })
                 .await
                 .map_err(st)?
                 .into_inner();
             out.done(
                 &format!(
-                    "{} {} may reach {} {}",
+                    "{} {} may reach {} {}{}",
                     kind_name(e.principal_kind()),
                     e.principal,
-                    e.target,
-                    logins_text(&e.logins)
+                    target_text(&e),
+                    logins_text(&e.logins),
+                    commands_text(&e.commands)
                 ),
                 grant_json(&e),
             );
@@ -117,27 +152,40 @@ pub async fn run(cmd: AccessCommand, g: &Global, out: Out) -> anyhow::Result<()>
         AccessCommand::Revoke(a) => {
             let (kind, who) = principal(a.principal.user, a.principal.group)
                 .ok_or_else(|| super::output::usage("--user or --group is needed"))?;
+            let (target, node_group) = a.target.name();
             authz
                 .revoke(RevokeRequest {
                     principal_kind: kind as i32,
                     principal: who.clone(),
-                    target: a.host.clone(),
+                    target: target.clone(),
+                    node_group,
                 })
                 .await
                 .map_err(st)?;
+            let shown = if node_group {
+                format!("node group {target}")
+            } else {
+                target.clone()
+            };
             out.done(
-                &format!("{} {who} may no longer reach {}", kind_name(kind), a.host),
-                json!({"revoked": {"principal_kind": kind_name(kind), "principal": who, "target": a.host}}),
+                &format!("{} {who} may no longer reach {shown}", kind_name(kind)),
+                json!({"revoked": {"principal_kind": kind_name(kind), "principal": who,
+                                   "target": target, "node_group": node_group}}),
             );
         }
-        AccessCommand::List { host, principal: p } => {
+        AccessCommand::List {
+            host,
+            node_group,
+            principal: p,
+        } => {
             let (kind, who) = match principal(p.user, p.group) {
                 Some((k, w)) => (Some(k as i32), Some(w)),
                 None => (None, None),
             };
             let grants = authz
                 .list_grants(ListGrantsRequest {
-                    target: host,
+                    node_group: node_group.is_some(),
+                    target: node_group.or(host),
                     principal_kind: kind,
                     principal: who,
                 })
@@ -158,6 +206,11 @@ pub async fn run(cmd: AccessCommand, g: &Global, out: Out) -> anyhow::Result<()>
                         } else {
                             e.logins.join(",")
                         },
+                        if e.commands.is_empty() {
+                            "-".into()
+                        } else {
+                            e.commands.join(",")
+                        },
                         time(e.created_at),
                     ]
                 })
@@ -170,6 +223,7 @@ pub async fn run(cmd: AccessCommand, g: &Global, out: Out) -> anyhow::Result<()>
                     "PRINCIPAL TYPE",
                     "PRINCIPAL",
                     "LOGINS",
+                    "COMMANDS",
                     "GRANTED",
                 ],
                 rows,
@@ -193,6 +247,7 @@ pub fn target_kind(k: TargetKind) -> &'static str {
         TargetKind::Host => "host",
         TargetKind::Node => "node",
         TargetKind::Tunnel => "tunnel",
+        TargetKind::NodeGroup => "node group",
         TargetKind::Unspecified => "?",
     }
 }
@@ -205,6 +260,7 @@ fn grant_json(e: &GrantEntry) -> serde_json::Value {
         "target": e.target,
         "target_kind": target_kind(e.target_kind()),
         "logins": e.logins,
+        "commands": e.commands,
         "created_at": e.created_at,
     })
 }
@@ -215,5 +271,23 @@ fn logins_text(logins: &[String]) -> String {
         [] => "as its default account".into(),
         [one] => format!("as {one}"),
         many => format!("as {}", many.join(", ")),
+    }
+}
+
+/// "node group web" or the target's name.
+fn target_text(e: &GrantEntry) -> String {
+    if e.target_kind() == TargetKind::NodeGroup {
+        format!("node group {}", e.target)
+    } else {
+        e.target.clone()
+    }
+}
+
+/// What follows "alice may reach web-1 as its default account" when commands are granted.
+fn commands_text(commands: &[String]) -> String {
+    match commands {
+        [] => String::new(),
+        [all] if all == "*" => " and run every command it declares".into(),
+        names => format!(" and run {}", names.join(", ")),
     }
 }

@@ -101,7 +101,10 @@ pub async fn run(cmd: HostsCommand, g: &Global, out: Out) -> anyhow::Result<()> 
                 Some(TargetKind::Host as i32)
             };
             let targets = authz
-                .list_targets(ListTargetsRequest { kind })
+                .list_targets(ListTargetsRequest {
+                    kind,
+                    ..Default::default()
+                })
                 .await
                 .map_err(st)?
                 .into_inner()
@@ -150,6 +153,7 @@ pub async fn run(cmd: HostsCommand, g: &Global, out: Out) -> anyhow::Result<()> 
             let targets = authz
                 .list_targets(ListTargetsRequest {
                     kind: Some(TargetKind::Host as i32),
+                    ..Default::default()
                 })
                 .await
                 .map_err(st)?

@@ -8,6 +8,10 @@ mod groups;
 mod hostkey;
 mod hosts;
 mod invitations;
+mod node_commands;
+mod node_groups;
+mod node_results;
+mod node_status;
 mod options;
 mod output;
 mod prompt;
@@ -102,9 +106,11 @@ enum AdminCommand {
         after_help = "Examples:\n  phirepass admin tokens api create --user alice --name ci --scope read\n  phirepass admin tokens list"
     )]
     Tokens(tokens::TokensCommand),
-    /// Nodes (agents): `node token create` registers one.
+    /// Nodes (agents): `node token create` registers one; `nodes run` runs a declared command,
+    /// `nodes status` shows an agent's self-report.
     #[command(
         subcommand,
+        visible_alias = "nodes",
         after_help = "Example:\n  phirepass admin node token create --user alice --name web-1"
     )]
     Node(tokens::NodeCommand),

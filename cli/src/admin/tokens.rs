@@ -49,6 +49,20 @@ pub enum NodeCommand {
     /// Node tokens (same as `tokens node`).
     #[command(subcommand)]
     Token(NodeTokenCommand),
+    /// Node groups: named groups of nodes, for grants and runs on many nodes at once.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  phirepass admin node group add web web-1 web-2\n  phirepass admin node group list"
+    )]
+    Group(super::node_groups::NodeGroupCommand),
+    /// Run a command the node's agent declares (its agent.toml, or a built-in) on one node,
+    /// a node group (--group) or every node you can see (--all).
+    #[command(after_help = super::node_commands::RUN_EXAMPLES)]
+    Run(super::node_commands::RunArgs),
+    /// Whether the node is online, and its agent's self-report: version, uptime, last
+    /// heartbeat, the commands it declares.
+    #[command(after_help = "Example:\n  phirepass admin nodes status web-1")]
+    Status(super::node_status::StatusArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,8 +119,12 @@ pub enum Scope {
 }
 
 pub async fn run_node(cmd: NodeCommand, g: &Global, out: Out) -> anyhow::Result<()> {
-    let NodeCommand::Token(NodeTokenCommand::Create(a)) = cmd;
-    create_node_token(a, g, out).await
+    match cmd {
+        NodeCommand::Token(NodeTokenCommand::Create(a)) => create_node_token(a, g, out).await,
+        NodeCommand::Group(c) => super::node_groups::run(c, g, out).await,
+        NodeCommand::Run(a) => super::node_commands::run(a, g, out).await,
+        NodeCommand::Status(a) => super::node_status::run(a, g, out).await,
+    }
 }
 
 pub async fn run(cmd: TokensCommand, g: &Global, out: Out) -> anyhow::Result<()> {
