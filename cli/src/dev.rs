@@ -41,6 +41,9 @@ pub struct DevEndpoints {
     pub registry_url: String,
     pub secrets_url: String,
     pub gateway_url: String,
+    /// The gateway's `Commands` gRPC service (`phirepass admin nodes run|status`).
+    #[serde(default)]
+    pub commands_url: String,
 }
 
 pub const ENDPOINTS_FILE: &str = "dev.json";
@@ -153,7 +156,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     let ssh_edge_deps = phirepass_ssh_edge::SshEdgeDeps {
         bus: bus.clone(),
-        events,
+        events: events.clone(),
     };
     stack
         .start_ssh_edge(ssh_edge_listener, ssh_edge_config, ssh_edge_deps)
@@ -165,7 +168,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // As the gateway binary reads it; a stats line is INFO only when the counts changed.
     let stats_secs = env_or("STATS_REFRESH_INTERVAL", 15u64)?;
     gateway_config.stats_refresh_interval = std::time::Duration::from_secs(stats_secs.max(1));
-    let gateway_deps = phirepass_gateway_ws::GatewayDeps { bus };
+    // The gateway's internal gRPC service (`Commands`) on a free loopback port.
+    let commands_listener = loopback().await?;
+    let commands_url = format!("https://{}", commands_listener.local_addr()?);
+    let gateway_deps = phirepass_gateway_ws::GatewayDeps::new(bus)
+        .with_events(events)
+        .with_commands_listener(commands_listener);
     stack.start_gateway(gateway_listener, gateway_config, gateway_deps)?;
 
     let gateway_url = format!("http://{gateway_addr}");
@@ -174,6 +182,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         registry_url,
         secrets_url,
         gateway_url: gateway_url.clone(),
+        commands_url,
     };
     write_private(
         &data_dir.join(ENDPOINTS_FILE),

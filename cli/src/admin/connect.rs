@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use phirepass_pki::ServiceKind;
 use phirepass_proto::authz::authz_client::AuthzClient;
+use phirepass_proto::commands::commands_client::CommandsClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
 use phirepass_runtime::grpc::{AuthedChannel, admin_channel};
 use rustls::pki_types::CertificateDer;
@@ -42,6 +43,10 @@ pub struct Global {
     /// `phirepass dev`].
     #[arg(long, env = "REGISTRY_URL", global = true, value_name = "URL")]
     pub registry_url: Option<String>,
+    /// A gateway's internal `Commands` gRPC endpoint (its GATEWAY_GRPC_ADDR; commands on nodes)
+    /// [default: `commands_url` of the running `phirepass dev`].
+    #[arg(long, env = "COMMANDS_URL", global = true, value_name = "URL")]
+    pub commands_url: Option<String>,
     /// API token on the command line: discouraged, every local user can read a process's
     /// arguments. Prefer PHIREPASS_TOKEN or --token-file.
     #[arg(long, global = true, value_name = "TOKEN")]
@@ -68,6 +73,7 @@ struct DevFile {
     authz_url: Option<String>,
     secrets_url: Option<String>,
     registry_url: Option<String>,
+    commands_url: Option<String>,
 }
 
 impl Global {
@@ -95,6 +101,27 @@ impl Global {
         };
         Ok(RegistryClient::new(
             self.channel(&url, ServiceKind::Registry)?,
+        ))
+    }
+
+    /// A client for a gateway's `Commands` service (commands on nodes, their status).
+    pub fn commands(&self) -> anyhow::Result<CommandsClient<AuthedChannel>> {
+        let url = match &self.commands_url {
+            Some(u) => u.clone(),
+            None => self
+                .dev_file("commands_url")?
+                .commands_url
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| {
+                    fail(
+                        Exit::Failure,
+                        "dev.json has no commands_url (restart `phirepass dev`); pass \
+                         --commands-url or set COMMANDS_URL to a gateway's GATEWAY_GRPC_ADDR",
+                    )
+                })?,
+        };
+        Ok(CommandsClient::new(
+            self.channel(&url, ServiceKind::GatewayWs)?,
         ))
     }
 

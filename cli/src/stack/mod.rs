@@ -27,6 +27,8 @@ pub struct Stack {
     secrets_url: Option<String>,
     /// The ssh-edge started last, for the commands the gateway's dashboard shows.
     ssh_edge_addr: std::sync::Mutex<Option<SocketAddr>>,
+    /// The `Commands` gRPC URL of each gateway started, in order.
+    commands_urls: std::sync::Mutex<Vec<String>>,
     services: ServiceSet,
 }
 
@@ -52,6 +54,7 @@ impl Stack {
             registry_url: None,
             secrets_url: None,
             ssh_edge_addr: std::sync::Mutex::new(None),
+            commands_urls: std::sync::Mutex::new(Vec::new()),
             services: ServiceSet::new(),
         }
     }
@@ -166,14 +169,47 @@ impl Stack {
         Ok(config)
     }
 
-    /// Starts a gateway on `listener`; returns the address it serves.
+    /// The `Commands` gRPC URL (`https://127.0.0.1:PORT`) of the gateway started last.
+    pub fn commands_url(&self) -> anyhow::Result<String> {
+        self.commands_urls()
+            .last()
+            .cloned()
+            .context("no gateway is started")
+    }
+
+    /// The `Commands` gRPC URL of every gateway started, in the order they started.
+    pub fn commands_urls(&self) -> Vec<String> {
+        self.commands_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Starts a gateway on `listener`; returns the address it serves. Its internal `Commands`
+    /// gRPC service listens on `deps.commands_listener`, else on a free loopback port (see
+    /// [`Stack::commands_url`]).
     pub fn start_gateway(
         &self,
         listener: TcpListener,
         config: phirepass_gateway_ws::GatewayConfig,
-        deps: phirepass_gateway_ws::GatewayDeps,
+        mut deps: phirepass_gateway_ws::GatewayDeps,
     ) -> anyhow::Result<SocketAddr> {
         let addr = listener.local_addr()?;
+        let grpc = match deps.commands_listener.take() {
+            Some(grpc) => grpc,
+            None => {
+                let std = std::net::TcpListener::bind("127.0.0.1:0")
+                    .context("binding a loopback port for the gateway's gRPC service")?;
+                std.set_nonblocking(true)?;
+                TcpListener::from_std(std)?
+            }
+        };
+        let commands_url = format!("https://{}", grpc.local_addr()?);
+        deps.commands_listener = Some(grpc);
+        self.commands_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(commands_url);
         let stop = self.services.shutdown();
         self.services.spawn(
             "gateway-ws",

@@ -58,6 +58,8 @@ impl Layout<'_> {
 pub struct Gateway {
     pub addr: String,
     pub id: String,
+    /// Its internal `Commands` gRPC service (`https://127.0.0.1:PORT`).
+    pub commands_url: String,
 }
 
 /// The admin account whose API token the tests' admin CLI runs use
@@ -256,15 +258,15 @@ impl Cluster {
             let mut config = stack.gateway_config().expect("gateway config");
             tweak(&mut config, addr);
             let id = config.gateway_id.clone();
-            let deps = phirepass_gateway_ws::GatewayDeps {
-                bus: own_bus().await,
-            };
+            let deps = phirepass_gateway_ws::GatewayDeps::new(own_bus().await)
+                .with_events(events.clone());
             stack
                 .start_gateway(listener, config, deps)
                 .expect("start gateway");
             gateways.push(Gateway {
                 addr: addr.to_string(),
                 id,
+                commands_url: stack.commands_url().expect("commands url"),
             });
         }
         Self {

@@ -128,6 +128,7 @@ async fn a_grants_logins_bound_the_accounts_the_browser_terminal_may_use() {
         principal: "alice".into(),
         target: "bobs-box".into(),
         logins: logins.iter().map(|l| l.to_string()).collect(),
+        ..Default::default()
     };
 
     let mut alice = logged_in_browser(gw, "alice", "alice-password").await;
@@ -331,7 +332,7 @@ async fn production_gateway_refuses_to_start_without_users() {
     let served = phirepass_gateway_ws::serve(
         config,
         listener,
-        phirepass_gateway_ws::GatewayDeps { bus },
+        phirepass_gateway_ws::GatewayDeps::new(bus),
         std::future::pending(),
     );
     let err = tokio::time::timeout(T, served)
@@ -363,7 +364,7 @@ async fn production_gateway_refuses_to_start_without_users() {
     let served = tokio::spawn(phirepass_gateway_ws::serve(
         config,
         listener,
-        phirepass_gateway_ws::GatewayDeps { bus },
+        phirepass_gateway_ws::GatewayDeps::new(bus),
         std::future::pending(),
     ));
     let mut status = None;

@@ -8,14 +8,14 @@
 //!
 //! | kind       | publishes                                              | subscribes |
 //! |------------|--------------------------------------------------------|------------|
-//! | gateway-ws | opens and frames toward nodes, frames toward edges, kicks, logouts; replies to opens it holds | its agents' node subjects, its edge streams, kicks, logouts, access changes |
+//! | gateway-ws | opens and frames toward nodes, frames toward edges, kicks, logouts, audit events (commands); replies to opens it holds | its agents' node subjects, its edge streams, kicks, logouts, access changes |
 //! | ssh-edge   | opens and frames toward nodes, frames toward edges, audit events; replies to opens it holds | `ssh -R` node opens and frames, its edge streams, kicks, access changes |
 //! | authz      | audit and access-change events                         | its inbox only |
 //! | secrets    | audit events                                           | its inbox only |
 //! | registry   | kicks                                                  | its inbox only |
 //!
 //! Nobody subscribes to `{p}.>` or `>`. Only the writers of the event stream (authz, secrets,
-//! ssh-edge) may ask JetStream anything, and only for that stream's info and creation: nobody
+//! ssh-edge, gateway-ws) may ask JetStream anything, and only for that stream's info and creation: nobody
 //! can delete, purge or edit it. Reading the audit stream is an operator's job (a separate,
 //! hand-made NATS user), not a service's.
 
@@ -42,7 +42,10 @@ const GATEWAY_WS: Rules = Rules {
         "{p}.edge.*.s.*",     // holder of agents' nodes: frames toward the opening edge
         "{p}.control.kick",   // an admin ends a browser session held by another gateway
         "{p}.control.access", // a logout: every gateway re-checks the user's streams
-        "{inbox}.>",          // the flush probe (Bus::flush) into its own inbox
+        "{p}.events.audit",   // command runs and its agents' command events (JetStream)
+        "$JS.API.STREAM.INFO.{stream}",
+        "$JS.API.STREAM.CREATE.{stream}",
+        "{inbox}.>", // the flush probe (Bus::flush) into its own inbox
     ],
     subscribe: &[
         "{p}.node.*.>", // holder: one `{p}.node.<id>.>` per connected agent
@@ -325,6 +328,7 @@ mod tests {
             ServiceKind::Authz,
             ServiceKind::Secrets,
             ServiceKind::SshEdge,
+            ServiceKind::GatewayWs,
         ];
         for kind in ServiceKind::SERVICES {
             let writes = writers.contains(&kind);

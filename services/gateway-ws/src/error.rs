@@ -26,6 +26,27 @@ pub enum GatewayError {
     Conflict(String),
     #[error("too many attempts, wait a moment and try again")]
     TooManyRequests,
+    /// No such node, or one the user may not see: one answer for both.
+    #[error("unknown node {0:?}")]
+    UnknownNode(String),
+    /// authz refused the action; the message says why (403).
+    #[error("access denied: {0}")]
+    Denied(String),
+    /// The node's agent refused a command (not declared, a parameter it does not accept): 409.
+    #[error("{0}")]
+    Refused(String),
+    /// The node's agent is at its concurrency or rate limit (429, its reason shown).
+    #[error("{0}")]
+    Busy(String),
+    /// No gateway holds the node (503, shown: it is not an internal detail).
+    #[error("node {0} is offline")]
+    Offline(String),
+    /// The stream to the node broke mid-run (502, the reason shown).
+    #[error("{0}")]
+    NodeLost(String),
+    /// The node did not answer in time (504).
+    #[error("{0}")]
+    NodeTimeout(String),
     /// A backing service failed; the detail is logged, never shown to the client.
     #[error("service unavailable")]
     Upstream(String),
@@ -69,7 +90,13 @@ impl GatewayError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests | Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::UnknownNode(_) => StatusCode::NOT_FOUND,
+            Self::Denied(_) => StatusCode::FORBIDDEN,
+            Self::Refused(_) => StatusCode::CONFLICT,
+            Self::Offline(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NodeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::NodeLost(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) | Self::Io(_) | Self::NoUsers | Self::Startup(_) => {
                 StatusCode::BAD_GATEWAY
@@ -78,6 +105,23 @@ impl GatewayError {
     }
 
     /// The text a client may see.
+    /// The gRPC status for callers of the gateway's own gRPC service (`Commands`).
+    pub fn to_status(&self) -> tonic::Status {
+        let message = self.public_message();
+        match self {
+            Self::Unauthenticated | Self::WrongCredentials => tonic::Status::unauthenticated(message),
+            Self::Forbidden | Self::Denied(_) | Self::ForeignOrigin => {
+                tonic::Status::permission_denied(message)
+            }
+            Self::NotFound(_) | Self::UnknownNode(_) => tonic::Status::not_found(message),
+            Self::BadRequest(_) => tonic::Status::invalid_argument(message),
+            Self::Conflict(_) | Self::Refused(_) => tonic::Status::failed_precondition(message),
+            Self::TooManyRequests | Self::Busy(_) => tonic::Status::resource_exhausted(message),
+            Self::NodeTimeout(_) => tonic::Status::deadline_exceeded(message),
+            _ => tonic::Status::unavailable(message),
+        }
+    }
+
     pub fn public_message(&self) -> String {
         match self {
             Self::Upstream(detail) | Self::Unavailable(detail) => {

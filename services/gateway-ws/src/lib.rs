@@ -13,11 +13,14 @@
 //! * `browser`: the terminal WebSocket and its SSH client.
 //! * `nodes`: the agent WebSocket, node presence, token revocation.
 //! * `dashboard`: the JSON the dashboard reads.
+//! * `commands`: allowlisted commands on nodes (issue #10): the runner, the `Commands` gRPC
+//!   service on the internal listener (`GATEWAY_GRPC_ADDR`) and the web UI's HTTP API.
 //! * [`proxy`]: the HTTP proxy by Host (tunnels, app ports).
 //! * [`tls`]: HTTPS on the public listener (`GATEWAY_TLS_CERT`), handshake deadline, reloads.
 
 mod accounts;
 mod browser;
+mod commands;
 pub mod config;
 mod dashboard;
 pub mod error;

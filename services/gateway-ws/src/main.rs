@@ -20,15 +20,25 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("connecting to NATS")?;
+    // Command audit events (issue #10): JetStream with NATS, else in memory.
+    let events = phirepass_bus::connect_events_with(
+        env_opt("NATS_URL").as_deref(),
+        ServiceKind::GatewayWs,
+        nats_identity.as_ref(),
+    )
+    .await
+    .context("connecting the audit event log")?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
-    serve(
-        config,
-        listener,
-        GatewayDeps { bus },
-        phirepass_runtime::shutdown::signal(),
-    )
-    .await?;
+    let mut deps = GatewayDeps::new(bus).with_events(events);
+    // The internal `Commands` gRPC service: off unless an address is given.
+    if let Some(addr) = env_opt("GATEWAY_GRPC_ADDR") {
+        let grpc = tokio::net::TcpListener::bind(addr.as_str())
+            .await
+            .with_context(|| format!("binding GATEWAY_GRPC_ADDR={addr}"))?;
+        deps = deps.with_commands_listener(grpc);
+    }
+    serve(config, listener, deps, phirepass_runtime::shutdown::signal()).await?;
     Ok(())
 }

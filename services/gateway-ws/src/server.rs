@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
-use phirepass_bus::Bus;
+use phirepass_bus::{Bus, EventLog, MemoryEventLog};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tracing::{debug, info, warn};
@@ -23,14 +23,42 @@ use crate::http::{assets, cors, hsts, pages};
 use crate::nodes::revocation;
 use crate::state::{AppState, Kick};
 use crate::tls::TlsListener;
-use crate::{browser, nodes, proxy, startup};
+use crate::{browser, commands, nodes, proxy, startup};
 
 /// How long shutdown waits for open WebSockets to finish after agents were told to leave.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// What the gateway needs from outside: the bus its nodes are reached through.
+/// What the gateway needs from outside: the bus its nodes are reached through, the event log
+/// its audit events go to, and (optionally) the listener of its internal gRPC service.
 pub struct GatewayDeps {
     pub bus: Arc<dyn Bus>,
+    /// Audit events (`<prefix>.events.audit`); a fresh in-memory log unless given.
+    pub events: Arc<dyn EventLog>,
+    /// The `Commands` gRPC service's listener (`GATEWAY_GRPC_ADDR`); `None`: not served.
+    pub commands_listener: Option<TcpListener>,
+}
+
+impl GatewayDeps {
+    /// The bus only: audit events in memory, no gRPC listener.
+    pub fn new(bus: Arc<dyn Bus>) -> Self {
+        Self {
+            bus,
+            events: Arc::new(MemoryEventLog::new()),
+            commands_listener: None,
+        }
+    }
+
+    /// Audit events go to `events` (the deployment's log, JetStream in production).
+    pub fn with_events(mut self, events: Arc<dyn EventLog>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Serves the `Commands` gRPC service on `listener` (mutual TLS, API tokens).
+    pub fn with_commands_listener(mut self, listener: TcpListener) -> Self {
+        self.commands_listener = Some(listener);
+        self
+    }
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves.
@@ -52,7 +80,7 @@ pub async fn serve(
         Some(settings) => Some((crate::tls::acceptor(settings)?, settings.handshake_timeout)),
         None => None,
     };
-    let state = AppState::connect(config, deps.bus)?;
+    let state = AppState::connect_with(config, deps.bus, deps.events)?;
     if state.config.mode == AppMode::Production {
         startup::require_users(&state.authz, state.config.first_run_setup).await?;
     }
@@ -62,6 +90,20 @@ pub async fn serve(
         tokio::spawn(kick::listen(state.clone())),
         tokio::spawn(crate::browser::revocation::watch(state.clone())),
     ];
+    let (grpc_stop, grpc) = match deps.commands_listener {
+        Some(listener) => {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(crate::commands::grpc::serve(
+                state.clone(),
+                listener,
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            (Some(stop), Some(task))
+        }
+        None => (None, None),
+    };
     info!(
         addr = %listener.local_addr()?,
         gateway = %state.config.gateway_id,
@@ -87,6 +129,14 @@ pub async fn serve(
     for task in background {
         task.abort();
     }
+    if let (Some(stop), Some(task)) = (grpc_stop, grpc) {
+        let _ = stop.send(());
+        match task.await {
+            Ok(Err(e)) => warn!(error = %e, "commands grpc service failed"),
+            Err(e) => warn!(error = %e, "commands grpc service panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     kick_all(&state);
     drain(&state).await;
     result.map_err(GatewayError::Io)
@@ -111,6 +161,11 @@ fn routes(state: Arc<AppState>) -> Router {
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/auth/me", get(auth::me))
         .route("/api/nodes", get(status::nodes))
+        .route("/api/nodes/{node}/status", get(commands::http::status))
+        .route(
+            "/api/nodes/{node}/commands/{name}",
+            post(commands::http::run),
+        )
         .route("/api/connections", get(status::connections))
         .route("/stats", get(status::stats))
         .route("/version", get(status::version))

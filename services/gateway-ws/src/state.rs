@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use phirepass_bus::Bus;
+use phirepass_bus::{Bus, EventLog, MemoryEventLog};
 use phirepass_pki::ServiceKind;
 use phirepass_proto::authz::authz_client::AuthzClient;
 use phirepass_proto::registry::registry_client::RegistryClient;
@@ -85,11 +85,23 @@ pub struct AppState {
     pub live: crate::browser::revocation::LiveAccess,
     /// authz's ticket keys: opens to held agents are checked against them (issue #8).
     pub tickets: crate::tickets::Tickets,
+    /// Command audit events (`<prefix>.events.audit`): runs asked here, agents' own events.
+    pub audit: crate::commands::audit::AuditLog,
 }
 
 impl AppState {
     /// Connects the authz, registry and secrets clients (lazily: nothing is dialled until first use).
+    /// Audit events go to a fresh in-memory log; see [`AppState::connect_with`].
     pub fn connect(config: GatewayConfig, bus: Arc<dyn Bus>) -> Result<Arc<Self>, GatewayError> {
+        Self::connect_with(config, bus, Arc::new(MemoryEventLog::new()))
+    }
+
+    /// [`AppState::connect`], publishing audit events on `events`.
+    pub fn connect_with(
+        config: GatewayConfig,
+        bus: Arc<dyn Bus>,
+        events: Arc<dyn EventLog>,
+    ) -> Result<Arc<Self>, GatewayError> {
         let startup = |e: phirepass_runtime::grpc::GrpcError| GatewayError::Startup(e.to_string());
         let id = &config.identity;
         let authz =
@@ -105,6 +117,7 @@ impl AppState {
         };
         let mut state = Self::new(config, bus, authz, registry);
         state.secrets = secrets;
+        state.audit = crate::commands::audit::AuditLog::new(events, state.audit_subject());
         Ok(Arc::new(state))
     }
 
@@ -118,6 +131,10 @@ impl AppState {
                 authz.clone(),
             ),
             tickets: crate::tickets::Tickets::new(authz.clone()),
+            audit: crate::commands::audit::AuditLog::new(
+                Arc::new(MemoryEventLog::new()),
+                format!("{}.events.audit", config.subject_prefix),
+            ),
             subjects,
             stream_config: StreamConfig::default(),
             config,
@@ -133,6 +150,11 @@ impl AppState {
             tasks: TaskTracker::new(),
             live: Default::default(),
         }
+    }
+
+    /// Where this gateway's audit events go: `<prefix>.events.audit`, beside authz's.
+    pub fn audit_subject(&self) -> String {
+        format!("{}.events.audit", self.config.subject_prefix)
     }
 
     pub fn nodes(&self) -> MutexGuard<'_, HashMap<String, HeldNode>> {

@@ -7,12 +7,14 @@
 //! and check that the server is the kind they meant to reach. Every call carries the caller's
 //! W3C trace context ([`CallMetadata`], [`RemoteContext`]).
 
+mod api_token;
 mod auth;
 pub mod policy;
 pub mod probe;
 pub mod server;
 pub mod tls;
 
+pub use api_token::{API_TOKEN_PREFIX, TokenNeed, api_token};
 pub use auth::{CallMetadata, RemoteContext, bearer, remote_context};
 pub use policy::{Caller, Policy, PolicyLayer, Rule};
 pub use server::GrpcService;

@@ -8,10 +8,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use phirepass_proto::authz::{ListAccessibleTargetsRequest, ListNodesRequest, TargetKind};
 use phirepass_proto::registry::{self, NodeStats};
 use serde_json::{Value, json};
-use tracing::debug;
 
 use crate::accounts::auth::require_user;
 use crate::error::GatewayError;
@@ -38,38 +36,13 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GatewayError> {
     let user = require_user(&state, &headers).await?;
-    let mut authz = state.authz.clone();
     // node id -> (name, why the user may reach it)
-    let mut reachable: BTreeMap<String, (String, String)> = authz
-        .list_nodes(ListNodesRequest {
-            user_id: Some(user.id.clone()),
-        })
-        .await
-        .map_err(|s| GatewayError::from_status(s, "nodes"))?
-        .into_inner()
-        .nodes
-        .into_iter()
-        .map(|n| (n.node_id, (n.name, "owner".to_string())))
-        .collect();
-    // Granted nodes; an authz without this call still lists the user's own nodes.
-    match authz
-        .list_accessible_targets(ListAccessibleTargetsRequest {
-            username: user.username.clone(),
-        })
-        .await
-    {
-        Ok(reply) => {
-            for t in reply.into_inner().targets {
-                let Some(target) = t.target else { continue };
-                if target.kind == TargetKind::Node as i32 {
-                    reachable
-                        .entry(target.id)
-                        .or_insert((target.name, t.reason));
-                }
-            }
-        }
-        Err(status) => debug!(code = ?status.code(), "accessible targets unavailable"),
-    }
+    let reachable: BTreeMap<String, (String, String)> =
+        crate::commands::nodes::reachable(&state, &user.id, &user.username)
+            .await?
+            .into_iter()
+            .map(|(id, n)| (id, (n.name, n.reason)))
+            .collect();
     let live: BTreeMap<String, registry::NodePresence> = state
         .registry
         .clone()

@@ -27,9 +27,20 @@ pub struct Identity {
     pub kick: mpsc::UnboundedSender<Kick>,
 }
 
-/// Reports one held node: connected, refreshed with its latest stats, disconnected.
+/// Writes to the registry come at most this often, however fast an agent sends reports.
+const MIN_WRITE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the holder last heard from the agent: host stats and its self-report (JSON).
+#[derive(Clone, Default)]
+struct Report {
+    stats: Option<HostStats>,
+    status_json: String,
+}
+
+/// Reports one held node: connected, refreshed with its latest stats and self-report,
+/// disconnected.
 pub struct NodePresenceReporter {
-    stats: watch::Sender<Option<HostStats>>,
+    report: watch::Sender<Report>,
     task: JoinHandle<()>,
     state: Arc<AppState>,
     node_id: String,
@@ -37,25 +48,25 @@ pub struct NodePresenceReporter {
 
 impl NodePresenceReporter {
     pub fn start(state: Arc<AppState>, node: Node, me: Identity) -> Self {
-        let (tx, mut rx) = watch::channel::<Option<HostStats>>(None);
+        let (tx, mut rx) = watch::channel::<Report>(Report::default());
         let task_state = state.clone();
         let node_id = node.node_id.clone();
         let task = tokio::spawn(
             async move {
                 let mut registry = task_state.registry.clone();
-                let presence = |stats: Option<&HostStats>| NodePresence {
+                let presence = |report: &Report| NodePresence {
                     node_id: node.node_id.clone(),
                     name: node.name.clone(),
                     user_id: node.user_id.clone(),
                     gateway_id: task_state.config.gateway_id.clone(),
                     connected_at: 0,
                     last_heartbeat: 0,
-                    stats: stats.map(stats_to_proto),
+                    stats: report.stats.as_ref().map(stats_to_proto),
                     agent_addr: me.agent_addr.clone(),
                     conn_id: me.conn_id.clone(),
                     agent_seen_at: me.last_seen.load(Ordering::Relaxed),
                     agent_instance: me.instance.clone(),
-                    agent_status_json: String::new(),
+                    agent_status_json: report.status_json.clone(),
                 };
                 // The claim recorded the node; this refresh re-creates it if the registry
                 // was unreachable then.
@@ -69,7 +80,8 @@ impl NodePresenceReporter {
                     }
                     first = false;
                     let current = rx.borrow_and_update().clone();
-                    match registry.node_heartbeat(presence(current.as_ref())).await {
+                    let written = tokio::time::Instant::now();
+                    match registry.node_heartbeat(presence(&current)).await {
                         Ok(reply) if !reply.get_ref().accepted => {
                             warn!("another connection holds this node now; dropping this one");
                             let _ = me.kick.send(Kick {
@@ -81,12 +93,14 @@ impl NodePresenceReporter {
                         Ok(_) => {}
                         Err(e) => debug!(code = ?e.code(), "registry heartbeat failed"),
                     }
+                    // An agent changing its report in a loop costs one write a second.
+                    tokio::time::sleep_until(written + MIN_WRITE_INTERVAL).await;
                 }
             }
             .in_current_span(),
         );
         Self {
-            stats: tx,
+            report: tx,
             task,
             state,
             node_id,
@@ -94,7 +108,12 @@ impl NodePresenceReporter {
     }
 
     pub fn update(&self, stats: HostStats) {
-        let _ = self.stats.send(Some(stats));
+        self.report.send_modify(|r| r.stats = Some(stats));
+    }
+
+    /// The agent's self-report (its `status` link message, as JSON), kept with the node.
+    pub fn set_status(&self, status_json: String) {
+        self.report.send_modify(|r| r.status_json = status_json);
     }
 
     pub async fn stop(self) {

@@ -21,6 +21,7 @@ use phirepass_tunnel::{NodeSubject, OpenReply, OpenRequest, valid_token};
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::commands::audit::{AgentAuditRelay, LinkNode};
 use crate::http::client_ip::client_ip;
 use crate::nodes::claim::{self, Claimant, REFUSED_RETRY};
 use crate::nodes::presence::{Identity, NodePresenceReporter};
@@ -236,6 +237,17 @@ async fn relay(
         },
     );
     info!("agent connected");
+    let mut link = Link {
+        reporter,
+        audit: AgentAuditRelay::start(
+            state.audit.clone(),
+            LinkNode {
+                node_id: node.node_id.clone(),
+                node_name: node.name.clone(),
+                gateway_id: state.config.gateway_id.clone(),
+            },
+        ),
+    };
 
     let mut routes = Routes::default();
     let mut idle = Box::pin(tokio::time::sleep(AGENT_IDLE_TIMEOUT));
@@ -246,7 +258,7 @@ async fn relay(
                 last_seen.store(now_millis(), Ordering::Relaxed);
                 match msg {
                     Some(Ok(Message::Binary(b))) => {
-                        if let Err(e) = from_agent(state, b, outbox, &mut routes, &reporter).await {
+                        if let Err(e) = from_agent(state, b, outbox, &mut routes, &mut link).await {
                             warn!(error = %e, "agent protocol error");
                             break Err(e);
                         }
@@ -281,17 +293,27 @@ async fn relay(
         }
     }
     reset_streams(state, &routes, "node disconnected").await;
-    reporter.stop().await;
+    link.reporter.stop().await;
+    link.audit.finish().await;
     info!("agent disconnected");
     outcome
 }
+
+/// What the link keeps about the agent besides its streams: presence and audit relay.
+struct Link {
+    reporter: NodePresenceReporter,
+    audit: AgentAuditRelay,
+}
+
+/// Largest self-report an agent may send (its declared commands); bigger ones are ignored.
+const MAX_AGENT_STATUS: usize = 128 * 1024;
 
 async fn from_agent(
     state: &AppState,
     raw: Bytes,
     outbox: &Outbox,
     routes: &mut Routes,
-    reporter: &NodePresenceReporter,
+    link: &mut Link,
 ) -> Result<(), String> {
     match LinkMessage::decode(raw).map_err(|e| format!("malformed message: {e}"))? {
         LinkMessage::Frame { stream_id, frame } => {
@@ -318,7 +340,15 @@ async fn from_agent(
                     .map_err(|e| format!("bus publish: {e}"))?;
             }
         }
-        LinkMessage::Control(NodeControl::Heartbeat { stats }) => reporter.update(stats),
+        LinkMessage::Control(NodeControl::Heartbeat { stats }) => link.reporter.update(stats),
+        LinkMessage::Control(NodeControl::Status { status }) => {
+            match serde_json::to_string(&status) {
+                Ok(json) if json.len() <= MAX_AGENT_STATUS => link.reporter.set_status(json),
+                Ok(json) => warn!(size = json.len(), "agent status too large; ignored"),
+                Err(e) => warn!(error = %e, "agent status not encodable; ignored"),
+            }
+        }
+        LinkMessage::Control(NodeControl::Audit { event }) => link.audit.relay(event),
         LinkMessage::Control(NodeControl::Ping { nonce }) => {
             send(outbox, LinkMessage::Control(NodeControl::Pong { nonce }));
         }

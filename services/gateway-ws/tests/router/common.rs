@@ -34,6 +34,8 @@ pub struct Gateway {
     pub admin: AuthzClient<AuthedChannel>,
     /// The registry as ssh-edge calls it (tunnel presence is ssh-edge's to report).
     pub edge_registry: RegistryClient<AuthedChannel>,
+    /// The deployment CA (PEM), for clients without a certificate (API tokens).
+    pub trust_pem: String,
 }
 
 impl Gateway {
@@ -92,6 +94,7 @@ impl Gateway {
             state: AppState::connect(config, bus).unwrap(),
             admin,
             edge_registry,
+            trust_pem: pki.trust_pem().to_owned(),
         }
     }
 
@@ -137,9 +140,7 @@ impl Gateway {
         let listener = loopback().await;
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let deps = GatewayDeps {
-            bus: self.state.bus.clone(),
-        };
+        let deps = GatewayDeps::new(self.state.bus.clone());
         let shutdown = async move {
             let _ = stopped.await;
         };

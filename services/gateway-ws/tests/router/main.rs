@@ -8,6 +8,7 @@
 
 mod apps_open;
 mod client_ip_limits;
+mod commands;
 mod common;
 mod cors;
 mod csrf;
