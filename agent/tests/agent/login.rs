@@ -210,3 +210,74 @@ async fn container_recipe_logs_in_then_exits_when_rejected() {
     assert!(!stderr.contains(TOKEN));
     assert_eq!(gateway.await.unwrap(), TOKEN);
 }
+
+/// `start --login-from-stdin` against a gateway that rejects the token: the exit, and the
+/// gateway's task (which returns the token it received).
+async fn start_login_from_stdin(
+    home: &Path,
+    input: Option<&str>,
+) -> (Output, tokio::task::JoinHandle<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/api/nodes/ws", listener.local_addr().unwrap());
+    let gateway = tokio::spawn(rejecting_gateway(listener));
+    let mut cmd = agent(home);
+    cmd.env("SERVER_URL", &url)
+        .args(["start", "--login-from-stdin"]);
+    let input = input.map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || match input {
+        Some(input) => with_stdin(cmd, &input),
+        None => cmd.output().unwrap(),
+    });
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .unwrap();
+    (out, gateway)
+}
+
+async fn received(gateway: tokio::task::JoinHandle<String>) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(10), gateway)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The image's command (deploy/Dockerfile.agent): the piped token is stored, then used; a
+/// restart with nothing piped uses the stored one; a bad token stops before anything is dialled.
+#[tokio::test]
+async fn start_login_from_stdin_stores_then_starts_and_restarts_with_the_stored_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, gateway) = start_login_from_stdin(dir.path(), Some(&format!("{TOKEN}\n"))).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("token revoked"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    assert_eq!(received(gateway).await, TOKEN);
+    let stored = dir.path().join(".config/phirepass/agent.token");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap().trim(), TOKEN);
+    assert_eq!(mode(&stored), 0o600);
+
+    let (out, gateway) = start_login_from_stdin(dir.path(), None).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no token on stdin: starting with the stored one"),
+        "{stderr}"
+    );
+    assert_eq!(received(gateway).await, TOKEN);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let (out, gateway) = start_login_from_stdin(fresh.path(), Some("pp_node_nope\n")).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not a node token"),
+        "{stderr}"
+    );
+    assert!(
+        !gateway.is_finished(),
+        "nothing may be dialled with a bad token"
+    );
+    gateway.abort();
+    assert!(!fresh.path().join(".config/phirepass/agent.token").exists());
+}
