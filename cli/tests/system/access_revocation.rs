@@ -161,6 +161,7 @@ async fn revoked_grant_ends_the_browser_terminal_by_the_periodic_check() {
         principal_kind: PrincipalKind::User as i32,
         principal: "bob".into(),
         target: NODE.into(),
+        ..Default::default()
     };
     cluster.authz().revoke(revoke).await.expect("revoke");
     let started = Instant::now();
@@ -285,6 +286,7 @@ async fn app_websocket_ends_when_its_grant_is_revoked_or_its_user_disabled() {
         principal_kind: PrincipalKind::User as i32,
         principal: "bob".into(),
         target: "node-a".into(),
+        ..Default::default()
     };
     cluster.authz().revoke(revoke).await.expect("revoke");
     let started = Instant::now();
@@ -361,6 +363,7 @@ async fn ssh_relays_end_when_the_grant_is_revoked_or_the_user_disabled() {
                     principal_kind: PrincipalKind::User as i32,
                     principal: ALICE.into(),
                     target: HOST.into(),
+                    ..Default::default()
                 };
                 authz.revoke(r).await.expect("revoke");
             } else {

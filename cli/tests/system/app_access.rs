@@ -370,6 +370,7 @@ async fn revoking_the_grant_stops_the_next_request() {
             principal_kind: phirepass_proto::authz::PrincipalKind::User as i32,
             principal: BOB.into(),
             target: "node-a".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

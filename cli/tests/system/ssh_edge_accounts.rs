@@ -20,6 +20,7 @@ pub(crate) async fn grant_logins(f: &EdgeFixture, target: &str, logins: &[&str])
             principal: ALICE.into(),
             target: target.into(),
             logins: logins.iter().map(|l| l.to_string()).collect(),
+            ..Default::default()
         })
         .await
         .expect("grant");

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod hosts;
+mod node_groups;
 mod node_tokens;
 mod token_sources;
 mod tokens;
