@@ -43,18 +43,21 @@ pub fn cpu_percent(prev: CpuTimes, now: CpuTimes) -> f32 {
     (busy as f64 * 100.0 / total as f64) as f32
 }
 
+/// A `Name:   123 kB` field of `/proc/meminfo` or `/proc/<pid>/status`, in bytes.
+pub fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix(':')?;
+        rest.split_whitespace()
+            .next()?
+            .parse::<u64>()
+            .ok()
+            .map(|kib| kib.saturating_mul(1024))
+    })
+}
+
 /// `(total, used)` bytes from `/proc/meminfo`; used = total - available.
 pub fn parse_meminfo(meminfo: &str) -> Option<(u64, u64)> {
-    let field = |name: &str| {
-        meminfo.lines().find_map(|l| {
-            let rest = l.strip_prefix(name)?.strip_prefix(':')?;
-            rest.split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
-                .map(|kib| kib * 1024)
-        })
-    };
+    let field = |name: &str| kib_field(meminfo, name);
     let total = field("MemTotal")?;
     // Old kernels lack MemAvailable; approximate it.
     let available = field("MemAvailable").or_else(|| {

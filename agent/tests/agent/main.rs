@@ -6,6 +6,7 @@
 mod command_injection;
 mod command_limits;
 mod commands;
+mod builtins;
 mod gateway;
 mod http_server;
 mod link;
