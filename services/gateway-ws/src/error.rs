@@ -109,7 +109,9 @@ impl GatewayError {
     pub fn to_status(&self) -> tonic::Status {
         let message = self.public_message();
         match self {
-            Self::Unauthenticated | Self::WrongCredentials => tonic::Status::unauthenticated(message),
+            Self::Unauthenticated | Self::WrongCredentials => {
+                tonic::Status::unauthenticated(message)
+            }
             Self::Forbidden | Self::Denied(_) | Self::ForeignOrigin => {
                 tonic::Status::permission_denied(message)
             }

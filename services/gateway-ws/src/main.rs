@@ -39,6 +39,12 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("binding GATEWAY_GRPC_ADDR={addr}"))?;
         deps = deps.with_commands_listener(grpc);
     }
-    serve(config, listener, deps, phirepass_runtime::shutdown::signal()).await?;
+    serve(
+        config,
+        listener,
+        deps,
+        phirepass_runtime::shutdown::signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -189,7 +189,10 @@ impl AgentAuditRelay {
             self.dropped += 1;
             // One line per power of two, not one per dropped event.
             if self.dropped.is_power_of_two() {
-                warn!(dropped = self.dropped, "agent sends audit events too fast; dropping");
+                warn!(
+                    dropped = self.dropped,
+                    "agent sends audit events too fast; dropping"
+                );
             }
             return;
         }

@@ -96,11 +96,15 @@ impl CommandsService {
             }
             Err(s) => {
                 error!(code = ?s.code(), "authz unreachable for an api token check");
-                return Err(Status::unavailable("authz unavailable to check the API token"));
+                return Err(Status::unavailable(
+                    "authz unavailable to check the API token",
+                ));
             }
         };
         let Some(user) = reply.user.filter(|u| !u.disabled) else {
-            return Err(Status::permission_denied("the API token's user is disabled"));
+            return Err(Status::permission_denied(
+                "the API token's user is disabled",
+            ));
         };
         if !need.allowed_by(&reply.scopes) {
             warn!(user = %user.username, ?need, "api token lacks the scope");

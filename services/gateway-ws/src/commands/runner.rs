@@ -114,7 +114,9 @@ pub async fn start(
     let gateway_id = state.config.gateway_id.clone();
     state.audit.request(&gateway_id, &facts).await;
     let span = info_span!("command", node = %node.name, command = %command.name, correlation_id = %command.correlation_id, user = %caller.username);
-    let opened = open(state, caller, &node, command).instrument(span.clone()).await;
+    let opened = open(state, caller, &node, command)
+        .instrument(span.clone())
+        .await;
     let stream = match opened {
         Ok(stream) => stream,
         Err(error) => {
@@ -238,9 +240,9 @@ fn open_error(node: &str, error: OpenError) -> GatewayError {
             GatewayError::Busy(reason)
         }
         OpenError::Refused(reason) => GatewayError::Refused(reason),
-        OpenError::Timeout => GatewayError::NodeTimeout(format!(
-            "node {node} did not answer in time; try again"
-        )),
+        OpenError::Timeout => {
+            GatewayError::NodeTimeout(format!("node {node} did not answer in time; try again"))
+        }
         OpenError::NoTicket(reason) if reason == "access denied" => {
             GatewayError::Denied("no grant for this command".into())
         }
@@ -264,11 +266,7 @@ struct Pump {
 }
 
 impl Pump {
-    async fn run(
-        self,
-        mut stream: TunnelStream,
-        tx: mpsc::Sender<Result<RunEvent, GatewayError>>,
-    ) {
+    async fn run(self, mut stream: TunnelStream, tx: mpsc::Sender<Result<RunEvent, GatewayError>>) {
         let started = Instant::now();
         let ended = relay(&mut stream, &tx, self.deadline).await;
         if matches!(ended, Ended::Done(_)) {
@@ -291,7 +289,13 @@ impl Pump {
             "command ended"
         );
         self.audit
-            .result(&self.gateway_id, &self.facts, result, error.as_deref(), elapsed)
+            .result(
+                &self.gateway_id,
+                &self.facts,
+                result,
+                error.as_deref(),
+                elapsed,
+            )
             .await;
         let last = match ended {
             Ended::Done(result) => Ok(RunEvent::Finished(result)),
@@ -311,7 +315,9 @@ async fn relay(
 ) -> Ended {
     // The edge sends nothing but its Fin.
     if let Err(e) = stream.shutdown().await {
-        return Ended::Failed(GatewayError::NodeLost(format!("the node's stream failed: {e}")));
+        return Ended::Failed(GatewayError::NodeLost(format!(
+            "the node's stream failed: {e}"
+        )));
     }
     let until = Instant::now() + deadline;
     let mut decoder = RecordDecoder::new();

@@ -102,11 +102,9 @@ async fn setup() -> Setup {
         .collect();
     let pins = dir.path().join("pins.json");
     phirepass_agent::pins::store(&pins, &phirepass_ticket::KeySet::new(keys).unwrap()).unwrap();
-    let host = phirepass_agent::commands::HostConfig::parse(
-        &dir.path().join("agent.toml"),
-        AGENT_TOML,
-    )
-    .unwrap();
+    let host =
+        phirepass_agent::commands::HostConfig::parse(&dir.path().join("agent.toml"), AGENT_TOML)
+            .unwrap();
     let url = format!("ws://{addr}/api/nodes/ws");
     let pins_path = pins.to_string_lossy().into_owned();
     let config = phirepass_agent::AgentConfig::from_lookup_and_host(
@@ -208,7 +206,10 @@ async fn a_declared_command_runs_over_grpc_and_is_audited() {
         .into_inner();
     assert_eq!(reply.node_id, s.node_id);
     assert_eq!(reply.correlation_id, "corr-unary");
-    assert_eq!(String::from_utf8_lossy(&reply.stdout), "hello world s3cr3t\n");
+    assert_eq!(
+        String::from_utf8_lossy(&reply.stdout),
+        "hello world s3cr3t\n"
+    );
     let result = reply.result.unwrap();
     assert_eq!(result.exit_code, Some(0));
     assert!(result.error.is_empty(), "{}", result.error);
@@ -283,7 +284,11 @@ async fn refusals_name_their_reason() {
         .unwrap();
     let refused = read.clone().run_command(greet("")).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
-    assert!(refused.message().contains("read-only"), "{}", refused.message());
+    assert!(
+        refused.message().contains("read-only"),
+        "{}",
+        refused.message()
+    );
 
     // bob may open a shell on web-1 but no command: denied, with authz's reason.
     s.gw.user("bob").await;
@@ -299,7 +304,12 @@ async fn refusals_name_their_reason() {
         .unwrap();
     let bob = s.client(&s.api_token("bob", "admin").await);
     let denied = bob.clone().run_command(greet("")).await.unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied, "{}", denied.message());
+    assert_eq!(
+        denied.code(),
+        Code::PermissionDenied,
+        "{}",
+        denied.message()
+    );
     // carol sees no web-1 at all: the same answer as for a node that does not exist.
     s.gw.user("carol").await;
     let carol = s.client(&s.api_token("carol", "admin").await);
@@ -318,7 +328,12 @@ async fn refusals_name_their_reason() {
     let mut undeclared = greet("");
     undeclared.command = "reboot".into();
     let refused = admin.clone().run_command(undeclared).await.unwrap_err();
-    assert_eq!(refused.code(), Code::FailedPrecondition, "{}", refused.message());
+    assert_eq!(
+        refused.code(),
+        Code::FailedPrecondition,
+        "{}",
+        refused.message()
+    );
 
     // Offline: the agent stops, the next run says so at once.
     let Setup {
@@ -337,13 +352,17 @@ async fn the_web_ui_runs_a_command_as_ndjson() {
     let admin = s.client(&s.api_token("alice", "admin").await);
     s.wait_for_status(&admin).await;
     let cookie = {
-        let response = s.gw.send(crate::common::login("alice", &crate::common::password("alice"))).await;
+        let response =
+            s.gw.send(crate::common::login(
+                "alice",
+                &crate::common::password("alice"),
+            ))
+            .await;
         let cookie = response.headers()["set-cookie"].to_str().unwrap();
         cookie.split(';').next().unwrap().to_string()
     };
-    let status = s
-        .gw
-        .send(
+    let status =
+        s.gw.send(
             Request::get("/api/nodes/web-1/status")
                 .header("host", HOST)
                 .header("cookie", &cookie)
@@ -369,7 +388,9 @@ async fn the_web_ui_runs_a_command_as_ndjson() {
     let response = s.gw.send(post("/api/nodes/web-1/commands/greet")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let lines: Vec<Value> = String::from_utf8(bytes.to_vec())
         .unwrap()
         .lines()
