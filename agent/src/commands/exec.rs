@@ -112,7 +112,10 @@ pub async fn run(
         }
     }
     let mut abandoned = false;
-    if tokio::time::timeout(PIPE_GRACE, join_all(&mut readers)).await.is_err() {
+    if tokio::time::timeout(PIPE_GRACE, join_all(&mut readers))
+        .await
+        .is_err()
+    {
         readers.abort_all();
         abandoned = true;
     }
@@ -121,7 +124,9 @@ pub async fn run(
             "timed out after {} s: the command's process group was killed",
             prepared.timeout.as_secs()
         )),
-        Some(Stop::Cancelled) => Some("cancelled by the caller: the command's process group was killed".to_owned()),
+        Some(Stop::Cancelled) => {
+            Some("cancelled by the caller: the command's process group was killed".to_owned())
+        }
         None => None,
     };
     let error = match (error, abandoned) {
@@ -164,8 +169,7 @@ fn kill_group(pgid: Option<u32>) {
         .and_then(|p| i32::try_from(p).ok())
         .and_then(rustix::process::Pid::from_raw);
     if let Some(pid) = pid
-        && let Err(error) =
-            rustix::process::kill_process_group(pid, rustix::process::Signal::KILL)
+        && let Err(error) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL)
     {
         // ESRCH: everything already exited.
         tracing::debug!(%error, "kill of the command's process group");

@@ -180,10 +180,16 @@ impl HostConfig {
             let label = format!("[[command]] {:?}", entry.name);
             let name = entry.name.clone();
             if builtin_names.contains(&name) {
-                return Err(invalid(&label, format!("{name:?} is the name of a built-in command: choose another name")));
+                return Err(invalid(
+                    &label,
+                    format!("{name:?} is the name of a built-in command: choose another name"),
+                ));
             }
             if commands.iter().any(|c| c.name == name) {
-                return Err(invalid(&label, "declared twice: keep one entry per name".to_owned()));
+                return Err(invalid(
+                    &label,
+                    "declared twice: keep one entry per name".to_owned(),
+                ));
             }
             commands.push(declare(entry).map_err(|problem| invalid(&label, problem))?);
         }
@@ -200,7 +206,11 @@ impl HostConfig {
 /// `[agent]` as the environment variables it stands in for.
 fn settings(agent: AgentSettings) -> BTreeMap<&'static str, String> {
     let join = |ports: Vec<u16>| {
-        ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     };
     [
         ("SERVER_URL", agent.server_url),
@@ -211,7 +221,10 @@ fn settings(agent: AgentSettings) -> BTreeMap<&'static str, String> {
         ("SSH_HOST", agent.ssh_host),
         ("SSH_PORT", agent.ssh_port.map(|p| p.to_string())),
         ("ALLOWED_PORTS", agent.allowed_ports.map(join)),
-        ("STATS_REFRESH_INTERVAL", agent.stats_refresh_interval.map(|s| s.to_string())),
+        (
+            "STATS_REFRESH_INTERVAL",
+            agent.stats_refresh_interval.map(|s| s.to_string()),
+        ),
         ("PING_INTERVAL", agent.ping_interval.map(|s| s.to_string())),
     ]
     .into_iter()
@@ -241,11 +254,15 @@ fn declare(entry: CommandSchema) -> Result<Declared, String> {
     let args = template::parse(&entry.args, &names)?;
     let timeout = entry.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
     if timeout == 0 || timeout > MAX_TIMEOUT_SECS {
-        return Err(format!("timeout = {timeout}: use 1 to {MAX_TIMEOUT_SECS} seconds"));
+        return Err(format!(
+            "timeout = {timeout}: use 1 to {MAX_TIMEOUT_SECS} seconds"
+        ));
     }
     let output_limit = entry.output_limit.unwrap_or(DEFAULT_OUTPUT_LIMIT);
     if output_limit > MAX_OUTPUT_LIMIT {
-        return Err(format!("output_limit = {output_limit}: at most {MAX_OUTPUT_LIMIT} bytes"));
+        return Err(format!(
+            "output_limit = {output_limit}: at most {MAX_OUTPUT_LIMIT} bytes"
+        ));
     }
     let run_as: Option<RunAs> = match &entry.user {
         Some(user) => {
@@ -273,22 +290,31 @@ fn declare(entry: CommandSchema) -> Result<Declared, String> {
 fn check_program(program: &Path) -> Result<(), String> {
     let shown = program.display();
     if !program.is_absolute() {
-        return Err(format!("program {shown:?} must be an absolute path (no PATH lookup): write e.g. \"/usr/bin/{shown}\""));
+        return Err(format!(
+            "program {shown:?} must be an absolute path (no PATH lookup): write e.g. \"/usr/bin/{shown}\""
+        ));
     }
     let meta = std::fs::metadata(program)
         .map_err(|e| format!("program {shown} cannot be used ({e}): install it or fix the path"))?;
     if !meta.is_file() {
-        return Err(format!("program {shown} is not a regular file: name the executable itself"));
+        return Err(format!(
+            "program {shown} is not a regular file: name the executable itself"
+        ));
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("program {shown} is not executable: chmod +x it or name the right file"));
+        return Err(format!(
+            "program {shown} is not executable: chmod +x it or name the right file"
+        ));
     }
     Ok(())
 }
 
 fn param(p: ParamSchema) -> Result<Param, String> {
     if !valid_name(&p.name) {
-        return Err("a parameter name is lowercase letters, digits, _ and -, starting with a letter".to_owned());
+        return Err(
+            "a parameter name is lowercase letters, digits, _ and -, starting with a letter"
+                .to_owned(),
+        );
     }
     let only = |allowed: &[&str]| {
         let given = [
@@ -299,8 +325,14 @@ fn param(p: ParamSchema) -> Result<Param, String> {
             ("max", p.max.is_some()),
             ("root", p.root.is_some()),
         ];
-        match given.iter().find(|(key, set)| *set && !allowed.contains(key)) {
-            Some((key, _)) => Err(format!("`{key}` does not apply to this type (it takes: {})", allowed.join(", "))),
+        match given
+            .iter()
+            .find(|(key, set)| *set && !allowed.contains(key))
+        {
+            Some((key, _)) => Err(format!(
+                "`{key}` does not apply to this type (it takes: {})",
+                allowed.join(", ")
+            )),
             None => Ok(()),
         }
     };
@@ -324,18 +356,30 @@ fn param(p: ParamSchema) -> Result<Param, String> {
         }
         ParamType::Integer => {
             only(&["min", "max"])?;
-            if let (Some(min), Some(max)) = (p.min, p.max) && min > max {
+            if let (Some(min), Some(max)) = (p.min, p.max)
+                && min > max
+            {
                 return Err(format!("min {min} is above max {max}"));
             }
-            Kind::Integer { min: p.min, max: p.max }
+            Kind::Integer {
+                min: p.min,
+                max: p.max,
+            }
         }
         ParamType::Path => {
             only(&["root"])?;
-            let root = p.root.ok_or("a path needs `root = \"/some/dir\"`: values must stay under it")?;
+            let root = p
+                .root
+                .ok_or("a path needs `root = \"/some/dir\"`: values must stay under it")?;
             if !root.is_absolute() {
                 return Err(format!("root {:?} must be absolute", root.display()));
             }
-            let root = root.canonicalize().map_err(|e| format!("root {} cannot be used ({e}): create it or fix the path", root.display()))?;
+            let root = root.canonicalize().map_err(|e| {
+                format!(
+                    "root {} cannot be used ({e}): create it or fix the path",
+                    root.display()
+                )
+            })?;
             Kind::Path { root }
         }
     };
@@ -346,7 +390,9 @@ fn param(p: ParamSchema) -> Result<Param, String> {
     };
     if let Some(default) = &default {
         if p.required {
-            return Err("a required parameter has no use for a default: remove one of them".to_owned());
+            return Err(
+                "a required parameter has no use for a default: remove one of them".to_owned(),
+            );
         }
         super::params::check_value(&kind, default).map_err(|why| format!("default {why}"))?;
     }

@@ -58,8 +58,14 @@ fn a_full_file_loads() {
     let f = Fixture::new();
     let host = f.parse(FULL).unwrap();
     assert_eq!(host.max_concurrent, 2);
-    assert_eq!(host.settings.get("ALLOWED_PORTS").map(String::as_str), Some("3000,8080"));
-    assert_eq!(host.settings.get("SERVER_URL").map(String::as_str), Some("wss://gw.example.com"));
+    assert_eq!(
+        host.settings.get("ALLOWED_PORTS").map(String::as_str),
+        Some("3000,8080")
+    );
+    assert_eq!(
+        host.settings.get("SERVER_URL").map(String::as_str),
+        Some("wss://gw.example.com")
+    );
     let cmd = &host.commands[0];
     assert_eq!(cmd.name, "tail_log");
     assert_eq!(cmd.timeout, Duration::from_secs(5));
@@ -74,42 +80,104 @@ fn an_absent_default_file_is_no_commands_but_a_named_one_must_exist() {
     let f = Fixture::new();
     let missing = f.dir.path().join("absent.toml");
     let err = HostConfig::load(Some(&missing)).unwrap_err().to_string();
-    assert!(err.contains("absent.toml") && err.contains(CONFIG_VAR), "{err}");
+    assert!(
+        err.contains("absent.toml") && err.contains(CONFIG_VAR),
+        "{err}"
+    );
     assert!(HostConfig::default().commands.is_empty());
 }
 
 #[test]
 fn load_errors_name_the_file_the_entry_and_the_fix() {
     let f = Fixture::new();
-    let cmd = |body: &str| {
-        format!("[[command]]\nname = \"x\"\nprogram = \"{{dir}}/tool\"\n{body}\n")
-    };
+    let cmd =
+        |body: &str| format!("[[command]]\nname = \"x\"\nprogram = \"{{dir}}/tool\"\n{body}\n");
     let cases: Vec<(String, &str)> = vec![
         ("[limits]\nbogus = 1\n".into(), "unknown field `bogus`"),
         ("[limits]\nmax_concurrent = 0\n".into(), "use at least 1"),
-        ("[[command]]\nname = \"x\"\nprogram = \"tool\"\n".into(), "must be an absolute path"),
-        ("[[command]]\nname = \"x\"\nprogram = \"{dir}/nope\"\n".into(), "install it or fix the path"),
-        ("[[command]]\nname = \"x\"\nprogram = \"{dir}/plain\"\n".into(), "not executable"),
-        ("[[command]]\nname = \"x\"\nprogram = \"{dir}\"\n".into(), "not a regular file"),
-        ("[[command]]\nname = \"Bad Name\"\nprogram = \"{dir}/tool\"\n".into(), "lowercase letters"),
+        (
+            "[[command]]\nname = \"x\"\nprogram = \"tool\"\n".into(),
+            "must be an absolute path",
+        ),
+        (
+            "[[command]]\nname = \"x\"\nprogram = \"{dir}/nope\"\n".into(),
+            "install it or fix the path",
+        ),
+        (
+            "[[command]]\nname = \"x\"\nprogram = \"{dir}/plain\"\n".into(),
+            "not executable",
+        ),
+        (
+            "[[command]]\nname = \"x\"\nprogram = \"{dir}\"\n".into(),
+            "not a regular file",
+        ),
+        (
+            "[[command]]\nname = \"Bad Name\"\nprogram = \"{dir}/tool\"\n".into(),
+            "lowercase letters",
+        ),
         (format!("{}{}", cmd(""), cmd("")), "declared twice"),
         (cmd("shell = true"), "unknown field `shell`"),
         (cmd("timeout = 0"), "use 1 to 3600"),
         (cmd("timeout = 7200"), "use 1 to 3600"),
-        (cmd("user = \"no-such-user-here\""), "does not exist in /etc/passwd"),
+        (
+            cmd("user = \"no-such-user-here\""),
+            "does not exist in /etc/passwd",
+        ),
         (cmd("rate = \"lots\""), "e.g. \"10/min\""),
         (cmd("args = [\"--n={n}\"]"), "must be a whole argument"),
         (cmd("args = [\"{n}\"]"), "no parameter \"n\" is declared"),
-        (cmd("[[command.params]]\nname = \"n\"\ntype = \"integer\""), "args has no \"{n}\""),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"float\""), "unknown variant `float`"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"integer\"\nroot = \"/\""), "`root` does not apply"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"integer\"\nmin = 5\nmax = 1"), "min 5 is above max 1"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"integer\"\nmax = 3\ndefault = 9"), "default must be at most 3"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"enum\""), "needs `values"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"path\""), "needs `root"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"path\"\nroot = \"{dir}/none\""), "create it or fix the path"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"string\"\npattern = \"(\""), "not a valid regular expression"),
-        (cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"string\"\nrequired = true\ndefault = \"a\""), "remove one of them"),
+        (
+            cmd("[[command.params]]\nname = \"n\"\ntype = \"integer\""),
+            "args has no \"{n}\"",
+        ),
+        (
+            cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"float\""),
+            "unknown variant `float`",
+        ),
+        (
+            cmd(
+                "args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"integer\"\nroot = \"/\"",
+            ),
+            "`root` does not apply",
+        ),
+        (
+            cmd(
+                "args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"integer\"\nmin = 5\nmax = 1",
+            ),
+            "min 5 is above max 1",
+        ),
+        (
+            cmd(
+                "args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"integer\"\nmax = 3\ndefault = 9",
+            ),
+            "default must be at most 3",
+        ),
+        (
+            cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"enum\""),
+            "needs `values",
+        ),
+        (
+            cmd("args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"path\""),
+            "needs `root",
+        ),
+        (
+            cmd(
+                "args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"path\"\nroot = \"{dir}/none\"",
+            ),
+            "create it or fix the path",
+        ),
+        (
+            cmd(
+                "args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"string\"\npattern = \"(\"",
+            ),
+            "not a valid regular expression",
+        ),
+        (
+            cmd(
+                "args = [\"{n}\"]\n[[command.params]]\nname = \"n\"\ntype = \"string\"\nrequired = true\ndefault = \"a\"",
+            ),
+            "remove one of them",
+        ),
     ];
     for (text, why) in cases {
         let err = f.parse(&text).unwrap_err();
@@ -125,6 +193,9 @@ fn built_in_names_are_reserved() {
     let f = Fixture::new();
     let builtin = crate::builtin::manifest(&crate::builtin::BuiltinConfig::default());
     let Some(first) = builtin.first() else { return };
-    let text = format!("[[command]]\nname = \"{}\"\nprogram = \"{{dir}}/tool\"\n", first.name);
+    let text = format!(
+        "[[command]]\nname = \"{}\"\nprogram = \"{{dir}}/tool\"\n",
+        first.name
+    );
     assert!(f.parse(&text).unwrap_err().contains("built-in"));
 }

@@ -128,11 +128,17 @@ mod tests {
     fn rates_parse_or_say_how() {
         assert_eq!(
             Rate::parse("10/min").unwrap(),
-            Rate { count: 10, per: Duration::from_secs(60) }
+            Rate {
+                count: 10,
+                per: Duration::from_secs(60)
+            }
         );
         assert_eq!(Rate::parse(" 2 / s ").unwrap().per, Duration::from_secs(1));
         for bad in ["10", "x/min", "10/day", "-1/min"] {
-            assert!(Rate::parse(bad).unwrap_err().contains("e.g. \"10/min\""), "{bad}");
+            assert!(
+                Rate::parse(bad).unwrap_err().contains("e.g. \"10/min\""),
+                "{bad}"
+            );
         }
         assert!(Rate::parse("0/min").unwrap_err().contains("allows nothing"));
     }
@@ -144,7 +150,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(30)).await;
         window.try_start("uptime").unwrap();
         let err = window.try_start("uptime").unwrap_err();
-        assert!(err.starts_with(RATE_LIMITED) && err.contains("2/min") && err.contains("30 s"), "{err}");
+        assert!(
+            err.starts_with(RATE_LIMITED) && err.contains("2/min") && err.contains("30 s"),
+            "{err}"
+        );
         tokio::time::advance(Duration::from_secs(30)).await;
         window.try_start("uptime").unwrap();
     }
@@ -154,7 +163,10 @@ mod tests {
         let limit = Concurrency::new(1);
         let first = limit.try_start().unwrap();
         let err = limit.try_start().unwrap_err();
-        assert!(err.starts_with(BUSY) && err.contains("max_concurrent = 1"), "{err}");
+        assert!(
+            err.starts_with(BUSY) && err.contains("max_concurrent = 1"),
+            "{err}"
+        );
         drop(first);
         assert!(limit.try_start().is_ok());
     }

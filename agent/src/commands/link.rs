@@ -30,31 +30,45 @@ pub(crate) fn open(ctx: &OpenCtx, id: StreamId, request: &CommandRequest, user: 
         .validate()
         .map_err(|e| format!("malformed command request: {e}"))
         .and_then(|()| ctx.commands.admit(request));
-    let admitted = match admitted.and_then(|a| ctx.streams.reserve(id).map(|()| a).map_err(str::to_owned)) {
-        Ok(admitted) => admitted,
-        Err(reason) => return refuse(ctx, id, request, user, reason),
-    };
+    let admitted =
+        match admitted.and_then(|a| ctx.streams.reserve(id).map(|()| a).map_err(str::to_owned)) {
+            Ok(admitted) => admitted,
+            Err(reason) => return refuse(ctx, id, request, user, reason),
+        };
     let span = tracing::info_span!("command", stream_id = %id, command = %request.name, correlation_id = %request.correlation_id);
-    ctx.tasks.spawn(
-        run(ctx.clone(), id, request.clone(), user.to_owned(), admitted).instrument(span),
-    );
+    ctx.tasks
+        .spawn(run(ctx.clone(), id, request.clone(), user.to_owned(), admitted).instrument(span));
 }
 
 /// Refuses an open: `open_result` with the reason, and an audit event saying why.
-pub(crate) fn refuse(ctx: &OpenCtx, id: StreamId, request: &CommandRequest, user: &str, reason: String) {
+pub(crate) fn refuse(
+    ctx: &OpenCtx,
+    id: StreamId,
+    request: &CommandRequest,
+    user: &str,
+    reason: String,
+) {
     tracing::info!(stream_id = %id, command = %request.name, correlation_id = %request.correlation_id, %user, %reason, "command refused");
-    audit(ctx, "command.refused", request, user, |event| event.reason = Some(reason.clone()));
     let _ = send_control(
         &ctx.tx,
         NodeControl::OpenResult {
             stream_id: id,
-            error: Some(reason),
+            error: Some(reason.clone()),
         },
     );
+    audit(ctx, "command.refused", request, user, |event| {
+        event.reason = Some(reason)
+    });
 }
 
 /// Sends an audit event for `request`, filled in by `fill`.
-fn audit(ctx: &OpenCtx, action: &str, request: &CommandRequest, user: &str, fill: impl FnOnce(&mut AgentAudit)) {
+fn audit(
+    ctx: &OpenCtx,
+    action: &str,
+    request: &CommandRequest,
+    user: &str,
+    fill: impl FnOnce(&mut AgentAudit),
+) {
     let mut event = AgentAudit {
         action: action.to_owned(),
         correlation_id: request.correlation_id.chars().take(64).collect(),
@@ -84,7 +98,13 @@ fn redacted(ctx: &OpenCtx, request: &CommandRequest) -> BTreeMap<String, String>
     }
 }
 
-async fn run(ctx: OpenCtx, id: StreamId, request: CommandRequest, user: String, admitted: Admitted) {
+async fn run(
+    ctx: OpenCtx,
+    id: StreamId,
+    request: CommandRequest,
+    user: String,
+    admitted: Admitted,
+) {
     let sink = Arc::new(LinkSink::new(id, ctx.tx.clone()));
     let (tunnel, input) = TunnelStream::new(id, sink, ctx.stream_cfg.clone());
     if !ctx.streams.activate(id, input.clone()) {
@@ -136,7 +156,8 @@ async fn run(ctx: OpenCtx, id: StreamId, request: CommandRequest, user: String, 
     });
     // Dropping before the edge's Fin would reset the stream under output still in flight.
     if !edge_finished {
-        let _ = tokio::time::timeout(EDGE_FIN_WAIT, edge_reset(&mut reader, &mut edge_finished)).await;
+        let _ =
+            tokio::time::timeout(EDGE_FIN_WAIT, edge_reset(&mut reader, &mut edge_finished)).await;
     }
     drop(reader.unsplit(writer));
     input.closed().await;
@@ -191,7 +212,9 @@ async fn builtin(
         Ok(Some(Ok(output))) => {
             result.exit_code = Some(0);
             result.stdout_bytes = output.len() as u64;
-            let keep = usize::try_from(limit).unwrap_or(usize::MAX).min(output.len());
+            let keep = usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .min(output.len());
             result.stdout_truncated = keep < output.len();
             let mut output = Bytes::from(output);
             output.truncate(keep);

@@ -69,7 +69,10 @@ pub fn check(
     declared: &[Param],
     given: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, String> {
-    if let Some(unknown) = given.keys().find(|k| !declared.iter().any(|p| &p.name == *k)) {
+    if let Some(unknown) = given
+        .keys()
+        .find(|k| !declared.iter().any(|p| &p.name == *k))
+    {
         let known: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
         return Err(format!(
             "unknown parameter {unknown:?} (this command takes: {})",

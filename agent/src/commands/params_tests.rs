@@ -29,11 +29,22 @@ fn given(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn unknown_missing_and_defaults() {
     let declared = [
         param("unit", string(Some("[a-z.-]+"), 64), true, None),
-        param("lines", Kind::Integer { min: Some(1), max: Some(500) }, false, Some("50")),
+        param(
+            "lines",
+            Kind::Integer {
+                min: Some(1),
+                max: Some(500),
+            },
+            false,
+            Some("50"),
+        ),
         param("since", string(None, 32), false, None),
     ];
     let err = check(&declared, &given(&[("unit", "nginx"), ("evil", "x")])).unwrap_err();
-    assert!(err.contains("unknown parameter \"evil\"") && err.contains("unit, lines, since"), "{err}");
+    assert!(
+        err.contains("unknown parameter \"evil\"") && err.contains("unit, lines, since"),
+        "{err}"
+    );
     let err = check(&declared, &given(&[])).unwrap_err();
     assert_eq!(err, "missing required parameter \"unit\"");
     let values = check(&declared, &given(&[("unit", "nginx")])).unwrap();
@@ -69,15 +80,28 @@ fn patterns_match_the_whole_value() {
     assert!(check_value(&kind, "abc").is_ok());
     assert!(check_value(&kind, "abc def").is_err());
     assert!(check_value(&kind, "ABC").is_err());
-    assert!(Pattern::new("(").unwrap_err().contains("not a valid regular expression"));
+    assert!(
+        Pattern::new("(")
+            .unwrap_err()
+            .contains("not a valid regular expression")
+    );
 }
 
 #[test]
 fn enums_and_integers() {
-    let kind = Kind::Enum { values: vec!["start".into(), "stop".into()] };
+    let kind = Kind::Enum {
+        values: vec!["start".into(), "stop".into()],
+    };
     assert_eq!(check_value(&kind, "stop").unwrap(), "stop");
-    assert!(check_value(&kind, "stop ").unwrap_err().contains("one of: start, stop"));
-    let kind = Kind::Integer { min: Some(-10), max: Some(100) };
+    assert!(
+        check_value(&kind, "stop ")
+            .unwrap_err()
+            .contains("one of: start, stop")
+    );
+    let kind = Kind::Integer {
+        min: Some(-10),
+        max: Some(100),
+    };
     assert_eq!(check_value(&kind, "+007").unwrap(), "7");
     assert_eq!(check_value(&kind, "-5").unwrap(), "-5");
     for (bad, why) in [
@@ -108,7 +132,10 @@ fn paths_stay_under_their_root() {
     assert_eq!(ok("app/today.log"), inside);
     assert_eq!(ok("./app/../app/today.log"), inside);
     assert_eq!(ok(&inside), inside);
-    assert_eq!(ok("app/new.log"), root.join("app/new.log").display().to_string());
+    assert_eq!(
+        ok("app/new.log"),
+        root.join("app/new.log").display().to_string()
+    );
     for (bad, why) in [
         ("../secret", "must stay under"),
         ("app/../../secret", "must stay under"),

@@ -30,7 +30,10 @@ pub fn lookup(passwd: &Path, name: &str) -> Result<RunAs, String> {
                 uid,
                 gid,
             }),
-            _ => Err(format!("the {} entry of user {name:?} is malformed", passwd.display())),
+            _ => Err(format!(
+                "the {} entry of user {name:?} is malformed",
+                passwd.display()
+            )),
         };
     }
     Err(format!(
@@ -63,9 +66,17 @@ mod tests {
         std::fs::write(&file, "root:x:0:0:root:/root:/bin/sh\nweb:x:1001:1002::/srv:/usr/sbin/nologin\nbad:x:z:1::/:/bin/false\n").unwrap();
         assert_eq!(
             lookup(&file, "web").unwrap(),
-            RunAs { name: "web".into(), uid: 1001, gid: 1002 }
+            RunAs {
+                name: "web".into(),
+                uid: 1001,
+                gid: 1002
+            }
         );
-        assert!(lookup(&file, "nobody-here").unwrap_err().contains("does not exist"));
+        assert!(
+            lookup(&file, "nobody-here")
+                .unwrap_err()
+                .contains("does not exist")
+        );
         assert!(lookup(&file, "bad").unwrap_err().contains("malformed"));
         assert!(lookup(&file, "ro").is_err(), "a prefix is not a user");
     }

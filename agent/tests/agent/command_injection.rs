@@ -57,9 +57,12 @@ async fn injection_attempts_are_refused_or_reach_the_program_as_one_literal_argu
             continue; // control characters are refused below
         }
         stream += 1;
-        let ran = run_command(&mut link, open(&pinned, stream, request("echo_args", &[("text", text)])))
-            .await
-            .unwrap_or_else(|e| panic!("{text:?} refused: {e}"));
+        let ran = run_command(
+            &mut link,
+            open(&pinned, stream, request("echo_args", &[("text", text)])),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{text:?} refused: {e}"));
         assert_eq!(ran.result.exit_code, Some(3));
         assert_eq!(
             host.argv(),
@@ -70,9 +73,16 @@ async fn injection_attempts_are_refused_or_reach_the_program_as_one_literal_argu
     assert!(!pwned.exists(), "a value was run by a shell");
     // A negative integer is a number, not an option; it is passed in canonical form.
     stream += 1;
-    run_command(&mut link, open(&pinned, stream, request("echo_args", &[("text", "n"), ("count", "-05")])))
-        .await
-        .unwrap();
+    run_command(
+        &mut link,
+        open(
+            &pinned,
+            stream,
+            request("echo_args", &[("text", "n"), ("count", "-05")]),
+        ),
+    )
+    .await
+    .unwrap();
     assert_eq!(host.argv()[3], "-5");
 
     let long = "y".repeat(65);
@@ -95,12 +105,21 @@ async fn injection_attempts_are_refused_or_reach_the_program_as_one_literal_argu
     std::fs::remove_file(host.path("argv")).unwrap();
     for (params, why) in refused {
         stream += 1;
-        let error = accepted(&mut link, open(&pinned, stream, request("echo_args", params)))
-            .await
-            .unwrap_err();
+        let error = accepted(
+            &mut link,
+            open(&pinned, stream, request("echo_args", params)),
+        )
+        .await
+        .unwrap_err();
         assert!(error.contains(why), "{params:?}: {error}");
         // The reason never echoes the value (it may be a secret or a terminal escape).
-        assert!(!error.contains(params[0].1) || params[0].1.len() < 3, "{error}");
+        assert!(
+            !error.contains(params[0].1) || params[0].1.len() < 3,
+            "{error}"
+        );
     }
-    assert!(!host.path("argv").exists(), "a refused request ran the program");
+    assert!(
+        !host.path("argv").exists(),
+        "a refused request ran the program"
+    );
 }

@@ -92,7 +92,10 @@ async fn a_timeout_kills_the_whole_process_group() {
     assert!(ran.result.duration_ms >= 1000 && ran.result.duration_ms < 10_000);
     let out = String::from_utf8(ran.stdout).unwrap();
     let child: u32 = out.trim().strip_prefix("child ").unwrap().parse().unwrap();
-    assert!(wait_dead(child).await, "the forked child {child} survived the timeout");
+    assert!(
+        wait_dead(child).await,
+        "the forked child {child} survived the timeout"
+    );
 }
 
 #[tokio::test]
@@ -116,13 +119,17 @@ async fn the_concurrency_limit_refuses_and_an_edge_reset_cancels_the_run() {
     let host = Host::new();
     scripts(&host);
     let (mut link, pinned) = host.agent(TOML).await;
-    let id = accepted(&mut link, open(&pinned, 1, request("block", &[]))).await.unwrap();
+    let id = accepted(&mut link, open(&pinned, 1, request("block", &[])))
+        .await
+        .unwrap();
     let mut stream = link.stream(id);
     // Its first output says the program runs (the slot is held since admission anyway).
     let text = first_stdout(&mut stream).await;
     let pid: u32 = text.trim().strip_prefix("pid ").unwrap().parse().unwrap();
 
-    let error = accepted(&mut link, open(&pinned, 2, request("quick", &[]))).await.unwrap_err();
+    let error = accepted(&mut link, open(&pinned, 2, request("quick", &[])))
+        .await
+        .unwrap_err();
     assert!(
         error.starts_with("agent busy") && error.contains("max_concurrent = 1"),
         "{error}"
@@ -134,8 +141,13 @@ async fn the_concurrency_limit_refuses_and_an_edge_reset_cancels_the_run() {
     drop(stream);
     let finished = audit(&mut link, "command.finished", "corr-block").await;
     assert!(finished.reason.unwrap().contains("cancelled"));
-    assert!(wait_dead(pid).await, "the cancelled program {pid} still runs");
-    let ran = run_command(&mut link, open(&pinned, 3, request("quick", &[]))).await.unwrap();
+    assert!(
+        wait_dead(pid).await,
+        "the cancelled program {pid} still runs"
+    );
+    let ran = run_command(&mut link, open(&pinned, 3, request("quick", &[])))
+        .await
+        .unwrap();
     assert_eq!(ran.stdout, b"ok\n");
 }
 
@@ -145,11 +157,17 @@ async fn the_rate_limit_refuses_clearly() {
     scripts(&host);
     let (mut link, pinned) = host.agent(TOML).await;
     for stream in 1..=2 {
-        run_command(&mut link, open(&pinned, stream, request("quick", &[]))).await.unwrap();
+        run_command(&mut link, open(&pinned, stream, request("quick", &[])))
+            .await
+            .unwrap();
     }
-    let error = accepted(&mut link, open(&pinned, 3, request("quick", &[]))).await.unwrap_err();
+    let error = accepted(&mut link, open(&pinned, 3, request("quick", &[])))
+        .await
+        .unwrap_err();
     assert!(
-        error.starts_with("rate limited") && error.contains("2/min") && error.contains("try again in"),
+        error.starts_with("rate limited")
+            && error.contains("2/min")
+            && error.contains("try again in"),
         "{error}"
     );
 }

@@ -189,7 +189,10 @@ async fn a_declared_command_runs_with_its_parameters_and_is_audited() {
     let host = Host::new();
     let (mut link, pinned) = host.agent(&declared(&host)).await;
     // The self-report follows auth_ok: the declared command, never its program.
-    let NodeControl::Status { status } = link.expect(|c| matches!(c, NodeControl::Status { .. })).await else {
+    let NodeControl::Status { status } = link
+        .expect(|c| matches!(c, NodeControl::Status { .. }))
+        .await
+    else {
         unreachable!()
     };
     assert_eq!(status.version, phirepass_agent::VERSION);
@@ -198,11 +201,18 @@ async fn a_declared_command_runs_with_its_parameters_and_is_audited() {
     let greet = status.commands.iter().find(|c| c.name == "greet").unwrap();
     assert_eq!(greet.params.len(), 2);
     assert!(greet.params[1].secret);
-    assert!(!serde_json::to_string(&status).unwrap().contains("record-argv"));
+    assert!(
+        !serde_json::to_string(&status)
+            .unwrap()
+            .contains("record-argv")
+    );
 
-    let ran = run_command(&mut link, open(&pinned, 1, request("greet", &[("name", "ada lovelace")])))
-        .await
-        .unwrap();
+    let ran = run_command(
+        &mut link,
+        open(&pinned, 1, request("greet", &[("name", "ada lovelace")])),
+    )
+    .await
+    .unwrap();
     assert_eq!(ran.result.exit_code, Some(3));
     assert!(!ran.result.success());
     assert_eq!(ran.stdout, b"hello 4\n");
@@ -219,26 +229,42 @@ async fn a_declared_command_runs_with_its_parameters_and_is_audited() {
     assert_eq!(finished.duration_ms, Some(ran.result.duration_ms));
     // A secret given by the caller is never in an audit event.
     let secret = request("greet", &[("name", "bob"), ("token", "hunter2")]);
-    run_command(&mut link, open(&pinned, 2, secret)).await.unwrap();
+    run_command(&mut link, open(&pinned, 2, secret))
+        .await
+        .unwrap();
     assert_eq!(host.argv(), ["--name", "bob", "--", "hunter2"]);
     let finished = audit(&mut link, "command.finished", "corr-greet").await;
     assert_eq!(finished.params.get("token").unwrap(), "<redacted>");
-    assert!(!serde_json::to_string(&finished).unwrap().contains("hunter2"));
+    assert!(
+        !serde_json::to_string(&finished)
+            .unwrap()
+            .contains("hunter2")
+    );
 }
 
 #[tokio::test]
 async fn an_undeclared_command_is_refused_by_the_agent_even_with_a_valid_ticket() {
     let host = Host::new();
     let (mut link, pinned) = host.agent(&declared(&host)).await;
-    let error = accepted(&mut link, open(&pinned, 1, request("rm_everything", &[("path", "/")])))
-        .await
-        .unwrap_err();
-    assert!(error.contains("\"rm_everything\" is not declared on this host"), "{error}");
+    let error = accepted(
+        &mut link,
+        open(&pinned, 1, request("rm_everything", &[("path", "/")])),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.contains("\"rm_everything\" is not declared on this host"),
+        "{error}"
+    );
     let refused = audit(&mut link, "command.refused", "corr-rm_everything").await;
     assert_eq!(refused.command, "rm_everything");
     assert_eq!(refused.user, "u-1");
     assert_eq!(refused.reason.as_deref(), Some(error.as_str()));
-    assert_eq!(refused.params.get("path").unwrap(), "<redacted>", "unknown commands' values are not recorded");
+    assert_eq!(
+        refused.params.get("path").unwrap(),
+        "<redacted>",
+        "unknown commands' values are not recorded"
+    );
 
     // A ticket signed for other parameters does not carry this request.
     let mut changed = open(&pinned, 2, request("greet", &[("name", "ada")]));
@@ -273,6 +299,9 @@ fn start_refuses_a_config_file_it_cannot_use_and_names_the_fix() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(stderr.contains(path.to_str().unwrap()) && stderr.contains(why), "{stderr}");
+        assert!(
+            stderr.contains(path.to_str().unwrap()) && stderr.contains(why),
+            "{stderr}"
+        );
     }
 }

@@ -25,6 +25,7 @@ struct Routes {
 pub struct Link {
     out: mpsc::UnboundedSender<Bytes>,
     controls: mpsc::UnboundedReceiver<NodeControl>,
+    skipped: Vec<NodeControl>,
     routes: Arc<Mutex<Routes>>,
 }
 
@@ -57,12 +58,18 @@ impl Link {
             }
         });
         let table = routes.clone();
+        let pong_tx = out.clone();
         tokio::spawn(async move {
             while let Some(Ok(message)) = read.next().await {
                 let Message::Binary(bytes) = message else {
                     continue;
                 };
                 match LinkMessage::decode(bytes).unwrap() {
+                    // A live gateway: the agent's pings are answered (PING_INTERVAL=1 in tests).
+                    LinkMessage::Control(NodeControl::Ping { nonce }) => {
+                        let pong = LinkMessage::Control(NodeControl::Pong { nonce });
+                        let _ = pong_tx.send(pong.encode());
+                    }
                     LinkMessage::Control(c) => {
                         let _ = controls_tx.send(c);
                     }
@@ -79,6 +86,7 @@ impl Link {
         Self {
             out,
             controls,
+            skipped: Vec::new(),
             routes,
         }
     }
@@ -89,14 +97,18 @@ impl Link {
             .unwrap();
     }
 
-    /// The next control message `keep` selects (others are skipped).
+    /// The first control message `keep` selects; the others stay queued for later calls.
     pub async fn expect(&mut self, keep: impl Fn(&NodeControl) -> bool) -> NodeControl {
+        if let Some(at) = self.skipped.iter().position(&keep) {
+            return self.skipped.remove(at);
+        }
         let next = async {
             loop {
                 let c = self.controls.recv().await.expect("link closed");
                 if keep(&c) {
                     return c;
                 }
+                self.skipped.push(c);
             }
         };
         tokio::time::timeout(WAIT, next)
