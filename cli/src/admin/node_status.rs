@@ -87,7 +87,10 @@ fn render(r: &NodeStatusResponse, now: i64) -> String {
         ms => format!("{} ({} ago)", time(ms), span(now - ms)),
     };
     let mut rows = vec![
-        vec!["node".to_owned(), format!("{} ({})", r.node_name, r.node_id)],
+        vec![
+            "node".to_owned(),
+            format!("{} ({})", r.node_name, r.node_id),
+        ],
         vec![
             "status".to_owned(),
             if r.online { "online" } else { "offline" }.to_owned(),
@@ -195,7 +198,7 @@ mod tests {
                     r#type: "path".into(),
                     root: "/".into(),
                     required: true,
-                    ..ParamInfo::default()
+                    ..<ParamInfo as Default>::default()
                 }],
                 ..CommandInfo::default()
             }],

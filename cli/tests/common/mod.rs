@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod commands;
 pub mod edge;
 pub mod http_proxy;
 pub mod pty;

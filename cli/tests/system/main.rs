@@ -11,6 +11,7 @@ mod access_revocation;
 mod app_access;
 mod app_origin;
 mod bad_input;
+mod commands;
 mod cookie_tossing;
 mod cross_edge_terminal;
 mod forged_opens;

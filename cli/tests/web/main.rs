@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod commands_e2e;
 mod cross_site;
 mod device_confirmation;
 mod tunnels_api;
