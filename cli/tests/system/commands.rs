@@ -154,7 +154,7 @@ async fn a_declared_command_runs_through_the_cli_and_grants_decide_who_may() {
     let bob = cli.token("bob").await;
     let out = cli
         .run(
-            &operator_token,
+            &bob,
             0,
             &["nodes", "run", "web-1", "shout", "-p", "message=x"],
         )
