@@ -3,10 +3,10 @@
 //! gateway on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod builtins;
 mod command_injection;
 mod command_limits;
 mod commands;
-mod builtins;
 mod gateway;
 mod http_server;
 mod link;

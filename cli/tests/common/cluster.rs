@@ -258,8 +258,8 @@ impl Cluster {
             let mut config = stack.gateway_config().expect("gateway config");
             tweak(&mut config, addr);
             let id = config.gateway_id.clone();
-            let deps = phirepass_gateway_ws::GatewayDeps::new(own_bus().await)
-                .with_events(events.clone());
+            let deps =
+                phirepass_gateway_ws::GatewayDeps::new(own_bus().await).with_events(events.clone());
             stack
                 .start_gateway(listener, config, deps)
                 .expect("start gateway");

@@ -17,11 +17,16 @@ pub const VERSION: u8 = 1;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TicketTarget {
     Ssh,
-    Port { port: u16 },
+    Port {
+        port: u16,
+    },
     /// An allowlisted command (issue #10): its name and the request's digest
     /// (`phirepass_tunnel::command::CommandRequest::digest`), so neither the holder nor anyone
     /// else on the bus can change a parameter.
-    Command { name: String, digest: String },
+    Command {
+        name: String,
+        digest: String,
+    },
 }
 
 /// The one open a ticket is for: everything the holder and the node compare with the open
