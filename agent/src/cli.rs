@@ -33,8 +33,9 @@ const START_HELP: &str = "\
 Environment (defaults):
   PAT_TOKEN                 node token; overrides the token file when set
   APP_MODE=development      development | production
-  AGENT_HTTP_ADDR           IP:PORT of a local GET /version server (e.g. 127.0.0.1:8081);
-                            off when unset. HOST and PORT are no longer read.
+  AGENT_HTTP_ADDR           IP:PORT of a local server for GET /healthz, /status (JSON) and
+                            /version (e.g. 127.0.0.1:8081); off when unset. HOST and PORT
+                            are no longer read.
   STATS_REFRESH_INTERVAL=15 seconds between heartbeats with host stats
   PING_INTERVAL=30          seconds between pings; 3 silent intervals = reconnect
   SERVER_HOST=127.0.0.1, SERVER_PORT=8080

@@ -90,7 +90,10 @@ function hint(p: ParamInfo): string {
 function control(p: ParamInfo, id: string, describedBy: string): HTMLInputElement | HTMLSelectElement {
   const common = { id, name: p.name, 'aria-describedby': describedBy, 'aria-required': p.required ? 'true' : undefined };
   if (p.type === 'enum') {
-    const options = (p.required ? [] : [h('option', { value: '' }, '(none)')]).concat(
+    // "(none)" only where leaving the parameter out is possible and means something: a
+    // required one must be chosen, and one with a default has it selected.
+    const omittable = !p.required && p.default == null;
+    const options = (omittable ? [h('option', { value: '' }, '(none)')] : []).concat(
       (p.values ?? []).map((v) => h('option', { value: v, selected: v === p.default }, v)),
     );
     return h('select', common, options);
